@@ -1,0 +1,109 @@
+"""Index bookkeeping shared by convolution and pooling: padding, strided views, offset slices.
+
+The sizes all come from :class:`cnnstudio.core.shapes.AxisWindow` (computed once by the caller with
+``window_2d``); nothing here derives an output size of its own. What this module adds is the
+per-kernel-offset index ranges that let the kernels loop over the ``Fh*Fw`` window offsets (a
+handful) instead of over pixels or samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnnstudio.core.shapes import AxisWindow
+
+Windows = tuple[AxisWindow, AxisWindow]
+
+
+def check_windows(x_shape: tuple[int, ...], windows: Windows, kernel: tuple[int, int]) -> None:
+    """Refuse an array or kernel that does not match the windows it is run with.
+
+    A mismatch means the caller resolved the windows for another layer or input size; running
+    anyway would silently produce an array of the wrong shape far from the cause.
+    """
+    wh, ww = windows
+    if len(x_shape) != 4:
+        raise ValueError(f"expected an image batch [C, B, H, W], got shape {tuple(x_shape)}")
+    h, w = x_shape[2], x_shape[3]
+    if (wh.n, ww.n) != (h, w):
+        raise ValueError(f"windows were resolved for input {wh.n}x{ww.n}, got {h}x{w}")
+    if (wh.f, ww.f) != kernel:
+        raise ValueError(f"windows were resolved for kernel {wh.f}x{ww.f}, got {kernel[0]}x{kernel[1]}")
+    if wh.out < 1 or ww.out < 1:
+        raise ValueError(
+            f"window {wh.f}x{ww.f} stride {wh.s}x{ww.s} does not fit the padded input "
+            f"{wh.n + wh.pad_total}x{ww.n + ww.pad_total} (output {wh.out}x{ww.out})"
+        )
+
+
+def used_extent(win: AxisWindow) -> int:
+    """Padded length the windows actually read: ``(out - 1) * s + f`` (trailing rows of a
+    non-tiling window are never read, so they need not be padded or copied)."""
+    return (win.out - 1) * win.s + win.f
+
+
+def pad(x: np.ndarray, windows: Windows, fill: float) -> np.ndarray:
+    """``x`` [C, B, H, W] padded (value ``fill``) and cropped to exactly the extent the windows read.
+
+    Returns ``x`` itself (or a view of it) when no padding is needed, so the valid-padding case
+    costs no copy.
+    """
+    wh, ww = windows
+    uh, uw = used_extent(wh), used_extent(ww)
+    h, w = x.shape[2], x.shape[3]
+    if wh.pad_before == 0 and ww.pad_before == 0 and uh <= h and uw <= w:
+        return x if (uh, uw) == (h, w) else x[:, :, :uh, :uw]
+    xp = np.full((x.shape[0], x.shape[1], uh, uw), fill, dtype=x.dtype)
+    rows = min(h, uh - wh.pad_before)
+    cols = min(w, uw - ww.pad_before)
+    xp[:, :, wh.pad_before : wh.pad_before + rows, ww.pad_before : ww.pad_before + cols] = x[
+        :, :, :rows, :cols
+    ]
+    return xp
+
+
+def conv_view(xp: np.ndarray, windows: Windows) -> np.ndarray:
+    """Read-only strided view [C, Fh, Fw, B, H', W'] of a padded [C, B, Hp, Wp] array.
+
+    The axis order is chosen so that ``reshape(C*Fh*Fw, B*H'*W')`` gives the im2col matrix in the
+    row order of PyTorch's weight layout [K, C, Fh, Fw] flattened, with no transpose.
+    """
+    wh, ww = windows
+    sc, sb, sy, sx = xp.strides
+    c, b = xp.shape[0], xp.shape[1]
+    return as_strided(
+        xp,
+        shape=(c, wh.f, ww.f, b, wh.out, ww.out),
+        strides=(sc, sy, sx, sb, sy * wh.s, sx * ww.s),
+        writeable=False,
+    )
+
+
+def offset_ranges(win: AxisWindow) -> list[tuple[slice, slice]]:
+    """For each kernel offset ``i`` along one axis: ``(out_slice, in_slice)`` in unpadded input
+    coordinates.
+
+    Output position ``o`` reads input index ``o*s + i - pad_before``; only those inside
+    ``[0, n)`` are real pixels. Accumulating gradients through these clipped slices writes
+    straight into an unpadded array, so no padded buffer has to be allocated and cropped.
+    An offset that only ever reads padding gets empty slices.
+    """
+    ranges = []
+    for i in range(win.f):
+        shift = i - win.pad_before
+        lo = max(0, -(shift // win.s))  # first o with o*s + shift >= 0
+        hi = min(win.out - 1, (win.n - 1 - shift) // win.s)  # last o with o*s + shift <= n-1
+        if hi < lo:
+            ranges.append((slice(0, 0), slice(0, 0)))
+            continue
+        start = lo * win.s + shift
+        ranges.append((slice(lo, hi + 1), slice(start, start + (hi - lo) * win.s + 1, win.s)))
+    return ranges
+
+
+def real_counts(win: AxisWindow) -> np.ndarray:
+    """Number of real (non-padding) input pixels under each output position along one axis."""
+    o = np.arange(win.out)
+    start = o * win.s - win.pad_before
+    return np.maximum(np.minimum(start + win.f, win.n) - np.maximum(start, 0), 0)

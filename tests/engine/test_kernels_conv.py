@@ -1,0 +1,105 @@
+"""Convolution kernels: fast vs naive, finite-difference gradients, and PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnstudio.core.shapes import pair, window_2d
+from cnnstudio.engine.kernels import conv2d_backward, conv2d_forward, to_public
+from cnnstudio.engine.kernels.reference import conv2d_naive
+
+# (C, B, H, W, K, kernel, stride, padding, use_bias)
+CASES = [
+    (2, 3, 7, 7, 4, 3, 1, "valid", True),
+    (2, 2, 7, 7, 3, 3, 1, "same", True),
+    (3, 2, 8, 8, 2, 3, 2, "same", False),  # "same" stride 2: asymmetric (0, 1) padding
+    (2, 2, 6, 7, 3, 2, 1, "same", True),  # even kernel: asymmetric padding
+    (2, 2, 7, 9, 3, (3, 2), (2, 1), 1, True),  # non-square kernel and stride
+    (1, 2, 9, 9, 2, 5, 3, 2, True),  # does not tile: last rows never read
+    (3, 2, 5, 5, 4, 1, 1, "valid", True),  # 1x1
+    (2, 2, 6, 6, 2, 4, 2, (1, 2), False),  # even kernel, per-axis padding
+    (2, 1, 5, 8, 2, (1, 3), (1, 3), "same", True),  # stride 3 "same" on width only
+]
+IDS = [f"case{i}" for i in range(len(CASES))]
+
+
+def make(case, dtype, rng):
+    c, b, h, w, k, kernel, stride, padding, use_bias = case
+    fh, fw = pair(kernel)
+    x = rng.standard_normal((c, b, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, fh, fw)).astype(dtype)
+    bias = rng.standard_normal(k).astype(dtype) if use_bias else None
+    windows = window_2d((h, w), kernel, stride, padding)
+    return x, wt, bias, windows
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_matches_naive(case, dtype, rng):
+    x, w, b, windows = make(case, dtype, rng)
+    out, _ = conv2d_forward(x, w, b, windows)
+    ref = conv2d_naive(x, w, b, windows)
+    assert out.dtype == dtype
+    assert out.shape == (w.shape[0], x.shape[1], windows[0].out, windows[1].out)
+    np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradients_match_finite_differences(case, rng, gradcheck):
+    x, w, b, windows = make(case, np.float64, rng)
+    out, cache = conv2d_forward(x, w, b, windows)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    def loss() -> float:
+        return float(np.sum(conv2d_forward(x, w, b, windows)[0] * dout))
+
+    gradcheck.check(dx, loss, x)
+    gradcheck.check(dw, loss, w)
+    if b is None:
+        assert db is None
+    else:
+        gradcheck.check(db, loss, b)
+
+
+def test_need_dx_false_skips_only_the_input_gradient(rng):
+    x, w, b, windows = make(CASES[2], np.float32, rng)
+    out, cache = conv2d_forward(x, w, b, windows)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx, dw, db = conv2d_backward(dout, cache)
+    dx2, dw2, db2 = conv2d_backward(dout, cache, need_dx=False)
+    assert dx is not None and dx2 is None
+    np.testing.assert_array_equal(dw, dw2)
+
+
+def test_mismatched_windows_are_refused(rng):
+    x, w, b, windows = make(CASES[0], np.float32, rng)
+    with pytest.raises(ValueError, match="resolved for input"):
+        conv2d_forward(x[:, :, :5], w, b, windows)
+    with pytest.raises(ValueError, match="input channels"):
+        conv2d_forward(x[:1], w, b, windows)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_matches_torch(case, rng):
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    x, w, b, windows = make(case, np.float32, rng)
+    wh, ww = windows
+    out, cache = conv2d_forward(x, w, b, windows)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    xt = torch.tensor(to_public(x), requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True) if b is not None else None
+    padded = f.pad(xt, (ww.pad_before, ww.pad_after, wh.pad_before, wh.pad_after))
+    ot = f.conv2d(padded, wt, bt, stride=(wh.s, ww.s))
+    ot.backward(torch.tensor(to_public(dout)))
+
+    assert np.abs(to_public(out) - ot.detach().numpy()).max() < 1e-4
+    assert np.abs(to_public(dx) - xt.grad.numpy()).max() < 1e-4
+    assert np.abs(dw - wt.grad.numpy()).max() < 1e-4
+    if b is not None:
+        assert np.abs(db - bt.grad.numpy()).max() < 1e-4
