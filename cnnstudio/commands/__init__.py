@@ -1,0 +1,1 @@
+"""Subcommands of the ``cnnstudio`` command line, one module each (see ``cnnstudio.cli``)."""

@@ -1,0 +1,283 @@
+"""Per-layer-type rules: output shape, parameter counts, MACs and receptive field.
+
+Each rule is a pure function of the layer's resolved params and what flows into it. The validator
+calls them in topological order; the catalogue ties each layer type to its rule. Messages state the
+rule and the numbers received, so a student can see why ("(10 + 2*0 - 12)/1 + 1 = -1 < 1").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnstudio.core.shapes import AxisWindow, pair, window_2d
+
+Shape = tuple[int, ...]
+
+# Fix hints the GUI turns into one-click, undoable repairs.
+FIX_INSERT_FLATTEN = "insert_flatten"
+FIX_PADDING_SAME = "set_padding_same"
+FIX_SHRINK_POOL = "shrink_pool"
+FIX_CONNECT_PREVIOUS = "connect_previous"
+
+
+class LayerProblem(Exception):
+    """An error that stops this layer's shape from being computed."""
+
+    def __init__(self, code: str, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What one input edge brings: the tensor shape and the receptive field so far."""
+
+    shape: Shape
+    rf: tuple[int, int] = (1, 1)
+    jump: tuple[int, int] = (1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    params: Mapping[str, Any]
+    inputs: tuple[Incoming, ...]
+
+    @property
+    def first(self) -> Incoming:
+        return self.inputs[0]
+
+
+@dataclass(slots=True)
+class RuleOutput:
+    shape: Shape
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    rf: tuple[int, int] = (1, 1)
+    jump: tuple[int, int] = (1, 1)
+    #: Conv and pooling: the per-axis tiling, from which the inspector shows the formula.
+    axes: tuple[AxisWindow, AxisWindow] | None = None
+    #: Conv2D: weights a Dense layer mapping the same input to the same output would need.
+    fc_equivalent: int | None = None
+    #: (code, message) pairs.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def fmt_shape(shape: Shape | None) -> str:
+    """``(16, 32, 32)`` -> ``16x32x32``; ``(120,)`` -> ``120``; unknown -> ``?``."""
+    if shape is None:
+        return "?"
+    return "x".join(str(d) for d in shape)
+
+
+def _prod(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _need_image(rin: RuleInput) -> tuple[int, int, int]:
+    shape = rin.first.shape
+    if len(shape) != 3:
+        raise LayerProblem(
+            "wrong_rank",
+            f"needs an image [C, H, W] but receives a flat vector of {fmt_shape(shape)}; "
+            "convolution and pooling slide over height and width, so put them before Flatten",
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _need_flat(rin: RuleInput) -> int:
+    shape = rin.first.shape
+    if len(shape) != 1:
+        raise LayerProblem(
+            "wrong_rank",
+            f"needs a flat vector but receives {fmt_shape(shape)} feature maps; insert "
+            "Flatten or GlobalAvgPool2D before it",
+            FIX_INSERT_FLATTEN,
+        )
+    return shape[0]
+
+
+_AXIS = ("height", "width")
+
+
+def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any,
+          fix: str) -> tuple[AxisWindow, AxisWindow]:
+    """Tile both axes; raise kernel_too_large or warn about fractional tiling."""
+    c, h, w = _need_image(rin)
+    axes = window_2d((h, w), kernel, stride, padding)
+    for name, ax in zip(_AXIS, axes, strict=True):
+        if ax.span < 0:
+            raw = (ax.n + ax.pad_total - ax.f) / ax.s + 1
+            fh, fw = axes[0].f, axes[1].f
+            raise LayerProblem(
+                "kernel_too_large",
+                f"output {name} ({ax.n} + {_pad_text(ax)} - {ax.f})/{ax.s} + 1 = {raw:g} < 1: "
+                f"the {fh}x{fw} window is larger than the {h}x{w} input"
+                + (f" padded to {ax.n + ax.pad_total}" if ax.pad_total else ""),
+                fix,
+            )
+    return axes
+
+
+def _pad_text(ax: AxisWindow) -> str:
+    if ax.pad_before == ax.pad_after:
+        return f"2*{ax.pad_before}"
+    return f"{ax.pad_before}+{ax.pad_after}"
+
+
+def fractional_warnings(axes: tuple[AxisWindow, AxisWindow]) -> list[tuple[str, str]]:
+    """Warn when the window does not tile an axis: name the rows/columns it never covers."""
+    out = []
+    for name, unit, ax in zip(_AXIS, ("row", "column"), axes, strict=True):
+        if ax.remainder == 0:
+            continue
+        exact = ax.span / ax.s
+        real = ax.uncovered_real
+        if real:
+            idx = ", ".join(str(i) for i in real)
+            many = len(real) > 1
+            lost = (f"input {unit}{'s' if many else ''} {idx} {'are' if many else 'is'} "
+                    "never covered")
+        else:
+            lost = f"the last {ax.remainder} padded {unit}(s) are never used"
+        out.append((
+            "fractional_tiling",
+            f"{name}: ({ax.n} + {_pad_text(ax)} - {ax.f})/{ax.s} = {exact:g} is not whole, so the "
+            f"output is floored to {ax.out}; {lost}",
+        ))
+    return out
+
+
+def _grow_rf(rin: RuleInput, axes: tuple[AxisWindow, AxisWindow]) -> tuple[tuple[int, int],
+                                                                          tuple[int, int]]:
+    """``r_out = r_in + (F - 1) * j_in``, ``j_out = j_in * S`` per axis."""
+    (rh, rw), (jh, jw) = rin.first.rf, rin.first.jump
+    return (
+        (rh + (axes[0].f - 1) * jh, rw + (axes[1].f - 1) * jw),
+        (jh * axes[0].s, jw * axes[1].s),
+    )
+
+
+def input_rule(rin: RuleInput) -> RuleOutput:
+    p = rin.params
+    return RuleOutput(shape=(p["channels"], p["height"], p["width"]))
+
+
+def conv2d_rule(rin: RuleInput) -> RuleOutput:
+    p = rin.params
+    c = rin.first.shape[0] if rin.first.shape else 0
+    axes = _tile(rin, p["kernel_size"], p["stride"], p["padding"], FIX_PADDING_SAME)
+    fh, fw = pair(p["kernel_size"])
+    k = p["filters"]
+    ho, wo = axes[0].out, axes[1].out
+    weights = fh * fw * c * k
+    rf, jump = _grow_rf(rin, axes)
+    return RuleOutput(
+        shape=(k, ho, wo),
+        trainable=weights + (k if p["use_bias"] else 0),
+        macs=ho * wo * k * fh * fw * c,
+        rf=rf, jump=jump, axes=axes,
+        fc_equivalent=_prod(rin.first.shape) * k * ho * wo,
+        warnings=fractional_warnings(axes),
+    )
+
+
+def pool_rule(rin: RuleInput) -> RuleOutput:
+    p = rin.params
+    stride = p["stride"] if p["stride"] is not None else p["pool_size"]
+    axes = _tile(rin, p["pool_size"], stride, p["padding"], FIX_SHRINK_POOL)
+    rf, jump = _grow_rf(rin, axes)
+    c = rin.first.shape[0]
+    return RuleOutput(shape=(c, axes[0].out, axes[1].out), rf=rf, jump=jump, axes=axes,
+                      warnings=fractional_warnings(axes))
+
+
+def _whole_map_rf(rin: RuleInput) -> tuple[int, int]:
+    """A unit that sees the whole map: as if a window the size of the map slid once."""
+    shape = rin.first.shape
+    (rh, rw), (jh, jw) = rin.first.rf, rin.first.jump
+    if len(shape) != 3:
+        return rh, rw
+    return rh + (shape[1] - 1) * jh, rw + (shape[2] - 1) * jw
+
+
+def global_pool_rule(rin: RuleInput) -> RuleOutput:
+    c, _, _ = _need_image(rin)
+    return RuleOutput(shape=(c,), rf=_whole_map_rf(rin), jump=rin.first.jump)
+
+
+def flatten_rule(rin: RuleInput) -> RuleOutput:
+    shape = _need_image(rin)
+    return RuleOutput(shape=(_prod(shape),), rf=_whole_map_rf(rin), jump=rin.first.jump)
+
+
+def dense_rule(rin: RuleInput) -> RuleOutput:
+    n = _need_flat(rin)
+    u = rin.params["units"]
+    return RuleOutput(shape=(u,), trainable=n * u + (u if rin.params["use_bias"] else 0),
+                      macs=n * u, rf=rin.first.rf, jump=rin.first.jump)
+
+
+def same_shape_rule(rin: RuleInput) -> RuleOutput:
+    return RuleOutput(shape=rin.first.shape, rf=rin.first.rf, jump=rin.first.jump)
+
+
+def softmax_rule(rin: RuleInput) -> RuleOutput:
+    _need_flat(rin)
+    return same_shape_rule(rin)
+
+
+def dropout_rule(rin: RuleInput) -> RuleOutput:
+    return same_shape_rule(rin)
+
+
+def spatial_dropout_rule(rin: RuleInput) -> RuleOutput:
+    _need_image(rin)
+    return same_shape_rule(rin)
+
+
+def batchnorm_rule(rin: RuleInput) -> RuleOutput:
+    c = rin.first.shape[0]
+    out = same_shape_rule(rin)
+    out.trainable, out.non_trainable = 2 * c, 2 * c
+    return out
+
+
+def _merged_rf(rin: RuleInput) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Merges take the largest receptive field (and jump) of their inputs, per axis."""
+    rf = (max(i.rf[0] for i in rin.inputs), max(i.rf[1] for i in rin.inputs))
+    jump = (max(i.jump[0] for i in rin.inputs), max(i.jump[1] for i in rin.inputs))
+    return rf, jump
+
+
+def add_rule(rin: RuleInput) -> RuleOutput:
+    shapes = [i.shape for i in rin.inputs]
+    if any(s != shapes[0] for s in shapes):
+        listed = ", ".join(fmt_shape(s) for s in shapes)
+        raise LayerProblem(
+            "shape_mismatch",
+            f"needs inputs of one shape, got {listed}; match them with a 1x1 Conv2D "
+            "(channels) or a strided layer (height and width)",
+        )
+    rf, jump = _merged_rf(rin)
+    return RuleOutput(shape=shapes[0], rf=rf, jump=jump)
+
+
+def concatenate_rule(rin: RuleInput) -> RuleOutput:
+    shapes = [i.shape for i in rin.inputs]
+    ranks = {len(s) for s in shapes}
+    if len(ranks) != 1 or (shapes[0] and any(s[1:] != shapes[0][1:] for s in shapes)):
+        listed = ", ".join(fmt_shape(s) for s in shapes)
+        raise LayerProblem(
+            "concat_mismatch",
+            f"stacks along channels, so every other dimension must agree; got {listed}",
+        )
+    rf, jump = _merged_rf(rin)
+    return RuleOutput(shape=(sum(s[0] for s in shapes), *shapes[0][1:]), rf=rf, jump=jump)

@@ -1,0 +1,257 @@
+"""The validator: what every layer does to the tensor, and what is wrong, for the whole graph.
+
+It runs on every edit in the GUI, so it is one linear pass in topological order over plain data.
+A problem in one branch only blanks the shapes that depend on it: every other layer keeps its
+numbers, so the user always sees as much as can be known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnstudio.core import rules
+from cnnstudio.core.graph import Graph
+from cnnstudio.core.rules import FIX_CONNECT_PREVIOUS, Incoming, LayerProblem, RuleInput
+from cnnstudio.core.shapes import AxisWindow
+
+ERROR, WARNING = "error", "warning"
+
+#: Every diagnostic the validator can give, with its severity. Tests cover each one.
+CODES: dict[str, str] = {
+    "kernel_too_large": ERROR,
+    "wrong_rank": ERROR,
+    "shape_mismatch": ERROR,
+    "concat_mismatch": ERROR,
+    "wrong_input_count": ERROR,
+    "input_not_connected": ERROR,
+    "cycle": ERROR,
+    "no_input": ERROR,
+    "multiple_outputs": ERROR,
+    "not_connected": WARNING,
+    "fractional_tiling": WARNING,
+    "softmax_not_last": WARNING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    layer: str | None
+    code: str
+    message: str
+    severity: str
+    #: A repair the GUI can offer as one click (see rules.FIX_*), or None.
+    fix: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layer": self.layer, "code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class LayerReport:
+    """Everything the validator knows about one layer."""
+
+    id: str
+    type: str
+    inputs: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...] | None, ...]
+    output_shape: tuple[int, ...] | None = None
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    receptive_field: tuple[int, int] | None = None
+    jump: tuple[int, int] | None = None
+    axes: tuple[AxisWindow, AxisWindow] | None = None
+    fc_equivalent: int | None = None
+    #: True when the layer is fed (through any path) by an Input layer.
+    connected: bool = False
+    #: "ok", "warning", "error", "blocked" (an upstream error hides its shape), "disconnected".
+    status: str = "ok"
+
+    @property
+    def params_total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "inputs": list(self.inputs),
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            "params": {"trainable": self.trainable, "non_trainable": self.non_trainable},
+            "receptive_field": list(self.receptive_field) if self.receptive_field else None,
+            "macs": self.macs,
+        }
+
+
+@dataclass(slots=True)
+class Totals:
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def to_json(self) -> dict[str, int]:
+        return {"trainable": self.trainable, "non_trainable": self.non_trainable,
+                "total": self.total, "macs": self.macs}
+
+
+@dataclass(slots=True)
+class ValidationResult:
+    order: list[str]
+    layers: dict[str, LayerReport]
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+    #: Ids of the Input layers and the single output layer (None when there is not exactly one).
+    input_ids: list[str] = field(default_factory=list)
+    output_id: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.errors + self.warnings
+
+    def problems_for(self, layer_id: str) -> list[Problem]:
+        return [p for p in self.problems if p.layer == layer_id]
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary document of the model-format spec."""
+        return {
+            "valid": self.valid,
+            "errors": [p.to_json() for p in self.errors],
+            "warnings": [p.to_json() for p in self.warnings],
+            "layers": [self.layers[lid].to_json() for lid in self.order],
+            "totals": self.totals.to_json(),
+        }
+
+
+def validate(graph: Graph, strict: bool = False) -> ValidationResult:
+    """Compute every layer's shape, counts and receptive field, and list the problems.
+
+    ``strict`` turns warnings into errors (``cnnstudio summary --strict``).
+    """
+    order, stuck_ids = graph.topological_split()
+    order = order + stuck_ids
+    result = ValidationResult(order=order, layers={})
+    problems: list[Problem] = []
+
+    def report(layer_id: str | None, code: str, message: str, fix: str | None = None) -> None:
+        problems.append(Problem(layer_id, code, message, CODES[code], fix))
+
+    stuck = set(stuck_ids)
+    on_cycle = {lid for lid in stuck if lid in graph.ancestors(lid)}
+    result.input_ids = [lay.id for lay in graph if lay.type == "Input"]
+    if not result.input_ids:
+        report(None, "no_input", "the model has no Input layer: add one to say what image "
+               "enters the network (channels x height x width)")
+
+    for lid in order:
+        layer = graph.layer(lid)
+        spec = layer.spec
+        who = f"{spec.type} {lid}"
+        ins = tuple(layer.inputs)
+        reports_in = [result.layers.get(src) for src in ins]
+        rep = LayerReport(lid, spec.type, ins,
+                          tuple(r.output_shape if r else None for r in reports_in))
+        result.layers[lid] = rep
+        rep.connected = spec.type == "Input" or any(r is not None and r.connected
+                                                    for r in reports_in)
+        if lid in on_cycle:
+            report(lid, "cycle", f"{who} is part of a cycle: follow its inputs and you come back "
+                   "to it; a network must flow one way, so remove one of the connections")
+            rep.status = "error"
+            continue
+        if lid in stuck:
+            rep.status = "blocked"
+            continue
+        if not rep.connected:
+            rep.status = "disconnected"
+            report(lid, "not_connected",
+                   f"{who} is not connected to the Input"
+                   + ("" if ins else ": drag from an output port to its input port"),
+                   FIX_CONNECT_PREVIOUS if not ins else None)
+            continue
+        n = len(ins)
+        if n < spec.min_inputs or (spec.max_inputs is not None and n > spec.max_inputs):
+            want = (f"at least {spec.min_inputs}" if spec.max_inputs is None
+                    else str(spec.max_inputs))
+            report(lid, "wrong_input_count",
+                   f"{who} takes {want} input{'s' if want != '1' else ''} but has {n}"
+                   + ("; merge branches with Add or Concatenate" if n > 1 else ""))
+            rep.status = "error"
+            continue
+        loose = [src for src, r in zip(ins, reports_in, strict=True)
+                 if r is None or not r.connected]
+        if loose:
+            report(lid, "input_not_connected",
+                   f"{who}: its input {', '.join(loose)} is not connected to the Input, so its "
+                   "shape is unknown")
+            rep.status = "error"
+            continue
+        if any(r.output_shape is None for r in reports_in):  # type: ignore[union-attr]
+            rep.status = "blocked"
+            continue
+        incoming = tuple(Incoming(r.output_shape, r.receptive_field, r.jump)  # type: ignore
+                         for r in reports_in)
+        try:
+            out = spec.rule(RuleInput(layer.params, incoming))
+        except LayerProblem as exc:
+            report(lid, exc.code, f"{who}: {exc.message}", exc.fix)
+            rep.status = "error"
+            continue
+        rep.output_shape = out.shape
+        rep.trainable, rep.non_trainable, rep.macs = out.trainable, out.non_trainable, out.macs
+        rep.receptive_field, rep.jump = out.rf, out.jump
+        rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
+        for code, message in out.warnings:
+            report(lid, code, f"{who}: {message}")
+            rep.status = "warning"
+
+    _check_outputs(graph, result, report)
+    for rep in result.layers.values():
+        if rep.connected and rep.output_shape is not None:
+            result.totals.trainable += rep.trainable
+            result.totals.non_trainable += rep.non_trainable
+            result.totals.macs += rep.macs
+
+    if strict:
+        problems = [Problem(p.layer, p.code, p.message, ERROR, p.fix) for p in problems]
+    result.errors = [p for p in problems if p.severity == ERROR]
+    result.warnings = [p for p in problems if p.severity == WARNING]
+    return result
+
+
+def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
+    """Exactly one connected layer may end the network; Softmax belongs only there."""
+    layers = result.layers
+    fed = {src for rep in layers.values() if rep.connected for src in rep.inputs}
+    sinks = [lid for lid in result.order if layers[lid].connected and lid not in fed]
+    if len(sinks) == 1:
+        result.output_id = sinks[0]
+    elif len(sinks) > 1:
+        names = ", ".join(sinks)
+        for lid in sinks[:-1]:
+            report(lid, "multiple_outputs",
+                   f"{layers[lid].type} {lid} ends a branch that goes nowhere: the network "
+                   f"has {len(sinks)} outputs ({names}) but must have one; connect this branch "
+                   "on (Add, Concatenate) or delete it")
+            layers[lid].status = "error"
+    for lid in result.order:
+        rep = layers[lid]
+        if rep.type == "Softmax" and rep.connected and lid not in sinks:
+            report(lid, "softmax_not_last",
+                   f"Softmax {lid} is not the last layer: probabilities are meant for the "
+                   "output; inside the network they squash the signal")
+            if rep.status == "ok":
+                rep.status = "warning"
+
+
+def fmt_shape(shape: tuple[int, ...] | None) -> str:
+    return rules.fmt_shape(shape)
