@@ -1,0 +1,220 @@
+"""Dataset specs: the short strings a user types to pick data (``shapes``, ``mnist:~/data``).
+
+The CLI, the GUI and saved training settings all name data the same way, and this module is
+the one table that maps a spec to its loader, so ``cnnstudio datasets`` lists exactly what
+``load_dataset`` accepts. After loading, images are adapted to the channel count and size the
+model asks for, so e.g. a 3-channel 32x32 model can still train on MNIST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnstudio.engine.datasets.arrays import change_channels, resize_images
+from cnnstudio.engine.datasets.base import Dataset, DatasetError
+from cnnstudio.engine.datasets.cifar10 import load_cifar10
+from cnnstudio.engine.datasets.digits import load_digits
+from cnnstudio.engine.datasets.folder import load_folder
+from cnnstudio.engine.datasets.mnist import load_mnist
+from cnnstudio.engine.datasets.npz import load_npz
+from cnnstudio.engine.datasets.shapes import SHAPE_KINDS, ShapesConfig, make_shapes
+
+__all__ = ["DatasetRequest", "adapt_dataset", "describe_specs", "load_dataset", "parse_shapes"]
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What the caller wants besides the source: the model's input size and depth, a Generator."""
+
+    image_size: tuple[int, int] | None
+    channels: int | None
+    rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class _Form:
+    usage: str
+    description: str
+    needs_argument: bool
+    load: Callable[[str, DatasetRequest], Dataset]
+
+
+def _shapes(argument: str, request: DatasetRequest) -> Dataset:
+    config, seed = parse_shapes(argument, request)
+    rng = request.rng if seed is None else np.random.default_rng(seed)
+    return make_shapes(config, rng)
+
+
+def _path(argument: str) -> Path:
+    return Path(argument).expanduser()
+
+
+_FORMS: dict[str, _Form] = {
+    "shapes": _Form(
+        "shapes[:OPTIONS]",
+        "generated outline shapes and oriented lines (built-in); OPTIONS as key=value,... with "
+        "classes=N or a+b+..., train, test, size=N or HxW, channels, noise, clutter, seed",
+        False,
+        _shapes,
+    ),
+    "digits": _Form(
+        "digits",
+        "1,797 handwritten digits, 8x8 grey, 10 classes (shipped; UCI, CC BY 4.0)",
+        False,
+        lambda _arg, _req: load_digits(),
+    ),
+    "mnist": _Form(
+        "mnist:PATH",
+        "MNIST or Fashion-MNIST: a folder of IDX files (.gz or raw) or a Keras mnist.npz",
+        True,
+        lambda arg, _req: load_mnist(_path(arg)),
+    ),
+    "fashion-mnist": _Form(
+        "fashion-mnist:PATH",
+        "as mnist:PATH, with Fashion-MNIST's class names",
+        True,
+        lambda arg, _req: load_mnist(_path(arg), fashion=True),
+    ),
+    "cifar10": _Form(
+        "cifar10:PATH",
+        "CIFAR-10 binary version: folder with data_batch_*.bin and test_batch.bin "
+        "(or the folder holding cifar-10-batches-bin)",
+        True,
+        lambda arg, _req: load_cifar10(_path(arg)),
+    ),
+    "folder": _Form(
+        "folder:PATH",
+        "one sub-folder of PNG/JPEG images per class (optionally inside train/ and test/); "
+        "needs Pillow",
+        True,
+        lambda arg, req: load_folder(_path(arg), channels=req.channels, image_size=req.image_size),
+    ),
+    "npz": _Form(
+        "npz:PATH",
+        "an .npz with x_train, y_train (optional x_test, y_test, class_names); "
+        "images [N,H,W], [N,C,H,W] or [N,H,W,C]",
+        True,
+        lambda arg, _req: load_npz(_path(arg)),
+    ),
+}
+
+
+def describe_specs() -> list[tuple[str, str]]:
+    """``(usage, description)`` for every spec form, for ``cnnstudio datasets`` and the GUI."""
+    return [(form.usage, form.description) for form in _FORMS.values()]
+
+
+def load_dataset(
+    spec: str,
+    *,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> Dataset:
+    """Load the dataset a spec names, adapted to ``channels`` (1 or 3) and ``image_size`` (H, W).
+
+    ``rng`` drives generated data (``shapes``); without one a fixed seed is used so the same
+    spec always gives the same data. Raises DatasetError (one line, naming spec or file).
+    """
+    if channels not in (None, 1, 3):
+        raise DatasetError(f"{spec}: channels must be 1 or 3, got {channels}")
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+        raise DatasetError(f"{spec}: image size must be two positive numbers, got {image_size}")
+    kind, _, argument = spec.strip().partition(":")
+    form = _FORMS.get(kind.strip().lower())
+    if form is None:
+        known = ", ".join(f.usage for f in _FORMS.values())
+        raise DatasetError(f"{spec!r}: unknown dataset; use one of: {known}")
+    if form.needs_argument and not argument.strip():
+        raise DatasetError(f"{spec!r}: needs a path, as in {form.usage}")
+    if not form.needs_argument and argument.strip() and kind.strip().lower() != "shapes":
+        raise DatasetError(f"{spec!r}: takes no argument, use {form.usage}")
+    request = DatasetRequest(
+        image_size=(int(image_size[0]), int(image_size[1])) if image_size else None,
+        channels=channels,
+        rng=rng if rng is not None else np.random.default_rng(0),
+    )
+    return adapt_dataset(form.load(argument.strip(), request), channels, request.image_size)
+
+
+def adapt_dataset(
+    dataset: Dataset, channels: int | None = None, image_size: tuple[int, int] | None = None
+) -> Dataset:
+    """Convert grey <-> RGB and resize (bilinear) so the images fit the model's Input layer."""
+    c, h, w = dataset.image_shape
+    size = (int(image_size[0]), int(image_size[1])) if image_size is not None else None
+    if channels in (None, c) and size in (None, (h, w)):
+        return dataset
+
+    def fit(x: np.ndarray) -> np.ndarray:
+        if channels is not None:
+            x = change_channels(x, channels, dataset.source)
+        return resize_images(x, size) if size is not None else x
+
+    return Dataset(
+        x_train=fit(dataset.x_train),
+        y_train=dataset.y_train,
+        x_test=fit(dataset.x_test),
+        y_test=dataset.y_test,
+        class_names=dataset.class_names,
+        name=dataset.name,
+        source=dataset.source,
+    )
+
+
+def parse_shapes(argument: str, request: DatasetRequest) -> tuple[ShapesConfig, int | None]:
+    """Turn ``classes=4,size=28,channels=3,seed=7`` into a ShapesConfig and an optional seed.
+
+    The request's size and channels are the defaults, so generated images need no resizing.
+    """
+    where = f"shapes:{argument}" if argument else "shapes"
+    values: dict[str, object] = {}
+    if request.image_size is not None:
+        values["height"], values["width"] = request.image_size
+    if request.channels is not None:
+        values["channels"] = request.channels
+    seed: int | None = None
+    for item in filter(None, (part.strip() for part in argument.split(","))):
+        key, sep, raw = (s.strip() for s in item.partition("="))
+        if not sep or not raw:
+            raise DatasetError(f"{where}: option {item!r} must look like key=value")
+        try:
+            if key == "classes":
+                values["kinds"] = _shape_kinds(raw)
+            elif key == "size":
+                height, _, width = raw.lower().partition("x")
+                values["height"], values["width"] = int(height), int(width or height)
+            elif key in ("train", "test", "channels", "clutter"):
+                values[key] = int(raw)
+            elif key == "noise":
+                values["noise"] = float(raw)
+            elif key == "seed":
+                seed = int(raw)
+            else:
+                raise DatasetError(
+                    f"{where}: unknown option {key!r} (known: classes, train, test, size, "
+                    "channels, noise, clutter, seed)"
+                )
+        except ValueError as exc:
+            raise DatasetError(f"{where}: bad value for {key}: {exc}") from None
+    try:
+        return ShapesConfig(**values), seed  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+
+
+def _shape_kinds(raw: str) -> tuple[str, ...]:
+    if raw.isdigit():
+        count = int(raw)
+        if not 2 <= count <= len(SHAPE_KINDS):
+            raise ValueError(f"classes must be 2..{len(SHAPE_KINDS)}, got {count}")
+        return SHAPE_KINDS[:count]
+    kinds = tuple(k.strip() for k in raw.split("+"))
+    unknown = [k for k in kinds if k not in SHAPE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown shape {unknown[0]!r}; choose from {', '.join(SHAPE_KINDS)}")
+    return kinds
