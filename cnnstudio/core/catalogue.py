@@ -87,6 +87,9 @@ class ParamSpec:
         if self.kind == FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(f"{self.name} must be a number, got {_show(value)}")
+            if isinstance(value, int) and abs(value) > MAX_SIZE:
+                # float() of a 400-digit JSON integer overflows; no float param needs one.
+                raise ParamError(f"{self.name} must be in {self.range_text()}, got {_show(value)}")
             value = float(value)
             if not math.isfinite(value):
                 raise ParamError(f"{self.name} must be a finite number, got {value}")
@@ -135,7 +138,9 @@ class ParamSpec:
 def _num(x: float | None) -> str:
     if x is None:
         return "inf"
-    return str(int(x)) if float(x).is_integer() else repr(x)
+    if isinstance(x, int):  # no float(): a huge int from a file would overflow it
+        return _show(x)
+    return str(int(x)) if x.is_integer() else repr(x)
 
 
 def _show(value: Any) -> str:

@@ -80,10 +80,10 @@ def from_document(doc: Any, source: str = "<model>") -> Graph:
     if isinstance(version, bool) or not isinstance(version, int):
         raise _fail(source, f"\"version\" must be a whole number, got {_short(version)}")
     if version > VERSION:
-        raise _fail(source, f"model format version {version} is newer than this cnnstudio "
+        raise _fail(source, f"model format version {_short(version)} is newer than this cnnstudio "
                     f"reads (version {VERSION}); update cnnstudio to open it")
     if version < 1:
-        raise _fail(source, f"unknown model format version {version}")
+        raise _fail(source, f"unknown model format version {_short(version)}")
     name = _text(doc, "name", source)
     description = _text(doc, "description", source)
     raw_layers = doc.get("layers")
@@ -159,7 +159,7 @@ def _read_layout(raw: Any, ids: set[str], source: str) -> dict[str, tuple[float,
             continue  # a position for a layer that is gone: harmless, dropped
         ok = (isinstance(pos, list) and len(pos) == 2
               and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                      and math.isfinite(v) and abs(v) < 1e9 for v in pos))
+                      and abs(v) < 1e9 and math.isfinite(v) for v in pos))
         if not ok:
             raise _fail(source, f"layer {lid!r}: field \"layout\": expected [x, y] numbers, got "
                         f"{_short(pos)}")
