@@ -1,0 +1,342 @@
+"""What a layer computes, written out with the user's own numbers.
+
+A student learns "out = floor((N + 2P - F) / S) + 1" by seeing it filled in for the layer they just
+edited, next to why the parameter count is so small (weight sharing) and what a Dense layer would
+cost instead. The text is plain data (sections of prose and formula lines) so the GUI inspector,
+the CLI and exporters can all show it; the inspector sets formulas in monospace, prose not.
+
+All numbers come from the validator's LayerReport (which got them from core.shapes), so the
+explanation can never disagree with the canvas: this module only writes the arithmetic out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cnnstudio.core.graph import Layer
+from cnnstudio.core.rules import _pad_text, fmt_shape
+from cnnstudio.core.shapes import AxisWindow, pair
+from cnnstudio.core.validator import LayerReport
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of an explanation; ``formula`` lines are arithmetic (set in monospace)."""
+
+    text: str
+    formula: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    lines: tuple[Line, ...]
+
+
+def _f(text: str) -> Line:
+    return Line(text, formula=True)
+
+
+def _p(text: str) -> Line:
+    return Line(text)
+
+
+def _n(value: int) -> str:
+    """Results with thousands separators; operands stay bare so the formula reads as arithmetic."""
+    return f"{value:,}"
+
+
+def _prod(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _times(shape: Shape) -> str:
+    return "*".join(str(d) for d in shape)
+
+
+# --- sections shared by several layer types ---------------------------------------------------
+
+_AXES = (("H", "height", "top", "bottom"), ("W", "width", "left", "right"))
+
+
+def _axis_formula(ax: AxisWindow) -> str:
+    return f"floor(({ax.n} + {_pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {ax.out}"
+
+
+def _same_split(ax: AxisWindow, before: str, after: str) -> str:
+    out = -(-ax.n // ax.s)
+    return (f"ceil({ax.n} / {ax.s}) = {out}; pad = max(({out} - 1)*{ax.s} + {ax.f} - {ax.n}, 0)"
+            f" = {ax.pad_total}: {ax.pad_before} {before}, {ax.pad_after} {after}")
+
+
+def _output_section(axes: tuple[AxisWindow, AxisWindow], channels: int,
+                    what: str) -> Section:
+    """Output size per axis, with the "same" padding split and any untiled remainder."""
+    lines = [_p(f"Output size per axis: floor((N + 2P - F) / S) + 1, with F the {what} "
+                "and S the stride")]
+    identical = axes[0] == axes[1]
+    for (short, name, before, after), ax in zip(_AXES, axes, strict=True):
+        label = "H, W" if identical else short
+        lines.append(_f(f"{label}: {_axis_formula(ax)}"))
+        if ax.same:
+            lines.append(_f(f"{label} same: {_same_split(ax, before, after)}"))
+        if ax.remainder:
+            lines.append(_p(f"The window does not tile the {name}: the last {ax.remainder} "
+                            f"{'row' if short == 'H' else 'column'}(s) of the padded input are "
+                            "skipped."))
+        if identical:
+            break
+    lines.append(_p(f"Output: {channels}x{axes[0].out}x{axes[1].out} "
+                    "(channels x height x width)"))
+    return Section("Output size", tuple(lines))
+
+
+def _rf_section(report: LayerReport, axes: tuple[AxisWindow, AxisWindow] | None) -> Section:
+    """Receptive field; for windows, the growth rule r_out = r_in + (F - 1) * j_in filled in."""
+    rh, rw = report.receptive_field or (1, 1)
+    lines = [_p(f"Each output value sees a {rh}x{rw} patch of the input image.")]
+    if axes is not None and report.jump is not None:
+        lines.append(_p("It grows by (F - 1) times the input's jump (the product of the strides "
+                        "so far): r_out = r_in + (F - 1) * j_in"))
+        rf = (rh, rw)
+        steps = []
+        for (short, *_), ax, r, j_out in zip(_AXES, axes, rf, report.jump, strict=True):
+            j_in = j_out // ax.s
+            r_in = r - (ax.f - 1) * j_in
+            steps.append((short, f"{r_in} + ({ax.f} - 1)*{j_in} = {r}"))
+        if steps[0][1] == steps[1][1]:
+            lines.append(_f(f"H, W: {steps[0][1]}"))
+        else:
+            lines += [_f(f"{short}: {text}") for short, text in steps]
+    return Section("Receptive field", tuple(lines))
+
+
+def _macs_line(formula: str, macs: int) -> Line:
+    return _f(f"MACs = {formula} = {_n(macs)}")
+
+
+# --- one explainer per layer type -------------------------------------------------------------
+
+Explainer = Callable[[Layer, LayerReport, tuple[Shape, ...]], list[Section]]
+
+
+def _input(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    shape = report.output_shape or ()
+    return [Section("Output", (
+        _f(f"C*H*W = {_times(shape)} = {_n(_prod(shape))} values per image"),
+        _p("Channels first: 1 for grey images, 3 for RGB. Every later shape follows from this."),
+    ))]
+
+
+def _conv(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    p = layer.params
+    c, _, _ = ins[0]
+    fh, fw = pair(p["kernel_size"])
+    k = p["filters"]
+    axes = report.axes
+    assert axes is not None  # the validator always tiles a conv it could compute
+    ho, wo = axes[0].out, axes[1].out
+    bias = f" + {k}" if p["use_bias"] else ""
+    params = report.trainable + report.non_trainable
+    sections = [
+        _output_section(axes, k, "kernel size"),
+        Section("Parameters", (
+            _p("kernel height x kernel width x input channels x filters"
+               + (" + one bias per filter" if p["use_bias"] else " (no bias)")),
+            _f(f"{fh}*{fw}*{c}*{k}{bias} = {_n(params)}"),
+            _p(f"Each filter is {fh}x{fw}x{c}: as deep as its input ({c} channel"
+               f"{'s' if c != 1 else ''}), so it mixes every channel at once."),
+            _p(f"Weight sharing: the same {_n(params)} numbers are reused at all "
+               f"{ho}x{wo} = {_n(ho * wo)} output positions."),
+        )),
+        _rf_section(report, axes),
+        Section("Cost", (
+            _macs_line(f"Ho*Wo*K*Fh*Fw*C = {ho}*{wo}*{k}*{fh}*{fw}*{c}", report.macs),
+            _p("multiply-accumulates per image"),
+        )),
+    ]
+    if report.fc_equivalent is not None:
+        fc = report.fc_equivalent
+        ratio = f"{round(fc / params):,}x more than" if params else "compared with"
+        sections.append(Section("Compared with Dense", (
+            _p(f"A Dense layer mapping {fmt_shape(ins[0])} to {fmt_shape(report.output_shape)} "
+               f"would need {_n(fc)} weights: {ratio} this conv's {_n(params)}."),
+            _f(f"{_times(ins[0])} * {_times(report.output_shape or ())} = {_n(fc)}"),
+        )))
+    return sections
+
+
+def _pool(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    p = layer.params
+    c = ins[0][0]
+    axes = report.axes
+    assert axes is not None
+    kind = "largest value" if layer.type.startswith("Max") else "average"
+    stride_note = (" The stride is empty, so it equals the pool size: windows do not overlap."
+                   if p["stride"] is None else "")
+    return [
+        _output_section(axes, c, "pool size"),
+        Section("What it does", (
+            _p(f"No weights: keeps the {kind} of each {axes[0].f}x{axes[1].f} window, channel "
+               f"by channel, so the {c} channels stay {c}.{stride_note}"),
+        )),
+        _rf_section(report, axes),
+    ]
+
+
+def _global_pool(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    c, h, w = ins[0]
+    kind = "Averages" if "Avg" in layer.type else "Takes the maximum of"
+    return [Section("What it does", (
+        _f(f"{c}x{h}x{w} -> {c}"),
+        _p(f"{kind} each whole {h}x{w} map: one number per channel, no weights, and it works "
+           "for any image size, unlike Flatten + Dense."),
+    )), _rf_section(report, None)]
+
+
+def _flatten(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    return [Section("What it does", (
+        _f(f"{fmt_shape(ins[0])} -> {_times(ins[0])} = {_n(_prod(ins[0]))}"),
+        _p("Unrolls the maps into one vector, channel by channel, row by row; no weights. The "
+           "Dense layer after it pays for every one of these values."),
+    )), _rf_section(report, None)]
+
+
+def _dense(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    n = ins[0][0]
+    u = layer.params["units"]
+    bias = f" + {u}" if layer.params["use_bias"] else ""
+    return [
+        Section("Parameters", (
+            _p("inputs x units" + (" + one bias per unit" if bias else " (no bias)")),
+            _f(f"{n}*{u}{bias} = {_n(report.trainable + report.non_trainable)}"),
+            _p(f"Each of the {_n(u)} outputs is a weighted sum of all {_n(n)} inputs: no "
+               "sharing, which is why Dense layers are cheap only on small vectors."),
+        )),
+        _rf_section(report, None),
+        Section("Cost", (_macs_line(f"N*units = {n}*{u}", report.macs),
+                         _p("multiply-accumulates per image"))),
+    ]
+
+
+def _activation(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    return [Section("What it does", (
+        _p(f"Applied to each of the {_n(_prod(ins[0]))} values on its own: no weights, shape "
+           f"unchanged ({fmt_shape(ins[0])})."),
+    ))]
+
+
+def _softmax(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    n = ins[0][0]
+    return [Section("What it does", (
+        _f("p_i = e^x_i / sum_j e^x_j"),
+        _p(f"Turns {n} scores into {n} probabilities that sum to 1; no weights."),
+    ))]
+
+
+def _batchnorm(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    shape = ins[0]
+    c = shape[0]
+    where = (f"the batch and all {shape[1]}x{shape[2]} positions" if len(shape) == 3
+             else "the batch")
+    unit = "channel" if len(shape) == 3 else "feature"
+    return [Section("Parameters", (
+        _f(f"2C = 2*{c} = {_n(2 * c)} trained (gamma, beta)"),
+        _f(f"2C = 2*{c} = {_n(2 * c)} moving (mean, variance; not trained)"),
+        _p(f"Per {unit}: each of the {c} {unit}s is normalised with its own mean and variance "
+           f"over {where}, then scaled by gamma and shifted by beta."),
+    ))]
+
+
+def _dropout(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    rate = layer.params["rate"]
+    scale = f"{1 / (1 - rate):.3g}"
+    spatial = layer.type == "SpatialDropout2D"
+    what = f"each of the {ins[0][0]} whole maps" if spatial else "each value"
+    lines = [
+        _p(f"In training, {what} is zeroed with probability {rate:g} and the rest are scaled "
+           f"by 1/(1 - {rate:g}) = {scale}; in evaluation nothing is dropped. No weights."),
+    ]
+    if spatial:
+        lines.append(_p("Whole channels, because neighbouring pixels are so alike that dropping "
+                        "single ones hides almost nothing."))
+    elif len(ins[0]) == 3:
+        lines.append(_p("On feature maps, SpatialDropout2D usually helps more: neighbouring "
+                        "pixels are correlated, so single dropped pixels are easy to guess."))
+    return [Section("What it does", tuple(lines))]
+
+
+def _add(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    return [Section("What it does", (
+        _p(f"Adds its {len(ins)} inputs of shape {fmt_shape(ins[0])} element by element; no "
+           "weights. A skip connection lets the signal and its gradient bypass layers."),
+    ))]
+
+
+def _concat(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    parts = " + ".join(str(s[0]) for s in ins)
+    return [Section("What it does", (
+        _f(f"channels: {parts} = {report.output_shape[0] if report.output_shape else '?'}"),
+        _p("Stacks its inputs along the channel axis; no weights."),
+    ))]
+
+
+_EXPLAINERS: dict[str, Explainer] = {
+    "Input": _input,
+    "Conv2D": _conv,
+    "MaxPool2D": _pool,
+    "AvgPool2D": _pool,
+    "GlobalAvgPool2D": _global_pool,
+    "GlobalMaxPool2D": _global_pool,
+    "Flatten": _flatten,
+    "Dense": _dense,
+    "ReLU": _activation,
+    "LeakyReLU": _activation,
+    "Sigmoid": _activation,
+    "Tanh": _activation,
+    "Softmax": _softmax,
+    "BatchNorm": _batchnorm,
+    "Dropout": _dropout,
+    "SpatialDropout2D": _dropout,
+    "Add": _add,
+    "Concatenate": _concat,
+}
+
+
+def explain(layer: Layer, report: LayerReport | None) -> list[Section]:
+    """Sections explaining what ``layer`` computes, numbers filled in from ``report``.
+
+    When the shape is unknown (an error here or upstream) it says so instead of guessing: stale
+    numbers would teach the wrong thing.
+    """
+    shape_in = report.input_shapes if report else ()
+    known = (report is not None and report.output_shape is not None
+             and all(s is not None for s in shape_in))
+    if not known:
+        return [Section("Output size", (
+            _p("Unknown until the problems listed for this layer or above it are fixed."),
+        ))]
+    assert report is not None
+    explainer = _EXPLAINERS.get(layer.type)
+    sections = explainer(layer, report, shape_in) if explainer else []  # type: ignore[arg-type]
+    if not layer.trainable and layer.spec.weights:
+        sections.append(Section("Frozen", (
+            _p("Its weights are not updated in training (transfer learning keeps what they "
+               "learned)."),
+        )))
+    return sections
+
+
+def explain_text(layer: Layer, report: LayerReport | None) -> str:
+    """The explanation as plain text (CLI, tests, clipboard)."""
+    out = []
+    for section in explain(layer, report):
+        out.append(f"{section.title}:")
+        out += [f"  {line.text}" for line in section.lines]
+    return "\n".join(out)

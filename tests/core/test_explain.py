@@ -1,0 +1,147 @@
+"""The "what this layer computes" text: formulas filled in with the layer's own numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cnnstudio.core.catalogue import LAYERS
+from cnnstudio.core.explain import explain, explain_text
+from cnnstudio.core.graph import Graph
+from cnnstudio.core.templates import load_template
+from cnnstudio.core.validator import validate
+
+
+def _chain(input_shape: tuple[int, int, int], *layers: tuple[str, dict[str, Any]]) -> Graph:
+    """Input -> layers..., each fed by the one before (ids l1, l2, ...)."""
+    g = Graph("t")
+    c, h, w = input_shape
+    prev = g.add_layer("Input", {"channels": c, "height": h, "width": w}, layer_id="in")
+    for i, (type_name, params) in enumerate(layers, start=1):
+        prev = g.add_layer(type_name, params, layer_id=f"l{i}", inputs=[prev])
+    return g
+
+
+def _text(g: Graph, layer_id: str) -> str:
+    return explain_text(g.layer(layer_id), validate(g).layers[layer_id])
+
+
+def test_conv_same_shows_output_formula_padding_split_params_and_dense_comparison() -> None:
+    g = _chain((3, 32, 32), ("Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same"}))
+    text = _text(g, "l1")
+    assert "floor((32 + 2*1 - 3) / 1) + 1 = 32" in text
+    assert "pad = max((32 - 1)*1 + 3 - 32, 0) = 2: 1 top, 1 bottom" in text
+    assert "3*3*3*16 + 16 = 448" in text
+    assert ("a Dense layer mapping 3x32x32 to 16x32x32 would need 50,331,648 weights: "
+            "112,347x more than this conv's 448") in text.replace("A Dense", "a Dense")
+    assert "32*32*16*3*3*3 = 442,368" in text  # MACs
+    assert "as deep as its input (3 channels)" in text
+
+
+def test_conv_stride_two_explicit_padding_fills_the_formula() -> None:
+    g = _chain((3, 32, 32), ("Conv2D", {"filters": 16, "kernel_size": 3, "stride": 2,
+                                        "padding": 1}))
+    text = _text(g, "l1")
+    assert "floor((32 + 2*1 - 3) / 2) + 1 = 16" in text
+    assert "same:" not in text
+
+
+def test_same_padding_with_stride_two_puts_the_odd_pixel_at_the_bottom() -> None:
+    g = _chain((3, 32, 32), ("Conv2D", {"kernel_size": 3, "stride": 2, "padding": "same"}))
+    text = _text(g, "l1")
+    assert "floor((32 + 0+1 - 3) / 2) + 1 = 16" in text
+    assert "= 1: 0 top, 1 bottom" in text
+
+
+def test_non_square_kernel_explains_each_axis() -> None:
+    g = _chain((1, 28, 20), ("Conv2D", {"filters": 4, "kernel_size": [3, 5], "use_bias": False}))
+    text = _text(g, "l1")
+    assert "H: floor((28 + 2*0 - 3) / 1) + 1 = 26" in text
+    assert "W: floor((20 + 2*0 - 5) / 1) + 1 = 16" in text
+    assert "3*5*1*4 = 60" in text  # no bias term
+    assert "no bias" in text
+
+
+def test_receptive_field_growth_uses_the_input_jump() -> None:
+    g = load_template("shapes_cnn")  # c2 is a 3x3 conv after a 2x2 pool: jump 2
+    text = _text(g, "c2")
+    assert "6 + (3 - 1)*2 = 10" in text
+    assert "10x10 patch" in text
+
+
+def test_pool_that_does_not_tile_says_which_part_is_skipped() -> None:
+    g = _chain((8, 7, 8), ("MaxPool2D", {"pool_size": 2}))
+    text = _text(g, "l1")
+    assert "H: floor((7 + 2*0 - 2) / 2) + 1 = 3" in text
+    assert "the last 1 row(s)" in text
+    assert "W: floor((8 + 2*0 - 2) / 2) + 1 = 4" in text
+    assert "equals the pool size" in text
+
+
+def test_dense_params_and_flatten_size() -> None:
+    g = _chain((16, 5, 5), ("Flatten", {}), ("Dense", {"units": 120}))
+    assert "16x5x5 -> 16*5*5 = 400" in _text(g, "l1")
+    text = _text(g, "l2")
+    assert "400*120 + 120 = 48,120" in text
+    assert "N*units = 400*120 = 48,000" in text
+
+
+def test_batchnorm_counts_two_trained_and_two_moving_per_channel() -> None:
+    g = _chain((16, 8, 8), ("BatchNorm", {}))
+    text = _text(g, "l1")
+    assert "2C = 2*16 = 32 trained" in text
+    assert "2C = 2*16 = 32 moving" in text
+    assert "Per channel" in text
+
+
+def test_dropout_and_spatial_dropout_teach_the_difference() -> None:
+    g = _chain((16, 8, 8), ("Dropout", {"rate": 0.5}), ("SpatialDropout2D", {"rate": 0.25}))
+    plain, spatial = _text(g, "l1"), _text(g, "l2")
+    assert "1/(1 - 0.5) = 2" in plain
+    assert "SpatialDropout2D usually helps more" in plain
+    assert "each of the 16 whole maps" in spatial
+    assert "1/(1 - 0.25) = 1.33" in spatial
+
+
+def test_unknown_shape_is_said_not_guessed() -> None:
+    g = _chain((3, 8, 8), ("Dense", {"units": 4}))  # Dense on an image: an error
+    text = _text(g, "l1")
+    assert "Unknown until the problems" in text
+    assert "=" not in text
+
+
+def test_frozen_layer_with_weights_says_so() -> None:
+    g = _chain((3, 8, 8), ("Conv2D", {}))
+    g.set_trainable("l1", False)
+    assert "Frozen" in _text(g, "l1")
+
+
+def _context_for(type_name: str) -> Graph:
+    """A small valid graph in which ``type_name`` (id "x") gets the input it needs."""
+    spec = LAYERS[type_name]
+    g = Graph("t")
+    if type_name == "Input":
+        g.add_layer("Input", layer_id="x")
+        return g
+    g.add_layer("Input", {"channels": 4, "height": 8, "width": 8}, layer_id="in")
+    src = "in"
+    if type_name in ("Dense", "Softmax"):
+        src = g.add_layer("Flatten", inputs=["in"])
+    inputs = [src]
+    if spec.is_merge:
+        other = g.add_layer("ReLU", inputs=["in"])
+        inputs = [src, other]
+    g.add_layer(type_name, layer_id="x", inputs=inputs)
+    return g
+
+
+@pytest.mark.parametrize("type_name", sorted(LAYERS))
+def test_every_catalogue_type_is_explained_with_numbers(type_name: str) -> None:
+    g = _context_for(type_name)
+    result = validate(g)
+    assert result.valid, result.errors
+    sections = explain(g.layer("x"), result.layers["x"])
+    assert sections, f"{type_name} has no explanation"
+    lines = [line.text for s in sections for line in s.lines]
+    assert all(lines) and not any("Unknown" in t for t in lines)
