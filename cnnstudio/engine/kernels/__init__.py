@@ -15,9 +15,33 @@ from cnnstudio.engine.kernels.layout import (
     to_internal,
     to_public,
 )
+from cnnstudio.engine.kernels.pool import (
+    AvgPoolCache,
+    GlobalMaxPoolCache,
+    MaxPoolCache,
+    avgpool2d_backward,
+    avgpool2d_forward,
+    global_avgpool_backward,
+    global_avgpool_forward,
+    global_maxpool_backward,
+    global_maxpool_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
 
 __all__ = [
+    "AvgPoolCache",
     "ConvCache",
+    "GlobalMaxPoolCache",
+    "MaxPoolCache",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "global_avgpool_backward",
+    "global_avgpool_forward",
+    "global_maxpool_backward",
+    "global_maxpool_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
     "batch_to_internal",
     "batch_to_public",
     "col2im",

@@ -29,7 +29,9 @@ def check_windows(x_shape: tuple[int, ...], windows: Windows, kernel: tuple[int,
     if (wh.n, ww.n) != (h, w):
         raise ValueError(f"windows were resolved for input {wh.n}x{ww.n}, got {h}x{w}")
     if (wh.f, ww.f) != kernel:
-        raise ValueError(f"windows were resolved for kernel {wh.f}x{ww.f}, got {kernel[0]}x{kernel[1]}")
+        raise ValueError(
+            f"windows were resolved for kernel {wh.f}x{ww.f}, got {kernel[0]}x{kernel[1]}"
+        )
     if wh.out < 1 or ww.out < 1:
         raise ValueError(
             f"window {wh.f}x{ww.f} stride {wh.s}x{ww.s} does not fit the padded input "
@@ -44,7 +46,7 @@ def used_extent(win: AxisWindow) -> int:
 
 
 def pad(x: np.ndarray, windows: Windows, fill: float) -> np.ndarray:
-    """``x`` [C, B, H, W] padded (value ``fill``) and cropped to exactly the extent the windows read.
+    """``x`` [C, B, H, W] padded with ``fill`` and cropped to exactly the extent the windows read.
 
     Returns ``x`` itself (or a view of it) when no padding is needed, so the valid-padding case
     costs no copy.

@@ -1,4 +1,4 @@
-"""Slow, obviously correct loop versions of convolution and pooling, kept only to test the fast ones.
+"""Slow, obviously correct loop versions of convolution and pooling, kept to test the fast ones.
 
 They loop over every output pixel and read each window straight from the definition (input
 coordinate ``o*s + i - pad_before``, skipping coordinates outside the image), sharing no index

@@ -1,0 +1,148 @@
+"""Max and average pooling (windowed and global) on channel-major [C, B, H, W] activations.
+
+Windowed pooling loops over the Fh*Fw kernel offsets (a handful), each step a vectorised
+operation on whole strided slices; the slices are clipped to real pixels, so padding is never
+materialised: max pooling ignores padded cells (as if they were -inf) and average pooling divides
+by the number of real pixels in each window (PyTorch's ``count_include_pad=False``), which is
+what the model format promises.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from cnnstudio.engine.kernels._windows import Windows, check_windows, offset_ranges, real_counts
+
+
+class MaxPoolCache(NamedTuple):
+    """argmax: [C, B, H', W'] index ``i*Fw + j`` of the winning kernel offset in each window.
+    x_shape: (C, B, H, W). windows: the AxisWindow pair used."""
+
+    argmax: np.ndarray
+    x_shape: tuple[int, int, int, int]
+    windows: Windows
+
+
+class AvgPoolCache(NamedTuple):
+    """scale: [H', W'] reciprocal of the real-pixel count of each window (0 for a window that
+    covers only padding). x_shape: (C, B, H, W). windows: the AxisWindow pair used."""
+
+    scale: np.ndarray
+    x_shape: tuple[int, int, int, int]
+    windows: Windows
+
+
+def _offsets(windows: Windows):
+    """Yield ``(k, out_rows, out_cols, in_rows, in_cols)`` for every kernel offset ``k``."""
+    wh, ww = windows
+    rows, cols = offset_ranges(wh), offset_ranges(ww)
+    for i, (oy, iy) in enumerate(rows):
+        for j, (ox, ix) in enumerate(cols):
+            yield i * ww.f + j, oy, ox, iy, ix
+
+
+def _real_counts_2d(windows: Windows) -> np.ndarray:
+    """[H', W'] number of real pixels under each window (the two axes are independent)."""
+    return np.outer(real_counts(windows[0]), real_counts(windows[1]))
+
+
+def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxPoolCache]:
+    """Max over each window's real pixels.
+
+    x: [C, B, H, W]; windows: ``window_2d((H, W), pool_size, stride, padding)``.
+    Returns out [C, B, H', W'] and the cache. Ties go to the first offset in row-major window
+    order (one winner, as in PyTorch). A window covering only padding outputs 0.
+    """
+    wh, ww = windows
+    check_windows(x.shape, windows, (wh.f, ww.f))
+    c, b = x.shape[0], x.shape[1]
+    out = np.full((c, b, wh.out, ww.out), -np.inf, dtype=x.dtype)
+    index_type = np.uint8 if wh.f * ww.f <= 256 else np.int32
+    argmax = np.zeros(out.shape, dtype=index_type)
+    for k, oy, ox, iy, ix in _offsets(windows):
+        region = out[:, :, oy, ox]
+        values = x[:, :, iy, ix]
+        better = values > region
+        np.copyto(argmax[:, :, oy, ox], k, where=better)
+        np.copyto(region, values, where=better)
+    counts = _real_counts_2d(windows)
+    if not counts.all():
+        out[:, :, counts == 0] = 0
+    return out, MaxPoolCache(argmax, x.shape, windows)
+
+
+def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
+    """dout [C, B, H', W'] -> dx [C, B, H, W]: each window's gradient goes to its argmax."""
+    argmax, x_shape, windows = cache
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    zero = dout.dtype.type(0)
+    for k, oy, ox, iy, ix in _offsets(windows):
+        dx[:, :, iy, ix] += np.where(argmax[:, :, oy, ox] == k, dout[:, :, oy, ox], zero)
+    return dx
+
+
+def avgpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, AvgPoolCache]:
+    """Mean over each window's real pixels (padding is not counted).
+
+    x: [C, B, H, W]; windows: ``window_2d((H, W), pool_size, stride, padding)``.
+    Returns out [C, B, H', W'] and the cache. A window covering only padding outputs 0.
+    """
+    wh, ww = windows
+    check_windows(x.shape, windows, (wh.f, ww.f))
+    out = np.zeros((x.shape[0], x.shape[1], wh.out, ww.out), dtype=x.dtype)
+    for _, oy, ox, iy, ix in _offsets(windows):
+        out[:, :, oy, ox] += x[:, :, iy, ix]
+    counts = _real_counts_2d(windows)
+    scale = np.divide(1.0, counts, out=np.zeros(counts.shape), where=counts > 0).astype(x.dtype)
+    out *= scale
+    return out, AvgPoolCache(scale, x.shape, windows)
+
+
+def avgpool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
+    """dout [C, B, H', W'] -> dx [C, B, H, W]: each window's gradient shared by its real pixels."""
+    scale, x_shape, windows = cache
+    g = dout * scale.astype(dout.dtype, copy=False)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    for _, oy, ox, iy, ix in _offsets(windows):
+        dx[:, :, iy, ix] += g[:, :, oy, ox]
+    return dx
+
+
+def global_avgpool_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """x [C, B, H, W] -> out [C, B] (mean over H and W); the cache is ``x.shape``."""
+    c, b, h, w = x.shape
+    return x.reshape(c, b, h * w).mean(axis=2, dtype=x.dtype), x.shape
+
+
+def global_avgpool_backward(dout: np.ndarray, cache: tuple[int, int, int, int]) -> np.ndarray:
+    """dout [C, B] -> dx [C, B, H, W]: every pixel gets ``dout / (H*W)``."""
+    c, b, h, w = cache
+    dx = np.empty(cache, dtype=dout.dtype)
+    dx[...] = (dout / dout.dtype.type(h * w))[:, :, None, None]
+    return dx
+
+
+class GlobalMaxPoolCache(NamedTuple):
+    """argmax: [C, B] flat index ``y*W + x`` of each map's maximum. x_shape: (C, B, H, W)."""
+
+    argmax: np.ndarray
+    x_shape: tuple[int, int, int, int]
+
+
+def global_maxpool_forward(x: np.ndarray) -> tuple[np.ndarray, GlobalMaxPoolCache]:
+    """x [C, B, H, W] -> out [C, B] (max over H and W; ties: the first in row-major order)."""
+    c, b, h, w = x.shape
+    flat = x.reshape(c, b, h * w)
+    argmax = flat.argmax(axis=2)
+    out = np.take_along_axis(flat, argmax[:, :, None], axis=2)[:, :, 0]
+    return out, GlobalMaxPoolCache(argmax, x.shape)
+
+
+def global_maxpool_backward(dout: np.ndarray, cache: GlobalMaxPoolCache) -> np.ndarray:
+    """dout [C, B] -> dx [C, B, H, W]: each map's gradient goes to its maximum."""
+    argmax, (c, b, h, w) = cache
+    dx = np.zeros((c, b, h * w), dtype=dout.dtype)
+    np.put_along_axis(dx, argmax[:, :, None], dout[:, :, None], axis=2)
+    return dx.reshape(c, b, h, w)
