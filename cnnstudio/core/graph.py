@@ -49,6 +49,26 @@ def check_id(layer_id: Any) -> str:
     return layer_id
 
 
+#: Canvas coordinates beyond this are refused, as the model-file reader refuses them.
+MAX_COORDINATE = 1e9
+
+
+def _position(x: float, y: float) -> tuple[float, float]:
+    """A canvas position the file format can store (NaN or inf would make an unreadable file)."""
+    pos = (float(x), float(y))
+    if not all(abs(v) < MAX_COORDINATE for v in pos):  # also False for NaN
+        raise GraphError(f"canvas position ({x}, {y}) is not a pair of reasonable numbers")
+    return pos
+
+
+def _check_distinct(layer_id: str, inputs: list[str]) -> None:
+    """One edge per pair, as connect() enforces and the file format requires (a graph the
+    reader would refuse must never be built in the first place)."""
+    twice = [src for i, src in enumerate(inputs) if src in inputs[:i]]
+    if twice:
+        raise GraphError(f"{layer_id}: {twice[0]} is listed twice as an input")
+
+
 class Graph:
     """An ordered collection of layers (file order is kept) plus edges and layout."""
 
@@ -168,7 +188,9 @@ class Graph:
         for src in inputs:
             if src not in self._layers:
                 raise GraphError(f"{lid}: input {src!r} names no layer")
+        _check_distinct(lid, inputs)
         self._check_arity(spec, lid, len(inputs))
+        pos = _position(*position) if position is not None else None
         layer = Layer(lid, type_name, full, inputs, bool(trainable))
         items = list(self._layers.items())
         if index is None or index >= len(items):
@@ -176,8 +198,8 @@ class Graph:
         else:
             items.insert(max(index, 0), (lid, layer))
             self._layers = dict(items)
-        if position is not None:
-            self.positions[lid] = (float(position[0]), float(position[1]))
+        if pos is not None:
+            self.positions[lid] = pos
         return lid
 
     def insert_layer(self, layer: Layer, index: int,
@@ -245,6 +267,7 @@ class Graph:
         inputs = list(inputs)
         for src in inputs:
             self.layer(src)
+        _check_distinct(layer_id, inputs)
         self._check_arity(layer.spec, layer_id, len(inputs))
         old = layer.inputs
         layer.inputs = []
@@ -294,7 +317,7 @@ class Graph:
 
     def move(self, layer_id: str, x: float, y: float) -> None:
         self.layer(layer_id)
-        self.positions[layer_id] = (float(x), float(y))
+        self.positions[layer_id] = _position(x, y)
 
     # --- whole-graph helpers ----------------------------------------------------------------
     def copy(self) -> Graph:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.catalogue import LAYERS, ParamError
-from cnnstudio.core.graph import Graph, GraphError, Layer, check_id
+from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id
 
 FORMAT = "cnnstudio.model"
 VERSION = 1
@@ -159,7 +159,7 @@ def _read_layout(raw: Any, ids: set[str], source: str) -> dict[str, tuple[float,
             continue  # a position for a layer that is gone: harmless, dropped
         ok = (isinstance(pos, list) and len(pos) == 2
               and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                      and abs(v) < 1e9 and math.isfinite(v) for v in pos))
+                      and abs(v) < MAX_COORDINATE and math.isfinite(v) for v in pos))
         if not ok:
             raise _fail(source, f"layer {lid!r}: field \"layout\": expected [x, y] numbers, got "
                         f"{_short(pos)}")
@@ -215,7 +215,8 @@ def to_document(graph: Graph) -> dict[str, Any]:
 
 
 def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else round(v, 2)
+    """Whole coordinates as ints for tidy files; others exactly (JSON floats round-trip)."""
+    return int(v) if float(v).is_integer() else float(v)
 
 
 def dumps(graph: Graph) -> str:
