@@ -1,0 +1,419 @@
+"""The open model: the one path by which anything in the window changes it.
+
+Palette, canvas, inspector, fixes and menus call the edit methods below; each pushes exactly one
+undo step onto ``undo_stack`` (see ``gui.commands``) and then ``changed`` carries the new
+validation result to every view. The graph itself stays a plain ``core`` object: views read it,
+never write it.
+
+Undo policy: every edit is undoable, including "New" and "New from template" (one step that
+replaces the whole model, so a misclick on a template never loses work). Opening a file or
+restoring a recovery copy starts a fresh history (``load_graph`` clears the stack): undoing into a
+different file's model would make "which file am I editing?" ambiguous.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QObject, QSaveFile, Signal
+from PySide6.QtGui import QUndoStack
+
+from cnnstudio.core import modelfile
+from cnnstudio.core.catalogue import layer_spec
+from cnnstudio.core.graph import Graph, GraphError
+from cnnstudio.core.layout import auto_layout
+from cnnstudio.core.validator import ValidationResult, validate
+from cnnstudio.gui.commands import (
+    AddLayer,
+    EditCommand,
+    Move,
+    Op,
+    RemoveLayer,
+    Rename,
+    ReplaceGraph,
+    SetInputs,
+    SetParam,
+    SetTrainable,
+    apply_ops,
+)
+
+#: Where a block goes below the one it follows (insert_after) when the layout has no better idea.
+_BELOW = 100.0
+
+
+class Document(QObject):
+    """Owns the graph, its file path, the undo stack and the clean state."""
+
+    #: The new ValidationResult, after every change (edit, undo, redo, load).
+    changed = Signal(object)
+    pathChanged = Signal(str)  # "" when the model has no file yet
+    cleanChanged = Signal(bool)
+    #: Why an edit was refused (cycle, too many inputs, training running, ...).
+    editRefused = Signal(str)
+    lockedChanged = Signal(bool, str)  # (locked, reason)
+
+    def __init__(self, graph: Graph | None = None, path: str | Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.graph: Graph = Graph("Untitled")
+        self.path: Path | None = None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self.cleanChanged)
+        self._result: ValidationResult | None = None
+        self._locked_reason = ""
+        self._macro: list[Op] | None = None
+        self._macro_text = ""
+        self._macro_notify = False
+        if graph is not None:
+            self.load_graph(graph, path)
+
+    # --- reading ----------------------------------------------------------------------------
+    @property
+    def result(self) -> ValidationResult:
+        """Validation of the current graph, computed once per change."""
+        if self._result is None:
+            self._result = validate(self.graph)
+        return self._result
+
+    def is_clean(self) -> bool:
+        return self.undo_stack.isClean()
+
+    @property
+    def locked(self) -> bool:
+        return bool(self._locked_reason)
+
+    @property
+    def locked_reason(self) -> str:
+        return self._locked_reason
+
+    def set_locked(self, locked: bool, reason: str = "training is running") -> None:
+        """Refuse structural edits (while training uses the network); moving blocks stays free."""
+        new = (reason or "locked") if locked else ""
+        if new != self._locked_reason:
+            self._locked_reason = new
+            self.lockedChanged.emit(bool(new), new)
+
+    def display_name(self) -> str:
+        return self.path.name if self.path else (self.graph.name or "Untitled")
+
+    def fragment(self, ids: Iterable[str]) -> dict[str, Any]:
+        """A model document holding only ``ids`` and the edges among them (copy / duplicate)."""
+        keep = [lid for lid in self.graph.ids if lid in set(ids)]
+        sub = Graph(self.graph.name)
+        for lid in keep:
+            layer = self.graph.layer(lid)
+            sub.add_layer(layer.type, layer.params, layer_id=lid,
+                          inputs=[s for s in layer.inputs if s in sub],
+                          trainable=layer.trainable, position=self.graph.positions.get(lid))
+        return modelfile.to_document(sub)
+
+    # --- edits ------------------------------------------------------------------------------
+    def add_layer(self, type_name: str, params: Mapping[str, Any] | None = None,
+                  position: tuple[float, float] | None = None,
+                  inputs: Sequence[str] | None = None) -> str:
+        """Add a block (at ``position``, else below the last block); returns its id."""
+        lid = self.graph.new_id(type_name)
+        if position is None:
+            position = self._free_position()
+        self._edit(f"Add {type_name}", [AddLayer(type_name, dict(params or {}), lid,
+                                                 list(inputs or ()), position=position)])
+        return lid
+
+    def insert_after(self, type_name: str, after_id: str) -> str:
+        """New layer fed by ``after_id``; what ``after_id`` fed is now fed by the new layer."""
+        self._require(after_id)
+        if layer_spec(type_name).max_inputs == 0:  # an Input feeds on nothing: just add it
+            x, y = self.graph.positions.get(after_id, (0.0, 0.0))
+            return self.add_layer(type_name, position=(x + 260.0, y))
+        lid = self.graph.new_id(type_name)
+        x, y = self.graph.positions.get(after_id, (0.0, 0.0))
+        ops: list[Op] = [AddLayer(type_name, None, lid, self._feed(type_name, [after_id]),
+                                  position=(x, y + _BELOW),
+                                  index=self.graph.index_of(after_id) + 1)]
+        for cid in self.graph.consumers(after_id):
+            new_inputs = [lid if s == after_id else s for s in self.graph.layer(cid).inputs]
+            ops.append(SetInputs(cid, new_inputs))
+        ops += self._shift_down(after_id, self.graph.consumers(after_id))
+        self._edit(f"Insert {type_name} after {after_id}", ops)
+        return lid
+
+    def insert_before(self, type_name: str, layer_id: str) -> str:
+        """New layer between ``layer_id`` and its inputs (the fix "insert Flatten before Dense")."""
+        target = self._require(layer_id)
+        lid = self.graph.new_id(type_name)
+        x, y = self.graph.positions.get(layer_id, (0.0, 0.0))
+        ops: list[Op] = [
+            AddLayer(type_name, None, lid, self._feed(type_name, target.inputs), position=(x, y),
+                     index=self.graph.index_of(layer_id)),
+            SetInputs(layer_id, [lid]),
+        ]
+        ops += self._shift_down(None, [layer_id])
+        self._edit(f"Insert {type_name} before {layer_id}", ops)
+        return lid
+
+    def insert_on_edge(self, type_name: str, src: str, dst: str,
+                       position: tuple[float, float] | None = None) -> str:
+        """Split the edge src -> dst with a new layer (drop onto an edge)."""
+        target = self._require(dst)
+        self._require(src)
+        if src not in target.inputs:
+            self._refuse(f"{src} does not feed {dst}")
+        lid = self.graph.new_id(type_name)
+        if position is None:
+            (x1, y1), (x2, y2) = (self.graph.positions.get(i, (0.0, 0.0)) for i in (src, dst))
+            position = ((x1 + x2) / 2, (y1 + y2) / 2)
+        ops: list[Op] = [
+            AddLayer(type_name, None, lid, [src], position=position,
+                     index=self.graph.index_of(dst)),
+            SetInputs(dst, [lid if s == src else s for s in target.inputs]),
+        ]
+        self._edit(f"Insert {type_name} between {src} and {dst}", ops)
+        return lid
+
+    def remove_layers(self, ids: Iterable[str]) -> None:
+        ids = [lid for lid in dict.fromkeys(ids)]
+        for lid in ids:
+            self._require(lid)
+        if ids:
+            what = ids[0] if len(ids) == 1 else f"{len(ids)} layers"
+            self._edit(f"Delete {what}", [RemoveLayer(lid) for lid in ids])
+
+    def connect(self, src: str, dst: str) -> None:
+        self._edit(f"Connect {src} to {dst}",
+                   [SetInputs(dst, [], apply=lambda g: g.connect(src, dst))])
+
+    def disconnect(self, src: str, dst: str) -> None:
+        self._edit(f"Disconnect {src} from {dst}",
+                   [SetInputs(dst, [], apply=lambda g: g.disconnect(src, dst))])
+
+    def set_param(self, layer_id: str, name: str, value: Any) -> None:
+        """Consecutive changes of one param (typing in a spin box) merge into one undo step."""
+        self._require(layer_id)
+        if self.graph.layer(layer_id).params.get(name, object()) == value:
+            return
+        self._edit(f"Set {layer_id}.{name}", [SetParam(layer_id, name, value)],
+                   merge_key=(layer_id, name))
+
+    def set_params(self, layer_id: str, values: Mapping[str, Any]) -> None:
+        self._require(layer_id)
+        ops: list[Op] = [SetParam(layer_id, k, v) for k, v in values.items()]
+        if ops:
+            self._edit(f"Set {', '.join(values)} of {layer_id}", ops)
+
+    def rename(self, old: str, new: str) -> None:
+        self._require(old)
+        if new != old:
+            self._edit(f"Rename {old} to {new}", [Rename(old, new)])
+
+    def set_trainable(self, layer_id: str, flag: bool) -> None:
+        if self._require(layer_id).trainable != bool(flag):
+            self._edit(("Unfreeze " if flag else "Freeze ") + layer_id,
+                       [SetTrainable(layer_id, flag)])
+
+    def move_layers(self, positions: Mapping[str, tuple[float, float]]) -> None:
+        """Record a finished drag (one undo step for every block moved)."""
+        ops: list[Op] = [Move(lid, pos) for lid, pos in positions.items()
+                         if self.graph.positions.get(lid) != (float(pos[0]), float(pos[1]))]
+        if ops:
+            self._edit("Move" if len(ops) > 1 else f"Move {ops[0].layer_id}", ops)  # type: ignore
+
+    def auto_layout(self) -> None:
+        self.move_layers(auto_layout(self.graph))
+
+    def paste(self, document: Mapping[str, Any],
+              offset: tuple[float, float] = (30.0, 30.0)) -> list[str]:
+        """Add the layers of a model document (from ``fragment``), ids made unique, internal
+        edges kept, positions shifted by ``offset``; returns the new ids."""
+        try:
+            piece = modelfile.from_document(dict(document), "clipboard")
+        except modelfile.ModelFileError as exc:
+            self._refuse(str(exc))
+        missing = auto_layout(piece)
+        taken = set(self.graph.ids)
+        renamed: dict[str, str] = {}
+        ops: list[Op] = []
+        for layer in piece:
+            new = layer.id
+            if new in taken:
+                n = 2
+                while f"{layer.id}_{n}" in taken:
+                    n += 1
+                new = f"{layer.id}_{n}"
+            taken.add(new)
+            renamed[layer.id] = new
+            x, y = piece.positions.get(layer.id, missing[layer.id])
+            ops.append(AddLayer(layer.type, layer.params, new,
+                                [renamed[s] for s in layer.inputs if s in renamed],
+                                layer.trainable, (x + offset[0], y + offset[1])))
+        if ops:
+            self._edit(f"Paste {len(ops)} layer{'s' if len(ops) > 1 else ''}", ops)
+        return list(renamed.values())
+
+    def replace_graph(self, graph: Graph, text: str = "New model") -> None:
+        """New / New from template: one undoable step; the model then belongs to no file."""
+        graph = graph.copy()
+        self._fill_layout(graph)
+        self._edit(text, [ReplaceGraph(graph, None)])
+
+    @contextlib.contextmanager
+    def macro(self, text: str) -> Iterator[None]:
+        """Group several edit calls into one undo step; if one is refused, all are rolled back."""
+        if self._macro is not None:  # nested: the outer macro decides
+            yield
+            return
+        self._macro, self._macro_text, self._macro_notify = [], text, False
+        try:
+            yield
+        except BaseException:
+            ops, self._macro = self._macro, None
+            self._replay(ops, undo=True)
+            raise
+        ops, self._macro = self._macro, None
+        if ops:
+            self.undo_stack.push(EditCommand(self, text, ops))
+
+    # --- files ------------------------------------------------------------------------------
+    def load_graph(self, graph: Graph, path: str | Path | None = None, *,
+                   clean: bool = True) -> None:
+        """Show ``graph`` as a fresh document (Open, startup, recovery): history starts here.
+
+        ``clean=False`` marks it unsaved (a restored recovery copy is work not yet on disk)."""
+        if self.locked:
+            self._refuse(f"another model cannot be opened while {self._locked_reason}")
+        graph = graph.copy()
+        self._fill_layout(graph)
+        self.undo_stack.clear()
+        self._swap_graph(graph, Path(path) if path is not None else None)
+        if not clean:
+            self.undo_stack.resetClean()
+        self.cleanChanged.emit(self.is_clean())
+        self._notify()
+
+    def open(self, path: str | Path) -> None:
+        """Read a model file; raises ModelFileError and leaves the current model untouched."""
+        self.load_graph(modelfile.load(path), Path(path))
+
+    def to_json_text(self) -> str:
+        return modelfile.dumps(self.graph)
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write atomically (QSaveFile) and mark the model clean; raises OSError on failure."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("the model has no file yet: give a path (Save As)")
+        write_atomically(target, self.to_json_text())
+        self.undo_stack.setClean()
+        if target != self.path:
+            self.path = target
+            self.pathChanged.emit(str(target))
+        return target
+
+    # --- internals --------------------------------------------------------------------------
+    def _swap_graph(self, graph: Graph, path: Path | None) -> None:
+        self.graph = graph
+        self._result = None
+        if path != self.path:
+            self.path = path
+            self.pathChanged.emit(str(path) if path else "")
+
+    def _edit(self, text: str, ops: list[Op],
+              merge_key: tuple[str, str] | None = None) -> None:
+        if self.locked and any(op.structural for op in ops):
+            self._refuse(f"the model cannot change while {self._locked_reason}; "
+                         "stop it first (moving blocks is fine)")
+        try:
+            apply_ops(self, ops)
+        except GraphError as exc:
+            self._refuse(str(exc))
+        self._result = None
+        if self._macro is not None:
+            self._macro.extend(ops)
+            self._notify()
+            return
+        self.undo_stack.push(EditCommand(self, text, ops, merge_key))
+        self._notify()
+
+    def _replay(self, ops: list[Op], undo: bool) -> None:
+        """Undo / redo from the stack (never refused: the graph is back where it was)."""
+        for op in (reversed(ops) if undo else ops):
+            (op.undo if undo else op.do)(self)
+        self._result = None
+        self._notify()
+
+    def _notify(self) -> None:
+        self._result = None
+        self.changed.emit(self.result)
+
+    def _refuse(self, message: str) -> Any:
+        self.editRefused.emit(message)
+        raise GraphError(message)
+
+    def _require(self, layer_id: str | None) -> Any:
+        if layer_id is None or layer_id not in self.graph:
+            self._refuse(f"no layer with id {layer_id!r}")
+        return self.graph.layer(layer_id)  # type: ignore[arg-type]
+
+    def _feed(self, type_name: str, inputs: Sequence[str]) -> list[str]:
+        """The inputs a new layer can take (none for Input, at most its arity)."""
+        spec = layer_spec(type_name)
+        limit = len(inputs) if spec.max_inputs is None else spec.max_inputs
+        return list(inputs)[:limit]
+
+    def _shift_down(self, anchor: str | None, starts: Iterable[str]) -> list[Op]:
+        """Make room for an inserted block: move everything downstream of ``starts`` one row."""
+        below: set[str] = set()
+        stack = list(starts)
+        while stack:
+            lid = stack.pop()
+            if lid in below or lid == anchor:
+                continue
+            below.add(lid)
+            stack.extend(self.graph.consumers(lid))
+        return [Move(lid, (x, y + _BELOW)) for lid in self.graph.ids if lid in below
+                for (x, y) in [self.graph.positions.get(lid, (0.0, 0.0))]]
+
+    def _free_position(self) -> tuple[float, float]:
+        if not self.graph.positions:
+            return (0.0, 0.0)
+        x = min(p[0] for p in self.graph.positions.values())
+        y = max(p[1] for p in self.graph.positions.values())
+        return (x, y + _BELOW)
+
+    @staticmethod
+    def _fill_layout(graph: Graph) -> None:
+        missing = [lid for lid in graph.ids if lid not in graph.positions]
+        if missing:
+            laid = auto_layout(graph)
+            if len(missing) < len(graph):  # keep the user's positions, park the rest beside
+                right = max(x for x, _ in graph.positions.values()) + 260.0
+                left = min(laid[lid][0] for lid in missing)
+                laid = {lid: (x - left + right, y) for lid, (x, y) in laid.items()}
+            for lid in missing:
+                graph.positions[lid] = laid[lid]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """QSaveFile writes beside the target and renames over it only when everything was written,
+    so a crash or a full disk never leaves a half-written model."""
+    out = QSaveFile(str(path))
+    if not out.open(QSaveFile.OpenModeFlag.WriteOnly):
+        raise OSError(f"{path}: cannot write ({out.errorString()})")
+    data = text.encode("utf-8")
+    if out.write(QByteArray(data)) != len(data) or not out.commit():
+        err = out.errorString()
+        out.cancelWriting()
+        raise OSError(f"{path}: saving failed ({err})")
+
+
+def parse_fragment(text: str) -> dict[str, Any] | None:
+    """The clipboard text as a model document, or None when it is not one."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == modelfile.FORMAT else None
+
