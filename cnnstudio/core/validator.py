@@ -237,7 +237,10 @@ def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
         result.output_id = sinks[0]
     elif len(sinks) > 1:
         names = ", ".join(sinks)
-        for lid in sinks[:-1]:
+        # The sink with the most layers behind it is taken as the real output (a stray layer or
+        # a second, unused Input is what gets flagged); ties go to the later one.
+        main = max(sinks, key=lambda s: (len(graph.ancestors(s)), result.order.index(s)))
+        for lid in (s for s in sinks if s != main):
             report(lid, "multiple_outputs",
                    f"{layers[lid].type} {lid} ends a branch that goes nowhere: the network "
                    f"has {len(sinks)} outputs ({names}) but must have one; connect this branch "
