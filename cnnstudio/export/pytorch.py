@@ -1,0 +1,607 @@
+"""PyTorch source export: one readable, runnable ``.py`` that needs only torch and numpy.
+
+The generated file holds an ``nn.Module`` whose attributes are the layer ids (through
+:func:`~cnnstudio.export.identifiers.python_identifiers`), a ``forward`` that follows the graph
+line by line, ``build_model(weights_path)`` that loads a cnnstudio weights file, and a ``main``
+that trains on a ``.npz`` dataset with the engine's optimizer settings, on CUDA when present and
+under ``torchrun`` with DistributedDataParallel: the path for a user who outgrows one CPU.
+
+Exactness matters more than brevity: TensorFlow-style "same" padding with stride > 1 puts the
+odd pixel bottom/right, which ``nn.Conv2d(padding=...)`` cannot express, and average pooling here
+divides by real pixels only. Where torch's built-in layers reproduce the engine exactly they are
+used; otherwise a small helper module (emitted only when needed) pads explicitly.
+
+Nothing from the model file becomes code: ids become identifiers through the one sanitising
+function, every other string goes through ``repr``, and comments only ever hold ``repr`` text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnnstudio.core.graph import Graph, Layer
+from cnnstudio.core.modelfile import atomic_write_text
+from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.shapes import AxisWindow, window_2d
+from cnnstudio.core.validator import LayerReport
+from cnnstudio.export.identifiers import python_identifiers
+from cnnstudio.export.registry import TORCH_ARRAY_NAMES, NetworkPlan, network_plan
+
+if TYPE_CHECKING:
+    from cnnstudio.engine.trainer import TrainConfig
+
+#: Names the generated module defines at top level or on the model class; layer attributes and
+#: forward locals must not shadow them.
+GENERATED_GLOBALS = (
+    "CnnModel", "PaddedConv2d", "PaddedMaxPool2d", "RealAvgPool2d", "build_model", "main",
+    "load_weights", "save_weights", "read_normalization", "load_dataset", "make_optimizer",
+    "WEIGHT_KEYS", "DECAYED_KEYS", "FROZEN_BATCHNORM", "TRAINING", "INPUT_SHAPE", "MODEL_NAME",
+    "MODEL_DESCRIPTION", "WEIGHTS_FILE", "ENDS_WITH_SOFTMAX", "argparse", "dist", "inputs",
+)
+
+
+class _Emit:
+    """What one layer contributes: a constructor for ``__init__`` (or None) and helper names."""
+
+    def __init__(self, module: str | None, helpers: tuple[str, ...] = ()) -> None:
+        self.module = module
+        self.helpers = helpers
+
+
+Builder = Callable[[Layer, LayerReport], _Emit]
+
+
+def _size(a: int, b: int) -> str:
+    return str(a) if a == b else f"({a}, {b})"
+
+
+def _windows(layer: Layer, rep: LayerReport, kernel_key: str) -> tuple[AxisWindow, AxisWindow]:
+    p = layer.params
+    stride = p["stride"] if p["stride"] is not None else p[kernel_key]
+    shape = rep.input_shapes[0]
+    assert shape is not None
+    return window_2d((shape[1], shape[2]), p[kernel_key], stride, p["padding"])
+
+
+def _pads(wh: AxisWindow, ww: AxisWindow) -> str:
+    """``F.pad`` order: (left, right, top, bottom)."""
+    return f"({ww.pad_before}, {ww.pad_after}, {wh.pad_before}, {wh.pad_after})"
+
+
+def _symmetric(wh: AxisWindow, ww: AxisWindow) -> bool:
+    return wh.pad_before == wh.pad_after and ww.pad_before == ww.pad_after
+
+
+def _conv(layer: Layer, rep: LayerReport) -> _Emit:
+    wh, ww = _windows(layer, rep, "kernel_size")
+    p = layer.params
+    c_in = rep.input_shapes[0][0]  # type: ignore[index]
+    common = (f"{c_in}, {p['filters']}, kernel_size={_size(wh.f, ww.f)}, "
+              f"stride={_size(wh.s, ww.s)}")
+    bias = f"bias={p['use_bias']!r}"
+    if _symmetric(wh, ww):
+        return _Emit(f"nn.Conv2d({common}, padding={_size(wh.pad_before, ww.pad_before)}, "
+                     f"{bias})")
+    return _Emit(f"PaddedConv2d({common}, pads={_pads(wh, ww)}, {bias})", ("PaddedConv2d",))
+
+
+def _fits_torch_pool(wh: AxisWindow, ww: AxisWindow) -> bool:
+    """torch pools pad symmetrically and only up to half the window."""
+    return _symmetric(wh, ww) and 2 * wh.pad_before <= wh.f and 2 * ww.pad_before <= ww.f
+
+
+def _maxpool(layer: Layer, rep: LayerReport) -> _Emit:
+    wh, ww = _windows(layer, rep, "pool_size")
+    args = f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}"
+    if _fits_torch_pool(wh, ww):
+        return _Emit(f"nn.MaxPool2d({args}, padding={_size(wh.pad_before, ww.pad_before)})")
+    return _Emit(f"PaddedMaxPool2d({args}, pads={_pads(wh, ww)})", ("PaddedMaxPool2d",))
+
+
+def _avgpool(layer: Layer, rep: LayerReport) -> _Emit:
+    wh, ww = _windows(layer, rep, "pool_size")
+    args = f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}"
+    if wh.pad_total == 0 and ww.pad_total == 0:
+        return _Emit(f"nn.AvgPool2d({args})")
+    if _fits_torch_pool(wh, ww):
+        return _Emit(f"nn.AvgPool2d({args}, padding={_size(wh.pad_before, ww.pad_before)}, "
+                     "count_include_pad=False)")
+    return _Emit(f"RealAvgPool2d({args}, pads={_pads(wh, ww)})", ("RealAvgPool2d",))
+
+
+def _batchnorm(layer: Layer, rep: LayerReport) -> _Emit:
+    shape = rep.input_shapes[0]
+    assert shape is not None
+    kind = "BatchNorm2d" if len(shape) == 3 else "BatchNorm1d"
+    # Ours: moving = m * moving + (1 - m) * batch; torch: running = (1 - t) * running + t * batch.
+    momentum = round(1.0 - layer.params["momentum"], 12)
+    return _Emit(f"nn.{kind}({shape[0]}, eps={layer.params['epsilon']!r}, "
+                 f"momentum={momentum!r})")
+
+
+def _fixed(text: str) -> Builder:
+    return lambda layer, rep: _Emit(text)
+
+
+#: Catalogue type -> how its module is built. Input, Add and Concatenate have no module: forward
+#: handles them (see ``_forward_line``).
+LAYER_BUILDERS: dict[str, Builder] = {
+    "Input": lambda layer, rep: _Emit(None),
+    "Conv2D": _conv,
+    "MaxPool2D": _maxpool,
+    "AvgPool2D": _avgpool,
+    "GlobalAvgPool2D": _fixed("nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())"),
+    "GlobalMaxPool2D": _fixed("nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())"),
+    "Flatten": _fixed("nn.Flatten()"),
+    "Dense": lambda layer, rep: _Emit(
+        f"nn.Linear({rep.input_shapes[0][0]}, {layer.params['units']}, "  # type: ignore[index]
+        f"bias={layer.params['use_bias']!r})"),
+    "ReLU": _fixed("nn.ReLU()"),
+    "Sigmoid": _fixed("nn.Sigmoid()"),
+    "Tanh": _fixed("nn.Tanh()"),
+    "LeakyReLU": lambda layer, rep: _Emit(f"nn.LeakyReLU({layer.params['alpha']!r})"),
+    "Softmax": _fixed("nn.Softmax(dim=1)"),
+    "BatchNorm": _batchnorm,
+    "Dropout": lambda layer, rep: _Emit(f"nn.Dropout(p={layer.params['rate']!r})"),
+    "SpatialDropout2D": lambda layer, rep: _Emit(f"nn.Dropout2d(p={layer.params['rate']!r})"),
+    "Add": lambda layer, rep: _Emit(None),
+    "Concatenate": lambda layer, rep: _Emit(None),
+}
+
+_HELPERS: dict[str, str] = {
+    "PaddedConv2d": '''
+class PaddedConv2d(nn.Conv2d):
+    """Conv2d after explicit zero padding (left, right, top, bottom).
+
+    "same" padding with an odd total puts the extra pixel at the bottom/right (as TensorFlow
+    and cnnstudio do); nn.Conv2d can only pad both sides equally.
+    """
+
+    def __init__(self, *args, pads, **kwargs):
+        super().__init__(*args, padding=0, **kwargs)
+        self.pads = tuple(pads)
+
+    def forward(self, x):
+        return super().forward(F.pad(x, self.pads))
+''',
+    "PaddedMaxPool2d": '''
+class PaddedMaxPool2d(nn.Module):
+    """Max pooling over explicit (left, right, top, bottom) padding that never wins.
+
+    For padding nn.MaxPool2d cannot take (asymmetric, or more than half the window). A window
+    made only of padding gives 0, as in cnnstudio.
+    """
+
+    def __init__(self, kernel_size, stride, pads):
+        super().__init__()
+        self.kernel_size, self.stride, self.pads = kernel_size, stride, tuple(pads)
+
+    def forward(self, x):
+        out = F.max_pool2d(F.pad(x, self.pads, value=float("-inf")), self.kernel_size,
+                           self.stride)
+        real = F.max_pool2d(F.pad(x.new_ones((1, 1) + x.shape[2:]), self.pads),
+                            self.kernel_size, self.stride)
+        return torch.where(real > 0, out, torch.zeros_like(out))
+''',
+    "RealAvgPool2d": '''
+class RealAvgPool2d(nn.Module):
+    """Average pooling that divides by the real (unpadded) pixels in each window.
+
+    Same as nn.AvgPool2d(count_include_pad=False), but for padding that layer cannot take
+    (asymmetric, or more than half the window). A window made only of padding gives 0.
+    """
+
+    def __init__(self, kernel_size, stride, pads):
+        super().__init__()
+        self.kernel_size, self.stride, self.pads = kernel_size, stride, tuple(pads)
+
+    def forward(self, x):
+        total = F.avg_pool2d(F.pad(x, self.pads), self.kernel_size, self.stride)
+        real = F.avg_pool2d(F.pad(x.new_ones((1, 1) + x.shape[2:]), self.pads),
+                            self.kernel_size, self.stride)
+        return total / real.clamp_min(torch.finfo(real.dtype).tiny)
+''',
+}
+
+
+def _py_string(text: str, width: int = 72) -> str:
+    """A string literal (``repr`` pieces, wrapped in parentheses when long): data, never code."""
+    if len(text) <= width:
+        return repr(text)
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(start + width, len(text))
+        if end < len(text):
+            space = text.rfind(" ", start + 1, end)
+            end = space + 1 if space > start else end
+        pieces.append(repr(text[start:end]))
+        start = end
+    return "(\n    " + "\n    ".join(pieces) + "\n)"
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a ``#`` comment: nothing that could end the line."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def pytorch_source(graph: Graph, *, config: TrainConfig | None = None,
+                   weights_file: str | None = None, strict: bool = False) -> str:
+    """The generated ``.py`` for ``graph``; raises ExportError for an invalid model.
+
+    ``config`` is an engine ``TrainConfig`` (default: the engine's defaults) whose optimizer,
+    learning rate, weight decay, batch size, epochs, seed and normalisation the file's ``main``
+    uses by default. ``weights_file`` (a path, relative to the generated file or absolute) is
+    what ``build_model()`` loads when called without a path.
+    """
+    from cnnstudio import __version__
+    from cnnstudio.engine.trainer import TrainConfig
+
+    plan = network_plan(graph, LAYER_BUILDERS, "PyTorch", strict=strict)
+    cfg = config if config is not None else TrainConfig()
+    names = python_identifiers(plan.order, reserved=GENERATED_GLOBALS)
+    emits = {lid: LAYER_BUILDERS[graph.layer(lid).type](graph.layer(lid), plan.result.layers[lid])
+             for lid in plan.order}
+    helpers = sorted({h for e in emits.values() for h in e.helpers})
+    input_shape = plan.result.layers[plan.input_id].output_shape
+
+    out: list[str] = [
+        f'"""A PyTorch model exported by cnnstudio {__version__}; needs only torch and numpy.',
+        "",
+        "Use it:     from <this module> import build_model; model = build_model(\"w.npz\")",
+        "Train it:   python <this file> --data data.npz --epochs 10",
+        "On N GPUs:  torchrun --nproc_per_node=N <this file> --data data.npz",
+        "",
+        "Layer attributes are named after the model's layer ids; WEIGHT_KEYS maps the weights",
+        'file\'s "<layer id>/<name>" keys (PyTorch layouts) to this module\'s state_dict.',
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "import argparse",
+        "import os",
+        "import tempfile",
+        "",
+        "import numpy as np",
+        "import torch",
+        "import torch.distributed as dist",
+        "import torch.nn.functional as F",
+        "from torch import nn",
+        "",
+        f"MODEL_NAME = {_py_string(graph.name)}",
+        f"MODEL_DESCRIPTION = {_py_string(graph.description)}",
+        "#: One input image, channels first (batch excluded).",
+        f"INPUT_SHAPE = {tuple(input_shape)!r}",  # type: ignore[arg-type]
+        "#: Weights loaded by build_model() when no path is given (relative to this file).",
+        f"WEIGHTS_FILE = {weights_file!r}",
+        "#: The training settings the model had in cnnstudio; main()'s options override them.",
+        "TRAINING = {",
+        f"    'optimizer': {cfg.optimizer.name!r},",
+        f"    'lr': {cfg.optimizer.lr!r},",
+        f"    'momentum': {cfg.optimizer.momentum!r},",
+        f"    'weight_decay': {cfg.optimizer.weight_decay!r},",
+        f"    'betas': ({cfg.optimizer.beta1!r}, {cfg.optimizer.beta2!r}),",
+        f"    'eps': {cfg.optimizer.eps!r},",
+        f"    'batch_size': {cfg.batch_size!r},",
+        f"    'epochs': {cfg.epochs!r},",
+        f"    'seed': {cfg.seed!r},",
+        f"    'normalize': {cfg.normalize!r},",
+        "}",
+        f"ENDS_WITH_SOFTMAX = {graph.layer(plan.output_id).type == 'Softmax'!r}",
+    ]
+    out += _weight_tables(plan, names)
+    for name in helpers:
+        out += ["", "", _HELPERS[name].strip("\n")]
+    out += ["", "", *_model_class(plan, names, emits)]
+    out += ["", "", _RUNTIME.strip("\n"), ""]
+    return "\n".join(out)
+
+
+def _weight_tables(plan: NetworkPlan, names: dict[str, str]) -> list[str]:
+    keys, decayed, frozen_bn = [], [], []
+    for lid in plan.order:
+        layer = plan.graph.layer(lid)
+        spec = layer.spec
+        arrays = [n for n in spec.weights if n != "bias" or layer.params.get("use_bias", True)]
+        for arr in (*arrays, *spec.buffers):
+            keys.append(f"    {f'{lid}/{arr}'!r}: {f'{names[lid]}.{TORCH_ARRAY_NAMES[arr]}'!r},")
+            if arr == "weight":  # the engine decays conv and dense kernels only
+                decayed.append(f"    {f'{names[lid]}.weight'!r},")
+        if layer.type == "BatchNorm" and not layer.trainable:
+            frozen_bn.append(f"    {names[lid]!r},")
+    return [
+        "#: Weights-file key -> state_dict key.",
+        "WEIGHT_KEYS = {", *keys, "}",
+        "#: Parameters that get weight decay (conv and dense kernels, as in cnnstudio).",
+        "DECAYED_KEYS = {", *decayed, "}",
+        "#: Frozen BatchNorm layers run on their moving statistics even in training.",
+        "FROZEN_BATCHNORM = (", *frozen_bn, ")",
+    ]
+
+
+def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emit]) -> list[str]:
+    graph, result = plan.graph, plan.result
+    init = ["    def __init__(self) -> None:", "        super().__init__()"]
+    frozen = []
+    for lid in plan.order:
+        emit = emits[lid]
+        if emit.module is None:
+            continue
+        layer = graph.layer(lid)
+        notation = layer.spec.notation(layer.params) or layer.type
+        shape = fmt_shape(result.layers[lid].output_shape)
+        init.append(f"        # {lid!r}: {_comment(notation)} -> {shape}")
+        init.append(f"        self.{names[lid]} = {emit.module}")
+        if not layer.trainable and (layer.spec.weights or layer.spec.buffers):
+            frozen.append(f"        self.{names[lid]}.requires_grad_(False)  # frozen in cnnstudio")
+    init += frozen
+    arg = names[plan.input_id]
+    fwd = [f"    def forward(self, {arg}: torch.Tensor) -> torch.Tensor:"]
+    for lid in plan.order:
+        line = _forward_line(graph.layer(lid), names, emits[lid])
+        if line:
+            fwd.append(f"        {names[lid]} = {line}")
+    fwd.append(f"        return {names[plan.output_id]}")
+    train = [
+        "    def train(self, mode: bool = True) -> CnnModel:",
+        "        super().train(mode)",
+        "        for name in FROZEN_BATCHNORM:",
+        "            getattr(self, name).eval()",
+        "        return self",
+    ]
+    return [
+        "class CnnModel(nn.Module):",
+        '    """The network as designed in cnnstudio; forward follows its graph."""',
+        "",
+        *init, "", *fwd, "", *train,
+    ]
+
+
+def _forward_line(layer: Layer, names: dict[str, str], emit: _Emit) -> str | None:
+    ins = [names[s] for s in layer.inputs]
+    if layer.type == "Input":
+        return None
+    if layer.type == "Add":
+        return " + ".join(ins)
+    if layer.type == "Concatenate":
+        return f"torch.cat([{', '.join(ins)}], dim=1)"
+    return f"self.{names[layer.id]}({ins[0]})"
+
+
+_RUNTIME = '''
+def read_normalization(path):
+    """(mean, std) per input channel stored in a cnnstudio weights file, or None.
+
+    cnnstudio standardises images with the statistics of its training data; feed this model
+    (x - mean[c]) / std[c] as well.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        if "_meta/norm_mean" not in archive.files:
+            return None
+        return (archive["_meta/norm_mean"].astype(np.float32),
+                archive["_meta/norm_std"].astype(np.float32))
+
+
+def load_weights(model, path):
+    """Copy a cnnstudio weights file (.npz of "<layer id>/<name>" arrays) into ``model``.
+
+    Refuses a file whose keys or shapes do not fit, listing every mismatch.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files if not key.startswith("_meta/")}
+    state = model.state_dict()
+    problems, new_state = [], {}
+    for key, target in WEIGHT_KEYS.items():
+        if key not in arrays:
+            problems.append(f"missing {key} {list(state[target].shape)}")
+        elif tuple(arrays[key].shape) != tuple(state[target].shape):
+            problems.append(f"{key} has shape {list(arrays[key].shape)}, "
+                            f"the model needs {list(state[target].shape)}")
+        else:
+            new_state[target] = torch.from_numpy(np.asarray(arrays[key], dtype=np.float32))
+    problems += [f"unexpected {key}" for key in arrays if key not in WEIGHT_KEYS]
+    if problems:
+        raise ValueError(f"{path}: weights do not fit the model: " + "; ".join(problems))
+    model.load_state_dict(new_state, strict=False)
+
+
+def save_weights(model, path, normalization=None):
+    """Write the model's weights as a cnnstudio weights file (atomic: temp file + rename)."""
+    state = model.state_dict()
+    arrays = {key: state[target].detach().cpu().numpy().astype(np.float32)
+              for key, target in WEIGHT_KEYS.items()}
+    if normalization is not None:
+        arrays["_meta/norm_mean"], arrays["_meta/norm_std"] = normalization
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def build_model(weights_path=None):
+    """The model in eval mode, with weights from ``weights_path`` (or WEIGHTS_FILE) if any."""
+    model = CnnModel()
+    if weights_path is None and WEIGHTS_FILE is not None:
+        weights_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), WEIGHTS_FILE)
+    if weights_path is not None:
+        load_weights(model, weights_path)
+    return model.eval()
+
+
+def load_dataset(path):
+    """(x_train, y_train, x_test, y_test) from a .npz; images become float32 [N, C, H, W].
+
+    Integer pixels are taken as 8-bit and scaled to [0, 1] as cnnstudio does; [N, H, W] and
+    channels-last [N, H, W, C] arrays are accepted.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for key in ("x_train", "y_train"):
+        if key not in arrays:
+            raise SystemExit(f"{path}: missing array {key!r}")
+
+    def images(x):
+        if x.ndim == 3:
+            x = x[:, None]
+        elif x.ndim == 4 and x.shape[1] != INPUT_SHAPE[0] and x.shape[3] == INPUT_SHAPE[0]:
+            x = x.transpose(0, 3, 1, 2)
+        if np.issubdtype(x.dtype, np.integer):
+            x = x.astype(np.float32) / (255.0 if x.max(initial=0) <= 255 else 65535.0)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise SystemExit(f"{path}: images are {list(x.shape[1:])}, "
+                             f"the model takes {list(INPUT_SHAPE)}")
+        return x
+
+    def labels(y):
+        return np.asarray(y).reshape(-1).astype(np.int64)
+
+    x_test = arrays.get("x_test")
+    y_test = arrays.get("y_test")
+    return (images(arrays["x_train"]), labels(arrays["y_train"]),
+            None if x_test is None else images(x_test),
+            None if y_test is None else labels(y_test))
+
+
+def make_optimizer(model, name, lr, momentum, weight_decay):
+    """The optimizer cnnstudio would use: decay on conv/dense kernels only."""
+    decayed, other = [], []
+    for key, param in model.named_parameters():
+        if param.requires_grad:
+            (decayed if key in DECAYED_KEYS else other).append(param)
+    groups = [{"params": decayed, "weight_decay": weight_decay},
+              {"params": other, "weight_decay": 0.0}]
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=TRAINING["betas"], eps=TRAINING["eps"])
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=name == "nesterov")
+
+
+def _loss(output, target):
+    if ENDS_WITH_SOFTMAX:  # the model outputs probabilities
+        return F.nll_loss(torch.log(output.clamp_min(1e-12)), target)
+    return F.cross_entropy(output, target)
+
+
+def main(argv=None):
+    """Train on a .npz dataset; under torchrun, one process per device with DDP."""
+    parser = argparse.ArgumentParser(description="Train this cnnstudio model with PyTorch.")
+    parser.add_argument("--data", required=True, help=".npz with x_train, y_train "
+                        "(and optionally x_test, y_test)")
+    parser.add_argument("--weights", help="cnnstudio weights file to start from")
+    parser.add_argument("--out", default="trained_weights.npz",
+                        help="where to save the trained weights (cnnstudio .npz format)")
+    parser.add_argument("--epochs", type=int, default=TRAINING["epochs"])
+    parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"],
+                        help="per process")
+    parser.add_argument("--optimizer", choices=("sgd", "momentum", "nesterov", "adam"),
+                        default=TRAINING["optimizer"])
+    parser.add_argument("--lr", type=float, default=TRAINING["lr"])
+    parser.add_argument("--momentum", type=float, default=TRAINING["momentum"])
+    parser.add_argument("--weight-decay", type=float, default=TRAINING["weight_decay"])
+    parser.add_argument("--seed", type=int, default=TRAINING["seed"])
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="feed raw pixels instead of per-channel standardised ones")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    args = parser.parse_args(argv)
+
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    cuda = torch.cuda.is_available()
+    rank, world = 0, 1
+    if distributed:
+        dist.init_process_group("nccl" if cuda else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    torch.manual_seed(args.seed)
+
+    x_train, y_train, x_test, y_test = load_dataset(args.data)
+    start = args.weights
+    normalization = read_normalization(start) if start else None
+    if normalization is None and TRAINING["normalize"] and not args.no_normalize:
+        std = x_train.std(axis=(0, 2, 3))
+        normalization = (x_train.mean(axis=(0, 2, 3)).astype(np.float32),
+                         np.where(std < 1e-6, 1.0, std).astype(np.float32))
+    if normalization is not None:
+        mean, std = (a.reshape(1, -1, 1, 1) for a in normalization)
+        x_train = (x_train - mean) / std
+        x_test = None if x_test is None else (x_test - mean) / std
+
+    model = build_model(start).to(device)
+    model.train()
+    net = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if cuda else None)
+    data = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
+    sampler = (torch.utils.data.distributed.DistributedSampler(data, world, rank, seed=args.seed)
+               if distributed else None)
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size,
+                                         shuffle=sampler is None, sampler=sampler,
+                                         num_workers=args.workers, pin_memory=cuda)
+    optimizer = make_optimizer(model, args.optimizer, args.lr, args.momentum,
+                               args.weight_decay)
+    for epoch in range(args.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        model.train()
+        total, correct, seen = 0.0, 0, 0
+        for xb, yb in loader:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            output = net(xb)
+            loss = _loss(output, yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(yb)
+            correct += (output.argmax(1) == yb).sum().item()
+            seen += len(yb)
+        line = (f"epoch {epoch + 1}/{args.epochs}  loss {total / max(seen, 1):.4f}  "
+                f"accuracy {correct / max(seen, 1):.4f}")
+        if rank == 0 and x_test is not None and y_test is not None:
+            model.eval()
+            with torch.no_grad():
+                hits = 0
+                for i in range(0, len(x_test), 256):
+                    xb = torch.from_numpy(x_test[i:i + 256]).to(device)
+                    hits += (model(xb).argmax(1).cpu().numpy() == y_test[i:i + 256]).sum()
+            line += f"  test accuracy {hits / len(x_test):.4f}"
+        if rank == 0:
+            print(line, flush=True)
+    if rank == 0:
+        save_weights(model, args.out, normalization)
+        print(f"saved {args.out}", flush=True)
+    if distributed:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def export_pytorch(graph: Graph, path: str | os.PathLike[str], *, config: TrainConfig | None = None,
+                   weights_file: str | os.PathLike[str] | None = None,
+                   strict: bool = False) -> None:
+    """Write the generated file atomically. ``weights_file`` is stored relative to the output's
+    folder when it lies inside it, so the pair can be moved together."""
+    target = Path(path)
+    stored = None
+    if weights_file is not None:
+        w = Path(weights_file).resolve()
+        try:
+            stored = str(w.relative_to(target.resolve().parent))
+        except ValueError:
+            stored = str(w)
+    atomic_write_text(target, pytorch_source(graph, config=config, weights_file=stored,
+                                             strict=strict))
