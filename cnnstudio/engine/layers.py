@@ -1,0 +1,397 @@
+"""Layer objects: one class per catalogue type, binding its params to the kernels.
+
+``LAYER_TYPES`` maps every catalogue type name to its class (a conformance test fails when a
+catalogue type has none). A layer object holds ``params``/``grads``/``buffers`` dicts keyed by the
+names the weights file uses, knows its input and output shapes from the validator, and turns the
+graph's canonical params into kernel arguments -- sliding windows always through
+``cnnstudio.core.shapes.window_2d``, so the engine never computes a size its own way.
+
+All arrays here are in the kernels' channel-major layout (``[C, B, H, W]``, ``[N, B]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cnnstudio.core.graph import Layer
+from cnnstudio.core.shapes import window_2d
+from cnnstudio.engine import kernels as K
+from cnnstudio.engine.kernels import activations as A
+from cnnstudio.engine.kernels import dense as D
+from cnnstudio.engine.kernels import dropout as R
+from cnnstudio.engine.kernels import merge as M
+from cnnstudio.engine.kernels import normalization as N
+from cnnstudio.engine.kernels import pool as P
+from cnnstudio.engine.kernels import reshape as S
+
+__all__ = ["HE_ACTIVATIONS", "LAYER_TYPES", "LayerImpl"]
+
+Shape = tuple[int, ...]
+#: Activations after which He initialisation keeps the signal's variance (Glorot otherwise).
+HE_ACTIVATIONS = frozenset({"ReLU", "LeakyReLU"})
+
+LAYER_TYPES: dict[str, type[LayerImpl]] = {}
+
+
+def register(cls: type[LayerImpl]) -> type[LayerImpl]:
+    LAYER_TYPES[cls.type_name] = cls
+    return cls
+
+
+class LayerImpl:
+    """Base class: shapes, the param/grad/buffer dicts and the default no-op initialisation.
+
+    ``forward(xs, training, rng, inplace)`` takes the list of input arrays (one per graph input)
+    and returns the output; ``inplace`` says the network allows overwriting ``xs[0]``.
+    ``backward(dout, need)`` fills ``grads`` and returns one input gradient per input (None where
+    ``need`` is false). ``output_reusable`` is True when the forward's output is always a fresh
+    array that neither this layer's cache nor anything else reads, so its only consumer may
+    overwrite it in place (ReLU after Conv2D).
+    """
+
+    type_name: ClassVar[str] = ""
+    output_reusable: ClassVar[bool] = False
+    #: BatchNorm: a frozen layer runs in inference mode even while training (as Keras does).
+    frozen_means_inference: ClassVar[bool] = False
+
+    def __init__(self, layer: Layer, in_shapes: Sequence[Shape], out_shape: Shape,
+                 dtype: np.dtype) -> None:
+        self.id = layer.id
+        self.config: dict[str, Any] = dict(layer.params)
+        self.in_shapes = list(in_shapes)
+        self.out_shape = out_shape
+        self.dtype = dtype
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.cache: Any = None
+
+    def init_params(self, rng: np.random.Generator, he: bool) -> None:
+        """Set initial weights; ``he`` is True when a ReLU-family activation follows."""
+
+    def workspace_elements(self) -> int:
+        """Extra elements per sample the forward keeps for backward (im2col columns)."""
+        return 0
+
+    def _add_param(self, name: str, value: np.ndarray) -> None:
+        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        self.grads[name] = np.zeros_like(self.params[name])
+
+    def forward(self, xs: list[np.ndarray], training: bool, rng: np.random.Generator,
+                inplace: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray, need: list[bool]) -> list[np.ndarray | None]:
+        raise NotImplementedError
+
+
+def _weight_init(rng: np.random.Generator, shape: Shape, fan_in: int, fan_out: int,
+                 he: bool) -> np.ndarray:
+    """He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations, Glorot uniform
+    (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise."""
+    if he:
+        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, shape)
+
+
+@register
+class InputLayer(LayerImpl):
+    type_name = "Input"
+
+    def forward(self, xs, training, rng, inplace=False):
+        return xs[0]
+
+    def backward(self, dout, need):
+        return []
+
+
+@register
+class Conv2DLayer(LayerImpl):
+    type_name = "Conv2D"
+    output_reusable = True
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        c, h, w = in_shapes[0]
+        p = self.config
+        self.windows = window_2d((h, w), p["kernel_size"], p["stride"], p["padding"])
+        fh, fw = self.windows[0].f, self.windows[1].f
+        self._add_param("weight", np.zeros((p["filters"], c, fh, fw)))
+        if p["use_bias"]:
+            self._add_param("bias", np.zeros(p["filters"]))
+
+    def workspace_elements(self):
+        _, c, fh, fw = self.params["weight"].shape
+        return c * fh * fw * self.windows[0].out * self.windows[1].out
+
+    def init_params(self, rng, he):
+        k, c, fh, fw = self.params["weight"].shape
+        self.params["weight"][...] = _weight_init(rng, (k, c, fh, fw), c * fh * fw,
+                                                  k * fh * fw, he)
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
+                                      self.windows)
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        dx, dw, db = K.conv2d_backward(dout, self.cache, need_dx=need[0])
+        self.grads["weight"][...] = dw
+        if db is not None:
+            self.grads["bias"][...] = db
+        return [dx]
+
+
+class _PoolLayer(LayerImpl):
+    output_reusable = True
+    _forward: ClassVar[Any]
+    _backward: ClassVar[Any]
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        _, h, w = in_shapes[0]
+        p = self.config
+        stride = p["stride"] if p["stride"] is not None else p["pool_size"]
+        self.windows = window_2d((h, w), p["pool_size"], stride, p["padding"])
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = type(self)._forward(xs[0], self.windows)
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        return [type(self)._backward(dout, self.cache) if need[0] else None]
+
+
+@register
+class MaxPool2DLayer(_PoolLayer):
+    type_name = "MaxPool2D"
+    _forward = staticmethod(P.maxpool2d_forward)
+    _backward = staticmethod(P.maxpool2d_backward)
+
+
+@register
+class AvgPool2DLayer(_PoolLayer):
+    type_name = "AvgPool2D"
+    _forward = staticmethod(P.avgpool2d_forward)
+    _backward = staticmethod(P.avgpool2d_backward)
+
+
+class _GlobalPoolLayer(LayerImpl):
+    output_reusable = True
+    _forward: ClassVar[Any]
+    _backward: ClassVar[Any]
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = type(self)._forward(xs[0])
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        return [type(self)._backward(dout, self.cache) if need[0] else None]
+
+
+@register
+class GlobalAvgPool2DLayer(_GlobalPoolLayer):
+    type_name = "GlobalAvgPool2D"
+    _forward = staticmethod(P.global_avgpool_forward)
+    _backward = staticmethod(P.global_avgpool_backward)
+
+
+@register
+class GlobalMaxPool2DLayer(_GlobalPoolLayer):
+    type_name = "GlobalMaxPool2D"
+    _forward = staticmethod(P.global_maxpool_forward)
+    _backward = staticmethod(P.global_maxpool_backward)
+
+
+@register
+class FlattenLayer(LayerImpl):
+    type_name = "Flatten"
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, self.cache = S.flatten_forward(xs[0])
+        return out
+
+    def backward(self, dout, need):
+        return [S.flatten_backward(dout, self.cache) if need[0] else None]
+
+
+@register
+class DenseLayer(LayerImpl):
+    type_name = "Dense"
+    output_reusable = True
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        (n,) = in_shapes[0]
+        units = self.config["units"]
+        self._add_param("weight", np.zeros((units, n)))
+        if self.config["use_bias"]:
+            self._add_param("bias", np.zeros(units))
+
+    def init_params(self, rng, he):
+        units, n = self.params["weight"].shape
+        self.params["weight"][...] = _weight_init(rng, (units, n), n, units, he)
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        dx, dw, db = D.dense_backward(dout, self.cache, need_dx=need[0])
+        self.grads["weight"][...] = dw
+        if db is not None:
+            self.grads["bias"][...] = db
+        return [dx]
+
+
+class _ActivationLayer(LayerImpl):
+    """Element-wise activations: ``_forward(x) -> (out, cache)``, ``_backward(dout, cache)``."""
+
+    _forward: ClassVar[Any]
+    _backward: ClassVar[Any]
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = type(self)._forward(xs[0])
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        return [type(self)._backward(dout, self.cache) if need[0] else None]
+
+
+@register
+class ReLULayer(_ActivationLayer):
+    type_name = "ReLU"
+    _backward = staticmethod(A.relu_backward)
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = A.relu_forward(xs[0], inplace=inplace)
+        self.cache = cache if training else None
+        return out
+
+
+@register
+class LeakyReLULayer(_ActivationLayer):
+    type_name = "LeakyReLU"
+    output_reusable = True
+    _backward = staticmethod(A.leaky_relu_backward)
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = A.leaky_relu_forward(xs[0], self.config["alpha"])
+        self.cache = cache if training else None
+        return out
+
+
+@register
+class SigmoidLayer(_ActivationLayer):
+    type_name = "Sigmoid"
+    _forward = staticmethod(A.sigmoid_forward)
+    _backward = staticmethod(A.sigmoid_backward)
+
+
+@register
+class TanhLayer(_ActivationLayer):
+    type_name = "Tanh"
+    _forward = staticmethod(A.tanh_forward)
+    _backward = staticmethod(A.tanh_backward)
+
+
+@register
+class SoftmaxLayer(_ActivationLayer):
+    type_name = "Softmax"
+    _forward = staticmethod(A.softmax_forward)
+    _backward = staticmethod(A.softmax_backward)
+
+
+class _DropoutLayer(LayerImpl):
+    _forward: ClassVar[Any]
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, self.cache = type(self)._forward(xs[0], self.config["rate"], rng, training)
+        return out
+
+    def backward(self, dout, need):
+        return [R.dropout_backward(dout, self.cache) if need[0] else None]
+
+
+@register
+class DropoutLayer(_DropoutLayer):
+    type_name = "Dropout"
+    _forward = staticmethod(R.dropout_forward)
+
+
+@register
+class SpatialDropout2DLayer(_DropoutLayer):
+    type_name = "SpatialDropout2D"
+    _forward = staticmethod(R.spatial_dropout2d_forward)
+
+
+@register
+class AddLayer(LayerImpl):
+    type_name = "Add"
+    output_reusable = True
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, self.cache = M.add_forward(xs)
+        return out
+
+    def backward(self, dout, need):
+        return [g if n else None for g, n in zip(M.add_backward(dout, self.cache), need,
+                                                 strict=True)]
+
+
+@register
+class ConcatenateLayer(LayerImpl):
+    type_name = "Concatenate"
+    output_reusable = True
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, self.cache = M.concat_forward(xs)
+        return out
+
+    def backward(self, dout, need):
+        return [g if n else None for g, n in zip(M.concat_backward(dout, self.cache), need,
+                                                 strict=True)]
+
+
+@register
+class BatchNormLayer(LayerImpl):
+    """Batch statistics in training, moving statistics in evaluation; a frozen BatchNorm always
+    uses (and keeps) its moving statistics, as in Keras."""
+
+    type_name = "BatchNorm"
+    output_reusable = True
+    frozen_means_inference = True
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        c = in_shapes[0][0]
+        self._add_param("gamma", np.ones(c))
+        self._add_param("beta", np.zeros(c))
+        self.buffers["moving_mean"] = np.zeros(c, dtype=dtype)
+        self.buffers["moving_var"] = np.ones(c, dtype=dtype)
+
+    def forward(self, xs, training, rng, inplace=False):
+        p, b = self.params, self.buffers
+        out, cache, mean, var = N.batchnorm_forward(
+            xs[0], p["gamma"], p["beta"], b["moving_mean"], b["moving_var"],
+            self.config["momentum"], self.config["epsilon"], training)
+        if training:
+            b["moving_mean"][...] = mean  # in place: state_dict and optimizers keep references
+            b["moving_var"][...] = var
+        self.cache = cache
+        return out
+
+    def backward(self, dout, need):
+        dx, dgamma, dbeta = N.batchnorm_backward(dout, self.cache)
+        self.grads["gamma"][...] = dgamma
+        self.grads["beta"][...] = dbeta
+        return [dx if need[0] else None]

@@ -1,0 +1,341 @@
+"""A trainable network built from a validated model graph.
+
+The public API is batch-first (``[B, C, H, W]`` images, ``[B, N]`` vectors, as PyTorch); inside,
+activations stay channel-major (``[C, B, H, W]``, ``[N, B]``) so every convolution and dense
+layer is one matmul without transposes. Conversion happens once at the input and once at the
+output of each call.
+
+The graph is run in the validator's topological order, restricted to the layers the output
+depends on. A layer whose output feeds several consumers receives the sum of their gradients;
+merges (Add, Concatenate) hand a gradient to every input. Each layer is an object from the
+registry in :mod:`cnnstudio.engine.layers` holding ``params``/``grads``/``buffers`` dicts keyed
+by the weights file's names, so ``state_dict()`` is simply ``"<layer id>/<name>"`` over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnstudio.core.graph import Graph
+from cnnstudio.core.validator import ValidationResult, validate
+from cnnstudio.engine.errors import NetworkError
+from cnnstudio.engine.kernels.activations import softmax_forward
+from cnnstudio.engine.kernels.layout import batch_to_internal, batch_to_public, flat_to_public
+from cnnstudio.engine.layers import HE_ACTIVATIONS, LAYER_TYPES, LayerImpl
+from cnnstudio.engine.optimizers import ParamRef
+from cnnstudio.engine.weights import split_meta
+
+__all__ = ["LoadReport", "Network", "softmax"]
+
+#: How many of the validator's errors a refusal quotes.
+_QUOTED_ERRORS = 3
+#: Layers that sit between a weighted layer and its activation without changing which
+#: initialisation suits it.
+_TRANSPARENT = frozenset({"BatchNorm", "Dropout", "SpatialDropout2D"})
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of batch-first ``[B, K]`` logits (the softmax kernel, transposed)."""
+    return flat_to_public(softmax_forward(np.ascontiguousarray(logits.T))[0])
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What :meth:`Network.load_where_fits` did: layer ids loaded, and skipped ones with why."""
+
+    loaded: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def text(self) -> str:
+        lines = [f"loaded {len(self.loaded)} layer(s): {', '.join(self.loaded) or 'none'}"]
+        lines += [f"skipped {lid}: {why}" for lid, why in self.skipped]
+        return "\n".join(lines)
+
+
+class Network:
+    """Forward, backward, weights and introspection for one model graph.
+
+    ``rng`` initialises the weights (He for layers followed by ReLU/LeakyReLU, Glorot otherwise;
+    zero biases; BatchNorm gamma 1, beta 0, moving mean 0, moving variance 1) and then drives
+    dropout, so one seed makes a whole run repeatable. ``dtype`` is float32 for training and
+    float64 for gradient checks.
+    """
+
+    def __init__(self, graph: Graph, rng: np.random.Generator,
+                 dtype: type[np.floating] | np.dtype = np.float32) -> None:
+        result = validate(graph)
+        if not result.valid:
+            quoted = "; ".join(p.message for p in result.errors[:_QUOTED_ERRORS])
+            more = len(result.errors) - _QUOTED_ERRORS
+            raise NetworkError(
+                f"the model has errors: {quoted}" + (f" (and {more} more)" if more > 0 else "")
+            )
+        self.graph = graph
+        self.result: ValidationResult = result
+        self.dtype = np.dtype(dtype)
+        self.rng = rng
+        assert result.output_id is not None
+        self.output_id: str = result.output_id
+        needed = graph.ancestors(self.output_id) | {self.output_id}
+        self.order: list[str] = [lid for lid in result.order if lid in needed]
+        inputs = [lid for lid in self.order if graph.layer(lid).type == "Input"]
+        if len(inputs) != 1:
+            raise NetworkError(
+                f"the network must have exactly one Input feeding its output, found "
+                f"{len(inputs)} ({', '.join(inputs)})"
+            )
+        self.input_id: str = inputs[0]
+        self.inputs: dict[str, list[str]] = {lid: list(graph.layer(lid).inputs)
+                                             for lid in self.order}
+        self.consumers: dict[str, list[str]] = {lid: [] for lid in self.order}
+        for lid in self.order:
+            for src in self.inputs[lid]:
+                self.consumers[src].append(lid)
+        self.layers: dict[str, LayerImpl] = {}
+        for lid in self.order:
+            layer = graph.layer(lid)
+            rep = result.layers[lid]
+            cls = LAYER_TYPES.get(layer.type)
+            if cls is None:
+                raise NetworkError(f"layer {lid}: the engine has no implementation of "
+                                   f"{layer.type}")
+            impl = cls(layer, [tuple(s) for s in rep.input_shapes],  # type: ignore[arg-type]
+                       tuple(rep.output_shape), self.dtype)  # type: ignore[arg-type]
+            impl.init_params(rng, he=self._followed_by_relu(lid))
+            self.layers[lid] = impl
+        self._graph_frozen = {lid for lid in self.order if not graph.layer(lid).trainable}
+        self.frozen: set[str] = set(self._graph_frozen)
+        self._last_training = False
+
+    def set_frozen(self, ids: Iterable[str]) -> None:
+        """Freeze ``ids`` in addition to the graph's ``trainable: false`` layers."""
+        ids = set(ids)
+        unknown = sorted(ids - set(self.layers))
+        if unknown:
+            raise NetworkError(f"cannot freeze {', '.join(unknown)}: no such layer")
+        self.frozen = self._graph_frozen | ids
+
+    # --- shapes ---------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """``(C, H, W)`` the Input layer accepts (batch excluded)."""
+        return tuple(self.result.layers[self.input_id].output_shape)  # type: ignore[arg-type]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.result.layers[self.output_id].output_shape)  # type: ignore[arg-type]
+
+    @property
+    def ends_with_softmax(self) -> bool:
+        return self.graph.layer(self.output_id).type == "Softmax"
+
+    @property
+    def logits_id(self) -> str:
+        """The layer whose output the loss sees: the input of a final Softmax (trained fused
+        with the cross-entropy, which is exact and stable), else the output layer."""
+        return self.inputs[self.output_id][0] if self.ends_with_softmax else self.output_id
+
+    def _followed_by_relu(self, lid: str) -> bool:
+        seen = lid
+        while True:
+            nxt = self.consumers.get(seen, [])
+            if len(nxt) != 1:
+                return False
+            kind = self.graph.layer(nxt[0]).type
+            if kind in HE_ACTIVATIONS:
+                return True
+            if kind not in _TRANSPARENT:
+                return False
+            seen = nxt[0]
+
+    # --- running --------------------------------------------------------------------------
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
+            want = "x".join(str(d) for d in self.input_shape)
+            raise NetworkError(f"the model's Input takes [B, {want}] images, got array of "
+                               f"shape {list(x.shape)}")
+        return x.astype(self.dtype, copy=False)
+
+    def _run(self, x_internal: np.ndarray, training: bool, stop_at: str,
+             keep: Iterable[str] = ()) -> dict[str, np.ndarray]:
+        """Forward through ``self.order`` up to and including ``stop_at``; internal layout.
+
+        Outputs are dropped as soon as their last consumer has run (memory stays at the
+        working set), except the ids in ``keep``. When nothing is kept, a layer may overwrite
+        its input in place if it is that input's only consumer and the producer does not need
+        its output for backward (ReLU after conv, for instance): no copy on the hot path.
+        """
+        keep = set(keep) | {stop_at}
+        outputs: dict[str, np.ndarray] = {}
+        remaining = {lid: len(c) for lid, c in self.consumers.items()}
+        allow_inplace = keep == {stop_at}
+        self._last_training = training
+        for lid in self.order:
+            impl = self.layers[lid]
+            if lid == self.input_id:
+                out = x_internal
+            else:
+                srcs = self.inputs[lid]
+                xs = [outputs[s] for s in srcs]
+                inplace = (allow_inplace and len(srcs) == 1 and remaining[srcs[0]] == 1
+                           and srcs[0] != self.input_id
+                           and self.layers[srcs[0]].output_reusable)
+                out = impl.forward(xs, training=training and not (
+                    impl.frozen_means_inference and lid in self.frozen),
+                    rng=self.rng, inplace=inplace)
+                for s in srcs:
+                    remaining[s] -= 1
+                    if remaining[s] == 0 and s not in keep:
+                        outputs.pop(s, None)
+            outputs[lid] = out
+            if lid == stop_at:
+                break
+        return {k: v for k, v in outputs.items() if k in keep}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``x`` [B, C, H, W] -> the output layer's values, batch first ([B, units] or
+        [B, C, H, W]). ``training`` switches on dropout and batch statistics and keeps what
+        :meth:`backward` needs."""
+        xi = batch_to_internal(self._check_input(x))
+        out = self._run(xi, training, self.output_id)[self.output_id]
+        return batch_to_public(out)
+
+    def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Like :meth:`forward` but stops before a final Softmax: internal layout ``[K, B]``.
+
+        The trainer's loss uses this so softmax and cross-entropy are computed fused."""
+        xi = batch_to_internal(self._check_input(x))
+        return self._run(xi, training, self.logits_id)[self.logits_id]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """Backpropagate ``dout`` (batch-first, the gradient of the output of the last
+        :meth:`forward`) and fill every layer's ``grads``. Returns d(input), batch first."""
+        d = self.backward_internal(batch_to_internal(np.asarray(dout, dtype=self.dtype)),
+                                   self.output_id, need_input_grad=True)
+        return None if d is None else batch_to_public(d)
+
+    def backward_internal(self, dout: np.ndarray, start: str,
+                          need_input_grad: bool = False) -> np.ndarray | None:
+        """Backward from layer ``start`` with ``dout`` in internal layout; gradients of a layer
+        feeding several consumers are summed before it runs."""
+        grads: dict[str, np.ndarray] = {start: dout}
+        stop = self.order.index(start)
+        for lid in reversed(self.order[: stop + 1]):
+            if lid == self.input_id:
+                break
+            g = grads.pop(lid, None)
+            if g is None:
+                continue  # nothing downstream of `start` uses this layer
+            srcs = self.inputs[lid]
+            need = [need_input_grad or s != self.input_id for s in srcs]
+            dxs = self.layers[lid].backward(g, need)
+            for s, dx in zip(srcs, dxs, strict=True):
+                if dx is None:
+                    continue
+                if s in grads:
+                    grads[s] = grads[s] + dx  # a fresh array: dx may be shared by merges
+                else:
+                    grads[s] = dx
+        return grads.get(self.input_id)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[B, classes]`` in inference mode (softmax of the logits)."""
+        return flat_to_public(softmax_forward(self.forward_logits(x, training=False))[0])
+
+    def activations(self, x: np.ndarray, layer_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """Outputs of the given layers for ``x`` (inference mode), batch first: feature maps
+        ``[B, C, H, W]`` or vectors ``[B, N]``."""
+        ids = list(layer_ids)
+        unknown = [lid for lid in ids if lid not in self.layers]
+        if unknown:
+            raise NetworkError(f"no layer {unknown[0]!r} in the network")
+        if not ids:
+            return {}
+        last = max(ids, key=self.order.index)
+        xi = batch_to_internal(self._check_input(x))
+        outs = self._run(xi, False, last, keep=ids)
+        return {lid: batch_to_public(outs[lid]) for lid in ids}
+
+    # --- parameters -----------------------------------------------------------------------
+    def weights_of(self, layer_id: str) -> dict[str, np.ndarray]:
+        """Copies of one layer's weights and buffers (PyTorch layouts), e.g. conv filters."""
+        if layer_id not in self.layers:
+            raise NetworkError(f"no layer {layer_id!r} in the network")
+        impl = self.layers[layer_id]
+        return {k: v.copy() for k, v in {**impl.params, **impl.buffers}.items()}
+
+    def trainable_params(self) -> Iterator[ParamRef]:
+        """``(layer id, name, param, grad)`` for every layer not frozen (by the graph's
+        ``trainable: false`` or :meth:`set_frozen`): what the optimizer updates."""
+        for lid in self.order:
+            if lid in self.frozen:
+                continue
+            impl = self.layers[lid]
+            for name, p in impl.params.items():
+                yield lid, name, p, impl.grads[name]
+
+    def param_count(self) -> int:
+        return sum(p.size for impl in self.layers.values() for p in impl.params.values())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``{"<layer id>/<name>": copy}`` for every weight and buffer (the weights file)."""
+        return {f"{lid}/{name}": arr.copy()
+                for lid in self.order
+                for name, arr in {**self.layers[lid].params, **self.layers[lid].buffers}.items()}
+
+    def _expected(self) -> dict[str, np.ndarray]:
+        return {f"{lid}/{name}": arr
+                for lid in self.order
+                for name, arr in {**self.layers[lid].params, **self.layers[lid].buffers}.items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into the network. ``strict`` refuses any missing, unexpected or misshaped
+        key, listing every mismatch in one message; otherwise only exact fits are loaded.
+        Meta keys (``"_meta/..."``) are ignored."""
+        state, _ = split_meta(state)
+        expected = self._expected()
+        problems = []
+        for key, arr in expected.items():
+            if key not in state:
+                problems.append(f"missing {key} {list(arr.shape)}")
+            elif tuple(np.shape(state[key])) != arr.shape:
+                problems.append(f"{key} has shape {list(np.shape(state[key]))}, "
+                                f"the model needs {list(arr.shape)}")
+        problems += [f"unexpected {key}" for key in state if key not in expected]
+        if problems and strict:
+            raise NetworkError("weights do not fit the model: " + "; ".join(problems))
+        for key, arr in expected.items():
+            if key in state and tuple(np.shape(state[key])) == arr.shape:
+                arr[...] = state[key]
+
+    def load_where_fits(self, state: Mapping[str, np.ndarray]) -> LoadReport:
+        """Transfer learning: load every layer whose arrays all exist with the right shapes
+        (all or nothing per layer, so no layer is left half-loaded); report the others."""
+        state, _ = split_meta(state)
+        loaded, skipped = [], []
+        for lid in self.order:
+            impl = self.layers[lid]
+            arrays = {**impl.params, **impl.buffers}
+            if not arrays:
+                continue
+            why = None
+            for name, arr in arrays.items():
+                key = f"{lid}/{name}"
+                if key not in state:
+                    why = f"no {key} in the file"
+                    break
+                if tuple(np.shape(state[key])) != arr.shape:
+                    why = (f"{key} is {list(np.shape(state[key]))} in the file, "
+                           f"{list(arr.shape)} in the model")
+                    break
+            if why:
+                skipped.append((lid, why))
+                continue
+            for name, arr in arrays.items():
+                arr[...] = state[f"{lid}/{name}"]
+            loaded.append(lid)
+        return LoadReport(tuple(loaded), tuple(skipped))

@@ -1,0 +1,155 @@
+"""Weights files: the spec's ``.npz`` of ``"<layer id>/<name>"`` arrays in PyTorch layouts.
+
+Files come from users and other tools, so reading never unpickles (``allow_pickle=False``) and
+every failure becomes a :class:`WeightsError` naming the file. Saving is atomic so a crash or a
+full disk never leaves half a file where good weights used to be.
+
+Besides the weights, a file may carry meta arrays under the ``"_meta/"`` prefix (the input
+normaliser's ``norm_mean``/``norm_std``): the numbers a network was trained with travel with it,
+so prediction standardises images exactly as training did. Loaders that check keys against a
+model skip meta keys (:func:`split_meta`), so such files still load strictly.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from cnnstudio.engine.datasets.normalize import Normalizer
+from cnnstudio.engine.errors import WeightsError
+
+__all__ = [
+    "META_PREFIX",
+    "WeightsError",
+    "atomic_save_npz",
+    "load_weights",
+    "normalizer_from_meta",
+    "normalizer_meta",
+    "read_npz",
+    "save_weights",
+    "split_meta",
+]
+
+META_PREFIX = "_meta/"
+_NORM_MEAN, _NORM_STD = META_PREFIX + "norm_mean", META_PREFIX + "norm_std"
+
+
+def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically (temp file, fsync,
+    ``os.replace``); raises OSError when the folder cannot be written."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(
+    path: str | os.PathLike[str],
+    state: Mapping[str, np.ndarray],
+    normalizer: Normalizer | None = None,
+) -> None:
+    """Save a network's ``state_dict()`` (plus the normaliser it was trained with, if any).
+
+    Raises WeightsError naming the file when it cannot be written.
+    """
+    arrays = dict(state)
+    if normalizer is not None:
+        arrays.update(normalizer_meta(normalizer))
+    try:
+        atomic_save_npz(path, arrays)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise WeightsError(f"{path}: cannot write the weights file ({reason})") from None
+
+
+def read_npz(path: str | os.PathLike[str], what: str = "weights file") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` as a dict, never unpickling; WeightsError on any problem.
+
+    Arrays are read eagerly so a corrupt member fails here, with the file's name, rather than
+    later at first use.
+    """
+    name = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise WeightsError(f"{name}: no such file")
+    if p.is_dir():
+        raise WeightsError(f"{name}: is a folder, not a {what} (.npz)")
+    try:
+        archive = np.load(p, allow_pickle=False)
+    except PermissionError:
+        raise WeightsError(f"{name}: permission denied") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise WeightsError(f"{name}: not a readable .npz {what} ({_reason(exc)})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise WeightsError(f"{name}: holds a single array, not a .npz {what} of named arrays")
+    out: dict[str, np.ndarray] = {}
+    with archive:
+        for key in archive.files:
+            try:
+                out[key] = archive[key]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                    raise WeightsError(
+                        f"{name}: array {key!r} holds pickled Python objects, which are never "
+                        "loaded (they can run code); save plain numeric arrays"
+                    ) from None
+                raise WeightsError(f"{name}: array {key!r} is corrupt ({_reason(exc)})") from None
+            except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+                raise WeightsError(f"{name}: array {key!r} is corrupt ({_reason(exc)})") from None
+    return out
+
+
+def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read a weights file: ``{"<layer id>/<name>": array}`` (meta keys included, see
+    :func:`split_meta`). Raises WeightsError with a one-line message naming the file."""
+    arrays = read_npz(path)
+    for key, arr in arrays.items():
+        if "/" not in key:
+            raise WeightsError(
+                f"{path}: key {key!r} is not of the form '<layer id>/<name>': not a cnnstudio "
+                "weights file"
+            )
+        if not key.startswith(META_PREFIX) and not np.issubdtype(arr.dtype, np.floating):
+            raise WeightsError(f"{path}: array {key!r} has type {arr.dtype}, expected floats")
+    return arrays
+
+
+def split_meta(state: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                         dict[str, np.ndarray]]:
+    """``(weights, meta)``: separate the layer arrays from the ``"_meta/"`` arrays."""
+    weights = {k: v for k, v in state.items() if not k.startswith(META_PREFIX)}
+    meta = {k: v for k, v in state.items() if k.startswith(META_PREFIX)}
+    return weights, meta
+
+
+def normalizer_meta(normalizer: Normalizer) -> dict[str, np.ndarray]:
+    """The meta arrays that store ``normalizer`` in a weights file."""
+    return {_NORM_MEAN: normalizer.mean.copy(), _NORM_STD: normalizer.std.copy()}
+
+
+def normalizer_from_meta(state: Mapping[str, np.ndarray], source: str = "weights file"
+                         ) -> Normalizer | None:
+    """The normaliser stored in a weights file, or None when it holds none."""
+    if _NORM_MEAN not in state and _NORM_STD not in state:
+        return None
+    try:
+        return Normalizer(mean=state[_NORM_MEAN], std=state[_NORM_STD])
+    except (KeyError, ValueError) as exc:
+        raise WeightsError(f"{source}: stored input normalisation is unusable ({exc})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
