@@ -1,0 +1,165 @@
+"""The model as an SVG diagram, drawn the way the canvas draws it, for slides and papers.
+
+Blocks carry the canvas's text (``core.appearance.block_text``: notation, id, output shape,
+parameter count) and family colours, at the canvas positions (or the automatic layout when the
+file has none); edges are curves labelled with the shape that flows along them. Plain SVG 1.1
+with no scripts, fonts or external references, so it opens in browsers, Inkscape and LaTeX
+tool chains alike. PNG is this SVG rasterised by Qt (``cnnstudio.gui.diagram_png``).
+
+Every piece of text from the model file is XML-escaped (and stripped of characters XML cannot
+hold), so a hostile id or name stays text and never becomes markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from cnnstudio.core.appearance import (
+    BLOCK_HEIGHT,
+    BLOCK_WIDTH,
+    ERROR_COLOR,
+    FAMILY_COLORS,
+    WARNING_COLOR,
+    block_text,
+)
+from cnnstudio.core.graph import Graph, Layer
+from cnnstudio.core.layout import auto_layout
+from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.validator import ValidationResult, validate
+
+MARGIN = 30.0
+TITLE_HEIGHT = 34.0
+HEADER_HEIGHT = 22.0
+FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
+#: Rough width of one character at the block font size, to shorten text that would overflow.
+CHAR_WIDTH = 6.4
+LABEL_CHAR_WIDTH = 6.0
+STATUS_COLORS = {"error": ERROR_COLOR, "warning": WARNING_COLOR}
+
+# XML 1.0 cannot hold these at all, not even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """Text safe as SVG element content or a double-quoted attribute value."""
+    text = _NOT_XML.sub("?", text)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def _fit(text: str, width: float, char_width: float = CHAR_WIDTH) -> str:
+    most = max(int(width / char_width), 4)
+    return text if len(text) <= most else text[: most - 1] + "\u2026"
+
+
+def positions_for(graph: Graph) -> dict[str, tuple[float, float]]:
+    """Canvas positions when every layer has one, else the automatic layout (as on opening)."""
+    if all(lid in graph.positions for lid in graph.ids):
+        return dict(graph.positions)
+    return auto_layout(graph)
+
+
+def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
+    """The diagram as an SVG document (a string)."""
+    result = result if result is not None else validate(graph)
+    pos = positions_for(graph)
+    if pos:
+        xs = [p[0] for p in pos.values()]
+        ys = [p[1] for p in pos.values()]
+        left, top = min(xs), min(ys)
+        width = max(xs) - left + BLOCK_WIDTH + 2 * MARGIN
+        height = max(ys) - top + BLOCK_HEIGHT + 2 * MARGIN + TITLE_HEIGHT
+    else:
+        left = top = 0.0
+        width, height = 2 * MARGIN + BLOCK_WIDTH, 2 * MARGIN + TITLE_HEIGHT
+    t = result.totals
+    subtitle = f"{t.trainable:,} trainable + {t.non_trainable:,} non-trainable parameters"
+    width = max(width, len(subtitle) * LABEL_CHAR_WIDTH + 2 * MARGIN)
+    dx, dy = MARGIN - left, MARGIN + TITLE_HEIGHT - top
+
+    def at(lid: str) -> tuple[float, float]:
+        x, y = pos[lid]
+        return x + dx, y + dy
+
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width:.0f}" '
+        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'font-family="{FONT}">',
+        "<defs>",
+        '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker>',
+        "</defs>",
+        f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#ffffff"/>',
+    ]
+    title = graph.name or "Model"
+    out.append(f'<text x="{MARGIN:.0f}" y="{MARGIN + 6:.0f}" font-size="15" font-weight="bold" '
+               f'fill="#222">{xml_text(_fit(title, width - 2 * MARGIN, 8.5))}</text>')
+    out.append(f'<text x="{MARGIN:.0f}" y="{MARGIN + 24:.0f}" font-size="11" fill="#555">'
+               f'{subtitle}</text>')
+    out += _edges(graph, result, at)
+    for layer in graph:
+        out += _block(layer, result, *at(layer.id))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _edges(graph: Graph, result: ValidationResult,
+           at: Callable[[str], tuple[float, float]]) -> list[str]:
+    out = []
+    for layer in graph:
+        n = len(layer.inputs)
+        tx, ty = at(layer.id)
+        for slot, src in enumerate(layer.inputs):
+            if src not in graph:
+                continue
+            sx, sy = at(src)
+            x1, y1 = sx + BLOCK_WIDTH / 2, sy + BLOCK_HEIGHT
+            x2 = tx + BLOCK_WIDTH * (slot + 1) / (n + 1)
+            y2 = ty
+            bend = max(abs(y2 - y1) / 2, 30.0)
+            out.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} '
+                       f'{x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2 - 1:.1f}" fill="none" '
+                       'stroke="#777" stroke-width="1.4" marker-end="url(#arrow)"/>')
+            rep = result.layers.get(src)
+            label = fmt_shape(rep.output_shape if rep else None)
+            # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
+            mx, my = (x1 + x2) / 2 + 5, (y1 + y2) / 2
+            box = len(label) * LABEL_CHAR_WIDTH + 6
+            out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
+                       'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
+            out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
+                       f'{xml_text(label)}</text>')
+    return out
+
+
+def _block(layer: Layer, result: ValidationResult, x: float, y: float) -> list[str]:
+    rep = result.layers.get(layer.id)
+    text = block_text(layer, rep)
+    color = FAMILY_COLORS.get(layer.spec.family, "#888888")
+    border = STATUS_COLORS.get(rep.status if rep else "", color)
+    inner = BLOCK_WIDTH - 16
+    w, h = BLOCK_WIDTH, BLOCK_HEIGHT
+    out = [
+        "<g>",
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.0f}" height="{h:.0f}" rx="6" '
+        f'fill="#ffffff" stroke="{border}" stroke-width="1.6"/>',
+        f'<path d="M{x:.1f},{y + HEADER_HEIGHT:.1f} v{-HEADER_HEIGHT + 6:.1f} '
+        f'a6,6 0 0 1 6,-6 h{w - 12:.1f} a6,6 0 0 1 6,6 v{HEADER_HEIGHT - 6:.1f} z" '
+        f'fill="{color}"/>',
+        f'<text x="{x + 8:.1f}" y="{y + 15:.1f}" font-size="11.5" font-weight="bold" '
+        f'fill="#ffffff">{xml_text(_fit(text.title, inner, 7.0))}</text>',
+        f'<text x="{x + 8:.1f}" y="{y + 38:.1f}" font-size="10.5" fill="#555">'
+        f'{xml_text(_fit(text.layer_id, inner * 0.55))}</text>',
+        f'<text x="{x + w - 8:.1f}" y="{y + 38:.1f}" font-size="10.5" fill="#222" '
+        f'text-anchor="end">{xml_text(_fit(text.shape, inner * 0.45))}</text>',
+    ]
+    if text.params:
+        out.append(f'<text x="{x + w - 8:.1f}" y="{y + 52:.1f}" font-size="10" fill="#666" '
+                   f'text-anchor="end">{xml_text(text.params)}</text>')
+    if not layer.trainable:
+        out.append(f'<text x="{x + 8:.1f}" y="{y + 52:.1f}" font-size="10" fill="#666">'
+                   "frozen</text>")
+    out.append("</g>")
+    return out
