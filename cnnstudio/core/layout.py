@@ -72,7 +72,7 @@ def auto_layout(graph: Graph) -> dict[str, tuple[float, float]]:
             before = {n: i for i, n in enumerate(row)}
 
             def key(n: str, before: dict[str, int] = before) -> tuple[float, int]:
-                ps = [centre[p] for p in parents.get(n, []) if p in centre]
+                ps = [centre[p] for p in _main_parents(parents, n) if p in centre]
                 mean = sum(ps) / len(ps) if ps else centre[n]
                 return (mean, before[n])
             row.sort(key=key)
@@ -92,10 +92,20 @@ def _pull_towards_parents(row: list[str], parents: dict[str, list[str]],
     make the row overlap itself (a row is placed as a whole, so shifting keeps the gaps)."""
     wanted = []
     for n in row:
-        ps = [centre[p] for p in parents.get(n, []) if p in centre]
+        if n.startswith("\0") and any(not m.startswith("\0") for m in row):
+            continue  # a lane follows the layers of its row, not the other way round
+        ps = [centre[p] for p in _main_parents(parents, n) if p in centre]
         if ps:
             wanted.append(sum(ps) / len(ps) - centre[n])
     if wanted:
-        shift = sorted(wanted)[len(wanted) // 2]
+        shift = sorted(wanted)[(len(wanted) - 1) // 2]
         for n in row:
             centre[n] += shift
+
+
+def _main_parents(parents: dict[str, list[str]], node: str) -> list[str]:
+    """The parents a node lines up under: real layers when it has any, so a merge sits under
+    the main branch and the shortcut's lane runs beside it (lanes only for lanes)."""
+    ps = parents.get(node, [])
+    real = [p for p in ps if not p.startswith("\0")]
+    return real if real and not node.startswith("\0") else ps

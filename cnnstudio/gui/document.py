@@ -55,6 +55,8 @@ class Document(QObject):
     #: Why an edit was refused (cycle, too many inputs, training running, ...).
     editRefused = Signal(str)
     lockedChanged = Signal(bool, str)  # (locked, reason)
+    #: A layer's id changed (rename, or its undo): selections follow it instead of losing it.
+    renamed = Signal(str, str)
 
     def __init__(self, graph: Graph | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -330,6 +332,7 @@ class Document(QObject):
         except GraphError as exc:
             self._refuse(str(exc))
         self._result = None
+        self._announce_renames(ops, undo=False)
         if self._macro is not None:
             self._macro.extend(ops)
             self._notify()
@@ -342,7 +345,13 @@ class Document(QObject):
         for op in (reversed(ops) if undo else ops):
             (op.undo if undo else op.do)(self)
         self._result = None
+        self._announce_renames(ops, undo)
         self._notify()
+
+    def _announce_renames(self, ops: Sequence[Op], undo: bool) -> None:
+        for op in (reversed(ops) if undo else ops):
+            if isinstance(op, Rename):
+                self.renamed.emit(*((op.new, op.old) if undo else (op.old, op.new)))
 
     def _notify(self) -> None:
         self._result = None

@@ -47,6 +47,10 @@ class Selection(QObject):
     def __contains__(self, layer_id: object) -> bool:
         return layer_id in self._ids
 
+    def follow_rename(self, old: str, new: str) -> None:
+        if old in self._ids:
+            self.set([new if i == old else i for i in self._ids])
+
     def prune(self, existing: Iterable[str]) -> None:
         """Forget ids that no longer exist (after a delete, undo or load)."""
         keep = set(existing)

@@ -1,0 +1,296 @@
+"""A layer block on the canvas and its ports.
+
+A block only draws what it is told (``BlockView``, plain values computed by the scene from the
+graph and the validation result); it never reads or changes the model, so the Document stays
+the one place edits happen. The scene skips blocks whose ``BlockView`` did not change, which is
+what keeps a 300-block canvas smooth while the user types in the inspector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
+from cnnstudio.gui.canvas.style import (
+    CORNER_RADIUS,
+    DETAIL_ZOOM,
+    HEADER_HEIGHT,
+    PORT_RADIUS,
+    CanvasStyle,
+    mix,
+)
+
+try:  # the palette's family glyphs (helper B); blocks read fine without them
+    from cnnstudio.gui.glyphs import paint_glyph
+except ImportError:  # pragma: no cover - only while the palette is being built
+    paint_glyph = None
+
+BLOCK_Z, EDGE_Z, DRAG_Z = 2.0, 1.0, 10.0
+_PAD = 7.0
+_GLYPH = 13.0
+
+
+@dataclass(frozen=True, slots=True)
+class BlockView:
+    """Everything a block shows; equality decides whether it must be repainted."""
+
+    family: str
+    title: str
+    layer_id: str
+    shape: str
+    params: str
+    status: str  # ok | warning | error | blocked | disconnected
+    messages: tuple[str, ...]
+    description: str
+    frozen: bool
+    has_input_port: bool
+    merge: bool
+    input_count: int
+
+
+class PortItem(QGraphicsItem):
+    """A connection point: inputs on the top edge, the output on the bottom edge."""
+
+    def __init__(self, block: BlockItem, kind: str) -> None:
+        super().__init__(block)
+        self.block = block
+        self.kind = kind  # "in" | "out"
+        self.hot = False
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.setToolTip("drag to an input port to connect" if kind == "out"
+                        else "drag to an output port to connect")
+
+    @property
+    def layer_id(self) -> str:
+        return self.block.layer_id
+
+    def _width(self) -> float:
+        return 44.0 if self.kind == "in" and self.block.view and self.block.view.merge else 0.0
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        r = PORT_RADIUS + 3
+        w = self._width() / 2
+        return QRectF(-r - w, -r, 2 * (r + w), 2 * r)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.boundingRect())  # a generous target: ports are small
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        style = self.block.style
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = style.accent if self.hot else style.edge
+        painter.setPen(QPen(colour, 1.6))
+        painter.setBrush(QBrush(style.accent if self.hot else style.block_fill))
+        w = self._width()
+        painter.drawRoundedRect(QRectF(-PORT_RADIUS - w / 2, -PORT_RADIUS, 2 * PORT_RADIUS + w,
+                                       2 * PORT_RADIUS), PORT_RADIUS, PORT_RADIUS)
+
+    def set_hot(self, hot: bool) -> None:
+        if hot != self.hot:
+            self.hot = hot
+            self.update()
+
+    def hoverEnterEvent(self, event) -> None:  # noqa: N802, ANN001
+        self.set_hot(True)
+
+    def hoverLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
+        self.set_hot(False)
+
+
+class BlockItem(QGraphicsItem):
+    """One layer: family-coloured header with the notation, then shape, parameters and id."""
+
+    def __init__(self, layer_id: str, style: CanvasStyle) -> None:
+        super().__init__()
+        self.layer_id = layer_id
+        self.style = style
+        self.view: BlockView | None = None
+        self.selected = False
+        self.setZValue(BLOCK_Z)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.in_port = PortItem(self, "in")
+        self.in_port.setPos(BLOCK_WIDTH / 2, 0)
+        self.out_port = PortItem(self, "out")
+        self.out_port.setPos(BLOCK_WIDTH / 2, BLOCK_HEIGHT)
+
+    # --- content ----------------------------------------------------------------------------
+    def set_view(self, view: BlockView) -> bool:
+        """Show new content; returns False (and repaints nothing) when it is unchanged."""
+        if view == self.view:
+            return False
+        self.prepareGeometryChange()
+        self.view = view
+        self.in_port.setVisible(view.has_input_port)
+        self.in_port.prepareGeometryChange()
+        self.setOpacity(0.55 if view.status == "disconnected" else 1.0)
+        tip = [f"<b>{view.title}</b> &nbsp;({view.layer_id})", view.description]
+        if view.messages:
+            tip += [f"<span style='color:{self._state_colour().name()}'>{m}</span>"
+                    for m in view.messages]
+        self.setToolTip("<br>".join(t for t in tip if t))
+        self.update()
+        return True
+
+    def set_selected(self, selected: bool) -> None:
+        if selected != self.selected:
+            self.selected = selected
+            self.setZValue(BLOCK_Z + (0.5 if selected else 0.0))
+            self.update()
+
+    # --- geometry ---------------------------------------------------------------------------
+    def rect(self) -> QRectF:
+        return QRectF(0, 0, BLOCK_WIDTH, BLOCK_HEIGHT)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        return self.rect().adjusted(-4, -4, 10, 4)  # outline and the badge over the corner
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self.rect(), CORNER_RADIUS, CORNER_RADIUS)
+        return path
+
+    def output_anchor(self) -> QPointF:
+        return self.mapToScene(QPointF(BLOCK_WIDTH / 2, BLOCK_HEIGHT + PORT_RADIUS))
+
+    def input_anchor(self, slot: int, count: int) -> QPointF:
+        """Where the edge of input ``slot`` (of ``count``) ends; several spread along the top."""
+        if count <= 1:
+            x = BLOCK_WIDTH / 2
+        else:
+            span = min(BLOCK_WIDTH - 40, 44.0 + 30 * (count - 2))
+            x = BLOCK_WIDTH / 2 - span / 2 + span * slot / (count - 1)
+        return self.mapToScene(QPointF(x, -PORT_RADIUS))
+
+    # --- painting ---------------------------------------------------------------------------
+    def _state_colour(self) -> QColor:
+        status = self.view.status if self.view else "ok"
+        if status == "error":
+            return self.style.error
+        if status == "warning":
+            return self.style.warning
+        return self.style.edge
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        view, style = self.view, self.style
+        if view is None:
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        rect = self.rect()
+        family = style.family(view.family)
+        outline = self._state_colour()
+        width = 2.2 if view.status in ("error", "warning") else 1.0
+        if self.selected:
+            painter.setPen(QPen(style.accent, 3.0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(-2.5, -2.5, 2.5, 2.5), CORNER_RADIUS + 2,
+                                    CORNER_RADIUS + 2)
+        painter.setPen(QPen(outline, width))
+        if lod < DETAIL_ZOOM:
+            self._paint_overview(painter, rect, family, lod)
+        else:
+            self._paint_detail(painter, rect, family, view)
+        if view.status == "error":
+            self._paint_badge(painter, QPointF(rect.right(), rect.top()))
+
+    def _paint_overview(self, painter: QPainter, rect: QRectF, family: QColor,
+                        lod: float) -> None:
+        """Far out: the whole block in the family colour with only its type, large."""
+        painter.setBrush(family)
+        painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+        font = QFont(self.style.title_font)
+        word = self.view.title.split(" ")[0]  # type: ignore[union-attr]
+        size = min(24.0, 8.5 / max(lod, 0.05))
+        font.setPointSizeF(size)
+        room = rect.width() - 10
+        wide = QFontMetricsF(font).horizontalAdvance(word)
+        if wide > room:  # shrink to fit rather than cut the type name
+            font.setPointSizeF(max(6.0, size * room / wide * 0.95))
+        painter.setFont(font)
+        painter.setPen(self.style.header_text)
+        text = QFontMetricsF(font).elidedText(word, Qt.TextElideMode.ElideRight, room)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_detail(self, painter: QPainter, rect: QRectF, family: QColor,
+                      view: BlockView) -> None:
+        style = self.style
+        painter.setBrush(style.body(view.family))
+        painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+        # Header: the family colour, clipped to the rounded top.
+        header = QPainterPath()
+        header.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+        band = QPainterPath()
+        band.addRect(QRectF(rect.left(), rect.top(), rect.width(), HEADER_HEIGHT))
+        painter.save()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(family)
+        painter.drawPath(header.intersected(band))
+        painter.restore()
+        x = rect.left() + _PAD
+        if paint_glyph is not None:
+            paint_glyph(painter, QRectF(x - 2, rect.top() + (HEADER_HEIGHT - _GLYPH) / 2,
+                                        _GLYPH, _GLYPH), view.family)
+            x += _GLYPH + 3
+        right = rect.right() - _PAD - (14 if view.frozen else 0)
+        painter.setFont(style.title_font)
+        painter.setPen(style.header_text)
+        fm = QFontMetricsF(style.title_font)
+        title = fm.elidedText(view.title, Qt.TextElideMode.ElideRight, right - x)
+        painter.drawText(QRectF(x, rect.top(), right - x, HEADER_HEIGHT),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        if view.frozen:
+            self._paint_lock(painter, QPointF(rect.right() - _PAD - 9, rect.top() + 5))
+        # Body: output shape (muted "?" when unknown) and parameter count, then the id.
+        body_top = rect.top() + HEADER_HEIGHT
+        line = (rect.bottom() - body_top) / 2
+        known = view.shape != "?"
+        painter.setFont(style.shape_font)
+        painter.setPen(style.text if known else style.muted)
+        left = rect.left() + _PAD
+        width = rect.width() - 2 * _PAD
+        painter.drawText(QRectF(left, body_top + 1, width, line),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, view.shape)
+        painter.setFont(style.small_font)
+        painter.setPen(style.muted)
+        if view.params:
+            painter.drawText(QRectF(left, body_top + 1, width, line),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                             view.params)
+        ident = QFontMetricsF(style.small_font).elidedText(view.layer_id,
+                                                           Qt.TextElideMode.ElideMiddle, width)
+        painter.drawText(QRectF(left, body_top + line - 2, width, line),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, ident)
+
+    def _paint_badge(self, painter: QPainter, at: QPointF) -> None:
+        painter.save()
+        painter.setPen(QPen(self.style.block_fill, 1.5))
+        painter.setBrush(self.style.error)
+        painter.drawEllipse(at, 8.0, 8.0)
+        font = QFont(self.style.title_font)
+        font.setPointSizeF(9.0)
+        painter.setFont(font)
+        painter.setPen(QColor("#ffffff"))
+        painter.drawText(QRectF(at.x() - 8, at.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter,
+                         "!")
+        painter.restore()
+
+    def _paint_lock(self, painter: QPainter, at: QPointF) -> None:
+        """A small padlock: the layer's weights are frozen during training."""
+        painter.save()
+        colour = mix(self.style.header_text, self.style.family(self.view.family), 0.1)  # type: ignore
+        painter.setPen(QPen(colour, 1.4))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawArc(QRectF(at.x() + 2, at.y(), 6, 8), 0, 180 * 16)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(QRectF(at.x(), at.y() + 4.5, 10, 7.5), 1.5, 1.5)
+        painter.restore()

@@ -1,0 +1,168 @@
+"""The scene: one BlockItem per layer, one EdgeItem per connection, kept in step with the model.
+
+``sync`` runs after every change the Document announces. It matches items to layers by id and
+touches only what differs (a block whose text, state or position changed; an edge whose ends
+moved), so typing in the inspector repaints one block, not three hundred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
+
+from cnnstudio.core.appearance import BLOCK_HEIGHT, block_text
+from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.validator import ValidationResult
+from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
+from cnnstudio.gui.canvas.edge import EdgeItem
+from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
+from cnnstudio.gui.document import Document
+from cnnstudio.gui.selection import Selection
+
+#: Empty room around the drawing, so there is always space to drop a new block or pan.
+_MARGIN = 600.0
+
+
+class CanvasScene(QGraphicsScene):
+    def __init__(self, document: Document, selection: Selection,
+                 style: CanvasStyle | None = None) -> None:
+        super().__init__()
+        self.document = document
+        self.selection = selection
+        self.style = style or canvas_style()
+        self.setBackgroundBrush(self.style.background)
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.blocks: dict[str, BlockItem] = {}
+        self.edges: dict[tuple[str, str], EdgeItem] = {}
+        self.selected_edges: set[tuple[str, str]] = set()
+        document.changed.connect(self.sync)
+        selection.changed.connect(self._show_selection)
+        self.sync(document.result)
+
+    # --- model -> items ---------------------------------------------------------------------
+    def sync(self, result: ValidationResult) -> None:
+        graph = self.document.graph
+        problems: dict[str, list[str]] = {}
+        for p in result.problems:
+            if p.layer is not None:
+                problems.setdefault(p.layer, []).append(p.message)
+        for lid in [lid for lid in self.blocks if lid not in graph]:
+            self.removeItem(self.blocks.pop(lid))
+        for layer in graph:
+            report = result.layers.get(layer.id)
+            text = block_text(layer, report)
+            spec = layer.spec
+            view = BlockView(
+                family=spec.family, title=text.title, layer_id=layer.id, shape=text.shape,
+                params=text.params, status=report.status if report else "ok",
+                messages=tuple(problems.get(layer.id, ())), description=spec.description,
+                frozen=not layer.trainable and bool(spec.weights),
+                has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
+                input_count=len(layer.inputs))
+            item = self.blocks.get(layer.id)
+            if item is None:
+                item = self.blocks[layer.id] = BlockItem(layer.id, self.style)
+                self.addItem(item)
+                item.set_selected(layer.id in self.selection)
+            item.set_view(view)
+            x, y = graph.positions.get(layer.id, (0.0, 0.0))
+            if item.pos() != QPointF(x, y):
+                item.setPos(x, y)
+        wanted = {}
+        for layer in graph:
+            for src in layer.inputs:
+                if src in self.blocks:
+                    wanted[(src, layer.id)] = None
+        for key in [k for k in self.edges if k not in wanted]:
+            self.removeItem(self.edges.pop(key))
+            self.selected_edges.discard(key)
+        for key in wanted:
+            edge = self.edges.get(key)
+            if edge is None:
+                edge = self.edges[key] = EdgeItem(key[0], key[1], self.style)
+                self.addItem(edge)
+            report = result.layers.get(key[0])
+            edge.label_text = fmt_shape(report.output_shape) if report else "?"
+            self._place_edge(edge)
+        self.selection.prune(graph.ids)
+        self._grow_rect()
+
+    def _place_edge(self, edge: EdgeItem) -> None:
+        """Route an edge from its source's output to its slot on the target's top edge.
+
+        Several inputs spread along the top in the left-to-right order of their sources, so
+        edges into a merge block do not cross."""
+        src, dst = self.blocks[edge.src], self.blocks[edge.dst]
+        listed = [s for s in self.document.graph.layer(edge.dst).inputs if s in self.blocks]
+        inputs = sorted(listed, key=lambda s: (self.blocks[s].x(), listed.index(s)))
+        p1 = src.output_anchor()
+        p2 = dst.input_anchor(inputs.index(edge.src), len(inputs))
+        edge.set_geometry(p1, p2, edge.label_text, self._obstacles(p1, p2, edge))
+
+    def _obstacles(self, p1: QPointF, p2: QPointF, edge: EdgeItem) -> list[QRectF]:
+        """Blocks standing in the straight corridor between an edge's two ends."""
+        if p2.y() - p1.y() < BLOCK_HEIGHT + 20:
+            return []
+        corridor = QRectF(QPointF(min(p1.x(), p2.x()) - 6, p1.y() + 8),
+                          QPointF(max(p1.x(), p2.x()) + 6, p2.y() - 8))
+        return [item.sceneBoundingRect() for item in self.items(corridor)
+                if isinstance(item, BlockItem) and item.layer_id not in (edge.src, edge.dst)]
+
+    def _grow_rect(self) -> None:
+        bounds = self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
+        self.setSceneRect(bounds.united(QRectF(-800, -400, 1600, 1000)))
+
+    def _show_selection(self, ids: list[str]) -> None:
+        chosen = set(ids)
+        for lid, item in self.blocks.items():
+            item.set_selected(lid in chosen)
+        if chosen and self.selected_edges:
+            self.select_edges([])
+
+    # --- queries for the interactions -------------------------------------------------------
+    def block_at(self, pos: QPointF) -> BlockItem | None:
+        for item in self.items(pos):
+            if isinstance(item, BlockItem):
+                return item
+        return None
+
+    def port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem) and item.isVisible():
+                return item
+        return None
+
+    def edge_at(self, pos: QPointF) -> EdgeItem | None:
+        for item in self.items(pos):
+            if isinstance(item, EdgeItem):
+                return item
+        return None
+
+    def blocks_in(self, rect: QRectF) -> list[str]:
+        return [item.layer_id for item in self.items(rect) if isinstance(item, BlockItem)]
+
+    def select_edges(self, keys: Iterable[tuple[str, str]]) -> None:
+        self.selected_edges = set(keys)
+        for key, edge in self.edges.items():
+            edge.set_state(selected=key in self.selected_edges)
+
+    # --- live feedback during a drag (the Document records the result on release) -----------
+    def preview_positions(self, positions: dict[str, QPointF]) -> None:
+        touched: set[str] = set()
+        for lid, pos in positions.items():
+            item = self.blocks.get(lid)
+            if item is not None:
+                item.setPos(pos)
+                touched.add(lid)
+        for edge in self.edges.values():
+            self._place_edge(edge)  # any edge may need to swing around a moved block
+
+    def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
+        from cnnstudio.gui.canvas.block import BLOCK_Z, DRAG_Z
+
+        for lid in ids:
+            item: QGraphicsItem | None = self.blocks.get(lid)
+            if item is not None:
+                item.setZValue(DRAG_Z if front else BLOCK_Z)

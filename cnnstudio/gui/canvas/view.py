@@ -1,0 +1,393 @@
+"""The canvas widget: zoom, pan, fit, drops from the palette, keyboard edits and messages.
+
+Mouse gestures are delegated to the small classes in ``interactions``; this class routes
+events, owns the zoom level and shows two overlays: a banner while the model is locked (training)
+and a short-lived message when an edit is refused, saying why.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QToolTip, QWidget
+
+from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
+from cnnstudio.core.graph import GraphError
+from cnnstudio.gui.canvas.edge import EdgeItem
+from cnnstudio.gui.canvas.interactions import Interaction, start_interaction
+from cnnstudio.gui.canvas.scene import CanvasScene
+from cnnstudio.gui.document import Document, parse_fragment
+from cnnstudio.gui.mime import LAYER_MIME
+from cnnstudio.gui.selection import Selection
+
+#: The clipboard carries copied blocks as a model document (also readable as plain text).
+FRAGMENT_MIME = "application/x-cnnstudio-fragment"
+MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+#: The zoom a model opens at when fitting would make its text too small to read.
+READABLE_ZOOM = 0.8
+PASTE_OFFSET = (30.0, 30.0)
+
+
+class CanvasView(QGraphicsView):
+    zoomChanged = Signal(float)
+
+    def __init__(self, document: Document, selection: Selection,
+                 parent: QWidget | None = None) -> None:
+        self.canvas_scene = CanvasScene(document, selection)
+        super().__init__(self.canvas_scene, parent)
+        self.document = document
+        self.selection = selection
+        self.space_held = False
+        self._active: Interaction | None = None
+        self._drop_edge: EdgeItem | None = None
+        self.setRenderHints(QPainter.RenderHint.Antialiasing
+                            | QPainter.RenderHint.TextAntialiasing)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setAcceptDrops(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self._banner = self._overlay("banner")
+        self._toast = self._overlay("toast")
+        self._toast_timer = QTimer(self, singleShot=True, interval=5000)
+        self._toast_timer.timeout.connect(self._toast.hide)
+        document.editRefused.connect(self.show_message)
+        document.lockedChanged.connect(self._show_lock)
+        document.renamed.connect(selection.follow_rename)
+        selection.focusRequested.connect(self.focus_layer)
+        self.actions_by_name = self._make_actions()
+
+    # --- actions (the Edit menu shows the same objects) -------------------------------------
+    def _make_actions(self) -> dict[str, QAction]:
+        table = [
+            ("copy", "&Copy", QKeySequence.StandardKey.Copy, self.copy_selection),
+            ("cut", "Cu&t", QKeySequence.StandardKey.Cut, self.cut_selection),
+            ("paste", "&Paste", QKeySequence.StandardKey.Paste, self.paste),
+            ("duplicate", "D&uplicate", QKeySequence("Ctrl+D"), self.duplicate),
+            ("delete", "&Delete", QKeySequence.StandardKey.Delete, self.delete_selection),
+            ("select_all", "Select &All", QKeySequence.StandardKey.SelectAll, self.select_all),
+            ("zoom_in", "Zoom &In", QKeySequence.StandardKey.ZoomIn, lambda: self.zoom_by(1.25)),
+            ("zoom_out", "Zoom &Out", QKeySequence.StandardKey.ZoomOut,
+             lambda: self.zoom_by(0.8)),
+            ("zoom_reset", "&Actual Size", QKeySequence("Ctrl+0"), self.reset_zoom),
+            ("fit", "&Fit to Window", QKeySequence("Ctrl+Shift+F"), self.fit_all),
+        ]
+        actions = {}
+        for name, text, keys, slot in table:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            actions[name] = action
+        actions["delete"].setShortcuts([QKeySequence(QKeySequence.StandardKey.Delete),
+                                        QKeySequence(Qt.Key.Key_Backspace)])
+        return actions
+
+    # --- overlays ---------------------------------------------------------------------------
+    def _overlay(self, name: str) -> QLabel:
+        label = QLabel(self.viewport())
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        colour = "#b8860b" if name == "banner" else "#c0392b"
+        label.setStyleSheet(f"QLabel {{ background: {colour}; color: white; padding: 6px 10px;"
+                            " border-radius: 4px; }")
+        label.hide()
+        return label
+
+    def _place_overlays(self) -> None:
+        width = min(self.viewport().width() - 24, 640)
+        for label, top in ((self._banner, True), (self._toast, False)):
+            label.setFixedWidth(max(width, 100))
+            label.adjustSize()
+            x = (self.viewport().width() - label.width()) // 2
+            y = 12 if top else self.viewport().height() - label.height() - 12
+            label.move(x, y)
+
+    def show_message(self, message: str) -> None:
+        """A refused edit's reason, at the bottom of the canvas for a few seconds."""
+        self._toast.setText(message)
+        self._place_overlays()
+        self._toast.show()
+        self._toast.raise_()
+        self._toast_timer.start()
+
+    def message(self) -> str:
+        return self._toast.text() if self._toast.isVisible() else ""
+
+    def _show_lock(self, locked: bool, reason: str) -> None:
+        self._banner.setText(f"The model is locked while {reason}: you can look, zoom and "
+                             "move blocks; stop to edit." if locked else "")
+        self._banner.setVisible(locked)
+        self._place_overlays()
+
+    def banner_text(self) -> str:
+        return self._banner.text() if self._banner.isVisible() else ""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+        super().resizeEvent(event)
+        self._place_overlays()
+
+    # --- zoom and pan -----------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Scale by ``factor`` keeping the scene point under ``anchor`` (view pixels) fixed."""
+        target = max(MIN_ZOOM, min(MAX_ZOOM, self.zoom() * factor))
+        factor = target / self.zoom()
+        if abs(factor - 1.0) < 1e-9:
+            return
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        before = self.mapToScene(anchor.toPoint())
+        old = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.scale(factor, factor)
+        after = self.mapToScene(anchor.toPoint())
+        self.translate_scene(after - before)
+        self.setTransformationAnchor(old)
+        self.zoomChanged.emit(self.zoom())
+
+    def translate_scene(self, delta: QPointF) -> None:
+        """Shift the view so scene content moves by ``delta`` (in scene units)."""
+        z = self.zoom()
+        self.scroll_by(int(round(-delta.x() * z)), int(round(-delta.y() * z)))
+
+    def scroll_by(self, dx: int, dy: int) -> None:
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + dx)
+        v.setValue(v.value() + dy)
+
+    def reset_zoom(self) -> None:
+        self.zoom_by(1.0 / self.zoom())
+
+    def fit_all(self) -> None:
+        """Show the whole model (never magnified beyond 1:1: a small model stays crisp)."""
+        rect = self._content_rect()
+        if rect.isNull():
+            return
+        self.resetTransform()
+        self.fitInView(rect.adjusted(-30, -30, 30, 30), Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom() > 1.0:
+            self.resetTransform()
+            self.centerOn(rect.center())
+        self.zoomChanged.emit(self.zoom())
+
+    def show_model(self) -> None:
+        """The opening view: everything if it reads at that size, else readable from the top."""
+        rect = self._content_rect()
+        if rect.isNull():
+            return
+        self.fit_all()
+        if self.zoom() < READABLE_ZOOM:
+            self.resetTransform()
+            self.scale(READABLE_ZOOM, READABLE_ZOOM)
+            top = QPointF(rect.center().x(), rect.top() - 30)
+            half_h = self.viewport().height() / (2 * READABLE_ZOOM)
+            self.centerOn(QPointF(top.x(), top.y() + half_h))
+            self.zoomChanged.emit(self.zoom())
+
+    def _content_rect(self) -> QRectF:
+        rect = QRectF()
+        for item in self.canvas_scene.blocks.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    def focus_layer(self, layer_id: str) -> None:
+        """Select a layer and scroll it to the middle (a click on its problem)."""
+        item = self.canvas_scene.blocks.get(layer_id)
+        if item is None:
+            return
+        self.selection.set([layer_id])
+        self.centerOn(item.sceneBoundingRect().center())
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta:
+            self.zoom_by(1.0015 ** delta, event.position())
+        event.accept()
+
+    # --- mouse: routed to the gesture in progress -------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if self._active is not None:
+            return
+        self._active = start_interaction(self, event)
+        if self._active is not None:
+            self.viewport().setCursor(self._active.cursor)
+            event.accept()
+        else:
+            super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._active is not None:
+            self._active.move(event)
+            event.accept()
+        else:
+            super().mouseMoveEvent(event)  # hover highlights and tooltips
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        active, self._active = self._active, None
+        if active is not None:
+            active.release(event)
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self.space_held
+                                      else Qt.CursorShape.ArrowCursor)
+            event.accept()
+        else:
+            super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.space_held = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        elif event.key() == Qt.Key.Key_Escape and self._active is not None:
+            self._active.cancel()
+            self._active = None
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.space_held = False
+            self.viewport().setCursor(Qt.CursorShape.ArrowCursor)
+        else:
+            super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802, ANN001
+        self.space_held = False
+        super().focusOutEvent(event)
+
+    # --- drops from the palette -------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(LAYER_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        if not event.mimeData().hasFormat(LAYER_MIME):
+            event.ignore()
+            return
+        self._highlight_drop_edge(self.canvas_scene.edge_at(
+            self.mapToScene(event.position().toPoint())))
+        event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
+        self._highlight_drop_edge(None)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self._highlight_drop_edge(None)
+        if not event.mimeData().hasFormat(LAYER_MIME):
+            event.ignore()
+            return
+        type_name = bytes(event.mimeData().data(LAYER_MIME).data()).decode("utf-8").strip()
+        event.acceptProposedAction()
+        self.drop_layer(type_name, self.mapToScene(event.position().toPoint()))
+
+    def drop_layer(self, type_name: str, at: QPointF) -> str | None:
+        """Create a block centred at ``at``; on an edge, insert it into that edge."""
+        position = (round(at.x() - BLOCK_WIDTH / 2, 1), round(at.y() - BLOCK_HEIGHT / 2, 1))
+        edge = self.canvas_scene.edge_at(at)
+        try:
+            if edge is not None:
+                new = self.document.insert_on_edge(type_name, edge.src, edge.dst, position)
+            else:
+                new = self.document.add_layer(type_name, position=position)
+        except GraphError:
+            return None
+        self.selection.set([new])
+        return new
+
+    def _highlight_drop_edge(self, edge: EdgeItem | None) -> None:
+        if edge is self._drop_edge:
+            return
+        if self._drop_edge is not None and self._drop_edge.scene() is not None:
+            self._drop_edge.set_state(highlight=False)
+        self._drop_edge = edge
+        if edge is not None:
+            edge.set_state(highlight=True)
+
+    # --- edit commands ----------------------------------------------------------------------
+    def select_all(self) -> None:
+        self.selection.set(self.document.graph.ids)
+
+    def delete_selection(self) -> None:
+        """Delete the selected blocks and the selected connections, as one undo step."""
+        ids = self.selection.ids()
+        edges = [e for e in self.canvas_scene.selected_edges if e[0] not in ids
+                 and e[1] not in ids]
+        if not ids and not edges:
+            return
+        try:
+            with self.document.macro("Delete"):
+                for src, dst in edges:
+                    self.document.disconnect(src, dst)
+                if ids:
+                    self.document.remove_layers(ids)
+        except GraphError:
+            return
+        self.canvas_scene.select_edges([])
+
+    def copy_selection(self) -> bool:
+        ids = self.selection.ids()
+        if not ids:
+            return False
+        text = json.dumps(self.document.fragment(ids))
+        from PySide6.QtCore import QMimeData
+
+        data = QMimeData()
+        data.setData(FRAGMENT_MIME, text.encode("utf-8"))
+        data.setText(text)
+        QGuiApplication.clipboard().setMimeData(data)
+        return True
+
+    def cut_selection(self) -> None:
+        if self.copy_selection():
+            self.delete_selection()
+
+    def paste(self) -> list[str]:
+        data = QGuiApplication.clipboard().mimeData()
+        if data is None:
+            return []
+        if data.hasFormat(FRAGMENT_MIME):
+            text = bytes(data.data(FRAGMENT_MIME).data()).decode("utf-8")
+        else:
+            text = data.text()
+        doc = parse_fragment(text)
+        if doc is None:
+            self.show_message("the clipboard holds no cnnstudio layers to paste")
+            return []
+        return self._add_fragment(doc)
+
+    def duplicate(self) -> list[str]:
+        ids = self.selection.ids()
+        return self._add_fragment(self.document.fragment(ids)) if ids else []
+
+    def _add_fragment(self, doc: dict) -> list[str]:
+        try:
+            new = self.document.paste(doc, PASTE_OFFSET)
+        except GraphError:
+            return []
+        self.selection.set(new)
+        return new
+
+    def show_tooltip(self, text: str) -> None:
+        QToolTip.showText(self.mapToGlobal(self.rect().center()), text, self)
