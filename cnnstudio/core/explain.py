@@ -69,23 +69,27 @@ def _axis_formula(ax: AxisWindow) -> str:
     return f"floor(({ax.n} + {_pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {ax.out}"
 
 
-def _same_split(ax: AxisWindow, before: str, after: str) -> str:
+def _same_split(label: str, ax: AxisWindow, before: str, after: str) -> list[Line]:
+    """How "same" picks its padding: the output is ceil(N / S), the odd pixel goes after."""
     out = -(-ax.n // ax.s)
-    return (f"ceil({ax.n} / {ax.s}) = {out}; pad = max(({out} - 1)*{ax.s} + {ax.f} - {ax.n}, 0)"
-            f" = {ax.pad_total}: {ax.pad_before} {before}, {ax.pad_after} {after}")
+    return [
+        _f(f"{label} same: out = ceil({ax.n} / {ax.s}) = {out}"),
+        _f(f"{label} pad = max(({out} - 1)*{ax.s} + {ax.f} - {ax.n}, 0) = {ax.pad_total}: "
+           f"{ax.pad_before} {before}, {ax.pad_after} {after}"),
+    ]
 
 
 def _output_section(axes: tuple[AxisWindow, AxisWindow], channels: int,
                     what: str) -> Section:
     """Output size per axis, with the "same" padding split and any untiled remainder."""
-    lines = [_p(f"Output size per axis: floor((N + 2P - F) / S) + 1, with F the {what} "
-                "and S the stride")]
+    lines = [_p(f"Per axis, with N the input size, P the padding, F the {what} and S the "
+                "stride:"), _f("out = floor((N + 2P - F) / S) + 1")]
     identical = axes[0] == axes[1]
     for (short, name, before, after), ax in zip(_AXES, axes, strict=True):
         label = "H, W" if identical else short
         lines.append(_f(f"{label}: {_axis_formula(ax)}"))
         if ax.same:
-            lines.append(_f(f"{label} same: {_same_split(ax, before, after)}"))
+            lines += _same_split(label, ax, before, after)
         if ax.remainder:
             lines.append(_p(f"The window does not tile the {name}: the last {ax.remainder} "
                             f"{'row' if short == 'H' else 'column'}(s) of the padded input are "
@@ -102,8 +106,9 @@ def _rf_section(report: LayerReport, axes: tuple[AxisWindow, AxisWindow] | None)
     rh, rw = report.receptive_field or (1, 1)
     lines = [_p(f"Each output value sees a {rh}x{rw} patch of the input image.")]
     if axes is not None and report.jump is not None:
-        lines.append(_p("It grows by (F - 1) times the input's jump (the product of the strides "
-                        "so far): r_out = r_in + (F - 1) * j_in"))
+        lines.append(_p("It grows by (F - 1) times the input's jump j, the product of the "
+                        "strides so far:"))
+        lines.append(_f("r_out = r_in + (F - 1)*j_in"))
         rf = (rh, rw)
         steps = []
         for (short, *_), ax, r, j_out in zip(_AXES, axes, rf, report.jump, strict=True):

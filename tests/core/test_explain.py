@@ -31,6 +31,7 @@ def test_conv_same_shows_output_formula_padding_split_params_and_dense_compariso
     g = _chain((3, 32, 32), ("Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same"}))
     text = _text(g, "l1")
     assert "floor((32 + 2*1 - 3) / 1) + 1 = 32" in text
+    assert "same: out = ceil(32 / 1) = 32" in text
     assert "pad = max((32 - 1)*1 + 3 - 32, 0) = 2: 1 top, 1 bottom" in text
     assert "3*3*3*16 + 16 = 448" in text
     assert ("a Dense layer mapping 3x32x32 to 16x32x32 would need 50,331,648 weights: "
