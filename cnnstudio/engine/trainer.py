@@ -139,8 +139,9 @@ class Trainer:
         """Forward, loss, backward and one optimizer update: (mean loss, correct count).
         A non-finite loss returns before touching the weights."""
         net = self.network
-        logits = net.forward_logits(xb, training=True)
-        loss, dlogits, correct = softmax_cross_entropy(logits, yb)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
+            logits = net.forward_logits(xb, training=True)
+            loss, dlogits, correct = softmax_cross_entropy(logits, yb)
         if not math.isfinite(loss):
             return loss, correct
         net.backward_internal(dlogits, net.logits_id)
