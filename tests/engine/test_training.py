@@ -207,10 +207,11 @@ def test_memory_estimate_refuses_a_batch_that_does_not_fit():
     # per image: conv output (4x6x6) + ReLU + BN outputs, each with its gradient, ...
     assert two - one >= 2 * 4 * (3 * 4 * 36)
     assert estimate_training_bytes(net, 64) - estimate_training_bytes(net, 32) == 32 * (two - one)
-    with pytest.raises(TrainingError, match="use a batch size of at most") as exc:
-        Trainer(net, dataset(), config(batch_size=64, memory_limit=estimate_training_bytes(net, 20)))
+    limit = estimate_training_bytes(net, 20)
+    with pytest.raises(TrainingError, match="use a batch size of at most 20") as exc:
+        Trainer(net, dataset(), config(batch_size=64, memory_limit=limit))
     assert "for a batch of 64" in str(exc.value)
-    Trainer(net, dataset(), config(batch_size=20, memory_limit=estimate_training_bytes(net, 20)))
+    Trainer(net, dataset(), config(batch_size=20, memory_limit=limit))
 
 
 def test_frozen_layers_are_not_updated():
