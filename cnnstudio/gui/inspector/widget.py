@@ -1,0 +1,307 @@
+"""The inspector: the selected layer's id, flags and params, and what it computes.
+
+It is a view of the Document like the canvas: edits go through Document methods (one undo step
+each) and the form is refreshed from ``document.changed`` / ``selection.changed`` with signals
+blocked, so showing a value never writes it back. The form is rebuilt only when another layer is
+shown; otherwise values are updated in place so focus and typing survive an unrelated change.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QFont, QPalette
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR, human_count
+from cnnstudio.core.catalogue import FAMILY_TITLES
+from cnnstudio.core.explain import explain
+from cnnstudio.core.graph import GraphError, Layer
+from cnnstudio.core.validator import ERROR
+from cnnstudio.gui.glyphs import family_icon
+from cnnstudio.gui.inspector.computes import sections_html
+from cnnstudio.gui.inspector.editors import ParamEditor, editor_for
+
+
+def _wrapped(text: str = "", parent: QWidget | None = None) -> QLabel:
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class _IdEditor(QWidget):
+    """The layer id: renamed on Enter / focus out; a refused name shows why and stays editable."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.line = QLineEdit(self)
+        self.line.setObjectName("layer_id")
+        self.line.setToolTip("The layer's name: unique in the model, used in files, exported "
+                             "code and weights files.")
+        self.error = _wrapped(parent=self)
+        self.error.setStyleSheet(f"color: {ERROR_COLOR};")
+        self.error.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.line)
+        layout.addWidget(self.error)
+
+    def show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+        self.line.setStyleSheet(f"border: 1px solid {ERROR_COLOR};")
+
+    def clear_error(self) -> None:
+        self.error.clear()
+        self.error.hide()
+        self.line.setStyleSheet("")
+
+
+class InspectorWidget(QWidget):
+    """Form for the current layer, or the model's totals when nothing is selected."""
+
+    def __init__(self, document, selection, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.selection = selection
+        self.setObjectName("inspector")
+        self._key: tuple[str, str] | None = None  # (layer id, type) the form was built for
+        self.editors: dict[str, ParamEditor] = {}
+        self.id_editor: _IdEditor | None = None
+        self.trainable: QCheckBox | None = None
+
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll)
+
+        self._suspended = False  # set while renaming: one refresh afterwards, not two
+        document.changed.connect(self._refresh)
+        selection.changed.connect(self._refresh)
+        self._refresh()
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _muted(self) -> str:
+        return self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+
+    def _new_page(self) -> QVBoxLayout:
+        """A fresh content widget, filled before ``_install_page`` puts it on screen."""
+        self.title = QLabel()
+        self.notation = QLabel()
+        self.description = _wrapped()
+        self.problems = _wrapped()
+        self.problems.hide()
+        self.computes = _wrapped()
+        self.computes.setObjectName("computes")
+        self.computes.setTextFormat(Qt.TextFormat.RichText)
+        page = QWidget()
+        page.setObjectName("inspector_page")
+        box = QVBoxLayout(page)
+        box.setContentsMargins(10, 10, 10, 10)
+        box.setSpacing(6)
+        self._page = page
+        self.editors = {}
+        self.id_editor = None
+        self.trainable = None
+        return box
+
+    def _install_page(self) -> None:
+        """Swap the filled page in; the old one is deleted later (we may be inside its signal)."""
+        old = self.scroll.takeWidget()
+        if old is not None:
+            old.deleteLater()
+        self.scroll.setWidget(self._page)
+        self._page.show()
+
+    def _heading(self, box: QVBoxLayout, title: str, family: str | None) -> None:
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        if family is not None:
+            glyph = QLabel()
+            glyph.setPixmap(family_icon(family).pixmap(28, 28))
+            glyph.setToolTip(FAMILY_TITLES[family])
+            row.addWidget(glyph)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setText(title)
+        col = QVBoxLayout()
+        col.setSpacing(0)
+        col.addWidget(self.title)
+        self.notation.setStyleSheet(f"color: {self._muted()};")
+        col.addWidget(self.notation)
+        row.addLayout(col, 1)
+        box.addLayout(row)
+
+    # --- refresh ----------------------------------------------------------------------------
+    def _refresh(self, *_args: object) -> None:
+        if self._suspended:
+            return
+        lid = self.selection.current()
+        graph = self.document.graph
+        if lid is None or lid not in graph:
+            self._show_model()
+            return
+        layer = graph.layer(lid)
+        if self._key != (lid, layer.type):
+            self._build(layer)
+        self._update(layer)
+
+    def _show_model(self) -> None:
+        """Nothing selected: the model at a glance, and what to do next."""
+        self._key = None
+        box = self._new_page()
+        graph, result = self.document.graph, self.document.result
+        self._heading(box, graph.name or "Untitled model", None)
+        t = result.totals
+        state = ("valid" if result.valid
+                 else f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}")
+        self.notation.setText(f"{len(graph)} layers, {state}")
+        self.description.setText(graph.description or "")
+        self.description.setVisible(bool(graph.description))
+        box.addWidget(self.description)
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        for label, value in (("Trainable params", t.trainable),
+                             ("Non-trainable params", t.non_trainable),
+                             ("Total params", t.total), ("MACs per image", t.macs)):
+            number = QLabel(f"{value:,}")
+            number.setAlignment(Qt.AlignmentFlag.AlignRight)
+            number.setToolTip(human_count(value))
+            form.addRow(label, number)
+        box.addLayout(form)
+        several = len(self.selection.ids()) > 1
+        hint = _wrapped("Select a block on the canvas to see and edit its settings and what it "
+                        "computes." if not several else "")
+        hint.setStyleSheet(f"color: {self._muted()};")
+        box.addWidget(hint)
+        box.addStretch(1)
+        self._install_page()
+
+    def _build(self, layer: Layer) -> None:
+        self._key = (layer.id, layer.type)
+        spec = layer.spec
+        box = self._new_page()
+        self._heading(box, spec.title, spec.family)
+        self.description.setText(spec.description)
+        box.addWidget(self.description)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        self.id_editor = _IdEditor()
+        self.id_editor.line.editingFinished.connect(self._rename)
+        form.addRow("id", self.id_editor)
+        if spec.weights:
+            self.trainable = QCheckBox("update in training")
+            self.trainable.setObjectName("trainable")
+            self.trainable.setToolTip("Untick to freeze this layer: its weights stay as they are "
+                                      "(transfer learning).")
+            self.trainable.toggled.connect(self._set_trainable)
+            form.addRow("trainable", self.trainable)
+        for pspec in spec.params:
+            editor = editor_for(pspec)
+            editor.committed.connect(lambda value, name=pspec.name: self._set_param(name, value))
+            label = QLabel(pspec.label)
+            label.setToolTip(editor.toolTip())
+            label.setBuddy(editor.field)
+            form.addRow(label, editor)
+            self.editors[pspec.name] = editor
+        box.addLayout(form)
+        box.addWidget(self.problems)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        box.addWidget(line)
+        heading = QLabel("What this layer computes")
+        bold = QFont(self.font())
+        bold.setBold(True)
+        heading.setFont(bold)
+        box.addWidget(heading)
+        self.computes.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        box.addWidget(self.computes)
+        box.addStretch(1)
+        self._install_page()
+
+    def _update(self, layer: Layer) -> None:
+        """Show the layer's current values with every signal blocked (no feedback loop)."""
+        report = self.document.result.layers.get(layer.id)
+        self.notation.setText(layer.spec.notation(layer.params) or layer.type)
+        if self.id_editor is not None and not (self.id_editor.line.hasFocus()
+                                               and self.id_editor.line.isModified()):
+            with QSignalBlocker(self.id_editor.line):
+                self.id_editor.line.setText(layer.id)
+                self.id_editor.line.setModified(False)
+            self.id_editor.clear_error()
+        if self.trainable is not None:
+            with QSignalBlocker(self.trainable):
+                self.trainable.setChecked(layer.trainable)
+        for name, editor in self.editors.items():
+            with QSignalBlocker(editor):
+                editor.set_value(layer.params[name])
+        problems = self.document.result.problems_for(layer.id)
+        self.problems.setText("<br>".join(
+            f'<span style="color:{ERROR_COLOR if p.severity == ERROR else WARNING_COLOR}">'
+            f"{html.escape(p.message)}</span>" for p in problems))
+        self.problems.setVisible(bool(problems))
+        self.computes.setText(sections_html(explain(layer, report), self._muted()))
+
+    # --- edits ------------------------------------------------------------------------------
+    def _set_param(self, name: str, value: object) -> None:
+        if self._key is None:
+            return
+        try:
+            self.document.set_param(self._key[0], name, value)
+        except GraphError as exc:
+            editor = self.editors.get(name)
+            if editor is not None:
+                editor.show_error(str(exc))
+
+    def _set_trainable(self, flag: bool) -> None:
+        if self._key is None:
+            return
+        try:
+            self.document.set_trainable(self._key[0], flag)
+        except GraphError:
+            self._refresh()  # the document reported why; show the real state again
+
+    def _rename(self) -> None:
+        if self._key is None or self.id_editor is None:
+            return
+        old, type_name = self._key
+        new = self.id_editor.line.text().strip()
+        if new == old:
+            self.id_editor.clear_error()
+            return
+        self._suspended = True  # the selection still names the old id until it is updated
+        try:
+            self.document.rename(old, new)
+        except GraphError as exc:
+            self.id_editor.show_error(str(exc))
+            return
+        else:
+            self._key = (new, type_name)  # the same form keeps showing the renamed layer
+            self.id_editor.line.setModified(False)
+            self.selection.set([new if i == old else i for i in self.selection.ids()])
+        finally:
+            self._suspended = False
+        self._refresh()

@@ -1,0 +1,181 @@
+"""The inspector: editors from the catalogue, refusals with reasons, rename, freeze, formulas."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
+
+from cnnstudio.core.catalogue import LAYERS
+from cnnstudio.gui.inspector import InspectorWidget
+from cnnstudio.gui.inspector.editors import editor_for
+
+
+def _inspector(qtbot, document, selection) -> InspectorWidget:
+    widget = InspectorWidget(document, selection)
+    qtbot.addWidget(widget)
+    widget.resize(340, 900)
+    widget.show()
+    return widget
+
+
+def _type(qtbot, line: QLineEdit, text: str) -> None:
+    """Replace the text as a user would, then press Enter."""
+    line.setFocus()
+    line.selectAll()
+    qtbot.keyClicks(line, text)
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+
+
+def _line(inspector: InspectorWidget, name: str) -> QLineEdit:
+    field = inspector.editors[name].field
+    return field if isinstance(field, QLineEdit) else field.lineEdit()
+
+
+def test_shows_an_editor_per_param_with_current_values(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    assert set(inspector.editors) == {"filters", "kernel_size", "stride", "padding", "use_bias"}
+    assert inspector.editors["filters"].field.value() == 8
+    assert _line(inspector, "kernel_size").text() == "5"
+    assert _line(inspector, "padding").text() == "same"
+    assert inspector.id_editor.line.text() == "c1"
+    assert "5*5*1*8 + 8 = 208" in inspector.computes.text()
+
+
+def test_editing_stride_changes_the_graph_and_the_filled_formula(qtbot, document,
+                                                                 selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    _type(qtbot, _line(inspector, "padding"), "2")
+    _type(qtbot, _line(inspector, "stride"), "2")
+    assert document.graph.layer("c1").params["stride"] == 2
+    assert document.graph.layer("c1").params["padding"] == 2
+    assert document.result.layers["c1"].output_shape == (8, 16, 16)
+    assert "floor((32 + 2*2 - 5) / 2) + 1 = 16" in inspector.computes.text()
+    assert document.undo_stack.count() == 2
+
+
+def test_int_pair_entry_is_stored_canonically(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c2"])
+    _type(qtbot, _line(inspector, "kernel_size"), "3,5")
+    assert document.graph.layer("c2").params["kernel_size"] == [3, 5]
+    _type(qtbot, _line(inspector, "kernel_size"), "3x3")
+    assert document.graph.layer("c2").params["kernel_size"] == 3
+    assert _line(inspector, "kernel_size").text() == "3"
+
+
+def test_invalid_entries_are_refused_with_the_reason(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    before = document.graph.copy()
+    for name, text, reason in (
+        ("stride", "0", "stride must be in [1,"),
+        ("kernel_size", "three", "whole number or h,w"),
+        ("kernel_size", "2.5", "whole number"),
+        ("padding", "banana", "valid, same"),
+        ("padding", "-1", "padding must be in [0,"),
+    ):
+        _type(qtbot, _line(inspector, name), text)
+        editor = inspector.editors[name]
+        assert editor.error.isVisible(), (name, text)
+        assert reason in editor.error.text()
+        assert document.graph == before
+    assert document.undo_stack.count() == 0
+    _type(qtbot, _line(inspector, "stride"), "1")  # a good value clears the message
+    assert not inspector.editors["stride"].error.isVisible()
+
+
+def test_float_editor_respects_exclusive_bounds(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    drop = document.insert_after("Dropout", "gap")
+    selection.set([drop])
+    _type(qtbot, _line(inspector, "rate"), "1")
+    assert "rate must be in [0, 1)" in inspector.editors["rate"].error.text()
+    _type(qtbot, _line(inspector, "rate"), "0.25")
+    assert document.graph.layer(drop).params["rate"] == 0.25
+
+
+def test_spin_box_edit_changes_params(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    spin = inspector.editors["filters"].field
+    _type(qtbot, spin.lineEdit(), "32")
+    assert document.graph.layer("c1").params["filters"] == 32
+    assert document.result.layers["c1"].trainable == 5 * 5 * 1 * 32 + 32
+    assert spin.maximum() >= 1024 and spin.minimum() == 1
+
+
+def test_refresh_does_not_write_back(qtbot, document, selection) -> None:
+    """Undo updates the form; showing a value must not push a new command (no feedback loop)."""
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    _type(qtbot, _line(inspector, "stride"), "2")
+    inspector.editors["use_bias"].field.click()
+    assert document.undo_stack.count() == 2
+    document.undo_stack.undo()
+    document.undo_stack.undo()
+    assert document.undo_stack.count() == 2 and document.undo_stack.index() == 0
+    assert _line(inspector, "stride").text() == "1"
+    assert inspector.editors["use_bias"].field.isChecked()
+    document.undo_stack.redo()
+    assert _line(inspector, "stride").text() == "2"
+
+
+def test_rename_refuses_a_duplicate_and_renames_everywhere(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    before = document.graph.copy()
+    _type(qtbot, inspector.id_editor.line, "c2")
+    assert inspector.id_editor.error.isVisible()
+    assert "already exists" in inspector.id_editor.error.text()
+    assert document.graph == before
+    _type(qtbot, inspector.id_editor.line, "edges")
+    assert "edges" in document.graph and "c1" not in document.graph
+    assert document.graph.layer("r1").inputs == ["edges"]
+    assert selection.current() == "edges"
+    assert inspector.id_editor.line.text() == "edges"
+    assert not inspector.id_editor.error.isVisible()
+    document.undo_stack.undo()
+    assert document.graph == before
+
+
+def test_trainable_checkbox_freezes_the_layer(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c2"])
+    inspector.trainable.click()
+    assert document.graph.layer("c2").trainable is False
+    assert "Frozen" in inspector.computes.text()
+    document.undo_stack.undo()
+    assert document.graph.layer("c2").trainable is True
+    assert inspector.trainable.isChecked()
+    selection.set(["r1"])  # no weights: nothing to freeze
+    assert inspector.trainable is None
+
+
+def test_empty_state_shows_the_model_totals(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    texts = " ".join(label.text() for label in inspector.scroll.widget().findChildren(
+        type(inspector.title)))
+    assert "Shapes CNN" in texts
+    assert f"{document.result.totals.trainable:,}" in texts
+    assert "Select a block" in texts
+
+
+def test_problems_of_the_layer_are_listed(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    document.remove_layers(["gap"])
+    document.connect("r3", "out")
+    selection.set(["out"])
+    assert inspector.problems.isVisible()
+    assert "needs a flat vector" in inspector.problems.text()
+    assert "Unknown" in inspector.computes.text()
+
+
+def test_every_catalogue_param_kind_has_an_editor(qtbot) -> None:
+    for spec in LAYERS.values():
+        for pspec in spec.params:
+            editor = editor_for(pspec)
+            qtbot.addWidget(editor)
+            editor.set_value(pspec.default)
+            assert not editor.has_error
