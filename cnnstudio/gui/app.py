@@ -1,0 +1,29 @@
+"""Creating the QApplication once, the same way for the command line and for screenshots."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtWidgets import QApplication
+
+from cnnstudio.gui.settings import APPLICATION, ORGANIZATION
+
+
+def create_application(argv: Sequence[str] | None = None, offscreen: bool = False) -> QApplication:
+    """The process's QApplication (reused if one exists). ``offscreen`` renders without a
+    display (screenshots on a server); it must be chosen before the application exists."""
+    if offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # pyqtgraph must not pick another Qt
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv if argv is not None else sys.argv[:1]))
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("cnnstudio")
+    from cnnstudio import __version__
+
+    app.setApplicationVersion(__version__)
+    return app  # type: ignore[return-value]

@@ -1,0 +1,290 @@
+"""The designer window: canvas in the middle, palette, inspector, summary and problems as docks.
+
+It wires the shared objects (Document, Selection) into the views, builds the menus from the
+actions those views and the file handling offer, and remembers its geometry and dock layout.
+Menus are kept in ``self.menus`` and the toolbar in ``self.toolbar`` so other windows' features
+(training) can add their entries without editing this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QStyle,
+    QToolBar,
+    QWidget,
+)
+
+from cnnstudio import __version__
+from cnnstudio.core.appearance import human_count
+from cnnstudio.core.templates import DEFAULT_TEMPLATE, load_template
+from cnnstudio.core.validator import ValidationResult
+from cnnstudio.gui import settings as cfg
+from cnnstudio.gui.canvas import CanvasView
+from cnnstudio.gui.document import Document
+from cnnstudio.gui.file_actions import FileActions
+from cnnstudio.gui.selection import Selection
+
+#: (object name, title, area, "module:Class") of the docks; the panels take (document, selection).
+DOCKS = (
+    ("palette", "Palette", Qt.DockWidgetArea.LeftDockWidgetArea,
+     "cnnstudio.gui.palette:PaletteWidget"),
+    ("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea,
+     "cnnstudio.gui.inspector:InspectorWidget"),
+    ("summary", "Summary", Qt.DockWidgetArea.BottomDockWidgetArea,
+     "cnnstudio.gui.summary_panel:SummaryPanel"),
+    ("problems", "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
+     "cnnstudio.gui.problems_panel:ProblemsPanel"),
+)
+SCREENSHOT_SIZE = (1400, 900)
+
+GESTURES = """<table cellspacing=4>
+<tr><td><b>Add a layer</b></td><td>drag it from the palette, or double-click it there</td></tr>
+<tr><td><b>Insert into a connection</b></td><td>drop the layer onto the connection</td></tr>
+<tr><td><b>Connect</b></td><td>drag from an output port (bottom) to an input port (top)</td></tr>
+<tr><td><b>Select several</b></td><td>drag a rectangle on empty canvas; Ctrl+click</td></tr>
+<tr><td><b>Zoom</b></td><td>mouse wheel (around the cursor); Ctrl+0 actual size</td></tr>
+<tr><td><b>Pan</b></td><td>middle button drag, or hold Space and drag</td></tr>
+<tr><td><b>Disconnect</b></td><td>click a connection, then Delete</td></tr>
+</table>"""
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, document: Document | None = None, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document or Document(load_template(DEFAULT_TEMPLATE))
+        self.selection = Selection(self)
+        self.settings = settings or cfg.open_settings()
+        self.canvas = CanvasView(self.document, self.selection)
+        self.setCentralWidget(self.canvas)
+        self.files = FileActions(self, self.document, self.settings, self.canvas.show_model)
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels: dict[str, QWidget] = {}
+        self.menus: dict[str, QMenu] = {}
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self.resize(*SCREENSHOT_SIZE)
+        self._default_dock_sizes()
+        self._default_state = self.saveState()
+        self._needs_sizes = not self.restore_layout()
+
+        self.document.changed.connect(self._show_totals)
+        self.document.cleanChanged.connect(self._update_title)
+        self.document.pathChanged.connect(self._update_title)
+        self.document.editRefused.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self._update_title()
+        self._show_totals(self.document.result)
+
+    # --- docks ------------------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        for name, title, area, target in DOCKS:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{name}")
+            panel = self._make_panel(target, title)
+            dock.setWidget(panel)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+            self.panels[name] = panel
+        self.tabifyDockWidget(self.docks["summary"], self.docks["problems"])
+        self.docks["summary"].raise_()
+
+    def _default_dock_sizes(self) -> None:
+        """The canvas gets most of the room; the bottom panels a strip the table fits in."""
+        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [210, 330],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
+
+    def _make_panel(self, target: str, title: str) -> QWidget:
+        module_name, class_name = target.split(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):  # a panel still being built: say so, keep going
+            label = QLabel(f"{title}: not available in this build")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setEnabled(False)
+            return label
+        return cls(self.document, self.selection)
+
+    def restore_layout(self) -> bool:
+        """Geometry and docks as the user left them; False when nothing was saved yet."""
+        geometry = cfg.get(self.settings, "window/geometry")
+        if not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = cfg.get(self.settings, "window/state")
+        return not state.isEmpty() and self.restoreState(state)
+
+    def showEvent(self, event) -> None:  # noqa: N802, ANN001
+        super().showEvent(event)
+        if self._needs_sizes:  # dock sizes only take once the window has its real size
+            self._needs_sizes = False
+            self._default_dock_sizes()
+
+    def save_layout(self) -> None:
+        cfg.put(self.settings, "window/geometry", self.saveGeometry())
+        cfg.put(self.settings, "window/state", self.saveState())
+        self.settings.sync()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.show()
+        self._default_dock_sizes()
+
+    # --- actions and menus ------------------------------------------------------------------
+    def _action(self, text: str, slot: Callable[[], object], keys: object = None,
+                icon: QStyle.StandardPixmap | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if keys is not None:
+            action.setShortcut(QKeySequence(keys))  # type: ignore[arg-type]
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _=False: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        sp, keys, f = QStyle.StandardPixmap, QKeySequence.StandardKey, self.files
+        self.actions = {
+            "new": self._action("&New", f.new, keys.New, sp.SP_FileIcon,
+                                "start an empty model (undoable)"),
+            "open": self._action("&Open…", f.open_dialog, keys.Open, sp.SP_DialogOpenButton,
+                                 "open a model file"),
+            "save": self._action("&Save", f.save, keys.Save, sp.SP_DialogSaveButton,
+                                 "save the model"),
+            "save_as": self._action("Save &As…", f.save_as, keys.SaveAs),
+            "export_json": self._action("Export Summary as &JSON…", f.export_summary_json,
+                                        tip="shapes, parameters and problems as JSON"),
+            "quit": self._action("&Quit", self.close, keys.Quit),
+            "auto_layout": self._action("&Auto-Layout", self._auto_layout, "Ctrl+L",
+                                        tip="arrange the blocks top to bottom"),
+            "shortcuts": self._action("&Mouse and Keyboard", self._show_gestures),
+            "about": self._action("&About cnnstudio", self._show_about),
+            "reset_layout": self._action("&Reset Window Layout", self.reset_layout),
+        }
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence(keys.Undo))
+        undo.setIcon(self.style().standardIcon(sp.SP_ArrowBack))
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence(keys.Redo), QKeySequence("Ctrl+Y")])
+        redo.setIcon(self.style().standardIcon(sp.SP_ArrowForward))
+        self.actions["undo"], self.actions["redo"] = undo, redo
+        self.actions.update(self.canvas.actions_by_name)
+
+    def _build_menus(self) -> None:
+        a, bar = self.actions, self.menuBar()
+        file = self.menus["file"] = bar.addMenu("&File")
+        file.addAction(a["new"])
+        templates = self.menus["templates"] = file.addMenu("New from &Template")
+        templates.aboutToShow.connect(lambda: self.files.fill_template_menu(templates))
+        self.files.fill_template_menu(templates)
+        file.addAction(a["open"])
+        recent = self.menus["recent"] = file.addMenu("Open &Recent")
+        recent.aboutToShow.connect(lambda: self.files.fill_recent_menu(recent))
+        self.files.fill_recent_menu(recent)
+        file.addSeparator()
+        for name in ("save", "save_as", "export_json"):
+            file.addAction(a[name])
+        file.addSeparator()
+        file.addAction(a["quit"])
+
+        edit = self.menus["edit"] = bar.addMenu("&Edit")
+        for name in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", None,
+                     "select_all"):
+            edit.addSeparator() if name is None else edit.addAction(a[name])
+
+        view = self.menus["view"] = bar.addMenu("&View")
+        for name in ("zoom_in", "zoom_out", "zoom_reset", "fit"):
+            view.addAction(a[name])
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addAction(a["reset_layout"])
+
+        model = self.menus["model"] = bar.addMenu("&Model")
+        model.addAction(a["auto_layout"])
+
+        helpm = self.menus["help"] = bar.addMenu("&Help")
+        helpm.addAction(a["shortcuts"])
+        helpm.addAction(a["about"])
+
+    def _build_toolbar(self) -> None:
+        bar = self.toolbar = QToolBar("Main toolbar", self)
+        bar.setObjectName("toolbar_main")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for name in ("new", "open", "save", None, "undo", "redo", None, "fit", "auto_layout"):
+            bar.addSeparator() if name is None else bar.addAction(self.actions[name])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _build_status_bar(self) -> None:
+        self._totals_label = QLabel()
+        self._valid_label = QLabel()
+        self._valid_label.setObjectName("validity")
+        self.statusBar().addPermanentWidget(self._totals_label)
+        self.statusBar().addPermanentWidget(self._valid_label)
+
+    # --- reactions --------------------------------------------------------------------------
+    def _show_totals(self, result: ValidationResult) -> None:
+        t = result.totals
+        self._totals_label.setText(f"{t.trainable:,} trainable · {t.non_trainable:,} "
+                                   f"non-trainable · {human_count(t.macs)} MACs")
+        if result.valid:
+            text, colour = "valid", "#2e8b57"
+        else:
+            n = len(result.errors)
+            text, colour = f"invalid: {n} error{'s' if n != 1 else ''}", "#d64541"
+        if result.warnings:
+            text += f", {len(result.warnings)} warning{'s' if len(result.warnings) > 1 else ''}"
+        self._valid_label.setText(text)
+        self._valid_label.setStyleSheet(f"QLabel {{ color: {colour}; font-weight: 600; }}")
+
+    def status_text(self) -> str:
+        return f"{self._totals_label.text()} · {self._valid_label.text()}"
+
+    def _update_title(self, *_: object) -> None:
+        self.setWindowTitle(f"{self.document.display_name()}[*] — cnnstudio")
+        self.setWindowModified(not self.document.is_clean())
+
+    def _auto_layout(self) -> None:
+        self.document.auto_layout()
+        self.canvas.show_model()
+
+    def _show_gestures(self) -> None:
+        QMessageBox.information(self, "Mouse and keyboard", GESTURES)
+
+    def _show_about(self) -> None:
+        QMessageBox.about(self, "About cnnstudio",
+                          f"<b>cnnstudio {__version__}</b><br>Design, understand, train and "
+                          "export convolutional neural networks on your own computer.")
+
+    # --- life cycle -------------------------------------------------------------------------
+    def open_path(self, path: str) -> bool:
+        return self.files.open_path(path)
+
+    def offer_recovery(self) -> bool:
+        return self.files.offer_recovery()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.save_layout()
+        self.files.shutdown()
+        event.accept()
