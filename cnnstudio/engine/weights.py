@@ -6,7 +6,8 @@ full disk never leaves half a file where good weights used to be.
 
 Besides the weights, a file may carry meta arrays under the ``"_meta/"`` prefix (the input
 normaliser's ``norm_mean``/``norm_std``): the numbers a network was trained with travel with it,
-so prediction standardises images exactly as training did. Loaders that check keys against a
+so prediction standardises images exactly as training did; and ``class_names`` (a unicode array,
+which needs no pickling) so predictions can be printed by name. Loaders that check keys against a
 model skip meta keys (:func:`split_meta`), so such files still load strictly.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "META_PREFIX",
     "WeightsError",
     "atomic_save_npz",
+    "class_names_from_meta",
     "load_weights",
     "normalizer_from_meta",
     "normalizer_meta",
@@ -37,6 +39,7 @@ __all__ = [
 
 META_PREFIX = "_meta/"
 _NORM_MEAN, _NORM_STD = META_PREFIX + "norm_mean", META_PREFIX + "norm_std"
+_CLASS_NAMES = META_PREFIX + "class_names"
 
 
 def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
@@ -59,14 +62,16 @@ def save_weights(
     path: str | os.PathLike[str],
     state: Mapping[str, np.ndarray],
     normalizer: Normalizer | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> None:
-    """Save a network's ``state_dict()`` (plus the normaliser it was trained with, if any).
-
-    Raises WeightsError naming the file when it cannot be written.
-    """
+    """Save a network's ``state_dict()`` (plus the normaliser it was trained with and the
+    dataset's class names, if given). Raises WeightsError naming the file when it cannot be
+    written."""
     arrays = dict(state)
     if normalizer is not None:
         arrays.update(normalizer_meta(normalizer))
+    if class_names is not None:
+        arrays[_CLASS_NAMES] = np.array([str(c) for c in class_names], dtype=str)
     try:
         atomic_save_npz(path, arrays)
     except OSError as exc:
@@ -148,6 +153,14 @@ def normalizer_from_meta(state: Mapping[str, np.ndarray], source: str = "weights
         return Normalizer(mean=state[_NORM_MEAN], std=state[_NORM_STD])
     except (KeyError, ValueError) as exc:
         raise WeightsError(f"{source}: stored input normalisation is unusable ({exc})") from None
+
+
+def class_names_from_meta(state: Mapping[str, np.ndarray]) -> tuple[str, ...] | None:
+    """The class names stored in a weights file, or None."""
+    names = state.get(_CLASS_NAMES)
+    if names is None or names.ndim != 1 or names.dtype.kind != "U":
+        return None
+    return tuple(str(n) for n in names)
 
 
 def _reason(exc: BaseException) -> str:

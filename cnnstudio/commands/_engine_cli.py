@@ -1,0 +1,51 @@
+"""What the engine commands (train, predict) share: loading a model into a network, one-line
+errors and exit codes, so each command file only holds its own flow."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+#: Exit codes, as in the model-format spec: 1 the model/run failed, 2 unreadable input or bad call.
+EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A one-line message for stderr and the exit code to return."""
+
+    def __init__(self, message: str, code: int = EXIT_UNREADABLE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(exc: CommandError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.code
+
+
+def load_network(path: str, seed: int) -> Any:
+    """Model file -> Network; CommandError (2 unreadable, 1 invalid model)."""
+    import numpy as np
+
+    from cnnstudio.core import modelfile
+    from cnnstudio.engine.errors import NetworkError
+    from cnnstudio.engine.network import Network
+
+    try:
+        graph = modelfile.load(path)
+    except modelfile.ModelFileError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        return Network(graph, np.random.default_rng(seed))
+    except NetworkError as exc:
+        raise CommandError(f"{path}: {exc}", EXIT_FAILED) from None
+
+
+def read_weights(path: str) -> dict:
+    from cnnstudio.engine.errors import WeightsError
+    from cnnstudio.engine.weights import load_weights
+
+    try:
+        return load_weights(path)
+    except WeightsError as exc:
+        raise CommandError(str(exc)) from None
