@@ -1,0 +1,180 @@
+"""The summary dock: the Keras-style table of every layer, its totals, and copy buttons.
+
+Rows come from export.summary.summary_rows, the builder the CLI and the Markdown export use, so
+the panel, ``cnnstudio summary`` and a pasted table always agree. Clicking a row selects the layer.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QSignalBlocker, Qt
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR
+from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_rows
+
+#: Item data role holding the layer id of a row (None on the totals row).
+LAYER_ROLE = Qt.ItemDataRole.UserRole + 1
+
+_STATUS_COLORS = {"error": ERROR_COLOR, "warning": WARNING_COLOR}
+
+
+class SummaryPanel(QWidget):
+    """Table + totals line + "Copy as text" / "Copy as Markdown"."""
+
+    def __init__(self, document, selection, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.selection = selection
+        self.setObjectName("summary")
+
+        self.totals = QLabel(self)
+        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_text_action = QAction("Copy as text", self)
+        self.copy_text_action.triggered.connect(self.copy_text)
+        self.copy_markdown_action = QAction("Copy as Markdown", self)
+        self.copy_markdown_action.triggered.connect(self.copy_markdown)
+        top = QHBoxLayout()
+        top.addWidget(self.totals, 1)
+        for action in (self.copy_text_action, self.copy_markdown_action):
+            button = QPushButton(action.text(), self)
+            button.setToolTip(f"{action.text()} to the clipboard (table, totals and problems)")
+            button.clicked.connect(action.trigger)
+            top.addWidget(button)
+
+        self.table = QTableWidget(0, len(HEADERS), self)
+        self.table.setHorizontalHeaderLabels(list(HEADERS))
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)  # a compact table: numbers stay next to their names
+        rows = self.table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setStyleSheet("QTableWidget::item { padding: 0 8px; }"
+                                 "QHeaderView::section { padding: 2px 8px; }")
+        for col, numeric in enumerate(NUMERIC):
+            item = self.table.horizontalHeaderItem(col)
+            item.setTextAlignment(_alignment(numeric))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.itemSelectionChanged.connect(self._table_selected)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+
+        document.changed.connect(self.refresh)
+        selection.changed.connect(self._show_selection)
+        self.refresh()
+
+    # --- rendering --------------------------------------------------------------------------
+    def refresh(self, *_args: object) -> None:
+        graph, result = self.document.graph, self.document.result
+        rows = summary_rows(graph, result)
+        muted = QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        with QSignalBlocker(self.table):
+            self.table.setRowCount(len(rows) + 1)
+            for r, (lid, row) in enumerate(zip(result.order, rows, strict=True)):
+                status = result.layers[lid].status
+                for c, text in enumerate(row.cells()):
+                    item = self._cell(r, c, text, lid)
+                    if c == 0 and status in _STATUS_COLORS:
+                        item.setForeground(QBrush(QColor(_STATUS_COLORS[status])))
+                        item.setToolTip("\n".join(p.message for p in result.problems_for(lid)))
+                    elif text == "?":
+                        item.setForeground(muted)
+            t = result.totals
+            total_cells = ("Total", "", "", f"{t.total:,}", "", f"{t.macs:,}")
+            for c, text in enumerate(total_cells):
+                self._cell(len(rows), c, text, None).setFont(bold)
+        self.totals.setText(
+            f"{t.trainable:,} trainable  ·  {t.non_trainable:,} non-trainable  ·  "
+            f"{t.macs:,} MACs per image  ·  "
+            + ("valid" if result.valid else
+               f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}"))
+        self._show_selection(self.selection.ids())
+
+    def _cell(self, row: int, col: int, text: str, layer_id: str | None) -> QTableWidgetItem:
+        item = self.table.item(row, col)
+        if item is None:
+            item = QTableWidgetItem()
+            self.table.setItem(row, col, item)
+        item.setText(text)
+        item.setData(LAYER_ROLE, layer_id)
+        item.setTextAlignment(_alignment(NUMERIC[col]))
+        item.setForeground(self.palette().brush(QPalette.ColorRole.Text))
+        item.setFont(self.font())
+        item.setToolTip("")
+        if layer_id is None:
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        else:
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+        return item
+
+    def row_of(self, layer_id: str) -> int | None:
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.data(LAYER_ROLE) == layer_id:
+                return r
+        return None
+
+    # --- selection both ways ----------------------------------------------------------------
+    def _show_selection(self, ids: list[str]) -> None:
+        with QSignalBlocker(self.table):
+            self.table.clearSelection()
+            model = self.table.selectionModel()
+            for lid in ids:
+                r = self.row_of(lid)
+                if r is not None:
+                    self.table.selectRow(r) if len(ids) == 1 else model.select(
+                        self.table.model().index(r, 0),
+                        model.SelectionFlag.Select | model.SelectionFlag.Rows)
+            if ids and (r := self.row_of(ids[-1])) is not None:
+                self.table.scrollToItem(self.table.item(r, 0))
+
+    def _table_selected(self) -> None:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        ids = [self.table.item(r, 0).data(LAYER_ROLE) for r in rows]
+        self.selection.set([i for i in ids if i])
+
+    # --- clipboard --------------------------------------------------------------------------
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(format_text(self.document.graph,
+                                                        self.document.result))
+
+    def copy_markdown(self) -> None:
+        QGuiApplication.clipboard().setText(format_markdown(self.document.graph,
+                                                            self.document.result))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        menu.addAction(self.copy_text_action)
+        menu.addAction(self.copy_markdown_action)
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+
+def _alignment(numeric: bool) -> Qt.AlignmentFlag:
+    horizontal = Qt.AlignmentFlag.AlignRight if numeric else Qt.AlignmentFlag.AlignLeft
+    return horizontal | Qt.AlignmentFlag.AlignVCenter

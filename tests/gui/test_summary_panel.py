@@ -1,0 +1,98 @@
+"""The summary panel: Keras-style table, totals, copy to clipboard, row click selects."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from cnnstudio.core.templates import load_template
+from cnnstudio.export.summary import format_markdown, format_text
+from cnnstudio.gui.inspector import InspectorWidget
+from cnnstudio.gui.summary_panel import SummaryPanel
+
+
+def _panel(qtbot, document, selection) -> SummaryPanel:
+    panel = SummaryPanel(document, selection)
+    qtbot.addWidget(panel)
+    panel.resize(900, 500)
+    panel.show()
+    return panel
+
+
+def _cell(panel: SummaryPanel, layer_id: str, column: int) -> str:
+    return panel.table.item(panel.row_of(layer_id), column).text()
+
+
+def test_table_has_a_row_per_layer_and_a_totals_row(qtbot, document, selection) -> None:
+    document.load_graph(load_template("lenet5"))
+    panel = _panel(qtbot, document, selection)
+    assert panel.table.rowCount() == len(document.graph) + 1
+    assert _cell(panel, "c1", 2) == "6x28x28"
+    assert _cell(panel, "fc1", 3) == "48,120"
+    assert _cell(panel, "c2", 5) == "240,000"
+    last = panel.table.rowCount() - 1
+    assert panel.table.item(last, 0).text() == "Total"
+    assert panel.table.item(last, 3).text() == f"{document.result.totals.total:,}"
+    assert panel.table.item(panel.row_of("fc1"), 3).textAlignment() & Qt.AlignmentFlag.AlignRight
+    assert "61,706 trainable" in panel.totals.text()
+
+
+def test_inspector_edit_updates_the_summary(qtbot, document, selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    inspector = InspectorWidget(document, selection)
+    qtbot.addWidget(inspector)
+    inspector.show()
+    selection.set(["c1"])
+    assert _cell(panel, "c1", 2) == "8x32x32"
+    line = inspector.editors["stride"].field
+    line.setFocus()
+    line.selectAll()
+    qtbot.keyClicks(line, "2")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert _cell(panel, "c1", 2) == "8x16x16"
+    assert _cell(panel, "p1", 2) == "8x8x8"
+    document.undo_stack.undo()
+    assert _cell(panel, "c1", 2) == "8x32x32"
+
+
+def test_broken_layers_show_unknown_values(qtbot, document, selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    document.remove_layers(["gap"])
+    document.connect("r3", "out")
+    assert _cell(panel, "out", 2) == "?"
+    assert _cell(panel, "out", 3) == "?"
+    assert "needs a flat vector" in panel.table.item(panel.row_of("out"), 0).toolTip()
+    assert "1 error" in panel.totals.text()
+
+
+def test_copy_as_markdown_and_text_put_the_table_on_the_clipboard(qtbot, document,
+                                                                  selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    panel.copy_markdown_action.trigger()
+    text = clipboard.text()
+    assert text == format_markdown(document.graph, document.result)
+    assert "| Layer | Type |" in text and "| c1 |" in text
+    panel.copy_text_action.trigger()
+    assert clipboard.text() == format_text(document.graph, document.result)
+
+
+def test_clicking_a_row_selects_the_layer_and_selection_highlights_it(qtbot, document,
+                                                                      selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    row = panel.row_of("p2")
+    rect = panel.table.visualItemRect(panel.table.item(row, 1))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert selection.ids() == ["p2"]
+    selection.set(["c3"])
+    assert {i.row() for i in panel.table.selectedIndexes()} == {panel.row_of("c3")}
+    assert selection.ids() == ["c3"]  # highlighting did not write back
+
+
+def test_totals_row_cannot_be_selected(qtbot, document, selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    last = panel.table.rowCount() - 1
+    rect = panel.table.visualItemRect(panel.table.item(last, 0))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert selection.ids() == []
