@@ -231,9 +231,11 @@ def build_onnx(graph: Graph, state: Mapping[str, np.ndarray], strict: bool = Fal
     plan = network_plan(graph, NODE_BUILDERS, "ONNX", strict=strict)
     names = python_identifiers(plan.order, reserved=(INPUT_NAME, OUTPUT_NAME))
     tensors = {lid: names[lid] for lid in plan.order}
-    tensors[plan.input_id] = INPUT_NAME
     tensors[plan.output_id] = OUTPUT_NAME
+    tensors[plan.input_id] = INPUT_NAME
     b = _Builder(helper, numpy_helper, state)
+    if plan.input_id == plan.output_id:  # a model that is only its Input
+        b.node("Identity", [INPUT_NAME], OUTPUT_NAME, names[plan.input_id])
     for lid in plan.order:
         layer = graph.layer(lid)
         build = NODE_BUILDERS[layer.type]
