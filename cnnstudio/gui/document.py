@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -240,11 +241,12 @@ class Document(QObject):
         ops: list[Op] = []
         for layer in piece:
             new = layer.id
-            if new in taken:
+            if new in taken:  # c1 -> c1_2, and a copy of c1_2 -> c1_3 (not c1_2_2)
+                base = re.sub(r"_\d+$", "", layer.id) or layer.id
                 n = 2
-                while f"{layer.id}_{n}" in taken:
+                while f"{base}_{n}" in taken:
                     n += 1
-                new = f"{layer.id}_{n}"
+                new = f"{base}_{n}"
             taken.add(new)
             renamed[layer.id] = new
             x, y = piece.positions.get(layer.id, missing[layer.id])

@@ -56,11 +56,14 @@ def selection(qtbot):  # noqa: ANN001
     return Selection()
 
 
-def chain(*types: str) -> Graph:
-    """A graph of the given layer types wired one after another (ids from the types)."""
-    g = Graph("test")
-    prev: list[str] = []
-    for i, t in enumerate(types):
-        lid = g.add_layer(t, inputs=prev, position=(0.0, 100.0 * i))
-        prev = [lid]
-    return g
+@pytest.fixture
+def chain():
+    """Build a graph of the given layer types wired one after another (ids from the types)."""
+    def build(*types: str) -> Graph:
+        g = Graph("test")
+        prev: list[str] = []
+        for i, t in enumerate(types):
+            lid = g.add_layer(t, inputs=prev, position=(0.0, 100.0 * i))
+            prev = [lid]
+        return g
+    return build

@@ -1,0 +1,248 @@
+"""The canvas driven as a user would: drops, mouse drags on ports and blocks, keys, wheel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
+from cnnstudio.core.graph import Graph
+from cnnstudio.gui.canvas import CanvasView
+from cnnstudio.gui.document import Document
+from cnnstudio.gui.mime import LAYER_MIME
+
+
+@pytest.fixture
+def view(qtbot, document, selection):
+    v = CanvasView(document, selection)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    v.resetTransform()
+    return v
+
+
+def at(view: CanvasView, scene_point: QPointF) -> QPoint:
+    return view.mapFromScene(scene_point)
+
+
+def drag(view: CanvasView, start: QPoint, end: QPoint, button=Qt.MouseButton.LeftButton,
+         modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    vp = view.viewport()
+    QTest.mousePress(vp, button, modifier, start)
+    for i in range(1, 6):
+        QTest.mouseMove(vp, start + (end - start) * (i / 5))
+    QTest.mouseRelease(vp, button, modifier, end)
+
+
+def drop(view: CanvasView, type_name: str, pos: QPoint) -> None:
+    mime = QMimeData()
+    mime.setData(LAYER_MIME, type_name.encode("utf-8"))
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(pos, action, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(view.viewport(), QDropEvent(QPointF(pos), action, mime,
+                                                       Qt.MouseButton.LeftButton,
+                                                       Qt.KeyboardModifier.NoModifier))
+
+
+def test_drop_from_palette_creates_a_block_where_dropped(view, document, selection):
+    target = QPointF(700, -200)  # empty canvas, away from every edge
+    view.centerOn(target)
+    drop(view, "Conv2D", at(view, target))
+    new = selection.current()
+    assert new is not None and document.graph.layer(new).type == "Conv2D"
+    x, y = document.graph.positions[new]
+    assert abs(x + BLOCK_WIDTH / 2 - target.x()) <= 1.5
+    assert abs(y + BLOCK_HEIGHT / 2 - target.y()) <= 1.5
+    assert new in view.canvas_scene.blocks
+    document.undo_stack.undo()
+    assert new not in document.graph and new not in view.canvas_scene.blocks
+
+
+def test_drop_onto_an_edge_inserts_into_it(view, document):
+    edge = view.canvas_scene.edges[("p1", "c2")]
+    mid = edge._path.pointAtPercent(0.5)  # a point on the curve itself
+    view.centerOn(mid)
+    drop(view, "Dropout", at(view, mid))
+    (new,) = [lid for lid in document.graph.ids if lid.startswith("dropout")]
+    assert document.graph.layer(new).inputs == ["p1"]
+    assert document.graph.layer("c2").inputs == [new]
+    assert document.undo_stack.count() == 1
+
+
+def test_connect_two_ports_with_the_mouse(view, document):
+    document.disconnect("r1", "p1")
+    scene = view.canvas_scene
+    src = scene.blocks["c1"].out_port.scenePos()
+    dst = scene.blocks["p1"].in_port.scenePos()
+    view.centerOn((src + dst) / 2)
+    drag(view, at(view, src), at(view, dst))
+    assert document.graph.layer("p1").inputs == ["c1"]
+    assert ("c1", "p1") in scene.edges
+    assert document.undo_stack.undoText().startswith("Connect")
+
+
+def test_connect_refused_shows_the_reason(view, document):
+    scene = view.canvas_scene
+    src = scene.blocks["p2"].out_port.scenePos()
+    dst = scene.blocks["c2"].in_port.scenePos()  # c2 feeds p2: a cycle
+    view.centerOn((src + dst) / 2)
+    before = document.graph.copy()
+    drag(view, at(view, dst), at(view, src))  # dragging from the input end works too
+    assert document.graph == before
+    assert "cycle" in view.message()
+
+
+def test_move_is_one_undo_step_on_release(view, document, selection):
+    scene = view.canvas_scene
+    block = scene.blocks["c1"]
+    start = block.sceneBoundingRect().center()
+    view.centerOn(start)
+    x0, y0 = document.graph.positions["c1"]
+    drag(view, at(view, start), at(view, start + QPointF(120, 0)))
+    assert selection.ids() == ["c1"]
+    x1, y1 = document.graph.positions["c1"]
+    assert (x1 - x0, y1 - y0) == pytest.approx((120, 0), abs=1.5)
+    assert document.undo_stack.count() == 1
+    document.undo_stack.undo()
+    assert document.graph.positions["c1"] == (x0, y0)
+    assert block.pos() == QPointF(x0, y0)
+
+
+def test_rubber_band_selects_and_delete_key_removes(view, document, selection):
+    scene = view.canvas_scene
+    r1 = scene.blocks["r1"].sceneBoundingRect()
+    p1 = scene.blocks["p1"].sceneBoundingRect()
+    view.centerOn(r1.united(p1).center())
+    drag(view, at(view, r1.topLeft() - QPointF(60, 10)), at(view, p1.topLeft() + QPointF(40, 20)))
+    assert sorted(selection.ids()) == ["p1", "r1"]
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Delete)
+    assert "r1" not in document.graph and "p1" not in document.graph
+    assert document.undo_stack.count() == 1
+    document.undo_stack.undo()
+    assert "r1" in document.graph and "p1" in document.graph
+
+
+def test_click_an_edge_then_delete_disconnects(view, document):
+    edge = view.canvas_scene.edges[("c2", "r2")]
+    point = edge._path.pointAtPercent(0.3)
+    view.centerOn(point)
+    pos = at(view, point)
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     pos)
+    assert view.canvas_scene.selected_edges == {("c2", "r2")}
+    view.actions_by_name["delete"].trigger()
+    assert document.graph.layer("r2").inputs == []
+
+
+def test_copy_paste_and_duplicate(view, document, selection):
+    selection.set(["c1", "r1"])
+    view.actions_by_name["copy"].trigger()
+    view.actions_by_name["paste"].trigger()
+    assert selection.ids() == ["c1_2", "r1_2"]
+    assert document.graph.layer("r1_2").inputs == ["c1_2"]
+    view.actions_by_name["duplicate"].trigger()
+    assert selection.ids() == ["c1_3", "r1_3"]
+    assert document.undo_stack.count() == 2
+
+
+def test_wheel_zooms_around_the_cursor(view):
+    pos = QPoint(200, 150)
+    anchor = view.mapToScene(pos)
+    event = QWheelEvent(QPointF(pos), QPointF(view.viewport().mapToGlobal(pos)), QPoint(),
+                        QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), event)
+    assert view.zoom() > 1.3
+    after = view.mapToScene(pos)
+    assert abs(after.x() - anchor.x()) < 2 and abs(after.y() - anchor.y()) < 2
+
+
+def test_middle_button_pans(view):
+    before = view.mapToScene(QPoint(100, 100))
+    drag(view, QPoint(300, 300), QPoint(200, 250), button=Qt.MouseButton.MiddleButton)
+    after = view.mapToScene(QPoint(100, 100))
+    assert (after - before).manhattanLength() > 50
+
+
+def test_error_state_and_blocked_shapes(qtbot, selection, chain):
+    graph = chain("Input", "Conv2D", "Dense", "ReLU")
+    doc = Document(graph)
+    v = CanvasView(doc, selection)
+    qtbot.addWidget(v)
+    blocks = v.canvas_scene.blocks
+    dense = blocks["dense_1"].view
+    assert dense.status == "error" and "flat" in " ".join(dense.messages).lower()
+    assert "flat" in blocks["dense_1"].toolTip().lower()
+    assert blocks["relu_1"].view.shape == "?"
+    assert blocks["relu_1"].view.status == "blocked"
+    assert v.canvas_scene.edges[("dense_1", "relu_1")].label == "?"
+
+
+def test_frozen_layer_shows_a_lock_and_disconnected_is_dimmed(view, document):
+    document.set_trainable("c1", False)
+    assert view.canvas_scene.blocks["c1"].view.frozen
+    document.add_layer("ReLU", position=(600, 0))
+    assert view.canvas_scene.blocks["relu_1"].opacity() < 1.0
+
+
+def test_param_edit_updates_one_block_in_place(view, document):
+    items = dict(view.canvas_scene.blocks)
+    document.set_param("c1", "filters", 3)
+    assert view.canvas_scene.blocks == items  # same item objects: updated, not rebuilt
+    assert items["c1"].view.shape == "3x32x32"
+    assert view.canvas_scene.edges[("c1", "r1")].label == "3x32x32"
+
+
+def test_locked_canvas_shows_banner_and_refuses_connect(view, document):
+    document.set_locked(True, "training is running")
+    assert "training is running" in view.banner_text()
+    scene = view.canvas_scene
+    src = scene.blocks["c1"].out_port.scenePos()
+    view.centerOn(src)
+    before = document.graph.copy()
+    drag(view, at(view, src), at(view, src + QPointF(0, 300)))
+    assert document.graph == before
+    view.zoom_by(0.5)  # viewing stays free
+    document.set_locked(False)
+    assert view.banner_text() == ""
+
+
+def test_focus_request_selects_and_centres(view, selection):
+    selection.focusRequested.emit("out")
+    assert selection.ids() == ["out"]
+    centre = view.mapToScene(view.viewport().rect().center())
+    block = view.canvas_scene.blocks["out"].sceneBoundingRect()
+    assert abs(centre.y() - block.center().y()) < 60
+
+
+def test_three_hundred_blocks_stay_responsive(qtbot, selection):
+    graph = Graph("big")
+    prev: list[str] = []
+    graph.add_layer("Input", layer_id="in")
+    prev = ["in"]
+    for i in range(299):
+        lid = graph.add_layer("ReLU" if i % 2 else "Conv2D", inputs=prev)
+        prev = [lid]
+    doc = Document(graph)
+    v = CanvasView(doc, selection)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    v.fit_all()
+    t0 = time.perf_counter()
+    for n in (4, 5, 6, 7, 8):
+        doc.set_param("conv2d_1", "filters", n)
+    per_edit = (time.perf_counter() - t0) / 5
+    assert per_edit < 0.25, f"{per_edit:.3f}s per edit with 300 blocks"
+    assert len(v.canvas_scene.blocks) == 300
