@@ -2,11 +2,33 @@
 
 Layout: images are [C, B, H, W], flat vectors [N, B] (features first); convert at the network's
 edges with :mod:`.layout`. Weights use PyTorch's layouts (conv [K, C, Fh, Fw], dense [units, N]).
-Each ``*_forward`` returns ``(out, cache)``; the matching ``*_backward(dout, cache)`` returns the
-gradients. Kernels never modify their inputs unless a parameter explicitly asks for it.
+Each ``*_forward`` returns ``(out, cache)`` (BatchNorm also returns its new moving statistics);
+the matching ``*_backward(dout, cache)`` returns the gradients. Windowed kernels take the
+``(AxisWindow, AxisWindow)`` pair from ``cnnstudio.core.shapes.window_2d``, the one place output
+sizes and padding are computed. Kernels never modify their inputs unless a parameter explicitly
+asks for it (``relu_forward(..., inplace=True)``); dtype follows the input (float32 for speed,
+float64 for gradient checks).
 """
 
+from cnnstudio.engine.kernels.activations import (
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    softmax_backward,
+    softmax_forward,
+    tanh_backward,
+    tanh_forward,
+)
 from cnnstudio.engine.kernels.conv import ConvCache, col2im, conv2d_backward, conv2d_forward, im2col
+from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
+from cnnstudio.engine.kernels.dropout import (
+    dropout_backward,
+    dropout_forward,
+    spatial_dropout2d_forward,
+)
 from cnnstudio.engine.kernels.layout import (
     batch_to_internal,
     batch_to_public,
@@ -14,6 +36,18 @@ from cnnstudio.engine.kernels.layout import (
     flat_to_public,
     to_internal,
     to_public,
+)
+from cnnstudio.engine.kernels.loss import softmax_cross_entropy
+from cnnstudio.engine.kernels.merge import (
+    add_backward,
+    add_forward,
+    concat_backward,
+    concat_forward,
+)
+from cnnstudio.engine.kernels.normalization import (
+    BatchNormCache,
+    batchnorm_backward,
+    batchnorm_forward,
 )
 from cnnstudio.engine.kernels.pool import (
     AvgPoolCache,
@@ -28,28 +62,55 @@ from cnnstudio.engine.kernels.pool import (
     maxpool2d_backward,
     maxpool2d_forward,
 )
+from cnnstudio.engine.kernels.reshape import flatten_backward, flatten_forward
 
 __all__ = [
     "AvgPoolCache",
+    "BatchNormCache",
     "ConvCache",
+    "DenseCache",
     "GlobalMaxPoolCache",
     "MaxPoolCache",
+    "add_backward",
+    "add_forward",
     "avgpool2d_backward",
     "avgpool2d_forward",
+    "batch_to_internal",
+    "batch_to_public",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "col2im",
+    "concat_backward",
+    "concat_forward",
+    "conv2d_backward",
+    "conv2d_forward",
+    "dense_backward",
+    "dense_forward",
+    "dropout_backward",
+    "dropout_forward",
+    "flat_to_internal",
+    "flat_to_public",
+    "flatten_backward",
+    "flatten_forward",
     "global_avgpool_backward",
     "global_avgpool_forward",
     "global_maxpool_backward",
     "global_maxpool_forward",
+    "im2col",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
     "maxpool2d_backward",
     "maxpool2d_forward",
-    "batch_to_internal",
-    "batch_to_public",
-    "col2im",
-    "conv2d_backward",
-    "conv2d_forward",
-    "flat_to_internal",
-    "flat_to_public",
-    "im2col",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax_backward",
+    "softmax_cross_entropy",
+    "softmax_forward",
+    "spatial_dropout2d_forward",
+    "tanh_backward",
+    "tanh_forward",
     "to_internal",
     "to_public",
 ]

@@ -1,0 +1,80 @@
+"""Element-wise activations and Softmax, each a forward/backward pair.
+
+Caches hold whatever makes the backward pass a single cheap expression: ReLU, Sigmoid, Tanh and
+Softmax keep their output (their derivatives are functions of it), LeakyReLU keeps its input.
+Every kernel works on any shape and keeps the input's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def relu_forward(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``max(x, 0)``; the cache is the output.
+
+    ``inplace=True`` overwrites ``x`` (saves an allocation after a conv or dense layer whose
+    output nobody else reads, e.g. the fresh output of :func:`conv2d_forward`).
+    """
+    out = np.maximum(x, 0, out=x if inplace else None)
+    return out, out
+
+
+def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = dout where the output was positive, else 0 (0 at exactly 0, as in PyTorch)."""
+    return np.where(cache > 0, dout, dout.dtype.type(0))
+
+
+def leaky_relu_forward(x: np.ndarray, alpha: float) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
+    """``x`` where positive, else ``alpha * x``; the cache is ``(x, alpha)``."""
+    return np.where(x > 0, x, x * x.dtype.type(alpha)), (x, alpha)
+
+
+def leaky_relu_backward(dout: np.ndarray, cache: tuple[np.ndarray, float]) -> np.ndarray:
+    """dx = dout where the input was positive, else ``alpha * dout``."""
+    x, alpha = cache
+    return np.where(x > 0, dout, dout * dout.dtype.type(alpha))
+
+
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``1 / (1 + exp(-x))`` without overflow: ``exp`` only ever sees ``-|x|``."""
+    e = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1, e) / (1 + e)
+    return out, out
+
+
+def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = dout * s * (1 - s), with ``s`` the cached output."""
+    return dout * cache * (1 - cache)
+
+
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``tanh(x)``; the cache is the output."""
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = dout * (1 - t**2), with ``t`` the cached output."""
+    return dout * (1 - cache * cache)
+
+
+def softmax_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over the features of x [N, B] (axis 0), shifted by the max so ``exp`` cannot
+    overflow; the cache is the output [N, B]."""
+    if x.ndim != 2:
+        raise ValueError(f"Softmax expects flat inputs [N, B], got shape {x.shape}")
+    e = np.exp(x - x.max(axis=0, keepdims=True))
+    e /= e.sum(axis=0, keepdims=True)
+    return e, e
+
+
+def softmax_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = y * (dout - sum(dout * y over features)), with ``y`` the cached output.
+
+    When Softmax is the last layer and the loss is cross-entropy, skip this and use
+    :func:`cnnstudio.engine.kernels.loss.softmax_cross_entropy` on the Softmax's input instead:
+    it is exact where this chain would lose precision on confident predictions.
+    """
+    y = cache
+    return y * (dout - np.sum(dout * y, axis=0, keepdims=True))
