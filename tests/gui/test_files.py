@@ -1,0 +1,206 @@
+"""Files as a user meets them: save and reopen, a corrupt file, unsaved-changes questions,
+recent files and the recovery copy after a crash. Dialogs are patched with plain answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from cnnstudio.core import modelfile
+from cnnstudio.gui import settings as cfg
+from cnnstudio.gui.document import Document
+from cnnstudio.gui.main_window import MainWindow
+from cnnstudio.gui.recovery import RecoveryStore
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    w = MainWindow(settings=settings)
+    qtbot.addWidget(w)
+    yield w
+    w.document.undo_stack.setClean()  # let the window close without asking
+    w.files.shutdown()
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Record every message box; answer questions with ``dialogs.answer``."""
+    class Dialogs:
+        shown: list[tuple[str, str, str]] = []
+        answer = QMessageBox.StandardButton.Discard
+
+    def record(kind):
+        def show(parent, title, text, *args, **kwargs):
+            Dialogs.shown.append((kind, title, text))
+            return Dialogs.answer if kind == "question" else QMessageBox.StandardButton.Ok
+        return show
+
+    for kind in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(record(kind)))
+    Dialogs.shown = []
+    return Dialogs
+
+
+def test_save_and_reopen_gives_the_identical_model(window, tmp_path, dialogs, monkeypatch):
+    doc = window.document
+    doc.set_param("c1", "filters", 12)
+    doc.move_layers({"r1": (250.5, 180.0)})
+    doc.set_trainable("c2", False)
+    target = tmp_path / "mine"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(target), "")))
+    assert window.files.save()  # no path yet: Save asks where (Save As)
+    saved = target.with_suffix(".json")
+    assert doc.path == saved and doc.is_clean()
+    assert "mine.json" in window.windowTitle() and not window.isWindowModified()
+    before = doc.graph.copy()
+    other = Document()
+    other.open(saved)
+    assert other.graph == before
+    assert modelfile.load(saved) == before
+    assert cfg.get(window.settings, "files/recent")[0] == str(saved.resolve())
+
+
+def test_title_shows_the_unsaved_mark(window):
+    assert not window.isWindowModified()
+    assert "[*]" in window.windowTitle()
+    window.document.set_param("c1", "filters", 3)
+    assert window.isWindowModified()
+    window.document.undo_stack.undo()
+    assert not window.isWindowModified()
+
+
+def test_corrupt_file_shows_the_reader_message_and_keeps_the_model(window, tmp_path, dialogs):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format": "cnnstudio.model", "version": 1, "layers": [{"id": "a"}]}')
+    window.document.set_param("c1", "filters", 5)
+    before = window.document.graph.copy()
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert not window.open_path(str(bad))
+    kinds = [d[0] for d in dialogs.shown]
+    assert kinds == ["question", "critical"]
+    message = dialogs.shown[-1][2]
+    assert "broken.json" in message and "type" in message
+    assert window.document.graph == before
+    assert window.document.undo_stack.count() == 1  # history untouched too
+
+
+def test_not_json_at_all_is_reported(window, tmp_path, dialogs):
+    bad = tmp_path / "noise.json"
+    bad.write_bytes(b"\x00\xff garbage")
+    assert not window.files.open_path(bad)
+    assert "noise.json" in dialogs.shown[-1][2]
+
+
+def test_unsaved_changes_cancel_keeps_everything(window, tmp_path, dialogs):
+    path = tmp_path / "other.json"
+    modelfile.save(modelfile.loads(json.dumps({
+        "format": "cnnstudio.model", "version": 1, "name": "x",
+        "layers": [{"id": "in", "type": "Input"}]})), path)
+    window.document.set_param("c1", "filters", 5)
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    assert not window.open_path(str(path))
+    assert "c1" in window.document.graph
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert window.open_path(str(path))
+    assert window.document.graph.ids == ["in"]
+    assert window.document.undo_stack.count() == 0  # opening a file starts a fresh history
+
+
+def test_close_with_unsaved_changes_asks(window, dialogs):
+    window.show()
+    window.document.set_param("c1", "filters", 5)
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    assert not window.close()
+    assert window.isVisible()
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert window.close()
+
+
+def test_new_from_template_is_undoable(window):
+    before = window.document.graph.copy()
+    window.files.new_from_template("lenet5")
+    assert window.document.graph.name.lower().startswith("lenet")
+    window.document.undo_stack.undo()
+    assert window.document.graph == before
+
+
+CRASHING_SESSION = """
+import os, sys
+from pathlib import Path
+from cnnstudio.core import modelfile
+from cnnstudio.core.templates import load_template
+from cnnstudio.gui.recovery import RecoveryStore
+graph = load_template("shapes_cnn")
+graph.set_param("c1", "filters", 7)
+graph.rename("c2", "middle")
+RecoveryStore(Path(sys.argv[1])).write(modelfile.dumps(graph), Path(sys.argv[2]))
+os._exit(3)  # dies holding its lock, like a crash
+"""
+
+
+def test_recovery_copy_of_a_crashed_session_is_offered_and_restored(qtbot, settings, tmp_path,
+                                                                     dialogs):
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    folder = window.files.recovery.folder
+    original = tmp_path / "work.json"
+    proc = subprocess.run([sys.executable, "-c", CRASHING_SESSION, str(folder), str(original)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    (copy_path,) = [p for p in folder.glob("recovery-*.json")]
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    assert window.offer_recovery()
+    assert dialogs.shown[-1][1] == "Recover unsaved work?"
+    graph = window.document.graph
+    assert graph.layer("c1").params["filters"] == 7 and "middle" in graph
+    assert window.document.path == original  # re-attached to the file it was work on
+    assert not window.document.is_clean()  # restored work is not on disk yet
+    assert not copy_path.exists()
+    window.document.undo_stack.setClean()
+    window.files.shutdown()
+
+
+def test_declined_recovery_is_discarded(qtbot, settings, tmp_path, dialogs):
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    folder = window.files.recovery.folder
+    subprocess.run([sys.executable, "-c", CRASHING_SESSION, str(folder), str(tmp_path / "w")],
+                   timeout=60)
+    before = window.document.graph.copy()
+    dialogs.answer = QMessageBox.StandardButton.No
+    assert not window.offer_recovery()
+    assert window.document.graph == before
+    assert list(folder.glob("recovery-*.json")) == []
+    window.files.shutdown()
+
+
+def test_a_running_window_copy_is_not_offered(qtbot, settings, dialogs):
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    first.document.set_param("c1", "filters", 7)
+    first.files.autosave()
+    store = RecoveryStore(first.files.recovery.folder)
+    store.path = store.folder / "recovery-other.json"  # another window, same folder
+    assert store.orphans() == []  # first's lock is held: it is alive
+    first.document.undo_stack.setClean()
+    first.files.shutdown()
+
+
+def test_saving_clears_the_recovery_copy(window, tmp_path):
+    window.document.set_param("c1", "filters", 7)
+    window.files.autosave()
+    assert window.files.recovery.path.exists()
+    window.document.save(tmp_path / "m.json")
+    assert not window.files.recovery.path.exists()
+
+
+def test_save_failure_is_reported(window, tmp_path, dialogs):
+    window.document.set_param("c1", "filters", 7)
+    assert not window.files._save_to(tmp_path / "missing-folder" / "m.json")
+    assert dialogs.shown[-1][0] == "critical"
+    assert not window.document.is_clean()

@@ -1,0 +1,133 @@
+"""The designer window: first start, docks and their remembered layout, menus, status bar,
+and the ``cnnstudio gui FILE --screenshot`` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage, QKeySequence
+
+from cnnstudio.core import modelfile
+from cnnstudio.core.templates import DEFAULT_TEMPLATE, load_template
+from cnnstudio.gui.main_window import SCREENSHOT_SIZE, MainWindow
+
+
+def make(qtbot, settings) -> MainWindow:
+    w = MainWindow(settings=settings)
+    qtbot.addWidget(w)
+    return w
+
+
+def test_first_start_shows_the_default_template_valid(qtbot, settings):
+    w = make(qtbot, settings)
+    assert w.document.graph.ids == load_template(DEFAULT_TEMPLATE).ids
+    assert w.document.result.valid
+    assert len(w.canvas.canvas_scene.blocks) == len(w.document.graph)
+    assert "trainable" in w.status_text() and w.status_text().endswith("valid")
+    w.files.shutdown()
+
+
+def test_docks_are_where_the_layout_says(qtbot, settings):
+    w = make(qtbot, settings)
+    area = w.dockWidgetArea
+    assert area(w.docks["palette"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert area(w.docks["inspector"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert area(w.docks["summary"]) == Qt.DockWidgetArea.BottomDockWidgetArea
+    assert w.docks["problems"] in w.tabifiedDockWidgets(w.docks["summary"])
+    w.files.shutdown()
+
+
+def test_geometry_and_dock_state_are_remembered(qtbot, settings):
+    w = make(qtbot, settings)
+    w.show()
+    w.resize(761, 613)  # inside the offscreen screen (800x800)
+    w.docks["inspector"].hide()
+    w.removeDockWidget(w.docks["palette"])
+    w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, w.docks["palette"])
+    w.docks["palette"].show()
+    assert w.close()
+    again = make(qtbot, QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    again.show()
+    assert again.docks["inspector"].isHidden()
+    assert again.dockWidgetArea(again.docks["palette"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert (again.width(), again.height()) == (761, 613)
+    again.reset_layout()
+    assert again.dockWidgetArea(again.docks["palette"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert again.docks["inspector"].isVisible()
+    again.files.shutdown()
+
+
+def test_edit_menu_uses_platform_shortcuts_and_undoes(qtbot, settings):
+    w = make(qtbot, settings)
+    undo, redo = w.actions["undo"], w.actions["redo"]
+    assert undo.shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
+    assert QKeySequence(QKeySequence.StandardKey.Redo) in redo.shortcuts()
+    texts = [a.text() for a in w.menus["edit"].actions()]
+    assert any("Undo" in t for t in texts) and any("Paste" in t for t in texts)
+    w.document.set_param("c1", "filters", 3)
+    assert "c1" in undo.text()
+    undo.trigger()
+    assert w.document.graph.layer("c1").params["filters"] == 8
+    redo.trigger()
+    assert w.document.graph.layer("c1").params["filters"] == 3
+    w.document.undo_stack.setClean()
+    w.files.shutdown()
+
+
+def test_status_bar_follows_validity(qtbot, settings):
+    w = make(qtbot, settings)
+    w.document.insert_before("Dense", "gap")  # Dense on an image: an error
+    assert "invalid" in w.status_text()
+    w.document.undo_stack.undo()
+    assert w.status_text().endswith("valid") and "invalid" not in w.status_text()
+    w.files.shutdown()
+
+
+def test_refused_edit_is_shown_in_the_status_bar(qtbot, settings):
+    w = make(qtbot, settings)
+    try:
+        w.document.connect("out", "c1")
+    except ValueError:
+        pass
+    assert "cycle" in w.statusBar().currentMessage()
+    w.files.shutdown()
+
+
+def test_auto_layout_action_is_one_undo_step(qtbot, settings):
+    w = make(qtbot, settings)
+    w.document.move_layers({"c1": (400.0, 400.0)})
+    w.actions["auto_layout"].trigger()
+    assert w.document.graph.positions["c1"][0] != 400.0
+    assert w.document.undo_stack.count() == 2
+    w.document.undo_stack.undo()
+    assert w.document.graph.positions["c1"] == (400.0, 400.0)
+    w.document.undo_stack.setClean()
+    w.files.shutdown()
+
+
+def test_screenshot_command_writes_a_png_of_the_window_size(tmp_path):
+    model = tmp_path / "lenet.json"
+    modelfile.save(load_template("lenet5"), model)
+    out = tmp_path / "shot.png"
+    env_cmd = [sys.executable, "-m", "cnnstudio.cli", "gui", str(model), "--screenshot", str(out)]
+    proc = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == SCREENSHOT_SIZE
+    # Not a blank picture: the canvas and the docks put many colours on it.
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 23)
+               for y in range(0, image.height(), 23)}
+    assert len(colours) > 20
+
+
+def test_screenshot_of_an_unreadable_file_fails_with_the_reason(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    proc = subprocess.run([sys.executable, "-m", "cnnstudio.cli", "gui", str(bad),
+                           "--screenshot", str(tmp_path / "x.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "bad.json" in proc.stderr
+    assert not (tmp_path / "x.png").exists()
