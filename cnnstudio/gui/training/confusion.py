@@ -1,0 +1,181 @@
+"""After training: which classes the network mixes up, and the images behind each number.
+
+A confusion matrix says *what* goes wrong; the pictures say *why* (a 4 that really looks like a
+9, a mislabelled sample, a class the data barely covers). Clicking a cell opens the images it
+counts, most confident first; below the matrix the most confidently wrong images of the whole
+set are shown from the start, because those are the most instructive mistakes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.core.appearance import ACCENT_COLOR, ERROR_COLOR
+from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.introspect import Evaluation
+from cnnstudio.gui.training.controller import TrainingController, TrainingRefused
+from cnnstudio.gui.training.dialogs import show_problem
+from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
+from cnnstudio.gui.training.run import evaluation_split
+from cnnstudio.gui.training.tile_grid import TileGrid
+
+__all__ = ["ConfusionWidget", "most_confidently_wrong"]
+
+#: Images shown at most for one cell or for the "confidently wrong" list.
+MAX_IMAGES = 60
+
+
+def most_confidently_wrong(ev: Evaluation, count: int = MAX_IMAGES) -> np.ndarray:
+    """Indices of misclassified samples, the most confident mistakes first."""
+    wrong = np.flatnonzero(ev.predictions != ev.labels)
+    return wrong[np.argsort(-ev.confidences[wrong], kind="stable")][:count]
+
+
+class ConfusionWidget(QWidget):
+    """Counts table (rows = true class, columns = predicted) over an image strip."""
+
+    def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.evaluate_button = QPushButton("Evaluate now")
+        self.evaluate_button.setToolTip("Run the current weights over the held-out images")
+        self.evaluate_button.clicked.connect(self._evaluate)
+        self.wrong_button = QPushButton("Most confidently wrong")
+        self.wrong_button.clicked.connect(self.show_wrong)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.cellClicked.connect(self.open_cell)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.images_title = QLabel()
+        self.images = TileGrid(48)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.images)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addWidget(self.images_title)
+        bl.addWidget(scroll, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        top = QHBoxLayout()
+        top.addWidget(self.info, 1)
+        top.addWidget(self.wrong_button)
+        top.addWidget(self.evaluate_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        controller.evaluationChanged.connect(self.show_evaluation)
+        controller.stateChanged.connect(
+            lambda s: self.evaluate_button.setEnabled(s == "idle"))
+        self.show_evaluation(controller.evaluation)
+
+    # -- content ------------------------------------------------------------------------------
+    def show_evaluation(self, ev: Evaluation | None) -> None:
+        names = self.controller.class_names()
+        self.table.clear()
+        if ev is None or not names:
+            self.table.setRowCount(0)
+            self.table.setColumnCount(0)
+            self.info.setText("Train (or press Evaluate now) to see which classes the model "
+                              "confuses.")
+            self.images.clear("")
+            self.images_title.setText("")
+            self.wrong_button.setEnabled(False)
+            return
+        m = ev.confusion()
+        n = len(names)
+        self.table.setRowCount(n)
+        self.table.setColumnCount(n)
+        self.table.setHorizontalHeaderLabels([f"\u2192 {s}" for s in names])
+        self.table.setVerticalHeaderLabels(list(names))
+        totals = np.maximum(m.sum(axis=1, keepdims=True), 1)
+        text_colour = self.palette().color(QPalette.ColorRole.WindowText)
+        for i in range(n):
+            for j in range(n):
+                item = QTableWidgetItem(f"{m[i, j]:,}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                share = m[i, j] / totals[i, 0]
+                base = QColor(ACCENT_COLOR if i == j else ERROR_COLOR)
+                base.setAlphaF(float(min(0.85, share * (0.85 if i == j else 1.6))))
+                item.setBackground(QBrush(base))
+                item.setForeground(QBrush(text_colour))
+                item.setToolTip(f"true {names[i]}, predicted {names[j]}: {m[i, j]} image(s) "
+                                f"({share:.0%} of {names[i]}); click to see them")
+                self.table.setItem(i, j, item)
+        where = self.controller.evaluated_on or "held-out"
+        self.info.setText(f"{ev.accuracy:.1%} correct on {len(ev.labels):,} {where} images. "
+                          "Rows: true class; columns: predicted. Click a cell to see its images.")
+        self.wrong_button.setEnabled(True)
+        self.show_wrong()
+
+    def _split_images(self) -> np.ndarray | None:
+        d = self.controller.dataset
+        return evaluation_split(d)[0] if d is not None else None
+
+    def _show(self, indices: np.ndarray, title: str, ev: Evaluation) -> None:
+        x = self._split_images()
+        names = self.controller.class_names()
+        if x is None or len(x) != len(ev.labels):
+            self.images.clear("The images are no longer available (the dataset changed).")
+            return
+        images = [rgb_to_qimage(image_to_rgb(x[i])) for i in indices]
+        captions = [f"\u2192{names[ev.predictions[i]]} {ev.confidences[i]:.0%}" for i in indices]
+        tips = [f"image {i}: true {names[ev.labels[i]]}, predicted {names[ev.predictions[i]]} "
+                f"with {ev.confidences[i]:.1%}" for i in indices]
+        self.images_title.setText(title)
+        self.images.set_tiles(images, captions, tips)
+        if not images:
+            self.images.clear("No images here.")
+
+    def open_cell(self, row: int, column: int) -> None:
+        """Show the images counted in one cell, most confident first."""
+        ev = self.controller.evaluation
+        if ev is None:
+            return
+        names = self.controller.class_names()
+        idx = ev.cell(row, column)
+        shown = idx[:MAX_IMAGES]
+        more = f" (first {len(shown)})" if len(idx) > len(shown) else ""
+        self._show(shown, f"True {names[row]}, predicted {names[column]}: {len(idx)} image(s)"
+                   f"{more}, most confident first; caption = prediction and confidence", ev)
+
+    def show_wrong(self) -> None:
+        ev = self.controller.evaluation
+        if ev is None:
+            return
+        idx = most_confidently_wrong(ev)
+        self._show(idx, f"Most confidently wrong: {len(idx)} image(s); caption = the wrong "
+                   "prediction and its confidence", ev)
+
+    def cell_image_count(self) -> int:
+        return self.images.count()
+
+    def _evaluate(self) -> None:
+        try:
+            self.controller.evaluate_now()
+        except (TrainingRefused, EngineError) as exc:
+            show_problem(self, "Cannot evaluate", str(exc))

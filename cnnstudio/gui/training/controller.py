@@ -1,0 +1,414 @@
+"""The training side of the window: which data, which weights, and the run in progress.
+
+Every training view (panel, curves, feature maps, filters, confusion matrix, weights actions)
+talks to one controller instead of to each other, so there is exactly one answer to "what are
+the current weights?" and "is a run going?". The weights live here as plain arrays: a run starts
+from them (where they still fit the model, so editing a model and training again continues, and
+weights loaded for transfer learning are used), and every epoch end and run end replaces them
+with a copy from the worker. Views draw from a private inspection network built from the
+current model and loaded with those arrays; the network a run trains is never touched outside
+the worker thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from cnnstudio.engine.control import TrainingControl
+from cnnstudio.engine.datasets import (
+    Dataset,
+    adapt_dataset,
+    load_dataset,
+    load_image,
+)
+from cnnstudio.engine.datasets.normalize import Normalizer
+from cnnstudio.engine.errors import NetworkError
+from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
+from cnnstudio.engine.network import LoadReport, Network
+from cnnstudio.engine.weights import (
+    load_weights,
+    normalizer_from_meta,
+    save_weights,
+    split_meta,
+)
+from cnnstudio.gui.training.fit_check import Mismatch, data_mismatches
+from cnnstudio.gui.training.hyperparams import RunSettings
+from cnnstudio.gui.training.progress import EpochPoint, RunOutcome
+from cnnstudio.gui.training.run import evaluation_split, run_events
+from cnnstudio.gui.training.worker import BackgroundJob, TrainingWorker, WorkerThread
+
+__all__ = ["IDLE", "PAUSED", "RUNNING", "STOPPING", "TrainingController", "TrainingRefused"]
+
+IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
+LOCK_REASON = "training is running"
+
+
+class TrainingRefused(ValueError):
+    """A run cannot start; the message is the reason shown to the user."""
+
+
+class TrainingController(QObject):
+    """Owns the dataset, the current weights and the worker thread of a run."""
+
+    datasetChanged = Signal(object)  # Dataset | None
+    datasetLoading = Signal(str)  # spec being loaded in the background
+    datasetFailed = Signal(str)  # why it could not be loaded (names the file)
+    stateChanged = Signal(str)  # IDLE / RUNNING / PAUSED / STOPPING
+    runStarted = Signal(int)  # epochs
+    batches = Signal(object)  # tuple[BatchPoint, ...]
+    epochEnded = Signal(object)  # EpochPoint
+    runFinished = Signal(object)  # RunOutcome
+    runFailed = Signal(str)
+    weightsChanged = Signal()
+    evaluationChanged = Signal(object)  # Evaluation | None
+    sampleChanged = Signal()
+
+    def __init__(self, document, parent: QObject | None = None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.document = document
+        self.dataset: Dataset | None = None
+        self.dataset_spec = ""
+        self._source_dataset: Dataset | None = None
+        self._display_norm: Normalizer | None = None
+        self._job: BackgroundJob | None = None
+        self.weights: dict[str, np.ndarray] | None = None
+        self.normalizer: Normalizer | None = None
+        self.weights_note = "random initial weights"
+        self.evaluation: Evaluation | None = None
+        self.evaluated_on = ""
+        self.sample: np.ndarray | None = None
+        self.sample_caption = ""
+        self.state = IDLE
+        self._control: TrainingControl | None = None
+        self._thread: WorkerThread | None = None
+        self._closing = False
+        self._view_net: Network | None = None
+        self._view_error = ""
+        self._view_stale = True
+        document.changed.connect(self._model_changed)
+
+    # -- dataset ------------------------------------------------------------------------------
+    def open_dataset(self, spec: str) -> Dataset:
+        """Load ``spec`` now (see engine.datasets.load_dataset). Raises DatasetError (one line
+        naming the file); on failure the current dataset is kept."""
+        data = self._load(spec)
+        self.set_dataset(data, spec)
+        return data
+
+    def open_dataset_async(self, spec: str) -> None:
+        """Load ``spec`` in a background thread (generating shapes or decoding a folder takes a
+        second or more): ``datasetLoading`` now, then ``datasetChanged`` or ``datasetFailed``."""
+        if self._job is not None:
+            self._job.wait()
+        job = BackgroundJob(lambda: self._load(spec), self)
+        job.succeeded.connect(lambda data: self.set_dataset(data, spec))
+        job.failed.connect(self.datasetFailed)
+        job.finished.connect(lambda: self._job_done(job))
+        self._job = job
+        job.start()
+        self.datasetLoading.emit(spec)
+
+    def _job_done(self, job: BackgroundJob) -> None:
+        if self._job is job:
+            self._job = None
+            self.stateChanged.emit(self.state)  # views re-check what can be done now
+        job.thread.deleteLater()
+
+    def wait_for_dataset(self, timeout_ms: int = 30_000) -> bool:
+        """Block until a background load has finished (tests, shutdown)."""
+        return self._job.wait(timeout_ms) if self._job is not None else True
+
+    def _load(self, spec: str) -> Dataset:
+        """Generated data is made at the Input block's size; files load as they are (a mismatch
+        is then offered as a fix, see :meth:`fit_data_to_input`)."""
+        if spec.partition(":")[0].strip().lower() == "shapes":
+            channels, size = self._input_geometry()
+            return load_dataset(spec, channels=channels, image_size=size)
+        return load_dataset(spec)
+
+    def set_dataset(self, dataset: Dataset | None, spec: str = "") -> None:
+        self.dataset = dataset
+        self._source_dataset = dataset
+        self.dataset_spec = spec
+        self._display_norm = None
+        self.evaluation = None
+        self.evaluationChanged.emit(None)
+        if dataset is not None and len(dataset.x_train):
+            self.set_sample(dataset.x_train[0], self.describe_train_sample(0))
+        self.datasetChanged.emit(dataset)
+
+    def fit_data_to_input(self) -> None:
+        """Resize / convert the images to the Input block (grey <-> RGB, bilinear); generated
+        shapes are simply made again at that size."""
+        if self._source_dataset is None:
+            return
+        channels, size = self._input_geometry()
+        if self.dataset_spec.partition(":")[0].strip().lower() == "shapes":
+            self.open_dataset_async(self.dataset_spec)
+            return
+        source, spec = self._source_dataset, self.dataset_spec
+        adapted = adapt_dataset(source, channels, size)
+        self.set_dataset(adapted, spec)
+        self._source_dataset = source
+
+    def input_geometry_text(self) -> str:
+        channels, size = self._input_geometry()
+        if channels is None or size is None:
+            return ""
+        return f"{channels}x{size[0]}x{size[1]}"
+
+    def describe_train_sample(self, index: int) -> str:
+        assert self.dataset is not None
+        name = self.dataset.class_names[int(self.dataset.y_train[index])]
+        return f"training image {index}: {name}"
+
+    def set_sample(self, image: np.ndarray, caption: str) -> None:
+        """The image the feature maps are drawn for, ``[C, H, W]`` in [0, 1]."""
+        self.sample = np.array(image, dtype=np.float32, copy=True)
+        self.sample_caption = caption
+        self.sampleChanged.emit()
+
+    def mismatches(self) -> list[Mismatch]:
+        if self.dataset is None or not self.document.result.valid:
+            return []
+        return data_mismatches(self.document.graph, self.document.result, self.dataset)
+
+    def _input_geometry(self) -> tuple[int | None, tuple[int, int] | None]:
+        graph, result = self.document.graph, self.document.result
+        ids = [lid for lid in result.input_ids if lid in graph]
+        if len(ids) != 1:
+            return None, None
+        p = graph.layer(ids[0]).params
+        channels = p.get("channels") if p.get("channels") in (1, 3) else None
+        return channels, (int(p["height"]), int(p["width"]))
+
+    # -- runs ---------------------------------------------------------------------------------
+    def refusal(self) -> str | None:
+        """Why a run cannot start now, or None."""
+        if self.state != IDLE:
+            return "A run is already going; stop it first."
+        result = self.document.result
+        if not result.valid:
+            first = result.errors[0]
+            more = f" (and {len(result.errors) - 1} more, see Problems)" if len(
+                result.errors) > 1 else ""
+            return f"The model has errors: {first.layer}: {first.message}{more}"
+        if self._job is not None:
+            return "The dataset is still loading."
+        if self.dataset is None:
+            return "Choose a dataset first."
+        problems = self.mismatches()
+        if problems:
+            return problems[0].message
+        return None
+
+    def start(self, settings: RunSettings) -> None:
+        """Start a run in a worker thread; raises TrainingRefused with the reason."""
+        reason = self.refusal()
+        if reason:
+            raise TrainingRefused(reason)
+        try:
+            config = settings.to_config()
+        except ValueError as exc:
+            raise TrainingRefused(str(exc)) from None
+        assert self.dataset is not None
+        try:
+            network = Network(self.document.graph.copy(), np.random.default_rng(settings.seed))
+        except NetworkError as exc:
+            raise TrainingRefused(str(exc)) from None
+        if self.weights:
+            network.load_where_fits(self.weights)
+        same_norm = (self.normalizer is not None
+                     and self.normalizer.channels == self.dataset.image_shape[0])
+        control = TrainingControl()
+        dataset = self.dataset
+        normalizer = self.normalizer if same_norm else None
+        worker = TrainingWorker(lambda: run_events(network, dataset, config, control, normalizer,
+                                                   evaluate_at_end=lambda: not self._closing))
+        worker.batches.connect(self.batches)
+        worker.epochEnded.connect(self._epoch_ended)
+        worker.finished.connect(self._run_finished)
+        worker.failed.connect(self.runFailed)
+        self._control = control
+        self._thread = WorkerThread(worker, self)
+        self._thread.finished.connect(self._run_done)
+        self.document.set_locked(True, LOCK_REASON)
+        self._set_state(RUNNING)
+        self.runStarted.emit(config.epochs)
+        self._thread.start()
+
+    def pause(self) -> None:
+        if self._control is not None and self.state == RUNNING:
+            self._control.pause()
+            self._set_state(PAUSED)
+
+    def resume(self) -> None:
+        if self._control is not None and self.state == PAUSED:
+            self._control.resume()
+            self._set_state(RUNNING)
+
+    def stop(self) -> None:
+        """Ends the run after the current batch (also from a pause)."""
+        if self._control is not None and self.state in (RUNNING, PAUSED):
+            self._control.stop()
+            self._set_state(STOPPING)
+
+    def is_busy(self) -> bool:
+        return self.state != IDLE
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop any run and wait for its thread (closing the window); True when it ended."""
+        self._closing = True
+        if self._control is not None:
+            self._control.stop()
+        ok = self._thread.wait(timeout_ms) if self._thread is not None else True
+        return self.wait_for_dataset(timeout_ms) and ok
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.stateChanged.emit(state)
+
+    def _epoch_ended(self, point: EpochPoint) -> None:
+        self._adopt_weights(point.weights, point.normalizer)
+        self.epochEnded.emit(point)
+
+    def _run_finished(self, outcome: RunOutcome) -> None:
+        name = self.dataset.name if self.dataset is not None else "?"
+        how = "stopped after" if outcome.stopped else "trained"
+        self.weights_note = f"{how} {outcome.epochs_done} epoch(s) on {name}"
+        self.evaluation, self.evaluated_on = outcome.evaluation, outcome.evaluated_on
+        self._adopt_weights(outcome.weights, outcome.normalizer)
+        self.evaluationChanged.emit(self.evaluation)
+        self.runFinished.emit(outcome)
+
+    def _run_done(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.deleteLater()
+        self._control = None
+        self.document.set_locked(False)
+        self._set_state(IDLE)
+
+    def _adopt_weights(self, weights: dict[str, np.ndarray], normalizer: Normalizer | None
+                       ) -> None:
+        if weights:
+            self.weights = weights
+        if normalizer is not None:
+            self.normalizer = normalizer
+        self._load_view_weights()
+        self.weightsChanged.emit()
+
+    # -- weights ------------------------------------------------------------------------------
+    def reset_weights(self) -> None:
+        """Forget trained or loaded weights: the next run starts from a fresh initialisation."""
+        self.weights = None
+        self.normalizer = None
+        self.weights_note = "random initial weights"
+        self.evaluation = None
+        self._view_stale = True
+        self.evaluationChanged.emit(None)
+        self.weightsChanged.emit()
+
+    def save_weights(self, path: str | Path) -> None:
+        """Write the current weights (with their normaliser); WeightsError names the file."""
+        state = self.weights
+        if not state:
+            net = self.view_network()
+            state = net.state_dict()
+        save_weights(path, state, self.normalizer)
+
+    def load_weights(self, path: str | Path) -> LoadReport:
+        """Load a weights file where it fits the current model; report loaded/skipped layers.
+
+        Raises WeightsError (unreadable file) or NetworkError (the model has errors). Layers the
+        file does not fit keep their current (or initial) weights.
+        """
+        arrays = load_weights(path)
+        net = self.view_network()
+        report = net.load_where_fits(arrays)
+        if not report.loaded:
+            from cnnstudio.engine.errors import WeightsError
+
+            raise WeightsError(f"{path}: no layer of the file fits this model\n"
+                               + report.text())
+        _, meta = split_meta(arrays)
+        normalizer = normalizer_from_meta(meta, str(path))
+        self.weights = net.state_dict()
+        if normalizer is not None:
+            self.normalizer = normalizer
+        self.weights_note = f"loaded from {Path(path).name} ({len(report.loaded)} layer(s))"
+        self.evaluation = None
+        self.evaluationChanged.emit(None)
+        self.weightsChanged.emit()
+        return report
+
+    # -- inspection ---------------------------------------------------------------------------
+    def view_network(self) -> Network:
+        """The inspection network: the current model with the current weights where they fit.
+
+        Raises NetworkError when the model cannot be built (its message says why)."""
+        if self._view_stale:
+            self._view_net, self._view_error = None, ""
+            try:
+                self._view_net = Network(self.document.graph.copy(), np.random.default_rng(0))
+            except NetworkError as exc:
+                self._view_error = str(exc)
+            self._view_stale = False
+            self._load_view_weights()
+        if self._view_net is None:
+            raise NetworkError(self._view_error or "the model cannot be built")
+        return self._view_net
+
+    def _load_view_weights(self) -> None:
+        if self._view_net is not None and self.weights:
+            self._view_net.load_where_fits(self.weights)
+
+    def _model_changed(self, _result: object) -> None:
+        self._view_stale = True
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """Images ``[N, C, H, W]`` in [0, 1] as the network sees them (normalised)."""
+        x = np.asarray(images, dtype=np.float32)
+        if self.normalizer is not None and self.normalizer.channels == x.shape[1]:
+            return self.normalizer.apply(x)
+        if self.dataset is not None and self.dataset.image_shape[0] == x.shape[1]:
+            if self._display_norm is None:
+                self._display_norm = Normalizer.fit(self.dataset.x_train)
+            return self._display_norm.apply(x)
+        return x
+
+    def activations(self, image: np.ndarray, layer_id: str) -> np.ndarray:
+        """One layer's output for one image ``[C, H, W]``: ``[C', H', W']`` or ``[N]``."""
+        net = self.view_network()
+        x = self.prepare(image[None])
+        return net.activations(x, [layer_id])[layer_id][0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[N, classes]`` for images in [0, 1]."""
+        net = self.view_network()
+        return predict_proba(net, self.prepare(images))
+
+    def evaluate_now(self) -> Evaluation:
+        """Evaluate the current weights on held-out images (in this thread; for small data)."""
+        if self.dataset is None:
+            raise TrainingRefused("Choose a dataset first.")
+        x, y, where = evaluation_split(self.dataset)
+        net = self.view_network()
+        self.evaluation = evaluate(net, self.prepare(x), y)
+        self.evaluated_on = where
+        self.evaluationChanged.emit(self.evaluation)
+        return self.evaluation
+
+    def class_names(self) -> tuple[str, ...]:
+        return self.dataset.class_names if self.dataset is not None else ()
+
+    def read_image(self, path: str | Path) -> np.ndarray:
+        """An image file as the model's Input takes it, ``[C, H, W]`` in [0, 1] (converted to
+        grey or RGB and resized with the same decoder training data uses). Raises DatasetError
+        naming the file."""
+        channels, size = self._input_geometry()
+        return load_image(Path(path), channels=channels, size=size)

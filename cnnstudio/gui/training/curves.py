@@ -1,0 +1,272 @@
+"""Live training curves: is the model learning, and is it starting to over-fit?
+
+The loss of each batch is noisy, so it is drawn faint with a smoothed line in bold on top (the
+trend is what a user reads); validation loss and accuracy arrive once per epoch and are drawn
+as markers on the same epoch axis, so the gap between training and validation is visible at a
+glance. Loss and accuracy have different scales, so they get two plots with linked x axes.
+A new run starts fresh; the previous run can stay behind in grey for comparison.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QPalette  # noqa: E402
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+
+from cnnstudio.core.appearance import ACCENT_COLOR  # noqa: E402
+from cnnstudio.gui.training.progress import BatchPoint, EpochPoint  # noqa: E402
+
+__all__ = ["CurvesWidget", "Smoother"]
+
+#: Weight of the newest batch in the smoothed loss (about a 30-batch memory).
+SMOOTHING = 0.06
+_VAL_COLOR = "#e07b39"
+_PREVIOUS_COLOR = "#9a9a9a"
+
+
+class Smoother:
+    """Exponential moving average with bias correction (as TensorBoard smooths curves), so the
+    bold line starts at the first losses instead of creeping up from zero."""
+
+    def __init__(self, weight: float = SMOOTHING) -> None:
+        self._w = weight
+        self._avg = 0.0
+        self._norm = 0.0
+
+    def __call__(self, value: float) -> float:
+        if not np.isfinite(value):
+            return self._avg / self._norm if self._norm else float("nan")
+        self._avg = (1 - self._w) * self._avg + self._w * value
+        self._norm = (1 - self._w) * self._norm + self._w
+        return self._avg / self._norm
+
+
+class _Run:
+    """The numbers of one run, as growing lists (appending is cheap; arrays are made to draw)."""
+
+    def __init__(self) -> None:
+        self.x: list[float] = []
+        self.loss: list[float] = []
+        self.smooth: list[float] = []
+        self.epochs: list[int] = []
+        self.train_loss: list[float] = []
+        self.train_acc: list[float] = []
+        self.val_loss: list[float] = []
+        self.val_acc: list[float] = []
+        self._smoother = Smoother()
+
+    def add_batch(self, p: BatchPoint) -> None:
+        self.x.append(p.position)
+        self.loss.append(p.loss)
+        self.smooth.append(self._smoother(p.loss))
+
+    def add_epoch(self, p: EpochPoint) -> None:
+        self.epochs.append(p.epoch)
+        self.train_loss.append(p.loss)
+        self.train_acc.append(np.nan if p.accuracy is None else 100.0 * p.accuracy)
+        self.val_loss.append(np.nan if p.val_loss is None else p.val_loss)
+        self.val_acc.append(np.nan if p.val_accuracy is None else 100.0 * p.val_accuracy)
+
+
+class CurvesWidget(QWidget):
+    """Loss plot over accuracy plot, a hover read-out, and a "keep previous run" switch."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._run = _Run()
+        self._previous: _Run | None = None
+        fg = self.palette().color(QPalette.ColorRole.WindowText)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        self.loss_plot = self.view.addPlot(row=0, col=0)
+        self.acc_plot = self.view.addPlot(row=1, col=0)
+        for plot, label in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy %")):
+            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.setLabel("left", label, color=fg.name())
+            plot.setLabel("bottom", "epoch", color=fg.name())
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)
+                plot.getAxis(axis).setTextPen(fg)
+                plot.getAxis(axis).setPen(pg.mkPen(fg, width=1))
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setMenuEnabled(False)
+            plot.getViewBox().setMouseEnabled(x=True, y=False)
+        self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.acc_plot.enableAutoRange(axis="y", enable=False)
+        self.loss_plot.setYRange(0, 1, padding=0)
+        self.loss_plot.enableAutoRange(axis="y", enable=True)
+        accent = QColor(ACCENT_COLOR)
+        faint = QColor(accent)
+        faint.setAlpha(70)
+        legend_loss = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=fg)
+        legend_acc = self.acc_plot.addLegend(offset=(-10, -10), labelTextColor=fg)
+        legend_loss.setParentItem(self.loss_plot.getViewBox())
+        self._prev_loss = self.loss_plot.plot(pen=pg.mkPen(_PREVIOUS_COLOR, width=1.5,
+                                                           style=Qt.PenStyle.DashLine))
+        self._prev_acc = self.acc_plot.plot(pen=pg.mkPen(_PREVIOUS_COLOR, width=1.5,
+                                                         style=Qt.PenStyle.DashLine))
+        self._raw = self.loss_plot.plot(pen=pg.mkPen(faint, width=1), name="train loss (batch)")
+        self._smooth = self.loss_plot.plot(pen=pg.mkPen(accent, width=2.5),
+                                           name="train loss (smoothed)")
+        self._val_loss = self.loss_plot.plot(
+            pen=pg.mkPen(_VAL_COLOR, width=1, style=Qt.PenStyle.DotLine), symbol="o",
+            symbolSize=8, symbolBrush=_VAL_COLOR, symbolPen=None, name="validation loss")
+        self._train_acc = self.acc_plot.plot(
+            pen=pg.mkPen(accent, width=1, style=Qt.PenStyle.DotLine), symbol="s", symbolSize=7,
+            symbolBrush=accent, symbolPen=None, name="train accuracy")
+        self._val_acc = self.acc_plot.plot(
+            pen=pg.mkPen(_VAL_COLOR, width=1, style=Qt.PenStyle.DotLine), symbol="o",
+            symbolSize=8, symbolBrush=_VAL_COLOR, symbolPen=None, name="validation accuracy")
+        self._legend_prev = False
+        self._legends = (legend_loss, legend_acc)
+        self._cursor = pg.InfiniteLine(angle=90, movable=False,
+                                       pen=pg.mkPen(fg, width=1, style=Qt.PenStyle.DotLine))
+        self._cursor.setVisible(False)
+        self.loss_plot.addItem(self._cursor, ignoreBounds=True)
+
+        self.readout = QLabel("Train to see the loss and accuracy here.")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.keep_previous = QCheckBox("Keep previous run")
+        self.keep_previous.setToolTip("When a new run starts, leave this run's curves behind in "
+                                      "grey for comparison")
+        top = QHBoxLayout()
+        top.addWidget(self.readout, 1)
+        top.addWidget(self.keep_previous)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        self.view.scene().sigMouseMoved.connect(self._hover)
+        self._side_by_side = False
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        """Plots side by side in a wide, low dock (the bottom strip), stacked in a tall one."""
+        super().resizeEvent(event)
+        wide = self.width() > 2.2 * self.height()
+        if wide != self._side_by_side:
+            self._side_by_side = wide
+            layout = self.view.ci
+            layout.removeItem(self.acc_plot)
+            layout.addItem(self.acc_plot, row=0 if wide else 1, col=1 if wide else 0)
+
+    # -- data ---------------------------------------------------------------------------------
+    def reset(self, epochs: int | None = None) -> None:
+        """Start a new run's curves (the x axis spanning its ``epochs``); keep the current run
+        in grey if the user asked to."""
+        self._previous = self._run if self.keep_previous.isChecked() and self._run.x else None
+        self._run = _Run()
+        prev = self._previous
+        self._prev_loss.setData(*(_arrays(prev.x, prev.smooth) if prev else ([], [])))
+        self._prev_acc.setData(*(_arrays(prev.epochs, prev.val_acc) if prev else ([], [])))
+        if prev is not None and not self._legend_prev:
+            self._legends[0].addItem(self._prev_loss, "previous run (smoothed loss)")
+            self._legends[1].addItem(self._prev_acc, "previous run (validation)")
+            self._legend_prev = True
+        elif prev is None and self._legend_prev:
+            self._legends[0].removeItem(self._prev_loss)
+            self._legends[1].removeItem(self._prev_acc)
+            self._legend_prev = False
+        self._redraw()
+        if epochs:
+            last = max(epochs, prev.x[-1] if prev else 0)
+            self.loss_plot.setXRange(0, last, padding=0.02)
+        self.readout.setText("Training\u2026")
+
+    def add_batches(self, points: Sequence[BatchPoint]) -> None:
+        """Append a throttled bundle of batch points and redraw once."""
+        for p in points:
+            self._run.add_batch(p)
+        if points:
+            self._redraw_batches()
+
+    def add_epoch(self, point: EpochPoint) -> None:
+        self._run.add_epoch(point)
+        self._redraw_epochs()
+        self.readout.setText(_epoch_text(point))
+
+    def batch_count(self) -> int:
+        return len(self._run.x)
+
+    def epoch_count(self) -> int:
+        return len(self._run.epochs)
+
+    def curve_data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What each drawn curve holds, by legend name (tests read the plot items themselves)."""
+        items = {"train loss (batch)": self._raw, "train loss (smoothed)": self._smooth,
+                 "validation loss": self._val_loss, "train accuracy": self._train_acc,
+                 "validation accuracy": self._val_acc, "previous run": self._prev_loss}
+        out = {}
+        for name, item in items.items():
+            x, y = item.getData()
+            out[name] = (np.asarray([] if x is None else x), np.asarray([] if y is None else y))
+        return out
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        self._redraw_batches()
+        self._redraw_epochs()
+
+    def _redraw_batches(self) -> None:
+        r = self._run
+        self._raw.setData(*_arrays(r.x, r.loss))
+        self._smooth.setData(*_arrays(r.x, r.smooth))
+
+    def _redraw_epochs(self) -> None:
+        r = self._run
+        self._val_loss.setData(*_arrays(r.epochs, r.val_loss))
+        self._train_acc.setData(*_arrays(r.epochs, r.train_acc))
+        self._val_acc.setData(*_arrays(r.epochs, r.val_acc))
+
+    def _hover(self, pos: QPointF) -> None:
+        r = self._run
+        for plot in (self.loss_plot, self.acc_plot):
+            if plot.sceneBoundingRect().contains(pos):
+                x = plot.getViewBox().mapSceneToView(pos).x()
+                break
+        else:
+            self._cursor.setVisible(False)
+            return
+        parts = [f"epoch {x:.2f}"]
+        if r.x:
+            i = int(np.clip(np.searchsorted(r.x, x), 0, len(r.x) - 1))
+            parts.append(f"batch loss {r.loss[i]:.4f}, smoothed {r.smooth[i]:.4f}")
+        if r.epochs:
+            j = int(np.argmin(np.abs(np.asarray(r.epochs) - x)))
+            if abs(r.epochs[j] - x) < 0.5:
+                parts.append(_epoch_values(r, j))
+        self._cursor.setPos(x)
+        self._cursor.setVisible(True)
+        self.readout.setText(" \u00b7 ".join(parts))
+
+
+def _arrays(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def _fmt(value: float, pattern: str) -> str:
+    return "\u2013" if value is None or not np.isfinite(value) else pattern.format(value)
+
+
+def _epoch_values(r: _Run, j: int) -> str:
+    return (f"epoch {r.epochs[j]}: train loss {_fmt(r.train_loss[j], '{:.4f}')}, "
+            f"acc {_fmt(r.train_acc[j], '{:.1f}%')}; validation loss "
+            f"{_fmt(r.val_loss[j], '{:.4f}')}, acc {_fmt(r.val_acc[j], '{:.1f}%')}")
+
+
+def _epoch_text(p: EpochPoint) -> str:
+    acc = "" if p.accuracy is None else f", accuracy {100 * p.accuracy:.1f}%"
+    val = ""
+    if p.val_loss is not None:
+        val = f" \u00b7 validation loss {p.val_loss:.4f}"
+        if p.val_accuracy is not None:
+            val += f", accuracy {100 * p.val_accuracy:.1f}%"
+    return f"Epoch {p.epoch}/{p.epochs}: loss {p.loss:.4f}{acc}{val}"

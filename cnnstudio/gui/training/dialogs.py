@@ -1,0 +1,35 @@
+"""How the training views report a problem: one window-modal box, never a blocking one.
+
+A box opened with ``open()`` lets the event loop (and a training run's signals, and tests)
+continue while it shows; the window stays usable behind it and nothing drawn is touched.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+__all__ = ["show_problem", "show_report"]
+
+
+def show_problem(parent: QWidget | None, title: str, message: str, hint: str = "") -> QMessageBox:
+    """A warning: ``message`` says what happened (naming the file), ``hint`` what to try."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                      parent)
+    if hint:
+        box.setInformativeText(hint)
+    box.setObjectName("trainingProblem")
+    box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def show_report(parent: QWidget | None, title: str, text: str, details: str = "") -> QMessageBox:
+    """An information box with an optional detailed list (e.g. loaded and skipped layers)."""
+    box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok,
+                      parent)
+    if details:
+        box.setInformativeText(details)
+    box.setObjectName("trainingReport")
+    box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

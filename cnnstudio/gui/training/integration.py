@@ -1,0 +1,204 @@
+"""Training in the designer window: one call adds every training view, menu and button.
+
+``install_training(window)`` is the single hook the main window calls, so the designer never
+needs to know how training works. It needs only ``window.document`` and ``window.selection``;
+``window.menus``/``window.toolbar``/``window.docks`` are used when present (a bare QMainWindow
+works too, which is how the training views are tested on their own).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QWidget,
+)
+
+from cnnstudio.gui.training.confusion import ConfusionWidget
+from cnnstudio.gui.training.controller import IDLE, TrainingController
+from cnnstudio.gui.training.curves import CurvesWidget
+from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
+from cnnstudio.gui.training.filters import FiltersWidget
+from cnnstudio.gui.training.panel import TrainingPanel
+from cnnstudio.gui.training.weights_actions import WeightsActions
+
+__all__ = ["TrainingUI", "install_training"]
+
+#: (key, title) of the docks that share the bottom area with the summary and problems.
+_BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "Filters"),
+           ("confusion", "Confusion"))
+_DIGITS_INPUT = "1x8x8"
+#: Height the bottom docks grow to when a run starts.
+_TRAINING_HEIGHT = 330
+
+
+class TrainingUI(QObject):
+    """Everything install_training added, for tests and for the window to reach."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        document = window.document
+        selection = getattr(window, "selection", None)
+        self.controller = TrainingController(document, self)
+        self.panel = TrainingPanel(self.controller)
+        self.curves = CurvesWidget()
+        self.feature_maps = FeatureMapsWidget(self.controller, selection)
+        self.filters = FiltersWidget(self.controller)
+        self.confusion = ConfusionWidget(self.controller)
+        self.weights = WeightsActions(self.controller, window)
+        self.docks: dict[str, QDockWidget] = {}
+        self._closing = False
+
+        c = self.controller
+        c.runStarted.connect(self._run_started)
+        c.batches.connect(self.curves.add_batches)
+        c.epochEnded.connect(self.curves.add_epoch)
+        c.runFinished.connect(self._run_finished)
+        self.panel.refused.connect(self._show_status)
+        self.reset_action = QAction("Reset Weights", self)
+        self.reset_action.setToolTip(self.panel.reset_button.toolTip())
+        self.reset_action.triggered.connect(c.reset_weights)
+        c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
+
+        self._add_docks()
+        self._add_menu()
+        self._add_toolbar()
+        window.installEventFilter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.controller.shutdown)
+
+    # -- building -----------------------------------------------------------------------------
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea
+              ) -> QDockWidget:
+        w = self.window
+        dock = QDockWidget(title, w)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        w.addDockWidget(area, dock)
+        self.docks[key] = dock
+        if isinstance(getattr(w, "docks", None), dict):
+            w.docks[key] = dock
+        if isinstance(getattr(w, "panels", None), dict):
+            w.panels[key] = widget
+        return dock
+
+    def _add_docks(self) -> None:
+        w = self.window
+        existing = getattr(w, "docks", {}) if isinstance(getattr(w, "docks", None), dict) else {}
+        training = self._dock("training", "Training", self.panel,
+                              Qt.DockWidgetArea.RightDockWidgetArea)
+        if "inspector" in existing:
+            w.tabifyDockWidget(existing["inspector"], training)
+        below = existing.get("problems") or existing.get("summary")
+        widgets = {"curves": self.curves, "feature_maps": self.feature_maps,
+                   "filters": self.filters, "confusion": self.confusion}
+        for key, title in _BOTTOM:
+            dock = self._dock(key, title, widgets[key], Qt.DockWidgetArea.BottomDockWidgetArea)
+            if below is not None:
+                w.tabifyDockWidget(below, dock)
+            below = dock
+        if "inspector" in existing:
+            existing["inspector"].raise_()
+        if "summary" in existing:
+            existing["summary"].raise_()
+
+    def _add_menu(self) -> None:
+        w = self.window
+        menu = QMenu("&Train", w)
+        for action in (self.panel.start_action, self.panel.pause_action,
+                       self.panel.stop_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for action in (self.weights.save_action, self.weights.load_action,
+                       self.weights.predict_action, self.reset_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for key in ("training", *(k for k, _ in _BOTTOM)):
+            menu.addAction(self.docks[key].toggleViewAction())
+        menus = getattr(w, "menus", None)
+        help_menu = menus.get("help") if isinstance(menus, dict) else None
+        if help_menu is not None:
+            w.menuBar().insertMenu(help_menu.menuAction(), menu)
+        else:
+            w.menuBar().addMenu(menu)
+        if isinstance(menus, dict):
+            menus["train"] = menu
+        self.menu = menu
+
+    def _add_toolbar(self) -> None:
+        bar = getattr(self.window, "toolbar", None)
+        if bar is None:
+            bar = self.window.addToolBar("Training")
+            bar.setObjectName("toolbar_training")
+        bar.addSeparator()
+        for action in (self.panel.start_action, self.panel.pause_action,
+                       self.panel.stop_action):
+            bar.addAction(action)
+        self.toolbar_progress = QProgressBar()
+        self.toolbar_progress.setRange(0, 1000)
+        self.toolbar_progress.setMaximumWidth(160)
+        self.toolbar_progress.setFormat("%p%")
+        self.toolbar_progress.setToolTip("Training progress")
+        bar.addWidget(self.toolbar_progress)
+        self.panel.progress.valueChanged.connect(self.toolbar_progress.setValue)
+
+    # -- reactions ----------------------------------------------------------------------------
+    def choose_default_dataset(self) -> None:
+        """The data the current model was made for: digits for a 1x8x8 Input, else shapes
+        generated at the Input's size. Nothing to click before the first Train."""
+        spec = "digits" if self.controller.input_geometry_text() == _DIGITS_INPUT else "shapes"
+        self.panel.choose_dataset(spec)
+
+    def _run_started(self, epochs: int) -> None:
+        self.curves.reset(epochs)
+        self.docks["curves"].raise_()
+        self.docks["training"].raise_()
+        self._make_room()
+
+    def _make_room(self) -> None:
+        """Curves and matrices need more height than the summary strip the designer keeps."""
+        dock = self.docks["curves"]
+        if not dock.isFloating() and 0 < dock.height() < _TRAINING_HEIGHT:
+            self.window.resizeDocks([dock], [_TRAINING_HEIGHT], Qt.Orientation.Vertical)
+
+    def _run_finished(self, outcome: object) -> None:
+        if getattr(outcome, "evaluation", None) is not None:
+            self._show_status("Training finished; see Confusion for the mistakes.")
+
+    def _show_status(self, text: str) -> None:
+        bar = self.window.statusBar()
+        bar.showMessage(text, 8000)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """A window that really closes (its close was accepted, so it hides) stops the run
+        and waits for the worker; a close the user cancels leaves training alone."""
+        if obj is self.window:
+            if event.type() == QEvent.Type.Close:
+                self._closing = True
+                QTimer.singleShot(0, self._close_cancelled)
+            elif event.type() == QEvent.Type.Hide and self._closing:
+                self.controller.shutdown()
+        return False
+
+    def _close_cancelled(self) -> None:
+        self._closing = False
+
+
+def install_training(window: QMainWindow, default_dataset: bool = True) -> TrainingUI:
+    """Add the training docks, the Train menu and toolbar buttons to ``window``; keep the
+    returned object as ``window.training``. The default dataset loads in the background."""
+    ui = TrainingUI(window)
+    window.training = ui
+    restore = getattr(window, "restore_layout", None)
+    if callable(restore):
+        restore()  # the saved layout can place the training docks only now that they exist
+    if default_dataset:
+        QTimer.singleShot(0, ui.choose_default_dataset)
+    return ui

@@ -1,0 +1,348 @@
+"""The Training dock: choose data, see it, set the hyperparameters, run.
+
+The run controls and progress line come first, so they stay in view however small the dock;
+then the data: pick a dataset (built-in, or Open... one of the supported formats), look at a
+few of its images with their labels, fix a mismatch between the data and the model with one
+click; then the hyperparameters. When training cannot start the reason is written right under
+the buttons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.engine.datasets import Dataset
+from cnnstudio.gui.training.controller import IDLE, PAUSED, RUNNING, TrainingController
+from cnnstudio.gui.training.dialogs import show_problem
+from cnnstudio.gui.training.hyperparams import HyperparamsForm
+from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
+from cnnstudio.gui.training.progress import BatchPoint, EpochPoint, RunOutcome, progress_text
+from cnnstudio.gui.training.tile_grid import TileGrid
+
+__all__ = ["BUILT_IN", "OPEN_FORMATS", "TrainingPanel", "sample_indices"]
+
+#: (spec, title) of the datasets that need no file.
+BUILT_IN = (("digits", "Digits 8x8 (built-in)"), ("shapes", "Shapes (built-in, generated)"))
+
+#: Open... menu: (title, spec prefix, pick a folder?, file filter).
+OPEN_FORMATS = (
+    ("MNIST / Fashion-MNIST IDX folder\u2026", "mnist", True, ""),
+    ("Keras mnist.npz\u2026", "mnist", False, "Keras MNIST (*.npz)"),
+    ("CIFAR-10 binary folder\u2026", "cifar10", True, ""),
+    ("Image folder (one sub-folder per class)\u2026", "folder", True, ""),
+    ("NumPy .npz (x_train, y_train)\u2026", "npz", False, "NumPy arrays (*.npz)"),
+)
+
+#: How many samples the grid shows.
+SAMPLES_SHOWN = 20
+
+
+def sample_indices(labels: np.ndarray, count: int) -> list[int]:
+    """Training indices to show: classes in turn (first image of each class, then the second,
+    ...), so every class appears even when the file is sorted by label."""
+    per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    out: list[int] = []
+    rank = 0
+    while len(out) < count and any(rank < len(ix) for ix in per_class):
+        out += [int(ix[rank]) for ix in per_class if rank < len(ix)]
+        rank += 1
+    return out[:count]
+
+
+class TrainingPanel(QWidget):
+    """The dock's content. ``start_action``/``pause_action``/``stop_action`` are shared with the
+    Train menu and toolbar, so the run is controlled the same way from everywhere."""
+
+    refused = Signal(str)
+
+    def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        c = controller
+        self.start_action = QAction("Train", self)
+        self.start_action.setToolTip("Train the model on the chosen dataset")
+        self.start_action.setShortcut("F5")
+        self.pause_action = QAction("Pause", self)
+        self.pause_action.setToolTip("Pause after the current batch; press again to resume")
+        self.stop_action = QAction("Stop", self)
+        self.stop_action.setToolTip("Stop after the current batch (the weights are kept)")
+        self.start_action.triggered.connect(self.start)
+        self.pause_action.triggered.connect(self.toggle_pause)
+        self.stop_action.triggered.connect(c.stop)
+
+        # dataset
+        self.dataset_combo = QComboBox()
+        for spec, title in BUILT_IN:
+            self.dataset_combo.addItem(title, spec)
+        self.dataset_combo.setToolTip("The images and labels to train on")
+        self.dataset_combo.activated.connect(self._combo_chosen)
+        open_button = QToolButton()
+        open_button.setText("Open\u2026")
+        open_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(open_button)
+        for title, prefix, folder, pattern in OPEN_FORMATS:
+            menu.addAction(title, lambda p=prefix, f=folder, pat=pattern: self._open(p, f, pat))
+        open_button.setMenu(menu)
+        self.open_button = open_button
+        self.dataset_info = QLabel("No dataset")
+        self.dataset_info.setWordWrap(True)
+        self.samples = TileGrid(34)
+        self.samples.set_selectable(True)
+        self.samples.tileClicked.connect(self._sample_clicked)
+        self._sample_ids: list[int] = []
+        self.mismatch_label = QLabel()
+        self.mismatch_label.setWordWrap(True)
+        self.mismatch_label.setStyleSheet("color: #b8620b;")
+        self.fix_input_button = QPushButton()
+        self.fix_input_button.clicked.connect(lambda: self._apply_fix(0))
+        self.fix_units_button = QPushButton()
+        self.fix_units_button.clicked.connect(lambda: self._apply_fix(1))
+        self.fit_data_button = QPushButton()
+        self.fit_data_button.clicked.connect(c.fit_data_to_input)
+        self._fixes: list = []
+        self._last_progress = ""
+
+        data_box = QGroupBox("Dataset")
+        row = QHBoxLayout()
+        row.addWidget(self.dataset_combo, 1)
+        row.addWidget(open_button)
+        dl = QVBoxLayout(data_box)
+        dl.addLayout(row)
+        dl.addWidget(self.dataset_info)
+        dl.addWidget(self.samples)
+        dl.addWidget(self.mismatch_label)
+        for b in (self.fix_input_button, self.fit_data_button, self.fix_units_button):
+            dl.addWidget(b)
+
+        self.form = HyperparamsForm()
+        hp_box = QGroupBox("Hyperparameters")
+        QVBoxLayout(hp_box).addWidget(self.form)
+
+        # run
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.progress_label = QLabel("Ready.")
+        self.progress_label.setWordWrap(True)
+        self.reason_label = QLabel()
+        self.reason_label.setWordWrap(True)
+        self.reason_label.setStyleSheet("color: #c0392b;")
+        self.weights_label = QLabel()
+        self.weights_label.setWordWrap(True)
+        self.reset_button = QPushButton("Reset weights")
+        self.reset_button.setToolTip("Start the next run from fresh random weights instead of "
+                                     "the current ones")
+        self.reset_button.clicked.connect(c.reset_weights)
+        buttons = QHBoxLayout()
+        for action in (self.start_action, self.pause_action, self.stop_action):
+            b = QToolButton()
+            b.setDefaultAction(action)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            b.setMinimumWidth(70)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        run_box = QGroupBox("Run")
+        rl = QVBoxLayout(run_box)
+        rl.addLayout(buttons)
+        rl.addWidget(self.progress)
+        rl.addWidget(self.progress_label)
+        rl.addWidget(self.reason_label)
+        wrow = QHBoxLayout()
+        wrow.addWidget(self.weights_label, 1)
+        wrow.addWidget(self.reset_button)
+        rl.addLayout(wrow)
+
+        inner = QWidget()
+        col = QVBoxLayout(inner)
+        col.addWidget(run_box)
+        col.addWidget(data_box)
+        col.addWidget(hp_box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        c.datasetLoading.connect(self._loading)
+        c.datasetChanged.connect(self._dataset_changed)
+        c.datasetFailed.connect(self._dataset_failed)
+        c.stateChanged.connect(lambda _s: self.refresh())
+        c.runStarted.connect(self._run_started)
+        c.batches.connect(self._batches)
+        c.epochEnded.connect(self._epoch)
+        c.runFinished.connect(self._finished)
+        c.runFailed.connect(self._failed)
+        c.weightsChanged.connect(self.refresh)
+        c.document.changed.connect(lambda _r: self.refresh())
+        self.refresh()
+
+    # -- dataset ------------------------------------------------------------------------------
+    def choose_dataset(self, spec: str) -> None:
+        """Select (adding if needed) and load ``spec`` in the background."""
+        index = self.dataset_combo.findData(spec)
+        if index < 0:
+            self.dataset_combo.addItem(spec, spec)
+            index = self.dataset_combo.count() - 1
+        self.dataset_combo.setCurrentIndex(index)
+        self.controller.open_dataset_async(spec)
+
+    def _combo_chosen(self, index: int) -> None:
+        self.controller.open_dataset_async(self.dataset_combo.itemData(index))
+
+    def _open(self, prefix: str, folder: bool, pattern: str) -> None:
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, "Open dataset folder")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Open dataset file", "", pattern)
+        if path:
+            self.choose_dataset(f"{prefix}:{path}")
+
+    def _loading(self, spec: str) -> None:
+        self.dataset_info.setText(f"Loading {spec}\u2026")
+        self.samples.clear("")
+        self.refresh()
+
+    def _dataset_failed(self, message: str) -> None:
+        d = self.controller.dataset
+        self.dataset_info.setText(d.summary() if d is not None else "No dataset")
+        if d is not None:
+            self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(
+                self.controller.dataset_spec)))
+        show_problem(self, "Cannot open the dataset", message,
+                     "Check that the path holds one of the formats in Open\u2026; the current "
+                     "dataset is unchanged.")
+        self.refresh()
+
+    def _dataset_changed(self, dataset: Dataset | None) -> None:
+        if dataset is None:
+            self.dataset_info.setText("No dataset")
+            self.samples.clear()
+            self.refresh()
+            return
+        c, h, w = dataset.image_shape
+        kind = "grey" if c == 1 else "colour"
+        self.dataset_info.setText(
+            f"<b>{dataset.name}</b>: {dataset.num_classes} classes, {c}x{h}x{w} ({kind}), "
+            f"{len(dataset.x_train):,} training / {len(dataset.x_test):,} test images")
+        self.dataset_info.setToolTip(dataset.source)
+        self._sample_ids = sample_indices(dataset.y_train, SAMPLES_SHOWN)
+        images = [rgb_to_qimage(image_to_rgb(dataset.x_train[i])) for i in self._sample_ids]
+        names = [dataset.class_names[int(dataset.y_train[i])] for i in self._sample_ids]
+        tips = [f"training image {i}: {n}\nclick: show its feature maps"
+                for i, n in zip(self._sample_ids, names, strict=True)]
+        self.samples.set_tiles(images, names, tips)
+        self.samples.set_selected(0 if images else None)
+        self.refresh()
+
+    def _sample_clicked(self, tile: int) -> None:
+        d = self.controller.dataset
+        if d is None or tile >= len(self._sample_ids):
+            return
+        i = self._sample_ids[tile]
+        self.controller.set_sample(d.x_train[i], self.controller.describe_train_sample(i))
+
+    def _apply_fix(self, which: int) -> None:
+        if which < len(self._fixes):
+            fix = self._fixes[which]
+            self.controller.document.set_params(fix.layer_id, fix.params)
+
+    # -- run ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start a run with the form's settings, or say why not."""
+        from cnnstudio.gui.training.controller import TrainingRefused
+
+        try:
+            self.controller.start(self.form.settings())
+        except TrainingRefused as exc:
+            self.reason_label.setText(str(exc))
+            self.refused.emit(str(exc))
+
+    def toggle_pause(self) -> None:
+        if self.controller.state == PAUSED:
+            self.controller.resume()
+        else:
+            self.controller.pause()
+
+    def _run_started(self, epochs: int) -> None:
+        self.progress.setValue(0)
+        self.progress_label.setText(f"Starting {epochs} epoch(s)\u2026")
+
+    def _batches(self, points: tuple[BatchPoint, ...]) -> None:
+        p = points[-1]
+        self.progress.setValue(int(1000 * p.fraction_done))
+        self._last_progress = progress_text(p)
+        if self.controller.state == RUNNING:
+            self.progress_label.setText(self._last_progress)
+
+    def _epoch(self, p: EpochPoint) -> None:
+        self.progress.setValue(int(1000 * p.epoch / max(p.epochs, 1)))
+
+    def _finished(self, outcome: RunOutcome) -> None:
+        ev = outcome.evaluation
+        acc = f"; {ev.accuracy:.1%} correct on the {outcome.evaluated_on} images" if ev else ""
+        how = "Stopped" if outcome.stopped else "Finished"
+        self.progress_label.setText(f"{how} after {outcome.epochs_done} epoch(s){acc}.")
+        if not outcome.stopped:
+            self.progress.setValue(1000)
+
+    def _failed(self, message: str) -> None:
+        self.progress_label.setText("Training stopped: " + message)
+        show_problem(self, "Training stopped", message,
+                     "The model and the weights of the last finished epoch are kept; change "
+                     "the settings and train again.")
+
+    def refresh(self) -> None:
+        """Enable what can be done now, show the mismatch fixes and why Train is refused."""
+        c = self.controller
+        state = c.state
+        self.pause_action.setEnabled(state in (RUNNING, PAUSED))
+        self.pause_action.setText("Resume" if state == PAUSED else "Pause")
+        self.stop_action.setEnabled(state in (RUNNING, PAUSED))
+        idle = state == IDLE
+        for w in (self.form, self.dataset_combo, self.open_button, self.reset_button):
+            w.setEnabled(idle)
+        if state == PAUSED:
+            self.progress_label.setText("Paused — " + self._last_progress)
+        elif state == RUNNING and self._last_progress:
+            self.progress_label.setText(self._last_progress)
+        self.weights_label.setText("Weights: " + c.weights_note)
+        self._fixes = []
+        problems = c.mismatches() if idle else []
+        self.mismatch_label.setText("\n".join(m.message for m in problems))
+        self.mismatch_label.setVisible(bool(problems))
+        input_fix = next((m for m in problems if m.params and "channels" in m.params), None)
+        units_fix = next((m for m in problems if m.params and "units" in m.params), None)
+        self._fixes = [input_fix, units_fix]
+        for button, fix in ((self.fix_input_button, input_fix),
+                            (self.fix_units_button, units_fix)):
+            button.setVisible(fix is not None)
+            if fix is not None:
+                button.setText(fix.fix_label)
+        target = c.input_geometry_text()
+        self.fit_data_button.setVisible(input_fix is not None and bool(target))
+        self.fit_data_button.setText(f"Resize the images to {target} instead")
+        reason = c.refusal() if idle else None
+        self.start_action.setEnabled(idle and reason is None)
+        self.reason_label.setText("" if reason is None else "Cannot train: " + reason)
+        self.reason_label.setVisible(reason is not None)
+        self.start_action.setToolTip(reason or "Train the model on the chosen dataset")

@@ -1,0 +1,206 @@
+"""A grid of small pictures with a caption under each: the one view behind feature maps,
+filters, dataset samples and the images of a confusion-matrix cell.
+
+Painting QImages directly (rather than one QLabel per tile) keeps a 64-channel layer to a
+single widget and a single paint, which matters when the grid refreshes during training.
+Pixels are enlarged without smoothing so an 8x8 map stays an honest 8x8 map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+
+__all__ = ["TileGrid"]
+
+_GAP = 6
+_CAPTION_GAP = 2
+
+
+class TileGrid(QWidget):
+    """Tiles laid out left to right, wrapping to the widget's width; clicks select a tile.
+
+    ``tileClicked(index)`` lets the sample grid act as a picker; ``set_tiles`` replaces the
+    content in one go so a refresh is one repaint.
+    """
+
+    tileClicked = Signal(int)
+
+    def __init__(self, tile_size: int = 64, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._images: list[QImage] = []
+        self._captions: list[str] = []
+        self._tooltips: list[str] = []
+        self._tile = tile_size
+        self._selected: int | None = None
+        self._selectable = False
+        self._placeholder = ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setMouseTracking(True)
+
+    # -- content --------------------------------------------------------------------------
+    def set_tiles(
+        self,
+        images: Sequence[QImage],
+        captions: Sequence[str],
+        tooltips: Sequence[str] | None = None,
+    ) -> None:
+        """Replace every tile; ``captions`` (and ``tooltips``, if given) run parallel to images."""
+        if len(captions) != len(images) or (tooltips is not None and len(tooltips) != len(images)):
+            raise ValueError("one caption (and tooltip) per image")
+        self._images = list(images)
+        self._captions = list(captions)
+        self._tooltips = list(tooltips) if tooltips is not None else [""] * len(images)
+        if self._selected is not None and self._selected >= len(images):
+            self._selected = None
+        self._relayout()
+
+    def clear(self, placeholder: str = "") -> None:
+        """Remove every tile and show ``placeholder`` text (why the grid is empty) instead."""
+        self._placeholder = placeholder
+        self.set_tiles([], [])
+
+    def count(self) -> int:
+        """How many tiles are shown (tests count feature maps this way)."""
+        return len(self._images)
+
+    def captions(self) -> list[str]:
+        return list(self._captions)
+
+    def set_tile_size(self, size: int) -> None:
+        self._tile = max(8, int(size))
+        self._relayout()
+
+    def tile_size(self) -> int:
+        return self._tile
+
+    def set_selectable(self, flag: bool) -> None:
+        self._selectable = flag
+        self.setCursor(Qt.CursorShape.PointingHandCursor if flag else Qt.CursorShape.ArrowCursor)
+
+    def set_selected(self, index: int | None) -> None:
+        self._selected = index
+        self.update()
+
+    def selected(self) -> int | None:
+        return self._selected
+
+    # -- geometry ---------------------------------------------------------------------------
+    def _caption_height(self) -> int:
+        return self.fontMetrics().height() + _CAPTION_GAP if any(self._captions) else 0
+
+    def _cell(self) -> QSize:
+        return QSize(self._tile + _GAP, self._tile + self._caption_height() + _GAP)
+
+    def _columns(self, width: int | None = None) -> int:
+        w = self.width() if width is None else width
+        return max(1, (w - _GAP) // self._cell().width())
+
+    def _rows(self, width: int | None = None) -> int:
+        n = len(self._images)
+        return (n + self._columns(width) - 1) // self._columns(width) if n else 0
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt API
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        if not self._images:
+            return self.fontMetrics().height() * 2
+        return self._rows(width) * self._cell().height() + _GAP
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        columns = min(max(len(self._images), 1), 8)
+        width = columns * self._cell().width() + _GAP
+        return QSize(width, self.heightForWidth(width))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(self._cell().width() + _GAP, self._cell().height() + _GAP)
+
+    def _relayout(self) -> None:
+        width = max(self.width(), self.minimumSizeHint().width())
+        self.setMinimumHeight(self.heightForWidth(width))
+        self.updateGeometry()
+        self.update()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        wanted = self.heightForWidth(self.width())
+        if self.minimumHeight() != wanted:
+            self.setMinimumHeight(wanted)
+
+    def _tile_rect(self, index: int) -> QRect:
+        columns = self._columns()
+        cell = self._cell()
+        row, col = divmod(index, columns)
+        return QRect(_GAP + col * cell.width(), _GAP + row * cell.height(), self._tile, self._tile)
+
+    def index_at(self, pos: QPoint) -> int | None:
+        """The tile under ``pos`` (widget coordinates), or None."""
+        for i in range(len(self._images)):
+            r = self._tile_rect(i)
+            r.setHeight(r.height() + self._caption_height())
+            if r.contains(pos):
+                return i
+        return None
+
+    # -- painting and input ---------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.WindowText)
+        if not self._images:
+            if self._placeholder:
+                painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+                painter.drawText(self.rect().adjusted(8, 8, -8, -8),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                                 | Qt.TextFlag.TextWordWrap, self._placeholder)
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        fm = self.fontMetrics()
+        exposed = event.rect()
+        for i, image in enumerate(self._images):
+            r = self._tile_rect(i)
+            if not r.adjusted(0, 0, 0, self._caption_height()).intersects(exposed):
+                continue
+            target = _fit(image.size(), r)
+            painter.drawImage(target, image)
+            if i == self._selected:
+                painter.setPen(pal.color(QPalette.ColorRole.Highlight))
+                painter.drawRect(target.adjusted(-2, -2, 1, 1))
+                painter.drawRect(target.adjusted(-3, -3, 2, 2))
+            caption = self._captions[i]
+            if caption:
+                painter.setPen(text)
+                cap = QRect(r.left() - _GAP // 2, r.bottom() + _CAPTION_GAP, r.width() + _GAP,
+                            fm.height())
+                painter.drawText(cap, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 fm.elidedText(caption, Qt.TextElideMode.ElideRight, cap.width()))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        index = self.index_at(event.position().toPoint())
+        if index is not None and event.button() == Qt.MouseButton.LeftButton:
+            if self._selectable:
+                self.set_selected(index)
+            self.tileClicked.emit(index)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        index = self.index_at(event.position().toPoint())
+        tip = self._tooltips[index] if index is not None else ""
+        if tip:
+            QToolTip.showText(event.globalPosition().toPoint(), tip, self)
+        else:
+            QToolTip.hideText()
+        super().mouseMoveEvent(event)
+
+
+def _fit(size: QSize, box: QRect) -> QRect:
+    """The largest rectangle of ``size``'s aspect ratio centred in ``box``."""
+    if size.isEmpty():
+        return box
+    scale = min(box.width() / size.width(), box.height() / size.height())
+    w, h = max(1, round(size.width() * scale)), max(1, round(size.height() * scale))
+    return QRect(box.left() + (box.width() - w) // 2, box.top() + (box.height() - h) // 2, w, h)
