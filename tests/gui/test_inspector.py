@@ -179,3 +179,45 @@ def test_every_catalogue_param_kind_has_an_editor(qtbot) -> None:
             qtbot.addWidget(editor)
             editor.set_value(pspec.default)
             assert not editor.has_error
+
+
+def test_edits_refused_by_the_document_show_why_and_the_real_value(qtbot, document,
+                                                                    selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    before = document.graph.copy()
+    document.set_locked(True, "training is running")
+    spin = inspector.editors["filters"].field
+    _type(qtbot, spin.lineEdit(), "32")
+    assert document.graph == before
+    assert spin.value() == 8
+    assert "training is running" in inspector.editors["filters"].error.text()
+    _type(qtbot, inspector.id_editor.line, "renamed")
+    assert document.graph == before
+    assert "training is running" in inspector.id_editor.error.text()
+
+
+def test_scrolling_over_an_unfocused_spin_box_does_not_edit(qtbot, document, selection) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    spin = inspector.editors["filters"].field
+    inspector.id_editor.line.setFocus()
+
+    def wheel() -> None:
+        centre = QPointF(spin.rect().center())
+        event = QWheelEvent(centre, spin.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(spin, event)
+
+    wheel()
+    assert document.undo_stack.count() == 0
+    inspector.activateWindow()
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=1000)
+    wheel()
+    assert document.graph.layer("c1").params["filters"] == 9  # focused: the wheel edits

@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -164,13 +165,32 @@ def editor_for(spec: ParamSpec, parent: QWidget | None = None) -> ParamEditor:
     return factory(spec, parent)
 
 
+class _SpinBox(QSpinBox):
+    """Ignores the wheel unless focused: scrolling the inspector must not edit the model."""
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
+class _ComboBox(QComboBox):
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
 @register(cat.INT)
 class IntEditor(ParamEditor):
     """A spin box bounded by the spec's range: out-of-range numbers cannot even be typed."""
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        self.spin = QSpinBox(self)
+        self.spin = _SpinBox(self)
+        self.spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         lo = -_INT_LIMIT if spec.minimum is None else int(spec.minimum) + spec.exclusive_min
         hi = _INT_LIMIT if spec.maximum is None else int(spec.maximum) - spec.exclusive_max
         self.spin.setRange(max(lo, -_INT_LIMIT), min(hi, _INT_LIMIT))
@@ -247,7 +267,8 @@ class PaddingEditor(ParamEditor):
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        self.combo = QComboBox(self)
+        self.combo = _ComboBox(self)
+        self.combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.combo.setEditable(True)
         self.combo.addItems(self.CHOICES)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)

@@ -273,7 +273,9 @@ class InspectorWidget(QWidget):
             self.document.set_param(self._key[0], name, value)
         except GraphError as exc:
             editor = self.editors.get(name)
-            if editor is not None:
+            if editor is not None:  # show the value the model really has, and why
+                with QSignalBlocker(editor):
+                    editor.set_value(self.document.graph.layer(self._key[0]).params[name])
                 editor.show_error(str(exc))
 
     def _set_trainable(self, flag: bool) -> None:
