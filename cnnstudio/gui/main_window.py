@@ -8,7 +8,6 @@ Menus are kept in ``self.menus`` and the toolbar in ``self.toolbar`` so other wi
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt
@@ -32,18 +31,18 @@ from cnnstudio.gui import settings as cfg
 from cnnstudio.gui.canvas import CanvasView
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.file_actions import FileActions
+from cnnstudio.gui.inspector import InspectorWidget
+from cnnstudio.gui.palette import PaletteWidget
+from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.selection import Selection
+from cnnstudio.gui.summary_panel import SummaryPanel
 
-#: (object name, title, area, "module:Class") of the docks; the panels take (document, selection).
+#: (object name, title, area, panel class) of the docks; panels take (document, selection).
 DOCKS = (
-    ("palette", "Palette", Qt.DockWidgetArea.LeftDockWidgetArea,
-     "cnnstudio.gui.palette:PaletteWidget"),
-    ("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea,
-     "cnnstudio.gui.inspector:InspectorWidget"),
-    ("summary", "Summary", Qt.DockWidgetArea.BottomDockWidgetArea,
-     "cnnstudio.gui.summary_panel:SummaryPanel"),
-    ("problems", "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
-     "cnnstudio.gui.problems_panel:ProblemsPanel"),
+    ("palette", "Palette", Qt.DockWidgetArea.LeftDockWidgetArea, PaletteWidget),
+    ("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, InspectorWidget),
+    ("summary", "Summary", Qt.DockWidgetArea.BottomDockWidgetArea, SummaryPanel),
+    ("problems", "Problems", Qt.DockWidgetArea.BottomDockWidgetArea, ProblemsPanel),
 )
 SCREENSHOT_SIZE = (1400, 900)
 
@@ -93,10 +92,10 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks
                             | QMainWindow.DockOption.AllowNestedDocks)
-        for name, title, area, target in DOCKS:
+        for name, title, area, panel_class in DOCKS:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
-            panel = self._make_panel(target, title)
+            panel = panel_class(self.document, self.selection)
             dock.setWidget(panel)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
@@ -109,17 +108,6 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [210, 330],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
-
-    def _make_panel(self, target: str, title: str) -> QWidget:
-        module_name, class_name = target.split(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):  # a panel still being built: say so, keep going
-            label = QLabel(f"{title}: not available in this build")
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setEnabled(False)
-            return label
-        return cls(self.document, self.selection)
 
     def restore_layout(self) -> bool:
         """Geometry and docks as the user left them; False when nothing was saved yet."""
