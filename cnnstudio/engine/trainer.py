@@ -35,7 +35,7 @@ from cnnstudio.engine.errors import TrainingError
 from cnnstudio.engine.introspect import evaluate, softmax_cross_entropy
 from cnnstudio.engine.memory import check_memory
 from cnnstudio.engine.network import Network
-from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
+from cnnstudio.engine.optimizers import Optimizer, OptimizerConfig, make_optimizer
 from cnnstudio.engine.progress import (
     BatchProgress,
     EpochProgress,
@@ -46,7 +46,7 @@ from cnnstudio.engine.progress import (
 )
 from cnnstudio.engine.weights import atomic_save_npz, read_npz
 
-__all__ = ["TrainConfig", "Trainer", "check_compatible", "fit"]
+__all__ = ["TrainConfig", "Trainer", "check_compatible", "fit", "train_step"]
 
 _OPT, _NET = "optimizer/", "network/"
 
@@ -98,6 +98,20 @@ def check_compatible(network: Network, data: Dataset) -> None:
         raise TrainingError(f"{what} but the dataset has {n} classes{fix}")
 
 
+def train_step(network: Network, optimizer: Optimizer, xb: np.ndarray,
+               yb: np.ndarray) -> tuple[float, int]:
+    """Forward, fused softmax cross-entropy, backward and one optimizer update on one batch:
+    ``(mean loss, correct count)``. A non-finite loss returns before touching the weights."""
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
+        logits = network.forward_logits(xb, training=True)
+        loss, dlogits, correct = softmax_cross_entropy(logits, yb)
+    if not math.isfinite(loss):
+        return loss, correct
+    network.backward_internal(dlogits, network.logits_id)
+    optimizer.step(network.trainable_params())
+    return loss, correct
+
+
 class Trainer:
     """One training run's state (data split, optimizer, position); iterate :meth:`run`."""
 
@@ -136,17 +150,7 @@ class Trainer:
         return math.ceil(len(self.x_train) / self.config.batch_size)
 
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, int]:
-        """Forward, loss, backward and one optimizer update: (mean loss, correct count).
-        A non-finite loss returns before touching the weights."""
-        net = self.network
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
-            logits = net.forward_logits(xb, training=True)
-            loss, dlogits, correct = softmax_cross_entropy(logits, yb)
-        if not math.isfinite(loss):
-            return loss, correct
-        net.backward_internal(dlogits, net.logits_id)
-        self.optimizer.step(net.trainable_params())
-        return loss, correct
+        return train_step(self.network, self.optimizer, xb, yb)
 
     def run(self) -> Iterator[Progress]:
         """Train until the configured epochs are done, stopped, or failed."""

@@ -1,0 +1,110 @@
+"""``cnnstudio bench``: validator latency, and engine training throughput against PyTorch.
+
+PyTorch is optional: when it is importable, the identical network is built from the model
+graph through the PyTorch exporter, given the engine's initial weights, and trained on the same
+random batch with the same optimizer, so the ratio compares like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+#: (template, batch size) pairs the issue's targets are stated for.
+BENCH_MODELS = (("lenet5", 64), ("cifar_vgg", 64))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure validator speed and training images/s (vs torch)",
+                       description="Time the validator on a 300-layer graph, then train "
+                       "LeNet-5 and the small VGG template on random data for a fixed number "
+                       "of steps and print images/s for the engine and, where torch is "
+                       "installed, for the same network in torch.")
+    p.add_argument("--steps", type=int, default=20, help="timed training steps (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps (default 3)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine.bench import big_graph, random_batch, time_engine_training, time_validator
+    from cnnstudio.engine.network import Network
+
+    graph = big_graph(300)
+    print(f"validator: {time_validator(graph):.1f} ms for a {len(graph)}-layer graph")
+    torch = None if args.no_torch else _import_torch()
+    if torch is None and not args.no_torch:
+        print("torch is not installed: engine numbers only")
+    else:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "")
+    for key, batch in BENCH_MODELS:
+        g = load_template(key)
+        net = Network(g, np.random.default_rng(0))
+        x, y = random_batch(net.input_shape, net.output_shape[0], batch)
+        state = net.state_dict()
+        engine = time_engine_training(net, x, y, args.steps, args.warmup)
+        line = (f"{key:10s} batch {batch}: engine {engine.images_per_s:7.0f} images/s "
+                f"({engine.seconds_per_step * 1000:6.1f} ms/step)")
+        if torch is not None:
+            ref = _time_torch(torch, g, state, x, y, args.steps, args.warmup)
+            line += (f" | torch {ref.images_per_s:7.0f} images/s "
+                     f"({ref.seconds_per_step * 1000:6.1f} ms/step) | "
+                     f"ratio {engine.images_per_s / ref.images_per_s:.2f}x")
+        print(line, flush=True)
+    return 0
+
+
+def _import_torch() -> Any:
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    return torch
+
+
+def torch_model(graph: Any, state: dict, torch: Any) -> tuple[Any, dict[str, str]]:
+    """The graph as a torch module (through the PyTorch exporter) holding ``state``, and the
+    exporter's map from weights-file keys to the module's state-dict names."""
+    import numpy as np
+
+    from cnnstudio.export.pytorch import pytorch_source
+
+    folder = Path(tempfile.mkdtemp(prefix="cnnstudio-bench-"))
+    source = folder / "bench_model.py"
+    source.write_text(pytorch_source(graph), encoding="utf-8")
+    weights = folder / "weights.npz"
+    np.savez(weights, **state)
+    spec = importlib.util.spec_from_file_location("cnnstudio_bench_model", source)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.build_model(str(weights)), dict(module.WEIGHT_KEYS)
+
+
+def _time_torch(torch: Any, graph: Any, state: dict, x: Any, y: Any, steps: int,
+                warmup: int) -> Any:
+    from cnnstudio.engine.bench import BENCH_OPTIMIZER, time_steps
+
+    model = torch_model(graph, state, torch)[0].train()
+    opt = torch.optim.SGD(model.parameters(), lr=BENCH_OPTIMIZER.lr,
+                          momentum=BENCH_OPTIMIZER.momentum)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+
+    return time_steps(step, steps, warmup, len(x))
+
+
+if __name__ == "__main__":
+    sys.exit(run(argparse.Namespace(steps=20, warmup=3, no_torch=False)))
