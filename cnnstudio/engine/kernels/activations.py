@@ -21,26 +21,47 @@ def relu_forward(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, np.n
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """dx = dout where the output was positive, else 0 (0 at exactly 0, as in PyTorch)."""
-    return np.where(cache > 0, dout, dout.dtype.type(0))
+    """dx = dout where the output was positive, else 0 (0 at exactly 0, as in PyTorch).
+
+    Multiplying by the boolean mask rather than ``np.where`` matters: on the unpredictable
+    masks of real activations ``np.where`` is branchy and an order of magnitude slower.
+    """
+    return dout * (cache > 0)
 
 
 def leaky_relu_forward(x: np.ndarray, alpha: float) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
-    """``x`` where positive, else ``alpha * x``; the cache is ``(x, alpha)``."""
-    return np.where(x > 0, x, x * x.dtype.type(alpha)), (x, alpha)
+    """``x`` where positive, else ``alpha * x``; the cache is ``(x, alpha)``.
+
+    Computed branch-free and exactly as ``max(x, alpha*x)`` (``min`` when alpha > 1).
+    """
+    scaled = x * x.dtype.type(alpha)
+    out = np.maximum(x, scaled, out=scaled) if alpha <= 1 else np.minimum(x, scaled, out=scaled)
+    return out, (x, alpha)
 
 
 def leaky_relu_backward(dout: np.ndarray, cache: tuple[np.ndarray, float]) -> np.ndarray:
-    """dx = dout where the input was positive, else ``alpha * dout``."""
+    """dx = dout where the input was positive, else ``alpha * dout`` (exact, branch-free: each
+    element is one product plus an exact zero)."""
     x, alpha = cache
-    return np.where(x > 0, dout, dout * dout.dtype.type(alpha))
+    positive = x > 0
+    negative = dout * dout.dtype.type(alpha)
+    negative *= ~positive
+    dx = dout * positive
+    dx += negative
+    return dx
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``1 / (1 + exp(-x))`` without overflow: ``exp`` only ever sees ``-|x|``."""
-    e = np.exp(-np.abs(x))
-    out = np.where(x >= 0, 1, e) / (1 + e)
-    return out, out
+    """``1 / (1 + exp(-x))``; the cache is the output.
+
+    This form keeps full relative precision in both tails; for x below about -88 (float32)
+    ``exp`` overflows to inf and the result is the correct limit 0, so that overflow is silenced
+    rather than reported.
+    """
+    with np.errstate(over="ignore"):
+        e = np.exp(-x)
+    e += 1
+    return np.reciprocal(e, out=e), e
 
 
 def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:

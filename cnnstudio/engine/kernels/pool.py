@@ -17,11 +17,16 @@ from cnnstudio.engine.kernels._windows import Windows, check_windows, offset_ran
 
 
 class MaxPoolCache(NamedTuple):
-    """argmax: [C, B, H', W'] index ``i*Fw + j`` of the winning kernel offset in each window.
-    x_shape: (C, B, H, W). windows: the AxisWindow pair used."""
+    """x: the input [C, B, H, W]. out: a private copy of the output [C, B, H', W'] (so the
+    caller may modify the returned output in place, e.g. with an in-place ReLU).
+    windows: the AxisWindow pair.
 
-    argmax: np.ndarray
-    x_shape: tuple[int, int, int, int]
+    The winners are found again in the backward pass by comparing ``x`` with ``out``: cheaper
+    than tracking an argmax in the forward pass, which needs masked (branchy) writes per offset.
+    """
+
+    x: np.ndarray
+    out: np.ndarray
     windows: Windows
 
 
@@ -52,34 +57,41 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxP
     """Max over each window's real pixels.
 
     x: [C, B, H, W]; windows: ``window_2d((H, W), pool_size, stride, padding)``.
-    Returns out [C, B, H', W'] and the cache. Ties go to the first offset in row-major window
-    order (one winner, as in PyTorch). A window covering only padding outputs 0.
+    Returns out [C, B, H', W'] and the cache (which keeps a reference to ``x``: do not modify
+    ``x`` before the backward pass). A window covering only padding outputs 0.
     """
     wh, ww = windows
     check_windows(x.shape, windows, (wh.f, ww.f))
-    c, b = x.shape[0], x.shape[1]
-    out = np.full((c, b, wh.out, ww.out), -np.inf, dtype=x.dtype)
-    index_type = np.uint8 if wh.f * ww.f <= 256 else np.int32
-    argmax = np.zeros(out.shape, dtype=index_type)
-    for k, oy, ox, iy, ix in _offsets(windows):
+    out = np.full((x.shape[0], x.shape[1], wh.out, ww.out), -np.inf, dtype=x.dtype)
+    for _, oy, ox, iy, ix in _offsets(windows):
         region = out[:, :, oy, ox]
-        values = x[:, :, iy, ix]
-        better = values > region
-        np.copyto(argmax[:, :, oy, ox], k, where=better)
-        np.copyto(region, values, where=better)
+        np.maximum(region, x[:, :, iy, ix], out=region)
     counts = _real_counts_2d(windows)
     if not counts.all():
         out[:, :, counts == 0] = 0
-    return out, MaxPoolCache(argmax, x.shape, windows)
+    return out, MaxPoolCache(x, out.copy(), windows)
 
 
 def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
-    """dout [C, B, H', W'] -> dx [C, B, H, W]: each window's gradient goes to its argmax."""
-    argmax, x_shape, windows = cache
-    dx = np.zeros(x_shape, dtype=dout.dtype)
-    zero = dout.dtype.type(0)
-    for k, oy, ox, iy, ix in _offsets(windows):
-        dx[:, :, iy, ix] += np.where(argmax[:, :, oy, ox] == k, dout[:, :, oy, ox], zero)
+    """dout [C, B, H', W'] -> dx [C, B, H, W]: each window's gradient goes to its maximum.
+
+    Ties have one winner, the first in row-major window order (as in PyTorch): offsets are
+    visited in that order and a window stops taking winners once it has one.
+    """
+    x, out, windows = cache
+    wh, ww = windows
+    dx = np.zeros(x.shape, dtype=dout.dtype)
+    pending = np.ones(out.shape, dtype=bool)
+    disjoint = wh.s >= wh.f and ww.s >= ww.f  # each input pixel in at most one window
+    for _, oy, ox, iy, ix in _offsets(windows):
+        open_ = pending[:, :, oy, ox]
+        hit = x[:, :, iy, ix] == out[:, :, oy, ox]
+        hit &= open_
+        open_ ^= hit
+        if disjoint:
+            np.multiply(dout[:, :, oy, ox], hit, out=dx[:, :, iy, ix])
+        else:
+            dx[:, :, iy, ix] += dout[:, :, oy, ox] * hit
     return dx
 
 
