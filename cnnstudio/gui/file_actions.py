@@ -1,4 +1,4 @@
-"""File handling of the designer window: new, templates, open, save, recent files, export,
+"""File handling of the designer window: new, templates, open, save, recent files,
 the unsaved-changes question and the minute-by-minute recovery copy.
 
 Separate from the window's layout code because every path here ends in a dialog or on disk,
@@ -7,7 +7,6 @@ and tests drive it by patching the dialogs (QMessageBox, QFileDialog) with plain
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from cnnstudio.core import modelfile
 from cnnstudio.core.graph import Graph, GraphError
 from cnnstudio.core.templates import list_templates, load_template
 from cnnstudio.gui import settings as cfg
-from cnnstudio.gui.document import Document, write_atomically
+from cnnstudio.gui.document import Document
 from cnnstudio.gui.recovery import RecoveryStore
 
 MODEL_FILTER = "cnnstudio models (*.json);;All files (*)"
@@ -136,22 +135,6 @@ class FileActions(QObject):
         self.recovery.clear()
         return True
 
-    def export_summary_json(self) -> bool:
-        """The machine-readable summary (``cnnstudio summary --json``): shapes, counts, problems."""
-        base = self.document.path.with_suffix("") if self.document.path else \
-            Path(self._start_dir()) / _slug(self.document.graph.name)
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export summary as JSON",
-                                              f"{base}-summary.json", "JSON (*.json)")
-        if not path:
-            return False
-        text = json.dumps(self.document.result.to_json(), indent=2) + "\n"
-        try:
-            write_atomically(Path(path), text)
-        except OSError as exc:
-            QMessageBox.critical(self.window, "Cannot export", str(exc))
-            return False
-        return True
-
     def maybe_save(self) -> bool:
         """Ask before unsaved changes would be lost; True when it is fine to go on."""
         if self.document.is_clean():
@@ -214,6 +197,17 @@ class FileActions(QObject):
 
     def _remember(self, path: Path) -> None:
         cfg.remember_recent(self.settings, path)
+        self.remember_folder(path)
+
+    def suggested_path(self, suffix: str) -> Path:
+        """Where an export is offered: beside the model file, named after it (``-copy.json``,
+        ``.py``...), or in the last folder used, named after the model."""
+        if self.document.path is not None:
+            return self.document.path.with_name(self.document.path.stem + suffix)
+        return Path(self._start_dir()) / f"{_slug(self.document.graph.name)}{suffix}"
+
+    def remember_folder(self, path: Path) -> None:
+        """The next Open/Save/Export dialog starts where the user last wrote a file."""
         cfg.put(self.settings, "files/last_dir", str(path.resolve().parent))
 
     def _start_dir(self) -> str:

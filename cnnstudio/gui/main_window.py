@@ -8,7 +8,8 @@ Menus are kept in ``self.menus`` and the toolbar in ``self.toolbar`` so other wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -30,6 +31,7 @@ from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui import settings as cfg
 from cnnstudio.gui.canvas import CanvasView
 from cnnstudio.gui.document import Document
+from cnnstudio.gui.export_actions import ExportActions
 from cnnstudio.gui.file_actions import FileActions
 from cnnstudio.gui.inspector import InspectorWidget
 from cnnstudio.gui.palette import PaletteWidget
@@ -67,6 +69,9 @@ class MainWindow(QMainWindow):
         self.canvas = CanvasView(self.document, self.selection)
         self.setCentralWidget(self.canvas)
         self.files = FileActions(self, self.document, self.settings, self.canvas.show_model)
+        #: Set by training: ``() -> state dict | None``; what exports use (see current_weights).
+        self.weights_provider: Callable[[], Mapping[str, Any] | None] | None = None
+        self.exports = ExportActions(self, self.document, self.files, self.current_weights)
         self.docks: dict[str, QDockWidget] = {}
         self.panels: dict[str, QWidget] = {}
         self.menus: dict[str, QMenu] = {}
@@ -158,8 +163,6 @@ class MainWindow(QMainWindow):
             "save": self._action("&Save", f.save, keys.Save, sp.SP_DialogSaveButton,
                                  "save the model"),
             "save_as": self._action("Save &As…", f.save_as, keys.SaveAs),
-            "export_json": self._action("Export Summary as &JSON…", f.export_summary_json,
-                                        tip="shapes, parameters and problems as JSON"),
             "quit": self._action("&Quit", self.close, keys.Quit),
             "auto_layout": self._action("&Auto-Layout", self._auto_layout, "Ctrl+L",
                                         tip="arrange the blocks top to bottom"),
@@ -188,8 +191,11 @@ class MainWindow(QMainWindow):
         recent.aboutToShow.connect(lambda: self.files.fill_recent_menu(recent))
         self.files.fill_recent_menu(recent)
         file.addSeparator()
-        for name in ("save", "save_as", "export_json"):
+        for name in ("save", "save_as"):
             file.addAction(a[name])
+        export = self.menus["export"] = file.addMenu("&Export")
+        self.exports.fill_menu(export)
+        self.actions.update({f"export_{k}": action for k, action in self.exports.actions.items()})
         file.addSeparator()
         file.addAction(a["quit"])
 
@@ -261,6 +267,14 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About cnnstudio",
                           f"<b>cnnstudio {__version__}</b><br>Design, understand, train and "
                           "export convolutional neural networks on your own computer.")
+
+    def current_weights(self) -> Mapping[str, Any] | None:
+        """The weights exports should carry (trained or loaded in the training dock), or None.
+
+        Training sets ``weights_provider``; the arrays are ``"<layer id>/<name>"`` in PyTorch
+        layouts (``Network.state_dict()``), meta keys allowed. None means "no trained weights".
+        """
+        return self.weights_provider() if self.weights_provider is not None else None
 
     # --- life cycle -------------------------------------------------------------------------
     def open_path(self, path: str) -> bool:
