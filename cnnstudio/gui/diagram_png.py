@@ -14,13 +14,18 @@ import sys
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication
 
 #: Default pixels per SVG unit: sharp on slides and high-density screens.
 DEFAULT_SCALE = 2.0
 
 
 def _ensure_app() -> None:
-    """Text rendering needs a QGuiApplication; create a headless one when none runs."""
+    """Text rendering needs a Qt application; create a headless one when none runs.
+
+    It is a QApplication, not a bare QGuiApplication: Qt allows one application object per
+    process, and a later window (or pytest-qt) would crash creating widgets on a QGuiApplication.
+    """
     if QGuiApplication.instance() is not None:
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
@@ -28,7 +33,7 @@ def _ensure_app() -> None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # Kept on the module so it lives as long as the process (Qt needs exactly one).
     global _APP
-    _APP = QGuiApplication([sys.argv[0] if sys.argv else "cnnstudio"])
+    _APP = QApplication([sys.argv[0] if sys.argv else "cnnstudio"])
 
 
 _APP: QGuiApplication | None = None
