@@ -208,6 +208,8 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
             continue
         rep.output_shape = out.shape
         rep.trainable, rep.non_trainable, rep.macs = out.trainable, out.non_trainable, out.macs
+        if not layer.trainable:  # frozen for transfer learning: as in Keras
+            rep.trainable, rep.non_trainable = 0, out.trainable + out.non_trainable
         rep.receptive_field, rep.jump = out.rf, out.jump
         rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
         for code, message in out.warnings:

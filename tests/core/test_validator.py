@@ -231,3 +231,19 @@ def test_summary_json_has_the_spec_keys_and_the_spec_example_row() -> None:
     }
     assert [row["id"] for row in doc["layers"]] == ["in", "c1", "c2"]
     assert doc["layers"][2]["output_shape"] is None
+
+
+def test_frozen_layer_weights_count_as_non_trainable() -> None:
+    """Freezing a layer (transfer learning) moves its weights to the non-trainable total."""
+    from cnnstudio.core.templates import load_template
+
+    graph = load_template("lenet5")
+    before = validate(graph).totals
+    graph.set_trainable("c1", False)
+    after = validate(graph)
+    conv_weights = 5 * 5 * 1 * 6 + 6
+    assert after.layers["c1"].trainable == 0
+    assert after.layers["c1"].non_trainable == conv_weights
+    assert after.totals.trainable == before.trainable - conv_weights
+    assert after.totals.non_trainable == before.non_trainable + conv_weights
+    assert after.totals.total == before.total
