@@ -151,7 +151,7 @@ def test_file_for_another_model_lists_mismatches(tmp_path, rng):
     path = tmp_path / "other.npz"
     save_weights(path, Network(g, rng).state_dict())
     net = Network(branching_graph(), rng)
-    with pytest.raises(NetworkError, match="c1/weight has shape") as exc:
+    with pytest.raises(NetworkError, match="c1/weight has shape"):
         net.load_state_dict(load_weights(path))
     report = net.load_where_fits(load_weights(path))
     assert [lid for lid, _ in report.skipped] == ["c1"]
