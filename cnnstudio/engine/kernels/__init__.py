@@ -7,7 +7,9 @@ the matching ``*_backward(dout, cache)`` returns the gradients. Windowed kernels
 ``(AxisWindow, AxisWindow)`` pair from ``cnnstudio.core.shapes.window_2d``, the one place output
 sizes and padding are computed. Kernels never modify their inputs unless a parameter explicitly
 asks for it (``relu_forward(..., inplace=True)``); dtype follows the input (float32 for speed,
-float64 for gradient checks).
+float64 for gradient checks). Caches may keep references to a kernel's input (never to its
+returned output, except ReLU/Sigmoid/Tanh/Softmax whose cache *is* the output): do not modify
+an input in place before the matching backward pass has run.
 """
 
 from cnnstudio.engine.kernels.activations import (

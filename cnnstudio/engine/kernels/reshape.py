@@ -10,7 +10,10 @@ import numpy as np
 
 
 def flatten_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """x [C, B, H, W] -> out [C*H*W, B] (row ``(c*H + y)*W + x``); the cache is ``x.shape``."""
+    """x [C, B, H, W] -> out [C*H*W, B] (row ``(c*H + y)*W + x``); the cache is ``x.shape``.
+
+    ``out`` is a view of ``x`` when no copy is needed (B == 1, or H == W == 1), else a new array.
+    """
     if x.ndim != 4:
         raise ValueError(f"Flatten expects images [C, B, H, W], got shape {x.shape}")
     c, b, h, w = x.shape
