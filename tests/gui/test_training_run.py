@@ -7,8 +7,11 @@ is the real one.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtWidgets import QMainWindow
 
 from cnnstudio.core.templates import load_template
@@ -85,3 +88,74 @@ def run_to_end_after_start(qtbot, ui):
         pass
     qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
     return blocker.args[0]
+
+
+def _batch_total(counts: list[int]) -> int:
+    return sum(counts)
+
+
+def test_pause_resume_stop(qtbot, window):
+    ui = window.training
+    c = ui.controller
+    configure(ui, epochs=30, batch=16)
+    counts: list[int] = []
+    c.batches.connect(lambda pts: counts.append(len(pts)))
+    with qtbot.waitSignal(c.batches, timeout=RUN_TIMEOUT_MS):
+        ui.panel.start_action.trigger()
+    ui.panel.pause_action.trigger()
+    assert c.state == "paused" and ui.panel.pause_action.text() == "Resume"
+    assert "Paused" in ui.panel.progress_label.text()
+    qtbot.wait(400)  # the batch in flight when pausing may still report
+    frozen = _batch_total(counts)
+    qtbot.wait(800)
+    assert _batch_total(counts) == frozen, "batches kept coming while paused"
+    ui.panel.pause_action.trigger()
+    assert c.state == "running"
+    qtbot.waitUntil(lambda: _batch_total(counts) > frozen, timeout=RUN_TIMEOUT_MS)
+    timer = QElapsedTimer()
+    with qtbot.waitSignal(c.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
+        timer.start()
+        ui.panel.stop_action.trigger()
+    assert blocker.args[0].stopped
+    assert timer.elapsed() < 10_000  # within a batch (plus the small test evaluation)
+    qtbot.waitUntil(lambda: c.state == "idle", timeout=RUN_TIMEOUT_MS)
+    assert not window.document.locked
+    assert "Stopped" in ui.panel.progress_label.text()
+    assert ui.panel.start_action.isEnabled()
+
+
+def test_event_loop_never_stalls_while_training(qtbot, window):
+    """A 10 ms QTimer probe: the longest gap between its ticks from the first batch report to
+    the end of the run, with the curves and the feature maps (redrawn each epoch) on screen."""
+    ui = window.training
+    configure(ui, epochs=3, batch=32)
+    window.splitDockWidget(ui.docks["curves"], ui.docks["feature_maps"],
+                           Qt.Orientation.Horizontal)
+    gaps: list[float] = []
+    watching = False
+    clock = QElapsedTimer()
+    probe = QTimer()
+    probe.setInterval(10)
+
+    def tick() -> None:
+        gap = clock.restart()
+        if watching:
+            gaps.append(gap)
+
+    def first_batch(_points: object) -> None:
+        nonlocal watching
+        if not watching:
+            watching = True
+            clock.restart()
+
+    ui.controller.batches.connect(first_batch)
+    ui.controller.runFinished.connect(lambda _o: probe.stop())
+    probe.timeout.connect(tick)
+    clock.start()
+    probe.start()
+    started = time.monotonic()
+    run_to_end(qtbot, ui)
+    assert ui.feature_maps.isVisible() and ui.curves.isVisible()
+    assert time.monotonic() - started > 1.0 and len(gaps) > 50  # the probe watched a run
+    worst = max(gaps)
+    assert worst < 100, f"the event loop stalled for {worst} ms"

@@ -88,13 +88,27 @@ class ConfusionWidget(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(split, 1)
-        controller.evaluationChanged.connect(self.show_evaluation)
+        self._dirty = False
+        controller.evaluationChanged.connect(self._evaluation_changed)
         controller.stateChanged.connect(
             lambda s: self.evaluate_button.setEnabled(s == "idle"))
         self.show_evaluation(controller.evaluation)
 
     # -- content ------------------------------------------------------------------------------
+    def _evaluation_changed(self, ev: Evaluation | None) -> None:
+        """Build the table now if it is on screen, else when it is next shown."""
+        if self.isVisible():
+            self.show_evaluation(ev)
+        else:
+            self._dirty = True
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().showEvent(event)
+        if self._dirty:
+            self.show_evaluation(self.controller.evaluation)
+
     def show_evaluation(self, ev: Evaluation | None) -> None:
+        self._dirty = False
         names = self.controller.class_names()
         self.table.clear()
         if ev is None or not names:

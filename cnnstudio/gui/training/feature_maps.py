@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -115,8 +115,12 @@ class FeatureMapsWidget(QWidget):
         layout.addLayout(body, 1)
 
         self._dirty = True
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self.refresh)
         controller.sampleChanged.connect(self._sample_changed)
-        controller.weightsChanged.connect(self.refresh)
+        controller.weightsChanged.connect(self._soon.start)  # after the epoch's other redraws
         controller.document.changed.connect(self._model_changed)
         if selection is not None:
             selection.changed.connect(self._selection_changed)

@@ -60,6 +60,8 @@ class TrainingUI(QObject):
         c.batches.connect(self.curves.add_batches)
         c.epochEnded.connect(self.curves.add_epoch)
         c.runFinished.connect(self._run_finished)
+        c.runFinished.connect(lambda _o: self.curves.flush())
+        c.runFailed.connect(lambda _m: self.curves.flush())
         self.panel.refused.connect(self._show_status)
         self.reset_action = QAction("Reset Weights", self)
         self.reset_action.setToolTip(self.panel.reset_button.toolTip())
@@ -142,7 +144,7 @@ class TrainingUI(QObject):
                        self.panel.stop_action):
             bar.addAction(action)
         self.toolbar_progress = QProgressBar()
-        self.toolbar_progress.setRange(0, 1000)
+        self.toolbar_progress.setRange(0, 100)
         self.toolbar_progress.setMaximumWidth(160)
         self.toolbar_progress.setFormat("%p%")
         self.toolbar_progress.setToolTip("Training progress")

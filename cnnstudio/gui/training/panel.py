@@ -136,7 +136,7 @@ class TrainingPanel(QWidget):
 
         # run
         self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
+        self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
         self.progress_label = QLabel("Ready.")
@@ -289,13 +289,19 @@ class TrainingPanel(QWidget):
 
     def _batches(self, points: tuple[BatchPoint, ...]) -> None:
         p = points[-1]
-        self.progress.setValue(int(1000 * p.fraction_done))
+        self._set_progress(p.fraction_done)
         self._last_progress = progress_text(p)
         if self.controller.state == RUNNING:
             self.progress_label.setText(self._last_progress)
 
+    def _set_progress(self, fraction: float) -> None:
+        """Whole percents only: QProgressBar repaints at once on every new value."""
+        value = int(100 * fraction)
+        if value != self.progress.value():
+            self.progress.setValue(value)
+
     def _epoch(self, p: EpochPoint) -> None:
-        self.progress.setValue(int(1000 * p.epoch / max(p.epochs, 1)))
+        self._set_progress(p.epoch / max(p.epochs, 1))
 
     def _finished(self, outcome: RunOutcome) -> None:
         ev = outcome.evaluation
@@ -303,7 +309,7 @@ class TrainingPanel(QWidget):
         how = "Stopped" if outcome.stopped else "Finished"
         self.progress_label.setText(f"{how} after {outcome.epochs_done} epoch(s){acc}.")
         if not outcome.stopped:
-            self.progress.setValue(1000)
+            self._set_progress(1.0)
 
     def _failed(self, message: str) -> None:
         self.progress_label.setText("Training stopped: " + message)
