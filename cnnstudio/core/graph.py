@@ -241,6 +241,8 @@ class Graph:
         target = self.layer(dst)
         if src in target.inputs:
             raise GraphError(f"{src} already feeds {dst}")
+        if target.spec.max_inputs == 0:
+            self._check_arity(target.spec, dst, 1)
         if self.would_create_cycle(src, dst):
             raise GraphError(
                 f"connecting {src} -> {dst} would make a cycle: {dst} already feeds {src}"

@@ -107,8 +107,8 @@ def _need_flat(rin: RuleInput) -> int:
 _AXIS = ("height", "width")
 
 
-def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any,
-          fix: str) -> tuple[AxisWindow, AxisWindow]:
+def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
+          noun: str) -> tuple[AxisWindow, AxisWindow]:
     """Tile both axes; raise kernel_too_large or warn about fractional tiling."""
     c, h, w = _need_image(rin)
     axes = window_2d((h, w), kernel, stride, padding)
@@ -119,7 +119,7 @@ def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any,
             raise LayerProblem(
                 "kernel_too_large",
                 f"output {name} ({ax.n} + {_pad_text(ax)} - {ax.f})/{ax.s} + 1 = {raw:g} < 1: "
-                f"the {fh}x{fw} window is larger than the {h}x{w} input"
+                f"the {fh}x{fw} {noun} is larger than the {h}x{w} input"
                 + (f" padded to {ax.n + ax.pad_total}" if ax.pad_total else ""),
                 fix,
             )
@@ -173,7 +173,7 @@ def input_rule(rin: RuleInput) -> RuleOutput:
 def conv2d_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
     c = rin.first.shape[0] if rin.first.shape else 0
-    axes = _tile(rin, p["kernel_size"], p["stride"], p["padding"], FIX_PADDING_SAME)
+    axes = _tile(rin, p["kernel_size"], p["stride"], p["padding"], FIX_PADDING_SAME, "filter")
     fh, fw = pair(p["kernel_size"])
     k = p["filters"]
     ho, wo = axes[0].out, axes[1].out
@@ -192,7 +192,7 @@ def conv2d_rule(rin: RuleInput) -> RuleOutput:
 def pool_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
     stride = p["stride"] if p["stride"] is not None else p["pool_size"]
-    axes = _tile(rin, p["pool_size"], stride, p["padding"], FIX_SHRINK_POOL)
+    axes = _tile(rin, p["pool_size"], stride, p["padding"], FIX_SHRINK_POOL, "pooling window")
     rf, jump = _grow_rf(rin, axes)
     c = rin.first.shape[0]
     return RuleOutput(shape=(c, axes[0].out, axes[1].out), rf=rf, jump=jump, axes=axes,

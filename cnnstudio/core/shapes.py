@@ -45,10 +45,16 @@ class AxisWindow:
 
     @property
     def uncovered(self) -> tuple[int, ...]:
-        """Indices (in input coordinates, may be padding: <0 or >=n) never covered."""
+        """Indices (in input coordinates, may be padding: <0 or >=n) never covered: the trailing
+        ``remainder`` ones, plus the gaps between windows when the stride exceeds the window."""
         r = self.remainder
         last = self.n + self.pad_after  # one past the last padded index
-        return tuple(range(last - r, last))
+        trailing = tuple(range(last - r, last))
+        if self.s <= self.f or self.out <= 0:
+            return trailing
+        gaps = tuple(i - self.pad_before for o in range(self.out - 1)
+                     for i in range(o * self.s + self.f, (o + 1) * self.s))
+        return gaps + trailing
 
     @property
     def uncovered_real(self) -> tuple[int, ...]:

@@ -134,7 +134,7 @@ def test_connect_appends_to_merge_layers() -> None:
 @pytest.mark.parametrize(("src", "dst", "words"), [
     ("c3", "c2", ["cycle"]),  # c2 already feeds c3
     ("add", "c1", ["cycle"]),
-    ("out", "in", ["cycle"]),
+    ("out", "in", ["takes no inputs"]),
     ("c1", "c1", ["itself"]),
     ("c1", "c2", ["already feeds"]),
     ("in", "c2", ["takes 1 input", "Add or Concatenate"]),
@@ -332,3 +332,12 @@ def test_positions_the_file_cannot_store_are_refused(bad) -> None:
     with pytest.raises(GraphError, match="position"):
         g.add_layer("ReLU", layer_id="r9", position=(0, bad))
     assert "r9" not in g and "c1" not in g.positions
+
+
+def test_connecting_into_an_input_says_inputs_take_none() -> None:
+    """The reason given is the real one (Input takes no inputs), not a cycle."""
+    g = Graph()
+    g.add_layer("Input", layer_id="in")
+    g.add_layer("ReLU", layer_id="r", inputs=["in"])
+    with pytest.raises(GraphError, match="takes no inputs"):
+        g.connect("r", "in")

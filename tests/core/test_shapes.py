@@ -128,3 +128,10 @@ def test_kernel_larger_than_input_gives_no_positions() -> None:
 def test_padding_rescues_a_large_kernel() -> None:
     ax = window_axis(10, 12, 1, 1, 0)
     assert ax.out == 1
+
+
+def test_stride_larger_than_window_lists_the_gaps_too() -> None:
+    """A 1-wide window with stride 2 over 6 rows covers rows 0, 2, 4: rows 1, 3, 5 are skipped."""
+    ax = window_axis(6, 1, 2, "valid", 0)
+    assert ax.out == 3
+    assert ax.uncovered_real == (1, 3, 5)

@@ -103,7 +103,7 @@ def test_invalid_model_exits_1(tmp_path, capsys):
     path = tmp_path / "bad.json"
     save(g, path)
     assert main(["train", str(path), "--dataset", "digits"]) == 1
-    assert "window is larger than the 8x8 input" in _one_line_error(capsys)
+    assert "filter is larger than the 8x8 input" in _one_line_error(capsys)
 
 
 def test_class_mismatch_exits_1_with_the_fix(capsys):
