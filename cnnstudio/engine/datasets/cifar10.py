@@ -44,10 +44,9 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not data or len(data) % RECORD_BYTES:
-        whole, rest = divmod(len(data), RECORD_BYTES)
         raise DatasetError(
-            f"{path}: truncated or not a CIFAR-10 binary batch ({len(data)} bytes is {whole} "
-            f"records of {RECORD_BYTES} bytes plus {rest})"
+            f"{path}: truncated or not a CIFAR-10 binary batch ({len(data)} bytes is not a "
+            f"whole number of {RECORD_BYTES}-byte records)"
         )
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_BYTES)
     labels = labels_to_int64(records[:, 0], str(path), num_classes=len(CIFAR10_CLASSES))

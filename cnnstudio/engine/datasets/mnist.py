@@ -35,8 +35,14 @@ FASHION_CLASSES: tuple[str, ...] = (
 )
 
 _UBYTE = 0x08
-_TYPE_NAMES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32",
-               0x0E: "float64"}  # fmt: skip
+_TYPE_NAMES = {
+    0x08: "uint8",
+    0x09: "int8",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -46,7 +46,8 @@ _BATCH = 256  # images drawn at once; bounds the [batch, segments, H, W] tempora
 class ShapesConfig:
     """What to generate. Sizes in pixels; ``noise`` is the largest per-image Gaussian sigma.
 
-    ``clutter`` is the largest number of distractor dots per image (0 for clean images).
+    ``clutter`` is the largest number of distractor dots per image and ``shading`` the largest
+    brightness change across an image from a lighting ramp (0 and 0 for clean images).
     """
 
     kinds: tuple[str, ...] = DEFAULT_KINDS
@@ -57,6 +58,7 @@ class ShapesConfig:
     channels: int = 1
     noise: float = 0.08
     clutter: int = 3
+    shading: float = 0.3
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.kinds if k not in SHAPE_KINDS]
@@ -70,8 +72,8 @@ class ShapesConfig:
             raise ValueError(f"shapes images must be at least 8x8, got {self.height}x{self.width}")
         if self.channels not in (1, 3):
             raise ValueError(f"shapes channels must be 1 or 3, got {self.channels}")
-        if not 0.0 <= self.noise <= 1.0 or self.clutter < 0:
-            raise ValueError("shapes noise must be in [0, 1] and clutter >= 0")
+        if not (0.0 <= self.noise <= 1.0 and 0.0 <= self.shading <= 1.0) or self.clutter < 0:
+            raise ValueError("shapes noise and shading must be in [0, 1] and clutter >= 0")
 
 
 def make_shapes(config: ShapesConfig, rng: np.random.Generator) -> Dataset:
@@ -198,7 +200,22 @@ def _colourise(alpha: np.ndarray, config: ShapesConfig, rng: np.random.Generator
     # Per channel, so RGB images get random hues while the ink stays brighter than the
     # background in every channel: colour is never a cue, contrast always is.
     background = rng.uniform(0.0, 0.4, (n, c, 1, 1)).astype(np.float32)
-    ink = rng.uniform(0.6, 1.0, (n, c, 1, 1)).astype(np.float32)
+    ink = np.minimum(background + rng.uniform(0.4, 0.8, (n, c, 1, 1)), 1.0).astype(np.float32)
+    # A smooth illumination ramp in a random direction: a conv filter that responds to edges
+    # ignores it, while a Dense net sees every pixel's value shifted differently.
+    h, w = alpha.shape[1:]
+    direction = rng.uniform(0.0, 2 * np.pi, n)
+    ramp_y = (
+        np.linspace(-0.5, 0.5, h, dtype=np.float32)[None, :, None]
+        * np.sin(direction)[:, None, None]
+    )
+    ramp_x = (
+        np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, None, :]
+        * np.cos(direction)[:, None, None]
+    )
+    light = (ramp_y + ramp_x) * rng.uniform(0.0, config.shading, n)[:, None, None]
+    background = background + light[:, None].astype(np.float32)
+    ink = ink + light[:, None].astype(np.float32)
     sigma = rng.uniform(0.0, config.noise, (n, 1, 1, 1)).astype(np.float32)
     noise = rng.standard_normal((n, c) + alpha.shape[1:], dtype=np.float32) * sigma
     images = background + (ink - background) * alpha[:, None] + noise

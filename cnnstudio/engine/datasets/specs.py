@@ -57,7 +57,8 @@ _FORMS: dict[str, _Form] = {
     "shapes": _Form(
         "shapes[:OPTIONS]",
         "generated outline shapes and oriented lines (built-in); OPTIONS as key=value,... with "
-        "classes=N or a+b+..., train, test, size=N or HxW, channels, noise, clutter, seed",
+        "classes=N or a+b+..., train, test, size=N or HxW, channels, noise, clutter, shading, "
+        "seed",
         False,
         _shapes,
     ),
@@ -190,14 +191,14 @@ def parse_shapes(argument: str, request: DatasetRequest) -> tuple[ShapesConfig, 
                 values["height"], values["width"] = int(height), int(width or height)
             elif key in ("train", "test", "channels", "clutter"):
                 values[key] = int(raw)
-            elif key == "noise":
-                values["noise"] = float(raw)
+            elif key in ("noise", "shading"):
+                values[key] = float(raw)
             elif key == "seed":
                 seed = int(raw)
             else:
                 raise DatasetError(
                     f"{where}: unknown option {key!r} (known: classes, train, test, size, "
-                    "channels, noise, clutter, seed)"
+                    "channels, noise, clutter, shading, seed)"
                 )
         except ValueError as exc:
             raise DatasetError(f"{where}: bad value for {key}: {exc}") from None
