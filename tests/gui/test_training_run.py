@@ -105,9 +105,9 @@ def test_pause_resume_stop(qtbot, window):
     ui.panel.pause_action.trigger()
     assert c.state == "paused" and ui.panel.pause_action.text() == "Resume"
     assert "Paused" in ui.panel.progress_label.text()
-    qtbot.wait(400)  # the batch in flight when pausing may still report
+    qtbot.wait(1500)  # the batch in flight when pausing may still report
     frozen = _batch_total(counts)
-    qtbot.wait(800)
+    qtbot.wait(1000)
     assert _batch_total(counts) == frozen, "batches kept coming while paused"
     ui.panel.pause_action.trigger()
     assert c.state == "running"
