@@ -1,0 +1,144 @@
+"""Class-per-folder image collections and the single-image decoder shared with prediction."""
+
+from __future__ import annotations
+
+import re
+import sys
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnstudio.engine.datasets import DatasetError, load_image
+from cnnstudio.engine.datasets.folder import load_folder
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def _png(path: Path, pixels: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _grey_tree(root: Path, size: tuple[int, int] = (6, 5)) -> None:
+    """cats/ hold dark images, dogs/ bright ones; plus files a loader must skip."""
+    for i in range(3):
+        _png(root / "cats" / f"c{i}.png", np.full(size, 10 * i, np.uint8))
+        _png(root / "dogs" / f"d{i}.png", np.full(size, 200 + 10 * i, np.uint8))
+    (root / "cats" / "notes.txt").write_text("not an image")
+    (root / "dogs" / "Thumbs.db").write_bytes(b"\x00\x01")
+    (root / ".hidden").mkdir()
+
+
+def test_grey_folder_loads_with_sorted_classes(tmp_path: Path) -> None:
+    _grey_tree(tmp_path)
+    ds = load_folder(tmp_path)
+    assert ds.class_names == ("cats", "dogs")
+    assert ds.x_train.shape == (6, 1, 6, 5) and ds.x_test.shape == (0, 1, 6, 5)
+    assert ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_allclose(ds.x_train[:3, 0, 0, 0], [0, 10 / 255, 20 / 255], atol=1e-6)
+    assert ds.x_train[3:].min() >= 200 / 255 - 1e-6
+
+
+def test_colour_images_make_three_channels_and_resize(tmp_path: Path) -> None:
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    _png(tmp_path / "red" / "a.png", red)
+    _png(tmp_path / "red" / "b.jpg", red)
+    _png(tmp_path / "grey" / "g.png", np.full((4, 4), 128, np.uint8))  # grey among colour
+    ds = load_folder(tmp_path, image_size=(5, 7))
+    assert ds.image_shape == (3, 5, 7)
+    red_images = ds.x_train[ds.y_train == ds.class_names.index("red")]
+    assert red_images[:, 0].min() > 0.9 and red_images[:, 1].max() < 0.1
+    grey = ds.x_train[ds.y_train == ds.class_names.index("grey")][0]
+    np.testing.assert_allclose(grey, 128 / 255, atol=1e-6)  # repeated into all three channels
+
+
+def test_channels_argument_forces_grey_or_rgb(tmp_path: Path) -> None:
+    _grey_tree(tmp_path)
+    assert load_folder(tmp_path, channels=3).image_shape == (3, 6, 5)
+    blue = np.zeros((4, 4, 3), np.uint8)
+    blue[..., 2] = 255
+    _png(tmp_path / "cats" / "blue.png", blue)
+    grey = load_folder(tmp_path, channels=1, image_size=(4, 4))
+    assert grey.image_shape == (1, 4, 4)
+    blue_as_grey = grey.x_train[0]  # "blue.png" sorts first in cats/
+    np.testing.assert_allclose(blue_as_grey, round(0.114 * 255) / 255, atol=1 / 255)
+
+
+def test_default_size_is_first_image(tmp_path: Path) -> None:
+    _png(tmp_path / "a" / "1.png", np.zeros((9, 4), np.uint8))
+    _png(tmp_path / "b" / "1.png", np.zeros((3, 3), np.uint8))
+    assert load_folder(tmp_path).image_shape == (1, 9, 4)
+
+
+def test_train_and_test_subfolders_become_splits(tmp_path: Path) -> None:
+    _grey_tree(tmp_path / "train")
+    _png(tmp_path / "test" / "dogs" / "x.png", np.full((6, 5), 250, np.uint8))
+    ds = load_folder(tmp_path)
+    assert ds.class_names == ("cats", "dogs")
+    assert len(ds.x_train) == 6 and ds.y_test.tolist() == [1]  # "dogs" keeps its train index
+    _png(tmp_path / "test" / "emus" / "e.png", np.zeros((6, 5), np.uint8))
+    with pytest.raises(DatasetError, match="class 'emus' is not in the train folder"):
+        load_folder(tmp_path)
+
+
+def _raises_naming(path: Path, problem: str) -> AbstractContextManager:
+    return pytest.raises(DatasetError, match=rf"^{re.escape(str(path))}: [^\n]*{problem}[^\n]*$")
+
+
+def test_corrupt_png_names_the_file(tmp_path: Path) -> None:
+    _grey_tree(tmp_path)
+    bad = tmp_path / "dogs" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with _raises_naming(bad, "not a readable image"):
+        load_folder(tmp_path)
+    good = tmp_path / "dogs" / "d0.png"
+    good.write_bytes(good.read_bytes()[:40])  # truncated mid-stream
+    bad.unlink()
+    with _raises_naming(good, "not a readable image"):
+        load_folder(tmp_path)
+
+
+def test_empty_or_flat_folders_are_explained(tmp_path: Path) -> None:
+    with _raises_naming(tmp_path, "no class folders"):
+        load_folder(tmp_path)
+    _png(tmp_path / "loose.png", np.zeros((2, 2), np.uint8))
+    with _raises_naming(tmp_path, "holds images directly"):
+        load_folder(tmp_path)
+    _png(tmp_path / "only" / "a.png", np.zeros((2, 2), np.uint8))
+    with _raises_naming(tmp_path, "only one class folder"):
+        load_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with _raises_naming(tmp_path / "empty", "holds no PNG/JPEG images"):
+        load_folder(tmp_path)
+    with _raises_naming(tmp_path / "missing", "no such folder"):
+        load_folder(tmp_path / "missing")
+
+
+def test_load_image_for_prediction(tmp_path: Path) -> None:
+    pixels = np.arange(12 * 10 * 3, dtype=np.uint8).reshape(12, 10, 3)
+    path = _png(tmp_path / "p.png", pixels)
+    rgb = load_image(path, 3)
+    assert rgb.shape == (3, 12, 10) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb * 255, pixels.transpose(2, 0, 1), atol=1e-3)
+    assert load_image(path, 1, (4, 5)).shape == (1, 4, 5)
+    assert load_image(path).shape[0] == 3
+    grey = _png(tmp_path / "g.png", np.zeros((3, 3), np.uint8))
+    assert load_image(grey).shape == (1, 3, 3)
+    wide = tmp_path / "w.png"  # 16-bit grey must be scaled, not clipped to white
+    Image.fromarray(np.full((2, 2), 32768, np.uint16)).save(wide)
+    assert load_image(wide, 1)[0, 0, 0] == pytest.approx(0.5, abs=0.01)
+    with _raises_naming(tmp_path / "none.png", "not a readable image"):
+        load_image(tmp_path / "none.png", 1)
+
+
+def test_missing_pillow_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _grey_tree(tmp_path)
+    monkeypatch.setitem(sys.modules, "PIL", None)  # makes "from PIL import Image" fail
+    with pytest.raises(DatasetError, match=r"pip install cnnstudio\[images\]"):
+        load_folder(tmp_path)
