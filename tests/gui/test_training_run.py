@@ -12,50 +12,16 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtWidgets import QMainWindow
+from training_support import RUN_TIMEOUT_MS, configure, make_window, run_to_end
 
-from cnnstudio.core.templates import load_template
-from cnnstudio.engine.datasets import Dataset, load_dataset
-from cnnstudio.gui.document import Document
-from cnnstudio.gui.selection import Selection
-from cnnstudio.gui.training import install_training
 from cnnstudio.gui.training.progress import EpochPoint
-
-RUN_TIMEOUT_MS = 120_000
-
-
-def small_digits(n_train: int = 320, n_test: int = 120) -> Dataset:
-    d = load_dataset("digits")
-    return Dataset(d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test],
-                   d.y_test[:n_test], d.class_names, d.name, d.source)
 
 
 @pytest.fixture
 def window(qtbot):
-    w = QMainWindow()
-    w.document = Document(load_template("digits_tiny"))
-    w.selection = Selection(w)
-    ui = install_training(w, default_dataset=False)
-    ui.controller.set_dataset(small_digits(), "digits")
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
+    w = make_window(qtbot)
     yield w
-    ui.controller.shutdown()
-
-
-def configure(ui, epochs: int = 2, batch: int = 32) -> None:
-    form = ui.panel.form
-    form.epochs.setValue(epochs)
-    form.batch_size.setValue(batch)
-    form.seed.setValue(3)
-
-
-def run_to_end(qtbot, ui) -> object:
-    with qtbot.waitSignal(ui.controller.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
-        ui.panel.start_action.trigger()
-    qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
-    return blocker.args[0]
+    w.training.controller.shutdown()
 
 
 def test_run_from_panel_fills_curves_and_unlocks(qtbot, window):

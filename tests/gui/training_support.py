@@ -1,0 +1,55 @@
+"""Shared pieces of the training GUI tests: a bare window with the training views installed,
+a small slice of the built-in digits, and helpers that drive a run from the panel."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+from cnnstudio.core.templates import load_template
+from cnnstudio.engine.datasets import Dataset, load_dataset
+from cnnstudio.gui.document import Document
+from cnnstudio.gui.selection import Selection
+from cnnstudio.gui.training import TrainingUI, install_training
+
+RUN_TIMEOUT_MS = 120_000
+
+
+def small_digits(n_train: int = 320, n_test: int = 120) -> Dataset:
+    """Real digits, few enough that a run takes seconds on a busy 2-core machine."""
+    d = load_dataset("digits")
+    return Dataset(d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test],
+                   d.y_test[:n_test], d.class_names, d.name, d.source)
+
+
+def make_window(qtbot, template: str = "digits_tiny", dataset: Dataset | None = None
+                ) -> QMainWindow:
+    """A QMainWindow with a Document, a Selection and install_training; digits loaded."""
+    w = QMainWindow()
+    w.document = Document(load_template(template))
+    w.selection = Selection(w)
+    ui = install_training(w, default_dataset=False)
+    ui.controller.set_dataset(dataset if dataset is not None else small_digits(), "digits")
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    return w
+
+
+def configure(ui: TrainingUI, epochs: int = 2, batch: int = 32, seed: int = 3) -> None:
+    form = ui.panel.form
+    form.epochs.setValue(epochs)
+    form.batch_size.setValue(batch)
+    form.seed.setValue(seed)
+
+
+def run_to_end(qtbot, ui: TrainingUI) -> object:
+    """Press Train and wait for the run's outcome and for the panel to be idle again."""
+    with qtbot.waitSignal(ui.controller.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
+        ui.panel.start_action.trigger()
+    qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
+    return blocker.args[0]
+
+
+def open_boxes(window: QMainWindow, name: str) -> list[QMessageBox]:
+    """The message boxes of the training views (``trainingProblem``/``trainingReport``) showing."""
+    return [b for b in window.findChildren(QMessageBox, name) if b.isVisible()]
