@@ -118,7 +118,7 @@ def _export(graph: Graph, args: argparse.Namespace, out: Path) -> None:
                 raise ExportError([f"error: PNG export needs Qt (PySide6): {exc}"]) from None
             atomic_write_bytes(out, svg_to_png(svg, args.scale))
     elif fmt == "markdown":
-        from cnnstudio.core.modelfile import atomic_write_text
+        from cnnstudio.core.atomic import atomic_write_text
         from cnnstudio.core.validator import validate
         from cnnstudio.export.summary import format_markdown
 

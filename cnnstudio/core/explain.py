@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cnnstudio.core.graph import Layer
-from cnnstudio.core.rules import _pad_text, fmt_shape
+from cnnstudio.core.rules import fmt_shape, pad_text
 from cnnstudio.core.shapes import AxisWindow, pair
 from cnnstudio.core.validator import LayerReport
 
@@ -66,7 +66,7 @@ _AXES = (("H", "height", "top", "bottom"), ("W", "width", "left", "right"))
 
 
 def _axis_formula(ax: AxisWindow) -> str:
-    return f"floor(({ax.n} + {_pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {ax.out}"
+    return f"floor(({ax.n} + {pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {ax.out}"
 
 
 def _same_split(label: str, ax: AxisWindow, before: str, after: str) -> list[Line]:

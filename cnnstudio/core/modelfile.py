@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.catalogue import LAYERS, ParamError
 from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id
 
@@ -236,33 +234,3 @@ def dumps(graph: Graph) -> str:
 def save(graph: Graph, path: str | os.PathLike[str]) -> None:
     """Write atomically: a crash mid-save never leaves a half-written model behind."""
     atomic_write_text(path, dumps(graph))
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write to a temporary file beside ``path``, flush to disk, then rename over it."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _file_mode(target: Path) -> int:
-    """The mode the saved file should have: the old file's, else what open() would give.
-
-    mkstemp creates its file private (0600); without this a saved model could not be read by
-    the other users of a shared folder, unlike any file the user writes another way.
-    """
-    try:
-        return stat.S_IMODE(os.stat(target).st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask

@@ -118,7 +118,7 @@ def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
             fh, fw = axes[0].f, axes[1].f
             raise LayerProblem(
                 "kernel_too_large",
-                f"output {name} ({ax.n} + {_pad_text(ax)} - {ax.f})/{ax.s} + 1 = {raw:g} < 1: "
+                f"output {name} ({ax.n} + {pad_text(ax)} - {ax.f})/{ax.s} + 1 = {raw:g} < 1: "
                 f"the {fh}x{fw} {noun} is larger than the {h}x{w} input"
                 + (f" padded to {ax.n + ax.pad_total}" if ax.pad_total else ""),
                 fix,
@@ -126,7 +126,7 @@ def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
     return axes
 
 
-def _pad_text(ax: AxisWindow) -> str:
+def pad_text(ax: AxisWindow) -> str:
     if ax.pad_before == ax.pad_after:
         return f"2*{ax.pad_before}"
     return f"{ax.pad_before}+{ax.pad_after}"
@@ -149,7 +149,7 @@ def fractional_warnings(axes: tuple[AxisWindow, AxisWindow]) -> list[tuple[str, 
             lost = f"the last {ax.remainder} padded {unit}(s) are never used"
         out.append((
             "fractional_tiling",
-            f"{name}: ({ax.n} + {_pad_text(ax)} - {ax.f})/{ax.s} = {exact:g} is not whole, so the "
+            f"{name}: ({ax.n} + {pad_text(ax)} - {ax.f})/{ax.s} = {exact:g} is not whole, so the "
             f"output is floored to {ax.out}; {lost}",
         ))
     return out

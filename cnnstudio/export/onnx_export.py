@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.core.atomic import atomic_write_bytes
 from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.shapes import AxisWindow, window_2d
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.engine.kernels._windows import real_counts
 from cnnstudio.export.identifiers import python_identifiers
-from cnnstudio.export.registry import ExportError, atomic_write_bytes, network_plan
+from cnnstudio.export.registry import ExportError, network_plan
 
 OPSET = 17
 IR_VERSION = 8

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.graph import Graph, Layer
-from cnnstudio.core.modelfile import atomic_write_text
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.shapes import AxisWindow, window_2d
 from cnnstudio.core.validator import LayerReport

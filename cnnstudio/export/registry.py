@@ -9,15 +9,12 @@ errors, one line each, exactly as ``cnnstudio summary`` prints them.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from cnnstudio.core.atomic import atomic_write_bytes  # noqa: F401  (re-exported for exporters)
 from cnnstudio.core.catalogue import LAYERS
 from cnnstudio.core.graph import Graph
-from cnnstudio.core.modelfile import _file_mode  # same permissions rule as model files
 from cnnstudio.core.validator import ValidationResult, validate
 
 #: Formats ``cnnstudio export --to`` offers.
@@ -101,19 +98,3 @@ def network_plan(graph: Graph, table: Mapping[str, object], what: str,
         raise ExportError([f"error: {what} export does not support layer type {t}"
                            for t in missing])
     return NetworkPlan(graph, result, order, inputs[0], output_id)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Binary twin of ``core.modelfile.atomic_write_text``: a crash never leaves half a file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

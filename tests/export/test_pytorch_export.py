@@ -73,9 +73,13 @@ def test_random_graphs_match_engine(graph, tmp_path_factory):
     x = input_batch(graph, rng)
     got = _run(model, x, double=True)
     assert np.abs(got - engine_forward(graph, state, x)).max() < 1e-4
+    totals = validate(graph).totals
+    # frozen layers count as non-trainable in the validator and have requires_grad off in torch
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == totals.trainable
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == \
         trainable_count(graph)
-    assert sum(p.numel() for p in model.parameters()) == validate(graph).totals.trainable
+    running = sum(b.numel() for name, b in model.named_buffers() if "running_" in name)
+    assert sum(p.numel() for p in model.parameters()) + running == totals.total
 
 
 def _chain(*layers, shape=(2, 7, 6)) -> Graph:
