@@ -26,7 +26,7 @@ def _test_accuracy(key: str, data) -> tuple[float, int]:
 
 @pytest.mark.slow
 def test_small_cnn_beats_dense_baseline_on_shapes():
-    data = load_dataset("shapes:classes=6,train=600,test=300", rng=np.random.default_rng(0))
+    data = load_dataset("shapes:train=800,test=400", rng=np.random.default_rng(0))
     cnn, cnn_params = _test_accuracy("shapes_cnn", data)
     dense, dense_params = _test_accuracy("dense_baseline", data)
     assert 0.5 < cnn_params / dense_params < 2  # similar size, so the layer type decides
