@@ -3,8 +3,8 @@
 There is exactly one lookup so that a missing resource fails the same loud way everywhere,
 instead of each caller guessing paths and failing later with a confusing "no such file".
 A wheel carries the repository's ``resources/`` inside the package (hatchling force-include
-puts it at ``cnnstudio/resources``); an editable install or a source checkout reads it from the
-repository root beside the package.
+puts it at ``cnnstudio/_resources``, named apart from this module); an editable install or a
+source checkout reads it from the repository root beside the package.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Where resources may live, in the order they are tried: installed wheel, then source checkout.
 SEARCH_ROOTS: tuple[Path, ...] = (
-    _PACKAGE_DIR / "resources",
+    _PACKAGE_DIR / "_resources",
     _PACKAGE_DIR.parent / "resources",
 )
 
