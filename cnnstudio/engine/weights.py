@@ -14,13 +14,13 @@ model skip meta keys (:func:`split_meta`), so such files still load strictly.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from cnnstudio.core.atomic import atomic_open
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import WeightsError
 
@@ -43,19 +43,10 @@ _CLASS_NAMES = META_PREFIX + "class_names"
 
 
 def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically (temp file, fsync,
-    ``os.replace``); raises OSError when the folder cannot be written."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically; raises OSError when
+    the folder cannot be written."""
+    with atomic_open(path) as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def save_weights(
