@@ -6,6 +6,7 @@ continue while it shows; the window stays usable behind it and nothing drawn is 
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 __all__ = ["show_problem", "show_report"]
@@ -18,7 +19,7 @@ def show_problem(parent: QWidget | None, title: str, message: str, hint: str = "
     if hint:
         box.setInformativeText(hint)
     box.setObjectName("trainingProblem")
-    box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
 
@@ -30,6 +31,6 @@ def show_report(parent: QWidget | None, title: str, text: str, details: str = ""
     if details:
         box.setInformativeText(details)
     box.setObjectName("trainingReport")
-    box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box

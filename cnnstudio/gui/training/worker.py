@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.gui.training.progress import BatchPoint, EpochPoint, RunOutcome
 
@@ -128,7 +128,9 @@ class WorkerThread(QObject):
         self.thread.setObjectName("cnnstudio-training")
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
-        worker.done.connect(self.thread.quit)
+        # Direct: quit() is thread-safe, and a queued call would never run while the GUI thread
+        # blocks in wait() on close.
+        worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
         self.thread.finished.connect(self.finished)
 
     def start(self) -> None:
@@ -162,7 +164,7 @@ class BackgroundJob(QObject):
         self.thread.setObjectName("cnnstudio-job")
         self.moveToThread(self.thread)
         self.thread.started.connect(self._run)
-        self.done.connect(self.thread.quit)
+        self.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
         self.finished = self.thread.finished  # the thread has ended: safe to drop both
 
     def start(self) -> None:
