@@ -20,6 +20,8 @@ CASES = [
     (3, 2, 5, 5, 4, 1, 1, "valid", True),  # 1x1
     (2, 2, 6, 6, 2, 4, 2, (1, 2), False),  # even kernel, per-axis padding
     (2, 1, 5, 8, 2, (1, 3), (1, 3), "same", True),  # stride 3 "same" on width only
+    (2, 2, 6, 7, 3, (2, 3), 1, "valid", False),  # unpadded stride 1, non-square (line path)
+    (3, 2, 8, 8, 2, 5, 1, "valid", True),  # LeNet-like 5x5 valid
 ]
 IDS = [f"case{i}" for i in range(len(CASES))]
 
@@ -71,6 +73,27 @@ def test_need_dx_false_skips_only_the_input_gradient(rng):
     dx2, dw2, db2 = conv2d_backward(dout, cache, need_dx=False)
     assert dx is not None and dx2 is None
     np.testing.assert_array_equal(dw, dw2)
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[2], CASES[10]], ids=["same", "stride2", "valid"])
+def test_workspace_reuse_gives_the_same_results_step_after_step(case, rng):
+    workspace: dict = {}
+    for _step in range(2):
+        x, w, b, windows = make(case, np.float32, rng)
+        out, cache = conv2d_forward(x, w, b, windows)
+        out_ws, cache_ws = conv2d_forward(x, w, b, windows, workspace=workspace)
+        np.testing.assert_array_equal(out_ws, out)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        for got, want in zip(conv2d_backward(dout, cache_ws), conv2d_backward(dout, cache),
+                             strict=True):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, want)
+    # a different input size reallocates instead of misusing the old buffers
+    x, w, b, windows = make((2, 5, 9, 9, 3, 3, 1, "same", True), np.float32, rng)
+    out_ws, _ = conv2d_forward(x, w, b, windows, workspace=workspace)
+    np.testing.assert_array_equal(out_ws, conv2d_forward(x, w, b, windows)[0])
 
 
 def test_mismatched_windows_are_refused(rng):

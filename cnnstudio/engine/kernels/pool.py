@@ -12,21 +12,29 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from cnnstudio.engine.kernels._windows import Windows, check_windows, offset_ranges, real_counts
 
 
 class MaxPoolCache(NamedTuple):
-    """x: the input [C, B, H, W]. out: a private copy of the output [C, B, H', W'] (so the
-    caller may modify the returned output in place, e.g. with an in-place ReLU).
+    """What :func:`maxpool2d_backward` needs.
+
+    x: the input [C, B, H, W] (general path), or None. planes: [Fh*Fw, C, B, H', W'] contiguous
+    copy of each window offset's elements when the windows tile without overlap or padding (the
+    common 2x2/2 case), or None. out: a private copy of the output [C, B, H', W'] (the caller may
+    modify the returned output in place, e.g. with an in-place ReLU). x_shape: (C, B, H, W).
     windows: the AxisWindow pair.
 
-    The winners are found again in the backward pass by comparing ``x`` with ``out``: cheaper
-    than tracking an argmax in the forward pass, which needs masked (branchy) writes per offset.
+    The winners are found again in the backward pass by comparing the window elements with
+    ``out``: cheaper than tracking an argmax in the forward pass, which needs masked (branchy)
+    writes per offset.
     """
 
-    x: np.ndarray
+    x: np.ndarray | None
+    planes: np.ndarray | None
     out: np.ndarray
+    x_shape: tuple[int, int, int, int]
     windows: Windows
 
 
@@ -53,15 +61,40 @@ def _real_counts_2d(windows: Windows) -> np.ndarray:
     return np.outer(real_counts(windows[0]), real_counts(windows[1]))
 
 
+def _tile_view(a: np.ndarray, windows: Windows) -> np.ndarray | None:
+    """[C, B, H'*Fh, H'*Fw] part of ``a`` as a [C, B, H', Fh, W', Fw] view, when the windows tile
+    the unpadded input without overlap (stride == pool size, no padding); else None."""
+    wh, ww = windows
+    if wh.pad_total or ww.pad_total or wh.s != wh.f or ww.s != ww.f:
+        return None
+    s0, s1, s2, s3 = a.strides
+    return as_strided(
+        a,
+        shape=(a.shape[0], a.shape[1], wh.out, wh.f, ww.out, ww.f),
+        strides=(s0, s1, s2 * wh.f, s2, s3 * ww.f, s3),
+    )
+
+
 def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxPoolCache]:
     """Max over each window's real pixels.
 
     x: [C, B, H, W]; windows: ``window_2d((H, W), pool_size, stride, padding)``.
-    Returns out [C, B, H', W'] and the cache (which keeps a reference to ``x``: do not modify
+    Returns out [C, B, H', W'] and the cache (which may keep a reference to ``x``: do not modify
     ``x`` before the backward pass). A window covering only padding outputs 0.
+
+    When windows tile without overlap or padding, the window elements are first gathered into
+    contiguous planes (one strided copy); every later step, here and in the backward pass, then
+    runs on contiguous memory, several times faster than on stride-2 views of small rows.
     """
     wh, ww = windows
     check_windows(x.shape, windows, (wh.f, ww.f))
+    tiles = _tile_view(x, windows)
+    if tiles is not None:
+        c, b = x.shape[0], x.shape[1]
+        planes = np.ascontiguousarray(tiles.transpose(3, 5, 0, 1, 2, 4))
+        planes = planes.reshape(wh.f * ww.f, c, b, wh.out, ww.out)
+        out = planes.max(axis=0)
+        return out, MaxPoolCache(None, planes, out.copy(), x.shape, windows)
     out = np.full((x.shape[0], x.shape[1], wh.out, ww.out), -np.inf, dtype=x.dtype)
     for _, oy, ox, iy, ix in _offsets(windows):
         region = out[:, :, oy, ox]
@@ -69,7 +102,7 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxP
     counts = _real_counts_2d(windows)
     if not counts.all():
         out[:, :, counts == 0] = 0
-    return out, MaxPoolCache(x, out.copy(), windows)
+    return out, MaxPoolCache(x, None, out.copy(), x.shape, windows)
 
 
 def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
@@ -78,10 +111,23 @@ def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
     Ties have one winner, the first in row-major window order (as in PyTorch): offsets are
     visited in that order and a window stops taking winners once it has one.
     """
-    x, out, windows = cache
+    x, planes, out, x_shape, windows = cache
     wh, ww = windows
-    dx = np.zeros(x.shape, dtype=dout.dtype)
     pending = np.ones(out.shape, dtype=bool)
+    if planes is not None:
+        dplanes = np.empty(planes.shape, dtype=dout.dtype)
+        for k in range(planes.shape[0]):
+            hit = planes[k] == out
+            hit &= pending
+            pending ^= hit
+            np.multiply(dout, hit, out=dplanes[k])
+        exact = (wh.out * wh.f, ww.out * ww.f) == x_shape[2:]
+        dx = (np.empty if exact else np.zeros)(x_shape, dtype=dout.dtype)
+        c, b = x_shape[0], x_shape[1]
+        spread = dplanes.reshape(wh.f, ww.f, c, b, wh.out, ww.out).transpose(2, 3, 4, 0, 5, 1)
+        np.copyto(_tile_view(dx, windows), spread)
+        return dx
+    dx = np.zeros(x_shape, dtype=dout.dtype)
     disjoint = wh.s >= wh.f and ww.s >= ww.f  # each input pixel in at most one window
     for _, oy, ox, iy, ix in _offsets(windows):
         open_ = pending[:, :, oy, ox]
