@@ -38,6 +38,7 @@ from cnnstudio.gui.palette import PaletteWidget
 from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.selection import Selection
 from cnnstudio.gui.summary_panel import SummaryPanel
+from cnnstudio.gui.training import install_training
 
 #: (object name, title, area, panel class) of the docks; panels take (document, selection).
 DOCKS = (
@@ -86,11 +87,15 @@ class MainWindow(QMainWindow):
         self._needs_sizes = not self.restore_layout()
 
         self.document.changed.connect(self._show_totals)
+        self._errors_shown = 0
+        self.document.changed.connect(self._show_problem_count)
         self.document.cleanChanged.connect(self._update_title)
         self.document.pathChanged.connect(self._update_title)
         self.document.editRefused.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self._update_title()
         self._show_totals(self.document.result)
+        self._show_problem_count(self.document.result)
+        install_training(self)  # training docks, Train menu and buttons (gui/training)
 
     # --- docks ------------------------------------------------------------------------------
     def _build_docks(self) -> None:
@@ -127,6 +132,8 @@ class MainWindow(QMainWindow):
         if self._needs_sizes:  # dock sizes only take once the window has its real size
             self._needs_sizes = False
             self._default_dock_sizes()
+        if self._errors_shown and not event.spontaneous():  # opened on a broken model
+            self.docks["problems"].raise_()
 
     def save_layout(self) -> None:
         cfg.put(self.settings, "window/geometry", self.saveGeometry())
@@ -248,6 +255,16 @@ class MainWindow(QMainWindow):
             text += f", {len(result.warnings)} warning{'s' if len(result.warnings) > 1 else ''}"
         self._valid_label.setText(text)
         self._valid_label.setStyleSheet(f"QLabel {{ color: {colour}; font-weight: 600; }}")
+
+    def _show_problem_count(self, result: ValidationResult) -> None:
+        """The Problems tab carries the count and comes to the front when new errors appear,
+        so an error is seen even while the Summary tab covers the list."""
+        dock = self.docks["problems"]
+        n = len(result.errors) + len(result.warnings)
+        dock.setWindowTitle(f"Problems ({n})" if n else "Problems")
+        if len(result.errors) > self._errors_shown and not dock.isHidden():
+            dock.raise_()
+        self._errors_shown = len(result.errors)
 
     def status_text(self) -> str:
         return f"{self._totals_label.text()} · {self._valid_label.text()}"

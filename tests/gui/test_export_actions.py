@@ -31,7 +31,8 @@ def window(qtbot, settings):
 
 @pytest.fixture
 def dialogs(monkeypatch):
-    """Record message boxes; answer file dialogs with ``dialogs.save_path``."""
+    """Record message boxes; answer file dialogs with ``dialogs.save_path``; questions get
+    "Discard", so closing a window (pytest-qt does it before fixture teardown) never blocks."""
     class Dialogs:
         shown: list[tuple[str, str, str]] = []
         save_path = ""
@@ -40,7 +41,8 @@ def dialogs(monkeypatch):
     def record(kind):
         def show(parent, title, text, *args, **kwargs):
             Dialogs.shown.append((kind, title, text))
-            return QMessageBox.StandardButton.Ok
+            return QMessageBox.StandardButton.Discard if kind == "question" else \
+                QMessageBox.StandardButton.Ok
         return show
 
     for kind in ("critical", "warning", "information", "question"):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QKeySequence
 
 from cnnstudio.core import modelfile
 from cnnstudio.core.templates import DEFAULT_TEMPLATE, load_template
+from cnnstudio.gui.document import Document
 from cnnstudio.gui.main_window import SCREENSHOT_SIZE, MainWindow
 
 
@@ -131,3 +133,54 @@ def test_screenshot_of_an_unreadable_file_fails_with_the_reason(tmp_path):
     assert proc.returncode == 2
     assert "bad.json" in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def _front_bottom_tab(w: MainWindow) -> str:
+    from PySide6.QtWidgets import QTabBar
+
+    for bar in w.findChildren(QTabBar):
+        texts = [bar.tabText(i) for i in range(bar.count())]
+        if any(t.startswith("Summary") for t in texts):
+            return bar.tabText(bar.currentIndex())
+    raise AssertionError("the Summary and Problems docks are not tabbed")
+
+
+@pytest.fixture
+def shown(qtbot, settings, monkeypatch):
+    """Show a window on a model; closing it (even after a failed test) never stops at the
+    unsaved-changes question: pytest-qt closes widgets before fixtures are finalised."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard))
+    made: list[MainWindow] = []
+
+    def show(document: Document | None = None) -> MainWindow:
+        w = MainWindow(document, settings=settings)
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        made.append(w)
+        return w
+    yield show
+    for w in made:
+        w.files.shutdown()
+
+
+def test_new_errors_bring_the_problems_tab_forward_with_a_count(shown):
+    w = shown()
+    assert _front_bottom_tab(w) == "Summary" and w.docks["problems"].windowTitle() == "Problems"
+    w.document.insert_before("Dense", "gap")  # Dense on an image: an error
+    n = len(w.document.result.problems)
+    assert _front_bottom_tab(w) == f"Problems ({n})"
+    w.docks["summary"].raise_()  # the user looks at the table again: same errors don't pull
+    w.document.move_layers({"c1": (300.0, 0.0)})
+    assert _front_bottom_tab(w) == "Summary"
+    w.document.undo_stack.undo()
+    w.document.undo_stack.undo()
+    assert w.docks["problems"].windowTitle() == "Problems"
+
+
+def test_a_broken_model_opens_with_its_problems_in_front(shown, chain):
+    w = shown(Document(chain("Input", "Conv2D", "Dense")))
+    assert _front_bottom_tab(w).startswith("Problems (")
