@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
 from cnnstudio.core.graph import Graph
 from cnnstudio.gui.canvas import CanvasView
+from cnnstudio.gui.canvas.view import READABLE_ZOOM
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.mime import LAYER_MIME
 
@@ -246,3 +247,32 @@ def test_three_hundred_blocks_stay_responsive(qtbot, selection):
     per_edit = (time.perf_counter() - t0) / 5
     assert per_edit < 0.25, f"{per_edit:.3f}s per edit with 300 blocks"
     assert len(v.canvas_scene.blocks) == 300
+
+
+def _visible(v: CanvasView, layer_id: str) -> bool:
+    shown = v.mapToScene(v.viewport().rect()).boundingRect()
+    return shown.contains(v.canvas_scene.blocks[layer_id].sceneBoundingRect())
+
+
+def test_opening_fits_the_model_when_it_reads_at_that_size(qtbot, selection, chain):
+    """Nine layers fit a 900x700 canvas at about 0.75: shown whole, not cut at the bottom."""
+    v = CanvasView(Document(chain("Input", *["ReLU"] * 8)), selection)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    v.show_model()
+    assert READABLE_ZOOM <= v.zoom() < 0.8
+    assert all(_visible(v, lid) for lid in v.document.graph.ids)
+
+
+def test_opening_a_tall_model_shows_its_top_readably(qtbot, selection, chain):
+    v = CanvasView(Document(chain("Input", *["ReLU"] * 19)), selection)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    v.show_model()
+    assert v.zoom() == pytest.approx(READABLE_ZOOM)
+    ids = v.document.graph.ids
+    assert _visible(v, ids[0]) and not _visible(v, ids[-1])

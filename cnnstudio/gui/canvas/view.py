@@ -37,7 +37,7 @@ from cnnstudio.gui.selection import Selection
 FRAGMENT_MIME = "application/x-cnnstudio-fragment"
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 #: The zoom a model opens at when fitting would make its text too small to read.
-READABLE_ZOOM = 0.8
+READABLE_ZOOM = 0.7
 PASTE_OFFSET = (30.0, 30.0)
 
 
