@@ -6,7 +6,7 @@ the panel, ``cnnstudio summary`` and a pasted table always agree. Clicking a row
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -63,8 +63,9 @@ class SummaryPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)  # a compact table: numbers stay next to their names
+        # Sized by _fit_columns: contents first, spare width shared out (see spread_widths).
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
         rows = self.table.verticalHeader()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
@@ -76,6 +77,7 @@ class SummaryPanel(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.itemSelectionChanged.connect(self._table_selected)
+        self.table.viewport().installEventFilter(self)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -115,6 +117,21 @@ class SummaryPanel(QWidget):
             + ("valid" if result.valid else
                f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}"))
         self._show_selection(self.selection.ids())
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Every column as wide as its contents, then the table spread over the dock's width."""
+        header = self.table.horizontalHeader()
+        self.table.resizeColumnsToContents()
+        content = [header.sectionSize(c) for c in range(self.table.columnCount())]
+        for c, width in enumerate(spread_widths(content, self.table.viewport().width())):
+            header.resizeSection(c, width)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """The table's viewport changed width (dock resized, scroll bar shown): re-spread."""
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def _cell(self, row: int, col: int, text: str, layer_id: str | None) -> QTableWidgetItem:
         item = self.table.item(row, col)
@@ -173,6 +190,18 @@ class SummaryPanel(QWidget):
         menu.addAction(self.copy_text_action)
         menu.addAction(self.copy_markdown_action)
         menu.exec(self.table.viewport().mapToGlobal(pos))
+
+
+def spread_widths(content: list[int], available: int) -> list[int]:
+    """Column widths filling ``available`` pixels: each column keeps its content width and the
+    spare room is shared equally, so a wide dock shows an evenly spaced table rather than a
+    compact block with a blank strip beside it (right-aligned numbers stay in their columns).
+    When the contents need more than ``available``, the content widths stand (and scroll)."""
+    spare = available - sum(content)
+    if spare <= 0 or not content:
+        return list(content)
+    share, rest = divmod(spare, len(content))
+    return [w + share + (1 if i < rest else 0) for i, w in enumerate(content)]
 
 
 def _alignment(numeric: bool) -> Qt.AlignmentFlag:

@@ -96,3 +96,30 @@ def test_totals_row_cannot_be_selected(qtbot, document, selection) -> None:
     rect = panel.table.visualItemRect(panel.table.item(last, 0))
     qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert selection.ids() == []
+
+
+def test_columns_fill_a_wide_dock_and_keep_their_text_in_a_narrow_one(qtbot, document,
+                                                                      selection) -> None:
+    document.load_graph(load_template("lenet5"))
+    panel = _panel(qtbot, document, selection)
+    qtbot.waitExposed(panel)
+    header, table = panel.table.horizontalHeader(), panel.table
+    for width in (1400, 900):
+        panel.resize(width, 400)
+        qtbot.wait(1)
+        used = sum(header.sectionSize(c) for c in range(table.columnCount()))
+        assert abs(used - table.viewport().width()) <= 1  # no blank strip at the right
+    document.rename("c1", "the_first_convolution_" * 6 + "end")  # wider than the dock
+    qtbot.wait(1)
+    content = [table.sizeHintForColumn(c) for c in range(table.columnCount())]
+    assert all(header.sectionSize(c) >= content[c] for c in range(table.columnCount()))
+    assert sum(header.sectionSize(c) for c in range(table.columnCount())) > \
+        table.viewport().width()
+
+
+def test_spread_widths_shares_the_spare_room_evenly() -> None:
+    from cnnstudio.gui.summary_panel import spread_widths
+
+    assert spread_widths([50, 100, 70], 400) == [110, 160, 130]
+    assert spread_widths([50, 100, 70], 221) == [51, 100, 70]
+    assert spread_widths([50, 100, 70], 200) == [50, 100, 70]
