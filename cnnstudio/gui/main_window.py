@@ -39,6 +39,7 @@ from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.selection import Selection
 from cnnstudio.gui.summary_panel import SummaryPanel
 from cnnstudio.gui.training import install_training
+from cnnstudio.gui.undo_keys import ModelUndoKeys
 
 #: (object name, title, area, panel class) of the docks; panels take (document, selection).
 DOCKS = (
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
+        self._undo_keys = ModelUndoKeys(self)  # Ctrl+Z after an inspector entry undoes it
         self.resize(*SCREENSHOT_SIZE)
         self._default_dock_sizes()
         self._default_state = self.saveState()
@@ -181,7 +183,10 @@ class MainWindow(QMainWindow):
         undo.setShortcut(QKeySequence(keys.Undo))
         undo.setIcon(self.style().standardIcon(sp.SP_ArrowBack))
         redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence(keys.Redo), QKeySequence("Ctrl+Y")])
+        # Ctrl+Y too, but once: a key listed twice is "ambiguous" and Qt then triggers nothing
+        # (it is the platform's only Redo key on Windows and offscreen).
+        redo_keys = QKeySequence.keyBindings(keys.Redo) + [QKeySequence("Ctrl+Y")]
+        redo.setShortcuts([QKeySequence(t) for t in dict.fromkeys(k.toString() for k in redo_keys)])
         redo.setIcon(self.style().standardIcon(sp.SP_ArrowForward))
         self.actions["undo"], self.actions["redo"] = undo, redo
         self.actions.update(self.canvas.actions_by_name)

@@ -184,3 +184,27 @@ def test_new_errors_bring_the_problems_tab_forward_with_a_count(shown):
 def test_a_broken_model_opens_with_its_problems_in_front(shown, chain):
     w = shown(Document(chain("Input", "Conv2D", "Dense")))
     assert _front_bottom_tab(w).startswith("Problems (")
+
+
+def test_ctrl_z_after_an_inspector_entry_undoes_the_model(shown, qtbot):
+    """Journey 2: type stride 2, Enter, Ctrl+Z. A field with nothing of its own left to undo
+    must not swallow the key: the model goes back to stride 1."""
+    w = shown()
+    w.activateWindow()  # window shortcuts only fire in the active window
+    qtbot.waitUntil(w.isActiveWindow)
+    w.selection.set(["c1"])
+    line = w.panels["inspector"].editors["stride"].field
+    line.setFocus()
+    line.selectAll()
+    qtbot.keyClicks(line, "2")
+    qtbot.keyClick(line, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert line.text() == "1"  # mid-entry, Ctrl+Z undoes the typing, as in any text field
+    qtbot.keyClicks(line, "\b2")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert w.document.graph.layer("c1").params["stride"] == 2
+    qtbot.keyClick(line, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.document.graph.layer("c1").params["stride"] == 1
+    assert line.text() == "1"
+    redo = QKeySequence(QKeySequence.StandardKey.Redo)[0]
+    qtbot.keyClick(line, redo.key(), redo.keyboardModifiers())
+    assert w.document.graph.layer("c1").params["stride"] == 2
