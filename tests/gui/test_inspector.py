@@ -221,3 +221,15 @@ def test_scrolling_over_an_unfocused_spin_box_does_not_edit(qtbot, document, sel
     qtbot.waitUntil(spin.hasFocus, timeout=1000)
     wheel()
     assert document.graph.layer("c1").params["filters"] == 9  # focused: the wheel edits
+
+
+def test_model_summary_counts_layers_in_plain_english(qtbot, document, selection) -> None:
+    """Seen in journey 2: File > New showed "1 layers, valid"."""
+    from cnnstudio.core.graph import Graph
+
+    inspector = _inspector(qtbot, document, selection)
+    assert inspector.notation.text() == f"{len(document.graph)} layers, valid"
+    single = Graph("Untitled")
+    single.add_layer("Input")
+    document.replace_graph(single)
+    assert inspector.notation.text() == "1 layer, valid"

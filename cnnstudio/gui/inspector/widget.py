@@ -174,7 +174,8 @@ class InspectorWidget(QWidget):
         t = result.totals
         state = ("valid" if result.valid
                  else f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}")
-        self.notation.setText(f"{len(graph)} layers, {state}")
+        n = len(graph)
+        self.notation.setText(f"{n} layer{'s' if n != 1 else ''}, {state}")
         self.description.setText(graph.description or "")
         self.description.setVisible(bool(graph.description))
         box.addWidget(self.description)
