@@ -58,6 +58,9 @@ class Document(QObject):
     lockedChanged = Signal(bool, str)  # (locked, reason)
     #: A layer's id changed (rename, or its undo): selections follow it instead of losing it.
     renamed = Signal(str, str)
+    #: The whole model was swapped (open, New, template, or undo/redo of those): views that
+    #: keep a scroll position for the old model should show the new one from the start.
+    graphReplaced = Signal()
 
     def __init__(self, graph: Graph | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -323,6 +326,7 @@ class Document(QObject):
         if path != self.path:
             self.path = path
             self.pathChanged.emit(str(path) if path else "")
+        self.graphReplaced.emit()
 
     def _edit(self, text: str, ops: list[Op],
               merge_key: tuple[str, str] | None = None) -> None:

@@ -276,3 +276,26 @@ def test_opening_a_tall_model_shows_its_top_readably(qtbot, selection, chain):
     assert v.zoom() == pytest.approx(READABLE_ZOOM)
     ids = v.document.graph.ids
     assert _visible(v, ids[0]) and not _visible(v, ids[-1])
+
+
+def test_undoing_new_shows_the_old_model_from_its_top(qtbot, selection, chain):
+    """Seen in journey 2: after File > New and Ctrl+Z the template came back scrolled to
+    wherever the one-block model had been, its top cut off."""
+    from cnnstudio.core.graph import Graph
+
+    doc = Document(chain("Input", *["ReLU"] * 19))
+    v = CanvasView(doc, selection)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    v.show_model()
+    first = doc.graph.ids[0]
+    single = Graph("Untitled")
+    single.add_layer("Input", position=(2000.0, 3000.0))
+    doc.replace_graph(single)
+    assert _visible(v, single.ids[0])
+    doc.undo_stack.undo()
+    assert _visible(v, first) and v.zoom() == pytest.approx(READABLE_ZOOM)
+    doc.undo_stack.redo()
+    assert _visible(v, single.ids[0])

@@ -71,7 +71,17 @@ class CanvasView(QGraphicsView):
         document.lockedChanged.connect(self._show_lock)
         document.renamed.connect(selection.follow_rename)
         selection.focusRequested.connect(self.focus_layer)
+        # A swapped-in model (undoing New, a template) is shown like an opened one, once the
+        # scene (connected to ``changed`` first) has its blocks.
+        self._show_after_change = False
+        document.graphReplaced.connect(lambda: setattr(self, "_show_after_change", True))
+        document.changed.connect(self._model_changed)
         self.actions_by_name = self._make_actions()
+
+    def _model_changed(self, _result: object) -> None:
+        if self._show_after_change:
+            self._show_after_change = False
+            self.show_model()
 
     # --- actions (the Edit menu shows the same objects) -------------------------------------
     def _make_actions(self) -> dict[str, QAction]:
