@@ -205,9 +205,9 @@ class ExportActions(QObject):
         if key == "onnx":
             from cnnstudio.export.onnx_export import export_onnx
 
-            state, _meta, note = self._state(graph)
+            state, meta, note = self._state(graph)
             export_onnx(graph, path, state)
-            return f"Exported ONNX to {path} ({note})"
+            return f"Exported ONNX to {path} ({note}{_normalisation_note(meta)})"
         if key in ("svg", "png"):
             from cnnstudio.export.diagram import to_svg
 
@@ -271,6 +271,21 @@ class ExportActions(QObject):
             note += (f"; {len(report.skipped)} layer(s) that changed since got fresh weights: "
                      + ", ".join(lid for lid, _ in report.skipped))
         return net.state_dict(), meta, note
+
+
+def _normalisation_note(meta: Mapping[str, np.ndarray]) -> str:
+    """The ONNX graph starts at the raw input: say how training standardised it, or nothing."""
+    from cnnstudio.engine.weights import WeightsError, normalizer_from_meta
+
+    try:
+        norm = normalizer_from_meta(meta)
+    except WeightsError:
+        return ""
+    if norm is None:
+        return ""
+    mean = ", ".join(f"{v:.4g}" for v in norm.mean)
+    std = ", ".join(f"{v:.4g}" for v in norm.std)
+    return f"; feed it inputs standardised as in training: (x - [{mean}]) / [{std}] per channel"
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -182,6 +182,7 @@ def test_pytorch_with_trained_weights_matches_the_engine(window, tmp_path, dialo
     out = tmp_path / "net.py"
     assert window.exports.export("pytorch", out)
     assert (tmp_path / "net.npz").exists()
+    assert "net.npz" in window.statusBar().currentMessage()
     spec = importlib.util.spec_from_file_location("exported_net", out)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -214,6 +215,20 @@ def test_onnx_uses_trained_weights_when_there_are_some(window, tmp_path, dialogs
     assert window.exports.export("onnx", trained)
     assert np.abs(run(trained) - _engine(graph, weights).forward(x)).max() < 1e-4
     assert "trained weights" in window.statusBar().currentMessage()
+    assert "standardised" not in window.statusBar().currentMessage()
+
+
+def test_onnx_export_says_how_training_standardised_the_inputs(window, tmp_path, dialogs):
+    """The ONNX graph starts at the raw input, so the normaliser trained with must be told."""
+    pytest.importorskip("onnx")
+    from cnnstudio.engine.datasets.normalize import Normalizer
+    from cnnstudio.engine.weights import normalizer_meta
+
+    weights = _trained(window.document.graph)
+    meta = normalizer_meta(Normalizer(mean=np.array([0.25]), std=np.array([0.5])))
+    window.weights_provider = lambda: {**weights, **meta}
+    assert window.exports.export("onnx", tmp_path / "m.onnx")
+    assert window.statusBar().currentMessage().endswith("(x - [0.25]) / [0.5] per channel)")
 
 
 def test_weights_of_layers_changed_since_training_are_fresh(window, tmp_path, dialogs):
