@@ -45,6 +45,7 @@ __all__ = ["IDLE", "PAUSED", "RUNNING", "STOPPING", "TrainingController", "Train
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
 LOCK_REASON = "training is running"
+NO_DATASET = "Choose a dataset first."
 #: Seconds the training thread may hold the GIL while the window waits for it. Python's default
 #: (5 ms) is paid again on every Qt call the window makes while painting (PySide releases the
 #: GIL around them), which adds up to visible pauses; 1 ms keeps repaints smooth while a run
@@ -206,7 +207,7 @@ class TrainingController(QObject):
         if self._job is not None:
             return "The dataset is still loading."
         if self.dataset is None:
-            return "Choose a dataset first."
+            return NO_DATASET
         problems = self.mismatches()
         if problems:
             return problems[0].message
@@ -264,6 +265,10 @@ class TrainingController(QObject):
         if self._control is not None and self.state in (RUNNING, PAUSED):
             self._control.stop()
             self._set_state(STOPPING)
+
+    def is_loading(self) -> bool:
+        """A dataset is being loaded in the background."""
+        return self._job is not None
 
     def is_busy(self) -> bool:
         return self.state != IDLE
@@ -405,7 +410,7 @@ class TrainingController(QObject):
     def evaluate_now(self) -> Evaluation:
         """Evaluate the current weights on held-out images (in this thread; for small data)."""
         if self.dataset is None:
-            raise TrainingRefused("Choose a dataset first.")
+            raise TrainingRefused(NO_DATASET)
         x, y, where = evaluation_split(self.dataset)
         net = self.view_network()
         self.evaluation = evaluate(net, self.prepare(x), y)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.engine.weights import normalizer_meta
 from cnnstudio.gui.training.confusion import ConfusionWidget
 from cnnstudio.gui.training.controller import IDLE, TrainingController
 from cnnstudio.gui.training.curves import CurvesWidget
@@ -68,9 +69,15 @@ class TrainingUI(QObject):
         self.reset_action.triggered.connect(c.reset_weights)
         c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
 
+        self.panel.default_spec = self.default_spec
+        self.panel.refresh()
         self._add_docks()
         self._add_menu()
         self._add_toolbar()
+        self.docks["training"].visibilityChanged.connect(self._training_dock_shown)
+        if hasattr(window, "weights_provider"):
+            window.weights_provider = self.current_weights
+        window.destroyed.connect(self.controller.shutdown)  # last resort: never leak a thread
         window.installEventFilter(self)
         app = QApplication.instance()
         if app is not None:
@@ -152,11 +159,28 @@ class TrainingUI(QObject):
         self.panel.progress.valueChanged.connect(self.toolbar_progress.setValue)
 
     # -- reactions ----------------------------------------------------------------------------
-    def choose_default_dataset(self) -> None:
+    def default_spec(self) -> str:
         """The data the current model was made for: digits for a 1x8x8 Input, else shapes
-        generated at the Input's size. Nothing to click before the first Train."""
-        spec = "digits" if self.controller.input_geometry_text() == _DIGITS_INPUT else "shapes"
-        self.panel.choose_dataset(spec)
+        generated at the Input's size. Nothing to choose before the first Train."""
+        return "digits" if self.controller.input_geometry_text() == _DIGITS_INPUT else "shapes"
+
+    def choose_default_dataset(self) -> None:
+        self.panel.choose_dataset(self.default_spec())
+
+    def _training_dock_shown(self, visible: bool) -> None:
+        c = self.controller
+        if visible and c.dataset is None and not c.is_loading():
+            self.choose_default_dataset()
+
+    def current_weights(self) -> dict | None:
+        """The weights exports carry: trained or loaded ones with their normaliser, or None."""
+        c = self.controller
+        if not c.weights:
+            return None
+        state = dict(c.weights)
+        if c.normalizer is not None:
+            state.update(normalizer_meta(c.normalizer))
+        return state
 
     def _run_started(self, epochs: int) -> None:
         self.curves.reset(epochs)
@@ -193,9 +217,12 @@ class TrainingUI(QObject):
         self._closing = False
 
 
-def install_training(window: QMainWindow, default_dataset: bool = True) -> TrainingUI:
+def install_training(window: QMainWindow, default_dataset: bool = False) -> TrainingUI:
     """Add the training docks, the Train menu and toolbar buttons to ``window``; keep the
-    returned object as ``window.training``. The default dataset loads in the background."""
+    returned object as ``window.training``.
+
+    The default dataset loads when first needed (Train pressed, or the Training dock shown),
+    or at once in the background with ``default_dataset=True``."""
     ui = TrainingUI(window)
     window.training = ui
     restore = getattr(window, "restore_layout", None)

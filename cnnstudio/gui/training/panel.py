@@ -9,8 +9,10 @@ the buttons.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,7 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.datasets import Dataset
-from cnnstudio.gui.training.controller import IDLE, PAUSED, RUNNING, TrainingController
+from cnnstudio.gui.training.controller import (
+    IDLE,
+    NO_DATASET,
+    PAUSED,
+    RUNNING,
+    TrainingController,
+    TrainingRefused,
+)
 from cnnstudio.gui.training.dialogs import show_problem
 from cnnstudio.gui.training.hyperparams import HyperparamsForm
 from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
@@ -74,6 +83,9 @@ class TrainingPanel(QWidget):
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        #: ``() -> spec`` of the dataset Train loads when none was chosen (set by the window).
+        self.default_spec: Callable[[], str] | None = None
+        self._start_when_loaded = False
         c = controller
         self.start_action = QAction("Train", self)
         self.start_action.setToolTip("Train the model on the chosen dataset")
@@ -223,6 +235,7 @@ class TrainingPanel(QWidget):
         self.refresh()
 
     def _dataset_failed(self, message: str) -> None:
+        self._start_when_loaded = False
         d = self.controller.dataset
         self.dataset_info.setText(d.summary() if d is not None else "No dataset")
         if d is not None:
@@ -268,9 +281,14 @@ class TrainingPanel(QWidget):
 
     # -- run ----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start a run with the form's settings, or say why not."""
-        from cnnstudio.gui.training.controller import TrainingRefused
-
+        """Start a run with the form's settings, or say why not. Without a dataset, the default
+        one is loaded first and the run starts when it is there: one click trains."""
+        c = self.controller
+        if c.dataset is None and self.default_spec is not None and c.state == IDLE:
+            self._start_when_loaded = True
+            if not c.is_loading():
+                self.choose_dataset(self.default_spec())
+            return
         try:
             self.controller.start(self.form.settings())
         except TrainingRefused as exc:
@@ -348,7 +366,12 @@ class TrainingPanel(QWidget):
         self.fit_data_button.setVisible(input_fix is not None and bool(target))
         self.fit_data_button.setText(f"Resize the images to {target} instead")
         reason = c.refusal() if idle else None
-        self.start_action.setEnabled(idle and reason is None)
+        if reason == NO_DATASET and self.default_spec is not None:
+            reason = None  # Train loads the default dataset first
+        self.start_action.setEnabled(idle and reason is None and not self._start_when_loaded)
         self.reason_label.setText("" if reason is None else "Cannot train: " + reason)
         self.reason_label.setVisible(reason is not None)
         self.start_action.setToolTip(reason or "Train the model on the chosen dataset")
+        if self._start_when_loaded and idle and c.dataset is not None and not c.is_loading():
+            self._start_when_loaded = False  # the Train press that asked for the data
+            QTimer.singleShot(0, self.start)
