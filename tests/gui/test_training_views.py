@@ -139,5 +139,5 @@ def test_confusion_cells_open_their_images_most_confident_first(qtbot, window):
     i, j = np.unravel_index(np.argmax(m), m.shape)
     view.open_cell(int(i), int(j))
     assert view.cell_image_count() == min(int(m[i, j]), 60)
-    conf = [float(cap.split()[-1].rstrip("%")) for cap in view.images.captions()]
+    conf = [float(cap.split()[0].rstrip("%")) for cap in view.images.captions()]
     assert conf == sorted(conf, reverse=True)

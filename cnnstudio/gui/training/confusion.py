@@ -157,7 +157,7 @@ class ConfusionWidget(QWidget):
             self.images.clear("The images are no longer available (the dataset changed).")
             return
         images = [rgb_to_qimage(image_to_rgb(x[i])) for i in indices]
-        captions = [f"\u2192{names[ev.predictions[i]]} {ev.confidences[i]:.0%}" for i in indices]
+        captions = [f"{ev.confidences[i]:.0%} {names[ev.predictions[i]]}" for i in indices]
         tips = [f"image {i}: true {names[ev.labels[i]]}, predicted {names[ev.predictions[i]]} "
                 f"with {ev.confidences[i]:.1%}" for i in indices]
         self.images_title.setText(title)
@@ -175,15 +175,17 @@ class ConfusionWidget(QWidget):
         shown = idx[:MAX_IMAGES]
         more = f" (first {len(shown)})" if len(idx) > len(shown) else ""
         self._show(shown, f"True {names[row]}, predicted {names[column]}: {len(idx)} image(s)"
-                   f"{more}, most confident first; caption = prediction and confidence", ev)
+                   f"{more}, most confident first; caption = confidence and prediction", ev)
 
     def show_wrong(self) -> None:
         ev = self.controller.evaluation
         if ev is None:
             return
         idx = most_confidently_wrong(ev)
-        self._show(idx, f"Most confidently wrong: {len(idx)} image(s); caption = the wrong "
-                   "prediction and its confidence", ev)
+        total = int(np.count_nonzero(ev.predictions != ev.labels))
+        shown = f"the first {len(idx)} of {total}" if total > len(idx) else f"{total}"
+        self._show(idx, f"Most confidently wrong: {shown} image(s); caption = confidence and "
+                   "the wrong prediction", ev)
 
     def cell_image_count(self) -> int:
         return self.images.count()

@@ -287,6 +287,8 @@ class TrainingController(QObject):
             self.stateChanged.emit(state)
 
     def _epoch_ended(self, point: EpochPoint) -> None:
+        name = self.dataset.name if self.dataset is not None else "?"
+        self.weights_note = f"training on {name}: epoch {point.epoch}/{point.epochs} done"
         self._adopt_weights(point.weights, point.normalizer)
         self.epochEnded.emit(point)
 
