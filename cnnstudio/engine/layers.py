@@ -123,10 +123,14 @@ class Conv2DLayer(LayerImpl):
         self._add_param("weight", np.zeros((p["filters"], c, fh, fw)))
         if p["use_bias"]:
             self._add_param("bias", np.zeros(p["filters"]))
+        self.workspace: K.Workspace = {}
 
     def workspace_elements(self):
-        _, c, fh, fw = self.params["weight"].shape
-        return c * fh * fw * self.windows[0].out * self.windows[1].out
+        # The forward's im2col matrix, or the backward's of the output gradient when that is
+        # larger (more filters than input channels): the estimate counts two of these.
+        k, c, fh, fw = self.params["weight"].shape
+        wh, ww = self.windows
+        return fh * fw * max(c * wh.out * ww.out, k * wh.n * ww.n)
 
     def init_params(self, rng, he):
         k, c, fh, fw = self.params["weight"].shape
@@ -134,8 +138,11 @@ class Conv2DLayer(LayerImpl):
                                                   k * fh * fw, he)
 
     def forward(self, xs, training, rng, inplace=False):
+        # Training reuses the layer's im2col buffers (the trainer alternates forward and
+        # backward, which is the workspace's one rule); any other pass gets fresh ones, so an
+        # evaluation or a feature-map request between two steps cannot spoil a cached forward.
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
-                                      self.windows)
+                                      self.windows, self.workspace if training else None)
         self.cache = cache if training else None
         return out
 

@@ -22,6 +22,7 @@ import numpy as np
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.validator import ValidationResult, validate
 from cnnstudio.engine.errors import NetworkError
+from cnnstudio.engine.kernels._blas import single_threaded_blas
 from cnnstudio.engine.kernels.activations import softmax_forward
 from cnnstudio.engine.kernels.layout import batch_to_internal, batch_to_public, flat_to_public
 from cnnstudio.engine.layers import HE_ACTIVATIONS, LAYER_TYPES, LayerImpl
@@ -169,7 +170,11 @@ class Network:
         its input in place if it is that input's only consumer and the producer does not need
         its output for backward (ReLU after conv, for instance): no copy on the hot path.
         """
-        keep = set(keep) | {stop_at}
+        with single_threaded_blas():
+            return self._run_layers(x_internal, training, stop_at, set(keep) | {stop_at})
+
+    def _run_layers(self, x_internal: np.ndarray, training: bool, stop_at: str,
+                    keep: set[str]) -> dict[str, np.ndarray]:
         outputs: dict[str, np.ndarray] = {}
         remaining = {lid: len(c) for lid, c in self.consumers.items()}
         allow_inplace = keep == {stop_at}
@@ -222,6 +227,11 @@ class Network:
                           need_input_grad: bool = False) -> np.ndarray | None:
         """Backward from layer ``start`` with ``dout`` in internal layout; gradients of a layer
         feeding several consumers are summed before it runs."""
+        with single_threaded_blas():
+            return self._backward_layers(dout, start, need_input_grad)
+
+    def _backward_layers(self, dout: np.ndarray, start: str,
+                         need_input_grad: bool) -> np.ndarray | None:
         grads: dict[str, np.ndarray] = {start: dout}
         stop = self.order.index(start)
         for lid in reversed(self.order[: stop + 1]):

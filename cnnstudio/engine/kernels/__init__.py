@@ -24,7 +24,14 @@ from cnnstudio.engine.kernels.activations import (
     tanh_backward,
     tanh_forward,
 )
-from cnnstudio.engine.kernels.conv import ConvCache, col2im, conv2d_backward, conv2d_forward, im2col
+from cnnstudio.engine.kernels.conv import (
+    ConvCache,
+    Workspace,
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    im2col,
+)
 from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
 from cnnstudio.engine.kernels.dropout import (
     dropout_backward,
@@ -115,4 +122,5 @@ __all__ = [
     "tanh_forward",
     "to_internal",
     "to_public",
+    "Workspace",
 ]

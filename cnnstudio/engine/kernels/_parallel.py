@@ -1,0 +1,105 @@
+"""Splitting large kernel work over the CPU cores.
+
+NumPy runs one ufunc call on one core, but it releases the GIL while it loops over a large
+array (and while BLAS multiplies), so the same work cut into chunks along one axis and handed to
+a few threads runs on every core at once: the im2col copies, BatchNorm, pooling and ReLU masks
+that sit between the matmuls, and the matmuls themselves (see :mod:`._blas` for why BLAS's own
+threads are not used for them).
+
+Chunks are claimed dynamically: the calling thread and the pool threads each take the next
+unclaimed chunk until none is left, and the call returns when every chunk is done. On a busy
+machine a thread that gets no CPU time simply claims fewer chunks (or none) instead of stalling
+the step, which is what a fixed split -- or a BLAS thread spinning on a core it shares -- does.
+Small arrays run inline: handing work to a thread costs tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["MIN_PARALLEL_ELEMENTS", "WORKERS", "parallel_chunks", "run_chunks", "split"]
+
+#: Threads the kernels use: the cores this process may run on (the default thread count, as
+#: for BLAS and PyTorch).
+WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else (os.cpu_count() or 1))
+#: Below this many elements touched, splitting costs more than it saves.
+MIN_PARALLEL_ELEMENTS = 1 << 18
+#: Chunks per worker: more than one lets a thread that runs ahead take over a slower one's share.
+_CHUNKS_PER_WORKER = 2
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WORKERS - 1, thread_name_prefix="cnnstudio-kernel")
+        return _pool
+
+
+def split(n: int, parts: int) -> list[slice]:
+    """``range(n)`` cut into ``parts`` contiguous slices of near-equal length (none empty)."""
+    parts = max(1, min(parts, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(parts)]
+
+
+class _Job:
+    """Chunks being worked off by several threads; ``wait`` returns once all are done."""
+
+    def __init__(self, work: Callable[[int], object], count: int) -> None:
+        self.work = work
+        self.count = count
+        self.next = 0
+        self.done = 0
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            with self.lock:
+                i = self.next
+                if i >= self.count:
+                    return
+                self.next += 1
+            try:
+                if self.error is None:
+                    self.work(i)
+            except BaseException as exc:  # handed to the calling thread
+                self.error = exc
+            with self.lock:
+                self.done += 1
+                if self.done == self.count:
+                    self.finished.set()
+
+
+def run_chunks(work: Callable[[int], object], count: int) -> None:
+    """Call ``work(i)`` for ``i in range(count)`` on all cores (each call must write only its
+    own part of the outputs); returns when all are done and re-raises the first error."""
+    if count <= 1 or WORKERS == 1:
+        for i in range(count):
+            work(i)
+        return
+    job = _Job(work, count)
+    pool = _executor()
+    for _ in range(min(WORKERS - 1, count - 1)):
+        pool.submit(job.run)
+    job.run()
+    job.finished.wait()
+    if job.error is not None:
+        raise job.error
+
+
+def parallel_chunks(work: Callable[[slice], object], n: int, elements: int) -> None:
+    """Call ``work(s)`` for slices ``s`` covering ``range(n)`` (usually the channel axis), on
+    all cores when ``elements`` (the size of the arrays involved) makes it worth it."""
+    parts = WORKERS * _CHUNKS_PER_WORKER if elements >= MIN_PARALLEL_ELEMENTS else 1
+    slices: Sequence[slice] = split(n, parts)
+    run_chunks(lambda i: work(slices[i]), len(slices))
