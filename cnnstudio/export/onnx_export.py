@@ -22,7 +22,7 @@ import numpy as np
 
 from cnnstudio.core.atomic import atomic_write_bytes
 from cnnstudio.core.graph import Graph, Layer
-from cnnstudio.core.shapes import AxisWindow, window_2d
+from cnnstudio.core.shapes import AxisWindow
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.engine.kernels._windows import real_counts
 from cnnstudio.export.identifiers import python_identifiers
@@ -76,12 +76,10 @@ class _Builder:
 NodeBuilder = Callable[[_Builder, Layer, LayerReport, list[str], str, str], None]
 
 
-def _windows(layer: Layer, rep: LayerReport, kernel_key: str) -> tuple[AxisWindow, AxisWindow]:
-    p = layer.params
-    stride = p["stride"] if p["stride"] is not None else p[kernel_key]
-    shape = rep.input_shapes[0]
-    assert shape is not None
-    return window_2d((shape[1], shape[2]), p[kernel_key], stride, p["padding"])
+def _windows(rep: LayerReport) -> tuple[AxisWindow, AxisWindow]:
+    """The validator's tiling of a conv/pool layer: exporters never recompute sizes or padding."""
+    assert rep.axes is not None
+    return rep.axes
 
 
 def _window_attrs(wh: AxisWindow, ww: AxisWindow) -> dict[str, list[int]]:
@@ -112,7 +110,7 @@ def _real_counts(wh: AxisWindow, ww: AxisWindow) -> np.ndarray:
 
 def _conv(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
           name: str) -> None:
-    wh, ww = _windows(layer, rep, "kernel_size")
+    wh, ww = _windows(rep)
     inputs = [ins[0], b.weight(layer.id, "weight", f"{name}.weight")]
     if layer.params["use_bias"]:
         inputs.append(b.weight(layer.id, "bias", f"{name}.bias"))
@@ -121,7 +119,7 @@ def _conv(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
 
 def _maxpool(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
              name: str) -> None:
-    wh, ww = _windows(layer, rep, "pool_size")
+    wh, ww = _windows(rep)
     attrs = _window_attrs(wh, ww)
     if _native_pool_pads(wh, ww):
         b.node("MaxPool", ins, out, name, pads=_onnx_pads(wh, ww), **attrs)
@@ -140,7 +138,7 @@ def _maxpool(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: s
 
 def _avgpool(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
              name: str) -> None:
-    wh, ww = _windows(layer, rep, "pool_size")
+    wh, ww = _windows(rep)
     attrs = _window_attrs(wh, ww)
     if _native_pool_pads(wh, ww):
         b.node("AveragePool", ins, out, name, pads=_onnx_pads(wh, ww), count_include_pad=0,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.rules import fmt_shape
-from cnnstudio.core.shapes import AxisWindow, window_2d
+from cnnstudio.core.shapes import AxisWindow
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.export.identifiers import python_identifiers
 from cnnstudio.export.registry import TORCH_ARRAY_NAMES, NetworkPlan, network_plan
@@ -58,12 +58,10 @@ def _size(a: int, b: int) -> str:
     return str(a) if a == b else f"({a}, {b})"
 
 
-def _windows(layer: Layer, rep: LayerReport, kernel_key: str) -> tuple[AxisWindow, AxisWindow]:
-    p = layer.params
-    stride = p["stride"] if p["stride"] is not None else p[kernel_key]
-    shape = rep.input_shapes[0]
-    assert shape is not None
-    return window_2d((shape[1], shape[2]), p[kernel_key], stride, p["padding"])
+def _windows(rep: LayerReport) -> tuple[AxisWindow, AxisWindow]:
+    """The validator's tiling of a conv/pool layer: exporters never recompute sizes or padding."""
+    assert rep.axes is not None
+    return rep.axes
 
 
 def _pads(wh: AxisWindow, ww: AxisWindow) -> str:
@@ -76,7 +74,7 @@ def _symmetric(wh: AxisWindow, ww: AxisWindow) -> bool:
 
 
 def _conv(layer: Layer, rep: LayerReport) -> _Emit:
-    wh, ww = _windows(layer, rep, "kernel_size")
+    wh, ww = _windows(rep)
     p = layer.params
     c_in = rep.input_shapes[0][0]  # type: ignore[index]
     common = (f"{c_in}, {p['filters']}, kernel_size={_size(wh.f, ww.f)}, "
@@ -94,7 +92,7 @@ def _fits_torch_pool(wh: AxisWindow, ww: AxisWindow) -> bool:
 
 
 def _maxpool(layer: Layer, rep: LayerReport) -> _Emit:
-    wh, ww = _windows(layer, rep, "pool_size")
+    wh, ww = _windows(rep)
     args = f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}"
     if _fits_torch_pool(wh, ww):
         return _Emit(f"nn.MaxPool2d({args}, padding={_size(wh.pad_before, ww.pad_before)})")
@@ -102,7 +100,7 @@ def _maxpool(layer: Layer, rep: LayerReport) -> _Emit:
 
 
 def _avgpool(layer: Layer, rep: LayerReport) -> _Emit:
-    wh, ww = _windows(layer, rep, "pool_size")
+    wh, ww = _windows(rep)
     args = f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}"
     if wh.pad_total == 0 and ww.pad_total == 0:
         return _Emit(f"nn.AvgPool2d({args})")
