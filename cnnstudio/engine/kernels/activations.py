@@ -2,12 +2,15 @@
 
 Caches hold whatever makes the backward pass a single cheap expression: ReLU, Sigmoid, Tanh and
 Softmax keep their output (their derivatives are functions of it), LeakyReLU keeps its input.
-Every kernel works on any shape and keeps the input's dtype.
+Every kernel works on any shape and keeps the input's dtype. ReLU, on every conv block's hot
+path, splits large arrays over the cores along the first axis.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from cnnstudio.engine.kernels._parallel import parallel_chunks
 
 
 def relu_forward(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -16,7 +19,10 @@ def relu_forward(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, np.n
     ``inplace=True`` overwrites ``x`` (saves an allocation after a conv or dense layer whose
     output nobody else reads, e.g. the fresh output of :func:`conv2d_forward`).
     """
-    out = np.maximum(x, 0, out=x if inplace else None)
+    out = x if inplace else np.empty_like(x)
+    if x.ndim == 0:
+        return np.maximum(x, 0, out=out), out
+    parallel_chunks(lambda s: np.maximum(x[s], 0, out=out[s]), len(x), x.size)
     return out, out
 
 
@@ -26,7 +32,11 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     Multiplying by the boolean mask rather than ``np.where`` matters: on the unpredictable
     masks of real activations ``np.where`` is branchy and an order of magnitude slower.
     """
-    return dout * (cache > 0)
+    if dout.ndim == 0:
+        return dout * (cache > 0)
+    dx = np.empty_like(dout)
+    parallel_chunks(lambda s: np.multiply(dout[s], cache[s] > 0, out=dx[s]), len(dout), dout.size)
+    return dx
 
 
 def leaky_relu_forward(x: np.ndarray, alpha: float) -> tuple[np.ndarray, tuple[np.ndarray, float]]:

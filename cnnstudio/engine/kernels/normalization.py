@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnstudio.engine.kernels._parallel import parallel_chunks
+
 _vecdot = getattr(np, "vecdot", None)
 
 
@@ -75,14 +77,23 @@ def batchnorm_forward(
     m = x2.shape[1]
     g = gamma.astype(dt, copy=False)
     bt = beta.astype(dt, copy=False)
+    out = np.empty((c, m), dtype=dt)
     if training:
-        mean = x2.mean(axis=1, dtype=dt)
-        xhat = x2 - mean[:, None]
-        var = _row_dot(xhat, xhat) / dt.type(m)
-        invstd = 1 / np.sqrt(var + dt.type(eps))
-        xhat *= invstd[:, None]
-        out = xhat * g[:, None]
-        out += bt[:, None]
+        xhat = np.empty((c, m), dtype=dt)
+        mean = np.empty(c, dtype=dt)
+        var = np.empty(c, dtype=dt)
+        invstd = np.empty(c, dtype=dt)
+
+        def normalise(r: slice) -> None:
+            np.mean(x2[r], axis=1, dtype=dt, out=mean[r])
+            np.subtract(x2[r], mean[r, None], out=xhat[r])
+            var[r] = _row_dot(xhat[r], xhat[r]) / dt.type(m)
+            invstd[r] = 1 / np.sqrt(var[r] + dt.type(eps))
+            xhat[r] *= invstd[r, None]
+            np.multiply(xhat[r], g[r, None], out=out[r])
+            out[r] += bt[r, None]
+
+        parallel_chunks(normalise, c, x2.size)
         unbiased = var * dt.type(m / (m - 1)) if m > 1 else var
         new_mean = momentum * moving_mean + (1 - momentum) * mean.astype(moving_mean.dtype)
         new_var = momentum * moving_var + (1 - momentum) * unbiased.astype(moving_var.dtype)
@@ -91,8 +102,13 @@ def batchnorm_forward(
     mean = moving_mean.astype(dt, copy=False)
     invstd = 1 / np.sqrt(moving_var.astype(dt, copy=False) + dt.type(eps))
     scale = g * invstd
-    out = x2 * scale[:, None]
-    out += (bt - mean * scale)[:, None]
+    shift = bt - mean * scale
+
+    def affine(s: slice) -> None:
+        np.multiply(x2[s], scale[s, None], out=out[s])
+        out[s] += shift[s, None]
+
+    parallel_chunks(affine, c, x2.size)
     cache = BatchNormCache(None, x2, mean, invstd, g, x.shape, False)
     return out.reshape(x.shape), cache, moving_mean, moving_var
 
@@ -110,16 +126,29 @@ def batchnorm_backward(
     c = x_shape[0]
     d2 = dout.reshape(c, -1)
     dt = d2.dtype
-    if xhat is None:
-        xhat = (x2 - mean[:, None]) * invstd[:, None]
-    dbeta = d2.sum(axis=1)
-    dgamma = _row_dot(d2, xhat)
-    scale = (gamma * invstd)[:, None]
-    if not training:
-        return (d2 * scale).reshape(x_shape), dgamma, dbeta
-    m = dt.type(d2.shape[1])
-    dx = xhat * (dgamma / m)[:, None]
-    dx += (dbeta / m)[:, None]
-    np.subtract(d2, dx, out=dx)
-    dx *= scale
+    m = d2.shape[1]
+    scale = gamma * invstd
+    dx = np.empty((c, m), dtype=dt)
+    dgamma = np.empty(c, dtype=dt)
+    dbeta = np.empty(c, dtype=dt)
+
+    def gradient(r: slice) -> None:
+        np.sum(d2[r], axis=1, out=dbeta[r])
+        if xhat is None:  # evaluation: the normalised input was not kept; dx holds it briefly
+            np.subtract(x2[r], mean[r, None], out=dx[r])
+            dx[r] *= invstd[r, None]
+            dgamma[r] = _row_dot(d2[r], dx[r])
+        else:
+            dgamma[r] = _row_dot(d2[r], xhat[r])
+        if not training:
+            np.multiply(d2[r], scale[r, None], out=dx[r])
+            return
+        # dx = gamma * invstd * (dout - mean(dout) - xhat * mean(dout * xhat))
+        np.multiply(xhat[r], (dgamma[r] / dt.type(m))[:, None], out=dx[r])
+        dx[r] += (dbeta[r] / dt.type(m))[:, None]
+        np.subtract(d2[r], dx[r], out=dx[r])
+        dx[r] *= scale[r, None]
+
+    parallel_chunks(gradient, c, d2.size)
     return dx.reshape(x_shape), dgamma, dbeta
+
