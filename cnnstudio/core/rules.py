@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cnnstudio.core.shapes import AxisWindow, pair, window_2d
@@ -111,7 +112,7 @@ def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
           noun: str) -> tuple[AxisWindow, AxisWindow]:
     """Tile both axes; raise kernel_too_large or warn about fractional tiling."""
     c, h, w = _need_image(rin)
-    axes = window_2d((h, w), kernel, stride, padding)
+    axes = _windows(h, w, kernel, stride, padding)
     for name, ax in zip(_AXIS, axes, strict=True):
         if ax.span < 0:
             raw = (ax.n + ax.pad_total - ax.f) / ax.s + 1
@@ -126,6 +127,27 @@ def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
     return axes
 
 
+def _frozen(value: Any) -> Any:
+    """A list param (``[3, 5]``) as a tuple, so the window memo can key on it."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _windows(h: int, w: int, kernel: Any, stride: Any, padding: Any
+             ) -> tuple[AxisWindow, AxisWindow]:
+    """``window_2d`` through a memo: the validator runs on every edit, and the same few windows
+    recur all over a model (building the two AxisWindows is most of a conv layer's cost)."""
+    try:
+        return _windows_memo(h, w, _frozen(kernel), _frozen(stride), _frozen(padding))
+    except TypeError:  # an unhashable value the catalogue let through: compute directly
+        return window_2d((h, w), kernel, stride, padding)
+
+
+@lru_cache(maxsize=1024)
+def _windows_memo(h: int, w: int, kernel: Any, stride: Any, padding: Any
+                  ) -> tuple[AxisWindow, AxisWindow]:
+    return window_2d((h, w), kernel, stride, padding)
+
+
 def pad_text(ax: AxisWindow) -> str:
     if ax.pad_before == ax.pad_after:
         return f"2*{ax.pad_before}"
@@ -134,6 +156,8 @@ def pad_text(ax: AxisWindow) -> str:
 
 def fractional_warnings(axes: tuple[AxisWindow, AxisWindow]) -> list[tuple[str, str]]:
     """Warn when the window does not tile an axis: name the rows/columns it never covers."""
+    if axes[0].remainder == 0 and axes[1].remainder == 0:
+        return []
     out = []
     for name, unit, ax in zip(_AXIS, ("row", "column"), axes, strict=True):
         if ax.remainder == 0:

@@ -152,29 +152,39 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
         report(None, "no_input", "the model has no Input layer: add one to say what image "
                "enters the network (channels x height x width)")
 
+    layers = result.layers
+    #: What each computed layer hands its consumers (one shared, immutable Incoming each).
+    handed: dict[str, Incoming] = {}
     for lid in order:
         layer = graph.layer(lid)
         spec = layer.spec
-        who = f"{spec.type} {lid}"
         ins = tuple(layer.inputs)
-        reports_in = [result.layers.get(src) for src in ins]
+        # One pass over the inputs: their shapes, whether any is fed by an Input, which are not.
+        reports_in = [layers.get(src) for src in ins]
+        connected = spec.type == "Input"
+        loose = []
+        for src, r in zip(ins, reports_in, strict=True):
+            if r is not None and r.connected:
+                connected = True
+            else:
+                loose.append(src)
         rep = LayerReport(lid, spec.type, ins,
-                          tuple(r.output_shape if r else None for r in reports_in))
-        result.layers[lid] = rep
-        rep.connected = spec.type == "Input" or any(r is not None and r.connected
-                                                    for r in reports_in)
+                          tuple(r.output_shape if r else None for r in reports_in),
+                          connected=connected)
+        layers[lid] = rep
         if lid in on_cycle:
-            report(lid, "cycle", f"{who} is part of a cycle: follow its inputs and you come back "
-                   "to it; a network must flow one way, so remove one of the connections")
+            report(lid, "cycle", f"{spec.type} {lid} is part of a cycle: follow its inputs and "
+                   "you come back to it; a network must flow one way, so remove one of the "
+                   "connections")
             rep.status = "error"
             continue
         if lid in stuck:
             rep.status = "blocked"
             continue
-        if not rep.connected:
+        if not connected:
             rep.status = "disconnected"
             report(lid, "not_connected",
-                   f"{who} is not connected to the Input"
+                   f"{spec.type} {lid} is not connected to the Input"
                    + ("" if ins else ": drag from an output port to its input port"),
                    FIX_CONNECT_PREVIOUS if not ins else None)
             continue
@@ -183,27 +193,24 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
             want = (f"at least {spec.min_inputs}" if spec.max_inputs is None
                     else str(spec.max_inputs))
             report(lid, "wrong_input_count",
-                   f"{who} takes {want} input{'s' if want != '1' else ''} but has {n}"
-                   + ("; merge branches with Add or Concatenate" if n > 1 else ""))
+                   f"{spec.type} {lid} takes {want} input{'s' if want != '1' else ''} but has "
+                   f"{n}" + ("; merge branches with Add or Concatenate" if n > 1 else ""))
             rep.status = "error"
             continue
-        loose = [src for src, r in zip(ins, reports_in, strict=True)
-                 if r is None or not r.connected]
         if loose:
             report(lid, "input_not_connected",
-                   f"{who}: its input {', '.join(loose)} is not connected to the Input, so its "
-                   "shape is unknown")
+                   f"{spec.type} {lid}: its input {', '.join(loose)} is not connected to the "
+                   "Input, so its shape is unknown")
             rep.status = "error"
             continue
-        if any(r.output_shape is None for r in reports_in):  # type: ignore[union-attr]
+        incoming = tuple(handed.get(src) for src in ins)
+        if None in incoming:  # an input's shape is unknown (blanked by an error upstream)
             rep.status = "blocked"
             continue
-        incoming = tuple(Incoming(r.output_shape, r.receptive_field, r.jump)  # type: ignore
-                         for r in reports_in)
         try:
-            out = spec.rule(RuleInput(layer.params, incoming))
+            out = spec.rule(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
         except LayerProblem as exc:
-            report(lid, exc.code, f"{who}: {exc.message}", exc.fix)
+            report(lid, exc.code, f"{spec.type} {lid}: {exc.message}", exc.fix)
             rep.status = "error"
             continue
         rep.output_shape = out.shape
@@ -212,8 +219,9 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
             rep.trainable, rep.non_trainable = 0, out.trainable + out.non_trainable
         rep.receptive_field, rep.jump = out.rf, out.jump
         rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
+        handed[lid] = Incoming(out.shape, out.rf, out.jump)
         for code, message in out.warnings:
-            report(lid, code, f"{who}: {message}")
+            report(lid, code, f"{spec.type} {lid}: {message}")
             rep.status = "warning"
 
     _check_outputs(graph, result, report)
