@@ -8,6 +8,7 @@ user's real configuration, and no test sees another's recent files or window lay
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
@@ -31,6 +32,29 @@ def settings_dir(tmp_path: Path) -> Iterator[Path]:
     for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
         QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
     yield folder
+
+
+@pytest.fixture(autouse=True)
+def no_training_outlives_its_test() -> Iterator[None]:
+    """Whatever a test did or however it failed, no run or dataset load goes on into the next
+    test and the process-wide GIL switch interval is back where it was.
+
+    pytest-qt closes registered windows (which stops their runs) before fixtures are torn down;
+    this also catches windows a test never registered.
+    """
+    switch = sys.getswitchinterval()
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    for widget in app.topLevelWidgets() if app is not None else []:
+        controller = getattr(getattr(widget, "training", None), "controller", None)
+        if controller is not None:
+            try:
+                assert controller.shutdown(), "a training thread did not stop within 30 s"
+            except RuntimeError:  # the window is already deleted: so is its (joined) thread
+                pass
+    sys.setswitchinterval(switch)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from PySide6.QtCore import QElapsedTimer
 from training_support import RUN_TIMEOUT_MS, configure, make_window, open_boxes
@@ -69,6 +71,7 @@ def test_an_unreadable_dataset_keeps_the_current_one(qtbot, window, tmp_path):
 
 def test_closing_the_window_while_training_stops_and_waits(qtbot, window):
     ui = window.training
+    switch = sys.getswitchinterval()
     configure(ui, epochs=50, batch=16)
     with qtbot.waitSignal(ui.controller.batches, timeout=RUN_TIMEOUT_MS):
         ui.panel.start_action.trigger()
@@ -78,3 +81,6 @@ def test_closing_the_window_while_training_stops_and_waits(qtbot, window):
     window.close()
     assert not thread.isRunning()
     assert timer.elapsed() < 10_000
+    # Nothing of the run outlives the window, even before its queued signals are delivered.
+    assert not window.document.locked and ui.controller.state == "idle"
+    assert sys.getswitchinterval() == switch

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PySide6.QtCore import Qt, QThread
+from PySide6.QtWidgets import QApplication
 from training_support import RUN_TIMEOUT_MS, configure
 
 from cnnstudio.core.templates import load_template
@@ -37,12 +40,53 @@ def test_one_click_trains_with_the_default_dataset(qtbot, main_window):
     assert ui.controller.dataset is None
     assert ui.panel.start_action.isEnabled()  # Train loads the default dataset itself
     configure(ui, epochs=1, batch=64)
+    # Signals, not polling the state: a short run can pass through "running" between two polls,
+    # and a refusal or a failed load must fail the test at once with its reason.
+    events: list[str] = []
+    locked_at_start: list[bool] = []
+    ui.controller.runStarted.connect(lambda _n: locked_at_start.append(w.document.locked))
+    ui.controller.runStarted.connect(lambda _n: events.append("started"))
+    ui.controller.runFailed.connect(lambda m: events.append(f"run failed: {m}"))
+    ui.controller.datasetFailed.connect(lambda m: events.append(f"dataset failed: {m}"))
+    ui.panel.refused.connect(lambda m: events.append(f"refused: {m}"))
     with qtbot.waitSignal(ui.controller.runFinished, timeout=RUN_TIMEOUT_MS):
         ui.panel.start_action.trigger()
-        qtbot.waitUntil(lambda: ui.controller.state == "running", timeout=RUN_TIMEOUT_MS)
-        assert w.document.locked
+        qtbot.waitUntil(lambda: bool(events), timeout=RUN_TIMEOUT_MS)
+        assert events[0] == "started"
     qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
+    assert events == ["started"] and locked_at_start == [True]
+    assert not w.document.locked
     assert ui.controller.dataset.name == "digits"  # fits the 1x8x8 Input
     assert ui.curves.epoch_count() == 1
     weights = w.current_weights()
     assert weights is not None and "c1/weight" in weights and "_meta/norm_mean" in weights
+
+
+def test_a_dataset_loaded_in_the_background_arrives_in_the_gui_thread(qtbot, main_window):
+    """Views read the controller's dataset in the GUI thread: it must never change elsewhere."""
+    c = main_window.training.controller
+    threads: list[bool] = []
+
+    def record(_data: object) -> None:
+        threads.append(QThread.currentThread() is QApplication.instance().thread())
+
+    c.datasetChanged.connect(record, Qt.ConnectionType.DirectConnection)
+    c.open_dataset_async("digits")
+    assert c.is_loading()
+    qtbot.waitUntil(lambda: not c.is_loading(), timeout=RUN_TIMEOUT_MS)
+    assert threads == [True]
+    assert c.dataset is not None and c.dataset.name == "digits"
+
+
+def test_a_superseded_load_does_not_replace_the_newer_one(qtbot, main_window, tmp_path):
+    c = main_window.training.controller
+    first = tmp_path / "first.npz"
+    np.savez(first, x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.arange(4) % 2)
+    shown: list[str] = []
+    c.datasetChanged.connect(lambda d: shown.append(d.name))
+    c.open_dataset_async(f"npz:{first}")
+    c.open_dataset_async("digits")  # waits for the first thread; its result must be dropped
+    qtbot.waitUntil(lambda: not c.is_loading(), timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(50)
+    assert shown == ["digits"]
+    assert c.dataset.name == "digits" and c.dataset_spec == "digits"

@@ -12,11 +12,10 @@ the worker thread.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 
 from cnnstudio.engine.control import TrainingControl
 from cnnstudio.engine.datasets import (
@@ -46,11 +45,6 @@ __all__ = ["IDLE", "PAUSED", "RUNNING", "STOPPING", "TrainingController", "Train
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
 LOCK_REASON = "training is running"
 NO_DATASET = "Choose a dataset first."
-#: Seconds the training thread may hold the GIL while the window waits for it. Python's default
-#: (5 ms) is paid again on every Qt call the window makes while painting (PySide releases the
-#: GIL around them), which adds up to visible pauses; 1 ms keeps repaints smooth while a run
-#: goes on and costs the run almost nothing. Restored when the run ends.
-GIL_SWITCH_INTERVAL = 0.001
 
 
 class TrainingRefused(ValueError):
@@ -81,6 +75,7 @@ class TrainingController(QObject):
         self._source_dataset: Dataset | None = None
         self._display_norm: Normalizer | None = None
         self._job: BackgroundJob | None = None
+        self._job_spec = ""
         self.weights: dict[str, np.ndarray] | None = None
         self.normalizer: Normalizer | None = None
         self.weights_note = "random initial weights"
@@ -92,7 +87,6 @@ class TrainingController(QObject):
         self._control: TrainingControl | None = None
         self._thread: WorkerThread | None = None
         self._closing = False
-        self._saved_switch = sys.getswitchinterval()
         self._view_net: Network | None = None
         self._view_error = ""
         self._view_stale = True
@@ -112,18 +106,36 @@ class TrainingController(QObject):
         if self._job is not None:
             self._job.wait()
         job = BackgroundJob(lambda: self._load(spec), self)
-        job.succeeded.connect(lambda data: self.set_dataset(data, spec))
-        job.failed.connect(self.datasetFailed)
-        job.finished.connect(lambda: self._job_done(job))
-        self._job = job
+        # Bound slots of this object, not lambdas: PySide runs a lambda in the sender's thread,
+        # which for the job is the loading thread, and the dataset must change in the GUI thread
+        # (views read it there). Queued, these arrive in order before the job's ``finished``.
+        job.succeeded.connect(self._job_succeeded)
+        job.failed.connect(self._job_failed)
+        job.finished.connect(self._job_done)
+        self._job, self._job_spec = job, spec
         job.start()
         self.datasetLoading.emit(spec)
 
-    def _job_done(self, job: BackgroundJob) -> None:
-        if self._job is job:
+    @Slot(object)
+    def _job_succeeded(self, data: Dataset) -> None:
+        job = self._job
+        if job is not None and self.sender() is job:  # a superseded load is dropped
+            self.set_dataset(data, self._job_spec)
+
+    @Slot(str)
+    def _job_failed(self, message: str) -> None:
+        if self._job is not None and self.sender() is self._job:
+            self.datasetFailed.emit(message)
+
+    @Slot()
+    def _job_done(self) -> None:
+        thread = self.sender()
+        job = self._job
+        if job is not None and job.thread is thread:
             self._job = None
             self.stateChanged.emit(self.state)  # views re-check what can be done now
-        job.thread.deleteLater()
+        if isinstance(thread, QObject):
+            thread.deleteLater()
 
     def wait_for_dataset(self, timeout_ms: int = 30_000) -> bool:
         """Block until a background load has finished (tests, shutdown)."""
@@ -244,8 +256,6 @@ class TrainingController(QObject):
         self._thread = WorkerThread(worker, self)
         self._thread.finished.connect(self._run_done)
         self.document.set_locked(True, LOCK_REASON)
-        self._saved_switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._saved_switch, GIL_SWITCH_INTERVAL))
         self._set_state(RUNNING)
         self.runStarted.emit(config.epochs)
         self._thread.start()
@@ -279,6 +289,10 @@ class TrainingController(QObject):
         if self._control is not None:
             self._control.stop()
         ok = self._thread.wait(timeout_ms) if self._thread is not None else True
+        if ok and self._thread is not None:
+            # Unlock now: the window (and this object) may be gone before the thread's queued
+            # "finished" is delivered, and the document must not stay locked.
+            self._run_done()
         return self.wait_for_dataset(timeout_ms) and ok
 
     def _set_state(self, state: str) -> None:
@@ -302,11 +316,13 @@ class TrainingController(QObject):
         self.runFinished.emit(outcome)
 
     def _run_done(self) -> None:
+        sender = self.sender()
+        if sender is not None and sender is not self._thread:
+            return  # the run's thread already ended through shutdown()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.deleteLater()
         self._control = None
-        sys.setswitchinterval(self._saved_switch)
         self.document.set_locked(False)
         self._set_state(IDLE)
 
