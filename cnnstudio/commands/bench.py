@@ -2,7 +2,8 @@
 
 PyTorch is optional: when it is importable, the identical network is built from the model
 graph through the PyTorch exporter, given the engine's initial weights, and trained on the same
-random batch with the same optimizer, so the ratio compares like with like.
+random batch with the same optimizer, so the ratio compares like with like. The two take turns
+in rounds within one run, so both see the same machine load.
 """
 
 from __future__ import annotations
@@ -34,26 +35,41 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cnnstudio.core.templates import load_template
-    from cnnstudio.engine.bench import big_graph, random_batch, time_engine_training, time_validator
+    from cnnstudio.engine.bench import (
+        big_graph,
+        engine_step,
+        machine_line,
+        random_batch,
+        time_interleaved,
+        time_validator,
+    )
     from cnnstudio.engine.network import Network
 
+    if args.steps < 1 or args.warmup < 0:
+        print("cnnstudio bench: --steps must be at least 1 and --warmup at least 0",
+              file=sys.stderr)
+        return 2
+    print(machine_line())
     graph = big_graph(300)
     print(f"validator: {time_validator(graph):.1f} ms for a {len(graph)}-layer graph")
     torch = None if args.no_torch else _import_torch()
     if torch is None and not args.no_torch:
         print("torch is not installed: engine numbers only")
-    else:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "")
+    elif torch is not None:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for key, batch in BENCH_MODELS:
         g = load_template(key)
         net = Network(g, np.random.default_rng(0))
         x, y = random_batch(net.input_shape, net.output_shape[0], batch)
-        state = net.state_dict()
-        engine = time_engine_training(net, x, y, args.steps, args.warmup)
+        contenders = {"engine": engine_step(net, x, y)}
+        if torch is not None:
+            contenders["torch"] = _torch_step(torch, g, net.state_dict(), x, y)
+        timings = time_interleaved(contenders, args.steps, args.warmup, batch)
+        engine = timings["engine"]
         line = (f"{key:10s} batch {batch}: engine {engine.images_per_s:7.0f} images/s "
                 f"({engine.seconds_per_step * 1000:6.1f} ms/step)")
         if torch is not None:
-            ref = _time_torch(torch, g, state, x, y, args.steps, args.warmup)
+            ref = timings["torch"]
             line += (f" | torch {ref.images_per_s:7.0f} images/s "
                      f"({ref.seconds_per_step * 1000:6.1f} ms/step) | "
                      f"ratio {engine.images_per_s / ref.images_per_s:.2f}x")
@@ -87,9 +103,9 @@ def torch_model(graph: Any, state: dict, torch: Any) -> tuple[Any, dict[str, str
     return module.build_model(str(weights)), dict(module.WEIGHT_KEYS)
 
 
-def _time_torch(torch: Any, graph: Any, state: dict, x: Any, y: Any, steps: int,
-                warmup: int) -> Any:
-    from cnnstudio.engine.bench import BENCH_OPTIMIZER, time_steps
+def _torch_step(torch: Any, graph: Any, state: dict, x: Any, y: Any) -> Any:
+    """One training step of the same network in torch, same weights, data and optimizer."""
+    from cnnstudio.engine.bench import BENCH_OPTIMIZER
 
     model = torch_model(graph, state, torch)[0].train()
     opt = torch.optim.SGD(model.parameters(), lr=BENCH_OPTIMIZER.lr,
@@ -103,7 +119,7 @@ def _time_torch(torch: Any, graph: Any, state: dict, x: Any, y: Any, steps: int,
         loss.backward()
         opt.step()
 
-    return time_steps(step, steps, warmup, len(x))
+    return step
 
 
 if __name__ == "__main__":

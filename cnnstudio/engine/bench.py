@@ -2,11 +2,15 @@
 
 The numbers are what a user compares with PyTorch on the same machine, so the measurement is
 plain: a few warm-up steps (first-call allocations, BLAS thread start-up), then the median
-time of fixed-size training steps on random data, reported as images per second.
+time of fixed-size training steps on random data, reported as images per second. When two
+contenders are compared they take turns in rounds (:func:`time_interleaved`), so a change in
+the machine's load during the run weighs on both alike instead of on whichever ran second.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -16,12 +20,15 @@ import numpy as np
 
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.validator import validate
+from cnnstudio.engine.kernels._blas import blas_controllable
+from cnnstudio.engine.kernels._parallel import WORKERS
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 
-__all__ = ["BENCH_OPTIMIZER", "StepTiming", "big_graph", "random_batch", "time_steps",
-           "time_engine_training", "time_validator"]
+__all__ = ["BENCH_OPTIMIZER", "StepTiming", "big_graph", "engine_step", "machine_line",
+           "random_batch",
+           "time_engine_training", "time_interleaved", "time_steps", "time_validator"]
 
 #: The update rule both engines use in the bench (plain SGD with momentum: cheap and identical).
 BENCH_OPTIMIZER = OptimizerConfig("momentum", lr=0.01, momentum=0.9)
@@ -67,6 +74,15 @@ def time_validator(graph: Graph, repeats: int = 5) -> float:
     return statistics.median(times) * 1000
 
 
+def machine_line() -> str:
+    """Cores, the engine's kernel threads and the load average: what the numbers depend on most
+    (on a busy machine every contender slows down, and some far more than others)."""
+    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    blas = "single-threaded BLAS + own threads" if blas_controllable() else "BLAS threads"
+    return (f"machine: {platform.machine()} {os.cpu_count()} cores{load}; engine: {WORKERS} "
+            f"kernel threads ({blas})")
+
+
 def random_batch(shape: tuple[int, ...], classes: int, batch: int, seed: int = 0
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Standard-normal float32 images ``[batch, *shape]`` and random labels."""
@@ -88,8 +104,35 @@ def time_steps(step: Callable[[], object], steps: int, warmup: int, batch: int) 
     return StepTiming(batch, statistics.median(times))
 
 
+def engine_step(network: Network, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
+    """One training step (forward, loss, backward, momentum update) of the engine on one batch,
+    as a callable for :func:`time_steps` or :func:`time_interleaved`."""
+    optimizer = make_optimizer(BENCH_OPTIMIZER)
+    return lambda: train_step(network, optimizer, x, y)
+
+
 def time_engine_training(network: Network, x: np.ndarray, y: np.ndarray, steps: int,
                          warmup: int = 3) -> StepTiming:
-    """Training steps (forward, loss, backward, momentum update) of the engine on one batch."""
-    optimizer = make_optimizer(BENCH_OPTIMIZER)
-    return time_steps(lambda: train_step(network, optimizer, x, y), steps, warmup, len(x))
+    """Training steps of the engine on one batch (see :func:`engine_step`)."""
+    return time_steps(engine_step(network, x, y), steps, warmup, len(x))
+
+
+def time_interleaved(contenders: dict[str, Callable[[], object]], steps: int, warmup: int,
+                     batch: int, rounds: int = 4) -> dict[str, StepTiming]:
+    """Median step time of each contender, taking turns: ``rounds`` rounds in which each runs
+    one untimed step (to settle back in after the other) and then its share of ``steps`` timed
+    ones. ``warmup`` untimed steps each come first."""
+    for step in contenders.values():
+        for _ in range(warmup):
+            step()
+    rounds = max(1, min(rounds, steps))
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for r in range(rounds):
+        share = steps * (r + 1) // rounds - steps * r // rounds
+        for name, step in contenders.items():
+            step()
+            for _ in range(share):
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
+    return {name: StepTiming(batch, statistics.median(ts)) for name, ts in times.items()}

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnnstudio.core.shapes import window_2d
 from cnnstudio.engine.kernels._matmul import matmul, matmul_long_inner
@@ -33,6 +32,8 @@ from cnnstudio.engine.kernels._windows import (
 )
 
 Workspace = dict[str, np.ndarray]
+#: Column-matrix values per group of images in the line-shift input gradient (about 2 MB).
+_LINE_GROUP_ELEMENTS = 1 << 19
 
 
 def _scratch(
@@ -145,21 +146,25 @@ def _input_gradient_valid_stride1(
     wh, ww = windows
     c, b, h, wid = x_shape
     k, _, fh, fw = w.shape
-    length = wh.out * wid
-    wide = np.zeros((k, b, wh.out, wid), dtype=dout.dtype)
-    wide[:, :, :, : ww.out] = dout
-    dcols = matmul(w.reshape(k, -1).T, wide.reshape(k, b * length))
-    dcols = dcols.reshape(c, fh, fw, b, length)
+    hw, length = h * wid, wh.out * wid
+    size = c * b * hw
     # All images back to back on one line. A shifted block can run fw - 1 elements past its
     # image into the next one, but only from the widened (zero) columns, so it adds nothing.
-    size = c * b * h * wid
-    lines = np.zeros(size + fw - 1, dtype=dout.dtype)
-    item = lines.itemsize
-    strides = (b * h * wid * item, h * wid * item, item)
-    for i in range(fh):
-        for j in range(fw):
-            block = as_strided(lines[i * wid + j :], shape=(c, b, length), strides=strides)
-            block += dcols[:, i, j]
+    lines = np.zeros(size + (fh - 1) * wid + fw - 1, dtype=dout.dtype)
+    blocks = [lines[i * wid + j : i * wid + j + size].reshape(c, b, hw)[:, :, :length]
+              for i in range(fh) for j in range(fw)]
+    # Images in groups, so each group's columns are still in cache when they are added.
+    group = max(1, min(b, _LINE_GROUP_ELEMENTS // (c * fh * fw * length)))
+    wide = np.zeros((k, group, wh.out, wid), dtype=dout.dtype)
+    dcols = np.empty((c * fh * fw, group * length), dtype=dout.dtype)
+    wt = w.reshape(k, -1).T
+    for b0 in range(0, b, group):
+        n = min(group, b - b0)
+        wide[:, :n, :, : ww.out] = dout[:, b0 : b0 + n]
+        part = matmul(wt, wide[:, :n].reshape(k, n * length), out=dcols[:, : n * length])
+        part = part.reshape(c, fh * fw, n, length)
+        for o, block in enumerate(blocks):
+            block[:, b0 : b0 + n] += part[:, o]
     return lines[:size].reshape(c, b, h, wid)
 
 
