@@ -17,7 +17,10 @@ from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import (
+    QSettings,  # noqa: E402
+    Qt,  # noqa: E402
+)
 
 from cnnstudio.core.graph import Graph  # noqa: E402
 from cnnstudio.core.templates import load_template  # noqa: E402
@@ -55,6 +58,70 @@ def no_training_outlives_its_test() -> Iterator[None]:
             except RuntimeError:  # the window is already deleted: so is its (joined) thread
                 pass
     sys.setswitchinterval(switch)
+
+
+class ModalInTest(AssertionError):
+    """A test reached a modal dialog it did not expect (it would have blocked the run)."""
+
+
+@pytest.fixture(autouse=True)
+def modal_answers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """No test can hang on a modal: every blocking box or dialog answers at once.
+
+    pytest-qt closes windows before fixtures clean up, so a failed test that left unsaved changes
+    would otherwise sit in "Save changes?" until the run's timeout. Questions answer Discard
+    (else Cancel, else No: never write, never go on); information boxes answer Ok; warnings,
+    critical errors and any ``exec()`` of a dialog fail the test loudly; file and input dialogs
+    are cancelled; context menus and drags end at once. A test that wants another answer
+    monkeypatches the same name itself (its patch wins). Returns what was answered,
+    as ``(kind, text)`` in order.
+    """
+    from PySide6.QtGui import QDrag
+    from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMenu, QMessageBox
+
+    seen: list[tuple[str, str]] = []
+    button = QMessageBox.StandardButton
+
+    def question(_parent, title, text, buttons=button.Yes | button.No, *_a, **_k):  # noqa: ANN001, ANN202
+        seen.append(("question", f"{title}: {text}"))
+        for safe in (button.Discard, button.Cancel, button.No, button.Close, button.Ok):
+            if buttons & safe:
+                return safe
+        return button.NoButton
+
+    def information(_parent, title, text, *_a, **_k):  # noqa: ANN001, ANN202
+        seen.append(("information", f"{title}: {text}"))
+        return button.Ok
+
+    def refuse(kind: str):  # noqa: ANN202
+        def fail(*args, **_k):  # noqa: ANN002, ANN202
+            text = ": ".join(str(a) for a in args[2:4] if isinstance(a, str))
+            seen.append((kind, text))
+            raise ModalInTest(f"unexpected modal {kind} in a test: {text or args[:1]}")
+        return fail
+
+    def cancelled(kind: str, value: object):  # noqa: ANN202
+        def answer(*args, **_k):  # noqa: ANN002, ANN202
+            seen.append((kind, next((a for a in args[1:2] if isinstance(a, str)), "")))
+            return value
+        return answer
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    monkeypatch.setattr(QMessageBox, "information", staticmethod(information))
+    for kind in ("warning", "critical"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(refuse(kind)))
+    monkeypatch.setattr(QDialog, "exec", refuse("exec"))
+    monkeypatch.setattr(QMessageBox, "exec", refuse("exec"))
+    for name in ("getOpenFileName", "getSaveFileName", "getOpenFileNames"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(cancelled(name, ("", ""))))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(cancelled("getExistingDirectory", "")))
+    for name, value in (("getText", ("", False)), ("getInt", (0, False)),
+                        ("getDouble", (0.0, False)), ("getItem", ("", False))):
+        monkeypatch.setattr(QInputDialog, name, staticmethod(cancelled(name, value)))
+    monkeypatch.setattr(QMenu, "exec", cancelled("menu", None))
+    monkeypatch.setattr(QDrag, "exec", cancelled("drag", Qt.DropAction.IgnoreAction))
+    return seen
 
 
 @pytest.fixture
