@@ -222,10 +222,10 @@ class EditCommand(QUndoCommand):
         if self._applied:
             self._applied = False
             return  # first push: the Document already applied and announced the change
-        self._document._replay(self.ops, undo=False)
+        self._document._replay_from_stack(self.ops, undo=False)
 
     def undo(self) -> None:
-        self._document._replay(self.ops, undo=True)
+        self._document._replay_from_stack(self.ops, undo=True)
 
 
 def apply_ops(model: Model, ops: Sequence[Op]) -> None:

@@ -69,6 +69,10 @@ class Document(QObject):
         self.path: Path | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.cleanChanged)
+        self.undo_stack.indexChanged.connect(self._stack_moved)
+        self._stack_index = self.undo_stack.index()
+        self._replay_refused = False
+        self._restoring_index = False
         self._result: ValidationResult | None = None
         self._locked_reason = ""
         self._macro: list[Op] | None = None
@@ -353,6 +357,33 @@ class Document(QObject):
         self._result = None
         self._announce_renames(ops, undo)
         self._notify()
+
+    def _replay_from_stack(self, ops: list[Op], undo: bool) -> None:
+        """Undo / redo asked by the stack. While locked a step that changes the structure is
+        not replayed (the network being trained must keep matching the model); the stack is
+        then put back where it was (see :meth:`_stack_moved`) and the refusal announced."""
+        if self.locked and any(op.structural for op in ops):
+            if not self._restoring_index:
+                self._replay_refused = True
+            return
+        self._replay(ops, undo)
+
+    def _stack_moved(self, index: int) -> None:
+        if self._restoring_index:
+            return
+        if not self._replay_refused:
+            self._stack_index = index
+            return
+        # QUndoStack cannot veto a step: move it back, skipping the refused steps again and
+        # reverting any layout-only step it did replay on the way.
+        self._replay_refused = False
+        self._restoring_index = True
+        try:
+            self.undo_stack.setIndex(self._stack_index)
+        finally:
+            self._restoring_index = False
+        self.editRefused.emit(f"undo and redo wait while {self._locked_reason}; "
+                              "stop it first")
 
     def _announce_renames(self, ops: Sequence[Op], undo: bool) -> None:
         for op in (reversed(ops) if undo else ops):

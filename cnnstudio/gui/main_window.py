@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QObject, QSettings, Qt, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -59,6 +59,29 @@ GESTURES = """<table cellspacing=4>
 <tr><td><b>Pan</b></td><td>middle button drag, or hold Space and drag</td></tr>
 <tr><td><b>Disconnect</b></td><td>click a connection, then Delete</td></tr>
 </table>"""
+
+
+class _OffWhileLocked(QObject):
+    """Keeps a history action disabled while the document is locked. Connected after the
+    undo stack's own enabling, so it has the last word; a child of the action, so it goes
+    (with its connections) when the action does."""
+
+    def __init__(self, action: QAction, document: Document, can_changed: SignalInstance,
+                 can: bool) -> None:
+        super().__init__(action)
+        self._document, self._can = document, can
+        can_changed.connect(self._can_changed)
+        document.lockedChanged.connect(self._update)
+        self._update()
+
+    def _can_changed(self, can: bool) -> None:
+        self._can = can
+        self._update()
+
+    def _update(self, *_: object) -> None:
+        action = self.parent()  # not a kept wrapper: shiboken may drop that one at teardown
+        if isinstance(action, QAction):
+            action.setEnabled(self._can and not self._document.locked)
 
 
 class MainWindow(QMainWindow):
@@ -189,7 +212,15 @@ class MainWindow(QMainWindow):
         redo.setShortcuts([QKeySequence(t) for t in dict.fromkeys(k.toString() for k in redo_keys)])
         redo.setIcon(self.style().standardIcon(sp.SP_ArrowForward))
         self.actions["undo"], self.actions["redo"] = undo, redo
+        self._lock_history(undo, redo)
         self.actions.update(self.canvas.actions_by_name)
+
+    def _lock_history(self, undo: QAction, redo: QAction) -> None:
+        """Undo and Redo are off while the model is locked (training): their steps would
+        change the structure under the run."""
+        stack = self.document.undo_stack
+        _OffWhileLocked(undo, self.document, stack.canUndoChanged, stack.canUndo())
+        _OffWhileLocked(redo, self.document, stack.canRedoChanged, stack.canRedo())
 
     def _build_menus(self) -> None:
         a, bar = self.actions, self.menuBar()

@@ -151,3 +151,39 @@ def test_missing_positions_are_laid_out_on_load():
     assert set(doc.graph.positions) == set(doc.graph.ids)
     spots = list(doc.graph.positions.values())
     assert len(set(spots)) == len(spots), "two blocks at the same place"
+
+
+def test_undo_and_redo_of_structural_steps_wait_while_locked(document):
+    """Training locks the model: replaying a structural step would change it under the run."""
+    document.set_param("c1", "filters", 12)
+    document.remove_layers(["r1"])
+    document.undo_stack.undo()  # r1 back; the filters edit is left to redo/undo below
+    edited = document.graph.copy()
+    refusals: list[str] = []
+    document.editRefused.connect(refusals.append)
+    document.set_locked(True, "training is running")
+    index = document.undo_stack.index()
+    document.undo_stack.undo()
+    assert document.graph == edited and document.undo_stack.index() == index
+    document.undo_stack.redo()
+    assert document.graph == edited and document.undo_stack.index() == index
+    assert len(refusals) == 2 and "training is running" in refusals[0]
+    document.set_locked(False)
+    document.undo_stack.undo()
+    assert document.graph.layer("c1").params["filters"] != 12
+    document.undo_stack.redo()
+    document.undo_stack.redo()
+    assert "r1" not in document.graph
+
+
+def test_a_refused_jump_through_history_reverts_the_moves_it_replayed(document):
+    start = document.graph.copy()
+    document.set_param("c1", "filters", 12)
+    document.move_layers({"c1": (300.0, 10.0)})
+    moved = document.graph.copy()
+    document.set_locked(True)
+    document.undo_stack.setIndex(0)  # undoes the move, then is refused at the param step
+    assert document.graph == moved and document.undo_stack.index() == 2
+    document.undo_stack.undo()  # a layout-only step is still fine while locked
+    assert document.graph.positions["c1"] == start.positions["c1"]
+    assert document.undo_stack.index() == 1

@@ -78,6 +78,23 @@ def test_edit_menu_uses_platform_shortcuts_and_undoes(qtbot, settings):
     w.files.shutdown()
 
 
+def test_undo_and_redo_are_off_while_training_locks_the_model(qtbot, settings):
+    w = make(qtbot, settings)
+    undo, redo = w.actions["undo"], w.actions["redo"]
+    w.document.set_param("c1", "filters", 4)
+    w.document.set_param("c2", "filters", 4)
+    w.document.undo_stack.undo()
+    assert undo.isEnabled() and redo.isEnabled()
+    w.document.set_locked(True, "training is running")
+    assert not undo.isEnabled() and not redo.isEnabled()
+    w.document.move_layers({"c1": (400.0, 0.0)})  # allowed while locked; the stack changes
+    assert not undo.isEnabled()
+    undo.trigger()
+    assert w.document.undo_stack.index() == 2  # a disabled action does nothing
+    w.document.set_locked(False)
+    assert undo.isEnabled() and not redo.isEnabled()  # the move cleared the redo step
+
+
 def test_status_bar_follows_validity(qtbot, settings):
     w = make(qtbot, settings)
     w.document.insert_before("Dense", "gap")  # Dense on an image: an error
