@@ -56,13 +56,23 @@ def run(args: argparse.Namespace) -> int:
     return app.exec()
 
 
+def _run_event_loop(ms: int = 50) -> None:
+    """Let the window settle as it would under ``app.exec()``. ``processEvents()`` alone never
+    runs deferred deletes, and Qt deletes the spare tab bar made when a dock group is tabified
+    that way: without a real loop the screenshot showed it over the Summary panel."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
 def _screenshot(graph, path, out: str) -> int:  # noqa: ANN001
     """A reproducible picture: fixed size, default dock layout, settings in a throwaway folder."""
     import tempfile
     from pathlib import Path
 
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
 
     from cnnstudio.gui.document import Document
     from cnnstudio.gui.main_window import SCREENSHOT_SIZE, MainWindow
@@ -72,10 +82,9 @@ def _screenshot(graph, path, out: str) -> int:  # noqa: ANN001
         window = MainWindow(Document(graph, path), settings)
         window.resize(*SCREENSHOT_SIZE)
         window.show()
-        for _ in range(3):
-            QApplication.processEvents()
+        _run_event_loop()
         window.canvas.show_model()
-        QApplication.processEvents()
+        _run_event_loop()
         ok = window.grab().save(out)
         window.files.shutdown()
         window.document.undo_stack.setClean()

@@ -95,6 +95,29 @@ def test_undo_and_redo_are_off_while_training_locks_the_model(qtbot, settings):
     assert undo.isEnabled() and not redo.isEnabled()  # the move cleared the redo step
 
 
+def test_screenshot_shows_one_tab_bar_per_dock_group(qtbot, tmp_path, monkeypatch):
+    """The picture is taken as the running app would look: the spare tab bar Qt deletes later
+    (made when Training is tabified with the Inspector) was drawn over the Summary table."""
+    from PySide6.QtWidgets import QTabBar
+
+    from cnnstudio.commands.gui import _screenshot
+
+    seen: list[list[tuple[str, ...]]] = []
+    grab = MainWindow.grab
+
+    def grab_and_look(window: MainWindow, *args: object) -> object:
+        bars = window.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly)
+        seen.append([tuple(b.tabText(i) for i in range(b.count()))
+                     for b in bars if b.isVisible() and b.count()])
+        return grab(window, *args)
+
+    monkeypatch.setattr(MainWindow, "grab", grab_and_look)
+    assert _screenshot(load_template(DEFAULT_TEMPLATE), None, str(tmp_path / "s.png")) == 0
+    (groups,) = seen
+    assert ("Inspector", "Training") in groups
+    assert len(groups) == len(set(groups)), groups
+
+
 def test_status_bar_follows_validity(qtbot, settings):
     w = make(qtbot, settings)
     w.document.insert_before("Dense", "gap")  # Dense on an image: an error
