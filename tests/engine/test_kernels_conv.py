@@ -22,6 +22,8 @@ CASES = [
     (2, 1, 5, 8, 2, (1, 3), (1, 3), "same", True),  # stride 3 "same" on width only
     (2, 2, 6, 7, 3, (2, 3), 1, "valid", False),  # unpadded stride 1, non-square (line path)
     (3, 2, 8, 8, 2, 5, 1, "valid", True),  # LeNet-like 5x5 valid
+    (2, 4, 6, 6, 4, 3, 1, "same", True),  # filters <= channels: input gradient as transposed conv
+    (2, 5, 5, 7, 3, (3, 5), 1, (1, 2), False),  # transposed path, non-square kernel and padding
 ]
 IDS = [f"case{i}" for i in range(len(CASES))]
 
