@@ -121,16 +121,29 @@ def short_gil_switch() -> Iterator[None]:
 
 #: How much nicer than the window the training thread runs (Linux/Unix thread niceness).
 TRAINING_NICENESS = 5
+#: Name prefix of the engine's kernel helper threads (cnnstudio.engine.kernels._parallel), which
+#: do part of every large training step.
+KERNEL_THREAD_PREFIX = "cnnstudio-kernel"
 
 
 def lower_priority() -> None:
     """Let the window's thread win the CPU when both want it: training throughput hardly
     changes on an idle machine, but on a busy one the GUI keeps answering. Best effort: where
-    per-thread priorities are not available nothing changes."""
+    per-thread priorities are not available nothing changes.
+
+    Called in the training thread, which starts at the window's priority. The engine's kernel
+    helpers are lowered too: a helper started by the window's thread (drawing feature maps
+    before any run, or an earlier engine user in the process) would otherwise compete with the
+    window at full priority for half of every step. Absolute, so repeated runs never stack up.
+    """
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                       os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-                       + TRAINING_NICENESS)
+        me = threading.get_native_id()
+        target = os.getpriority(os.PRIO_PROCESS, me) + TRAINING_NICENESS
+        helpers = [t.native_id for t in threading.enumerate()
+                   if t.name.startswith(KERNEL_THREAD_PREFIX) and t.native_id is not None]
+        for tid in (me, *helpers):
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
     except (AttributeError, OSError):
         pass
 
