@@ -90,3 +90,16 @@ def test_a_superseded_load_does_not_replace_the_newer_one(qtbot, main_window, tm
     qtbot.wait(50)
     assert shown == ["digits"]
     assert c.dataset.name == "digits" and c.dataset_spec == "digits"
+
+
+def test_the_training_panel_fits_the_dock_without_scrolling_sideways(qtbot, main_window):
+    """A seed field sized for ten digits and a combo sized for its longest title made the panel
+    wider than the dock, cutting off the progress bar and the Open button."""
+    from PySide6.QtWidgets import QScrollArea
+
+    main_window.training.docks["training"].raise_()
+    qtbot.wait(50)
+    scroll = main_window.training.panel.findChild(QScrollArea)
+    assert scroll.isVisible()
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+    assert not scroll.horizontalScrollBar().isVisible()

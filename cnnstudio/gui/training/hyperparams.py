@@ -64,6 +64,7 @@ class HyperparamsForm(QWidget):
         self.batch_size = _int_box(1, 65_536, "Images per optimisation step; smaller uses less "
                                    "memory, larger is faster per image")
         self.optimizer = QComboBox()
+        self.optimizer.setMinimumWidth(FIELD_MIN_WIDTH)
         for key, title in OPTIMIZER_TITLES.items():
             self.optimizer.addItem(title, key)
         self.optimizer.setToolTip("How the gradient turns into a weight update")
@@ -121,8 +122,14 @@ class HyperparamsForm(QWidget):
         self.changed.emit()
 
 
+#: Narrowest a field may get: a spin box otherwise claims room for its largest value (ten
+#: digits for the seed), which made the Training dock wider than its usual width.
+FIELD_MIN_WIDTH = 90
+
+
 def _int_box(lo: int, hi: int, tip: str) -> QSpinBox:
     box = QSpinBox()
+    box.setMinimumWidth(FIELD_MIN_WIDTH)
     box.setRange(lo, hi)
     box.setGroupSeparatorShown(True)
     box.setToolTip(tip)
@@ -131,6 +138,7 @@ def _int_box(lo: int, hi: int, tip: str) -> QSpinBox:
 
 def _float_box(lo: float, hi: float, decimals: int, tip: str) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
+    box.setMinimumWidth(FIELD_MIN_WIDTH)
     box.setDecimals(decimals)
     box.setRange(lo, hi)
     box.setToolTip(tip)

@@ -105,6 +105,10 @@ class TrainingPanel(QWidget):
         for spec, title in BUILT_IN:
             self.dataset_combo.addItem(title, spec)
         self.dataset_combo.setToolTip("The images and labels to train on")
+        # Elide long titles (and opened paths) rather than widen the dock past its width.
+        self.dataset_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dataset_combo.setMinimumContentsLength(12)
         self.dataset_combo.activated.connect(self._combo_chosen)
         open_button = QToolButton()
         open_button.setText("Open\u2026")
