@@ -78,7 +78,7 @@ def test_path_forms_dispatch(tmp_path: Path) -> None:
         ("shapes:colour=red", "unknown option 'colour'"),
         ("shapes:train=many", "bad value for train"),
         ("shapes:classes=circle+star", "unknown shape 'star'"),
-        ("shapes:size=4", "at least 8x8"),
+        ("shapes:size=4", "at least 16x16"),
     ],
 )
 def test_bad_specs(spec: str, problem: str) -> None:
@@ -132,3 +132,11 @@ def test_adapt_dataset_keeps_labels_and_returns_same_when_nothing_to_do() -> Non
     small = adapt_dataset(ds, 1, (2, 2))
     assert small.image_shape == (1, 2, 2) and small.x_test.shape == (0, 1, 2, 2)
     assert np.array_equal(small.y_train, ds.y_train) and small.class_names == ds.class_names
+
+
+def test_shapes_for_a_tiny_input_are_drawn_larger_and_resized():
+    """An 8x8 Input (the digits template) can still train on generated shapes."""
+    data = load_dataset("shapes:train=40,test=8", channels=1, image_size=(8, 8))
+    assert data.image_shape == (1, 8, 8)
+    assert data.x_train.shape == (40, 1, 8, 8)
+    assert float(data.x_train.max()) > 0.0  # something was drawn

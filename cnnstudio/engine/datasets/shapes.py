@@ -42,6 +42,10 @@ _POLYGON_SIDES = {"square": 4, "triangle": 3}
 _BATCH = 256  # images drawn at once; bounds the [batch, segments, H, W] temporaries
 
 
+#: Smallest image the shapes can be drawn on; smaller requests are drawn at this size and resized.
+MIN_SIZE = 16
+
+
 @dataclass(frozen=True)
 class ShapesConfig:
     """What to generate. Sizes in pixels; ``noise`` is the largest per-image Gaussian sigma.
@@ -68,8 +72,9 @@ class ShapesConfig:
             raise ValueError("shapes needs at least two different kinds")
         if self.train < 1 or self.test < 0:
             raise ValueError("shapes needs train >= 1 and test >= 0 images")
-        if min(self.height, self.width) < 8:
-            raise ValueError(f"shapes images must be at least 8x8, got {self.height}x{self.width}")
+        if min(self.height, self.width) < MIN_SIZE:
+            raise ValueError(f"shapes images must be at least {MIN_SIZE}x{MIN_SIZE} to draw, got "
+                             f"{self.height}x{self.width}")
         if self.channels not in (1, 3):
             raise ValueError(f"shapes channels must be 1 or 3, got {self.channels}")
         if not (0.0 <= self.noise <= 1.0 and 0.0 <= self.shading <= 1.0) or self.clutter < 0:

@@ -21,7 +21,7 @@ from cnnstudio.engine.datasets.digits import load_digits
 from cnnstudio.engine.datasets.folder import load_folder
 from cnnstudio.engine.datasets.mnist import load_mnist
 from cnnstudio.engine.datasets.npz import load_npz
-from cnnstudio.engine.datasets.shapes import SHAPE_KINDS, ShapesConfig, make_shapes
+from cnnstudio.engine.datasets.shapes import MIN_SIZE, SHAPE_KINDS, ShapesConfig, make_shapes
 
 __all__ = ["DatasetRequest", "adapt_dataset", "describe_specs", "load_dataset", "parse_shapes"]
 
@@ -170,12 +170,13 @@ def adapt_dataset(
 def parse_shapes(argument: str, request: DatasetRequest) -> tuple[ShapesConfig, int | None]:
     """Turn ``classes=4,size=28,channels=3,seed=7`` into a ShapesConfig and an optional seed.
 
-    The request's size and channels are the defaults, so generated images need no resizing.
+    The request's size and channels are the defaults, so generated images need no resizing;
+    a size too small to draw on (an 8x8 Input) is drawn at MIN_SIZE and resized afterwards.
     """
     where = f"shapes:{argument}" if argument else "shapes"
     values: dict[str, object] = {}
     if request.image_size is not None:
-        values["height"], values["width"] = request.image_size
+        values["height"], values["width"] = (max(d, MIN_SIZE) for d in request.image_size)
     if request.channels is not None:
         values["channels"] = request.channels
     seed: int | None = None
