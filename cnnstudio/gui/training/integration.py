@@ -154,6 +154,7 @@ class TrainingUI(QObject):
         self.toolbar_progress.setRange(0, 100)
         self.toolbar_progress.setMaximumWidth(160)
         self.toolbar_progress.setFormat("%p%")
+        self.toolbar_progress.setValue(0)  # "0%" while idle, not an empty white box
         self.toolbar_progress.setToolTip("Training progress")
         bar.addWidget(self.toolbar_progress)
         self.panel.progress.valueChanged.connect(self.toolbar_progress.setValue)
