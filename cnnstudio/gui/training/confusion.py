@@ -31,6 +31,7 @@ from cnnstudio.engine.introspect import Evaluation
 from cnnstudio.gui.training.controller import TrainingController, TrainingRefused
 from cnnstudio.gui.training.dialogs import show_problem
 from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
+from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.run import evaluation_split
 from cnnstudio.gui.training.tile_grid import TileGrid
 
@@ -46,7 +47,7 @@ def most_confidently_wrong(ev: Evaluation, count: int = MAX_IMAGES) -> np.ndarra
     return wrong[np.argsort(-ev.confidences[wrong], kind="stable")][:count]
 
 
-class ConfusionWidget(QWidget):
+class ConfusionWidget(RedrawWhenShown, QWidget):
     """Counts table (rows = true class, columns = predicted) over an image strip."""
 
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
@@ -88,7 +89,6 @@ class ConfusionWidget(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(split, 1)
-        self._dirty = False
         controller.evaluationChanged.connect(self._evaluation_changed)
         controller.stateChanged.connect(
             lambda s: self.evaluate_button.setEnabled(s == "idle"))
@@ -97,18 +97,15 @@ class ConfusionWidget(QWidget):
     # -- content ------------------------------------------------------------------------------
     def _evaluation_changed(self, ev: Evaluation | None) -> None:
         """Build the table now if it is on screen, else when it is next shown."""
-        if self.isVisible():
+        if self.begin_redraw():
             self.show_evaluation(ev)
-        else:
-            self._dirty = True
 
-    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().showEvent(event)
-        if self._dirty:
+    def refresh(self) -> None:
+        if self.begin_redraw():
             self.show_evaluation(self.controller.evaluation)
 
     def show_evaluation(self, ev: Evaluation | None) -> None:
-        self._dirty = False
+        self._stale = False
         names = self.controller.class_names()
         self.table.clear()
         if ev is None or not names:

@@ -34,6 +34,7 @@ from cnnstudio.engine.errors import EngineError
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.dialogs import show_problem
 from cnnstudio.gui.training.imaging import colourise, image_to_rgb, rgb_to_qimage, scale_each
+from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.tile_grid import TileGrid
 
 __all__ = ["FeatureMapsWidget", "vector_as_map"]
@@ -52,7 +53,7 @@ def vector_as_map(values: np.ndarray) -> np.ndarray:
     return out.reshape(1, h, w)
 
 
-class FeatureMapsWidget(QWidget):
+class FeatureMapsWidget(RedrawWhenShown, QWidget):
     """Sample beside a grid of one layer's activation maps, one tile per channel."""
 
     def __init__(self, controller: TrainingController, selection=None,  # noqa: ANN001
@@ -114,7 +115,6 @@ class FeatureMapsWidget(QWidget):
         layout.addLayout(top)
         layout.addLayout(body, 1)
 
-        self._dirty = True
         self._soon = QTimer(self)
         self._soon.setSingleShot(True)
         self._soon.setInterval(0)
@@ -200,17 +200,10 @@ class FeatureMapsWidget(QWidget):
         return True
 
     # -- drawing ------------------------------------------------------------------------------
-    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
-
     def refresh(self) -> None:
         """Recompute and redraw the maps (skipped while hidden; done when shown)."""
-        if not self.isVisible():
-            self._dirty = True
+        if not self.begin_redraw():
             return
-        self._dirty = False
         c = self.controller
         lid = self.layer_id()
         if c.sample is None or lid is None:

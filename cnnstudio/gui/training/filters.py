@@ -13,12 +13,13 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBox
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import filters_to_rgb, rgb_to_qimage
+from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.tile_grid import TileGrid
 
 __all__ = ["FiltersWidget"]
 
 
-class FiltersWidget(QWidget):
+class FiltersWidget(RedrawWhenShown, QWidget):
     """One tile per kernel of the chosen Conv2D layer (the first one by default)."""
 
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
@@ -40,7 +41,6 @@ class FiltersWidget(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.info)
         layout.addWidget(scroll, 1)
-        self._dirty = True
         controller.weightsChanged.connect(self.refresh)
         controller.document.changed.connect(self._model_changed)
         self._model_changed(None)
@@ -62,16 +62,9 @@ class FiltersWidget(QWidget):
         self.layer_combo.blockSignals(False)
         self.refresh()
 
-    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
-
     def refresh(self) -> None:
-        if not self.isVisible():
-            self._dirty = True
+        if not self.begin_redraw():
             return
-        self._dirty = False
         lid = self.layer_id()
         if lid is None:
             self.grid.clear("The model has no Conv2D layer.")
