@@ -103,3 +103,17 @@ def test_the_training_panel_fits_the_dock_without_scrolling_sideways(qtbot, main
     assert scroll.isVisible()
     assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
     assert not scroll.horizontalScrollBar().isVisible()
+
+
+def test_train_pressed_while_the_dataset_loads_starts_when_it_is_in(qtbot, main_window):
+    """Journey 1: a first-time user presses Train the moment the window opens, while the
+    default dataset is still loading; the press is not lost, the run starts once data is in."""
+    ui = main_window.training
+    configure(ui, epochs=1, batch=64)
+    ui.panel.choose_dataset("digits")
+    assert ui.controller.is_loading()
+    assert ui.panel.start_action.isEnabled()
+    with qtbot.waitSignal(ui.controller.runFinished, timeout=RUN_TIMEOUT_MS):
+        ui.panel.start_action.trigger()
+    qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
+    assert ui.curves.epoch_count() == 1

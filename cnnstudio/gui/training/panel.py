@@ -295,10 +295,12 @@ class TrainingPanel(QWidget):
         """Start a run with the form's settings, or say why not. Without a dataset, the default
         one is loaded first and the run starts when it is there: one click trains."""
         c = self.controller
+        if c.state == IDLE and c.is_loading():
+            self._start_when_loaded = True  # pressed while the data loads: start when it is in
+            return
         if c.dataset is None and self.default_spec is not None and c.state == IDLE:
             self._start_when_loaded = True
-            if not c.is_loading():
-                self.choose_dataset(self.default_spec())
+            self.choose_dataset(self.default_spec())
             return
         try:
             self.controller.start(self.form.settings())
@@ -392,8 +394,8 @@ class TrainingPanel(QWidget):
         self.fit_data_button.setVisible(input_fix is not None and bool(target))
         self.fit_data_button.setText(f"Resize the images to {target} instead")
         reason = c.refusal() if idle else None
-        if reason == NO_DATASET and self.default_spec is not None:
-            reason = None  # Train loads the default dataset first
+        if (reason == NO_DATASET and self.default_spec is not None) or (idle and c.is_loading()):
+            reason = None  # Train loads the default dataset first, or waits for the loading one
         self.start_action.setEnabled(idle and reason is None and not self._start_when_loaded)
         self.reason_label.setText("" if reason is None else "Cannot train: " + reason)
         self.reason_label.setVisible(reason is not None)
