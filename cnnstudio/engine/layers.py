@@ -154,25 +154,32 @@ class Conv2DLayer(LayerImpl):
         return [dx]
 
 
-class _PoolLayer(LayerImpl):
+class _KernelPairLayer(LayerImpl):
+    """A weightless layer that is one forward/backward kernel pair (pooling of every kind)."""
+
     output_reusable = True
     _forward: ClassVar[Any]
     _backward: ClassVar[Any]
+    #: Extra positional arguments of the forward kernel after the input.
+    kernel_args: tuple[Any, ...] = ()
 
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = type(self)._forward(xs[0], *self.kernel_args)
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        return [type(self)._backward(dout, self.cache) if need[0] else None]
+
+
+class _PoolLayer(_KernelPairLayer):
     def __init__(self, layer, in_shapes, out_shape, dtype):
         super().__init__(layer, in_shapes, out_shape, dtype)
         _, h, w = in_shapes[0]
         p = self.config
         stride = p["stride"] if p["stride"] is not None else p["pool_size"]
         self.windows = window_2d((h, w), p["pool_size"], stride, p["padding"])
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = type(self)._forward(xs[0], self.windows)
-        self.cache = cache if training else None
-        return out
-
-    def backward(self, dout, need):
-        return [type(self)._backward(dout, self.cache) if need[0] else None]
+        self.kernel_args = (self.windows,)
 
 
 @register
@@ -189,29 +196,15 @@ class AvgPool2DLayer(_PoolLayer):
     _backward = staticmethod(P.avgpool2d_backward)
 
 
-class _GlobalPoolLayer(LayerImpl):
-    output_reusable = True
-    _forward: ClassVar[Any]
-    _backward: ClassVar[Any]
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = type(self)._forward(xs[0])
-        self.cache = cache if training else None
-        return out
-
-    def backward(self, dout, need):
-        return [type(self)._backward(dout, self.cache) if need[0] else None]
-
-
 @register
-class GlobalAvgPool2DLayer(_GlobalPoolLayer):
+class GlobalAvgPool2DLayer(_KernelPairLayer):
     type_name = "GlobalAvgPool2D"
     _forward = staticmethod(P.global_avgpool_forward)
     _backward = staticmethod(P.global_avgpool_backward)
 
 
 @register
-class GlobalMaxPool2DLayer(_GlobalPoolLayer):
+class GlobalMaxPool2DLayer(_KernelPairLayer):
     type_name = "GlobalMaxPool2D"
     _forward = staticmethod(P.global_maxpool_forward)
     _backward = staticmethod(P.global_maxpool_backward)

@@ -14,23 +14,21 @@ __all__ = ["show_problem", "show_report"]
 
 def show_problem(parent: QWidget | None, title: str, message: str, hint: str = "") -> QMessageBox:
     """A warning: ``message`` says what happened (naming the file), ``hint`` what to try."""
-    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
-                      parent)
-    if hint:
-        box.setInformativeText(hint)
-    box.setObjectName("trainingProblem")
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.open()
-    return box
+    return _open_box(parent, QMessageBox.Icon.Warning, title, message, hint, "trainingProblem")
 
 
 def show_report(parent: QWidget | None, title: str, text: str, details: str = "") -> QMessageBox:
     """An information box with an optional detailed list (e.g. loaded and skipped layers)."""
-    box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok,
-                      parent)
-    if details:
-        box.setInformativeText(details)
-    box.setObjectName("trainingReport")
+    return _open_box(parent, QMessageBox.Icon.Information, title, text, details, "trainingReport")
+
+
+def _open_box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str,
+              more: str, name: str) -> QMessageBox:
+    """Window-modal, non-blocking, deleted on close: training goes on behind it."""
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    if more:
+        box.setInformativeText(more)
+    box.setObjectName(name)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
