@@ -179,6 +179,9 @@ def test_dilated_and_grouped_gradients_match_finite_differences(case, rng, gradc
     gradcheck.check(dw, loss, w)
     if b is not None:
         gradcheck.check(db, loss, b)
+    no_dx, dw2, _ = conv2d_backward(dout, cache, need_dx=False)
+    assert no_dx is None
+    np.testing.assert_array_equal(dw2, dw)
 
 
 @pytest.mark.parametrize("case", GENERAL, ids=GENERAL_IDS)
