@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from cnnstudio.core import routing
 from cnnstudio.core.appearance import (
     BLOCK_HEIGHT,
     BLOCK_WIDTH,
@@ -107,30 +108,25 @@ def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
 
 def _edges(graph: Graph, result: ValidationResult,
            at: Callable[[str], tuple[float, float]]) -> list[str]:
+    """Every edge along the course the canvas gives it (``core.routing``): around blocks."""
+    placed = {lid: at(lid) for lid in graph.ids}
+    courses = routing.edge_routes({lay.id: lay.inputs for lay in graph}, placed)
     out = []
-    for layer in graph:
-        n = len(layer.inputs)
-        tx, ty = at(layer.id)
-        for slot, src in enumerate(layer.inputs):
-            if src not in graph:
-                continue
-            sx, sy = at(src)
-            x1, y1 = sx + BLOCK_WIDTH / 2, sy + BLOCK_HEIGHT
-            x2 = tx + BLOCK_WIDTH * (slot + 1) / (n + 1)
-            y2 = ty
-            bend = max(abs(y2 - y1) / 2, 30.0)
-            out.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} '
-                       f'{x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2 - 1:.1f}" fill="none" '
-                       'stroke="#777" stroke-width="1.4" marker-end="url(#arrow)"/>')
-            rep = result.layers.get(src)
-            label = fmt_shape(rep.output_shape if rep else None)
-            # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
-            mx, my = (x1 + x2) / 2 + 5, (y1 + y2) / 2
-            box = len(label) * LABEL_CHAR_WIDTH + 6
-            out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
-                       'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
-            out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
-                       f'{xml_text(label)}</text>')
+    for (src, _dst), course in courses.items():
+        d = [f"M{course.points[0][0]:.1f},{course.points[0][1]:.1f}"]
+        for kind, pts in routing.path_ops(course):
+            d.append(kind + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts))
+        out.append(f'<path d="{" ".join(d)}" fill="none" stroke="#777" stroke-width="1.4" '
+                   'marker-end="url(#arrow)"/>')
+        rep = result.layers.get(src)
+        label = fmt_shape(rep.output_shape if rep else None)
+        # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
+        mx, my = course.label_at
+        box = len(label) * LABEL_CHAR_WIDTH + 6
+        out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
+                   'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
+        out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
+                   f'{xml_text(label)}</text>')
     return out
 
 
