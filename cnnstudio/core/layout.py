@@ -171,6 +171,7 @@ def _layered(order: list[str], inputs: dict[str, list[str]], rank: dict[str, int
     for row in rows:
         _place(row, widths, centre)
     main = {n: _main_parents(parents, n) for n in parents}
+    first = {n: i for i, n in enumerate(order)}
     for _ in range(rep.sweeps):
         for row in rows[1:]:
             before = {n: i for i, n in enumerate(row)}
@@ -180,7 +181,7 @@ def _layered(order: list[str], inputs: dict[str, list[str]], rank: dict[str, int
                 return (sum(ps) / len(ps) if ps else centre[n], before[n])
             row.sort(key=key)
             _place(row, widths, centre)
-            _pull_towards_parents(row, main, centre)
+            _pull_towards_parents(row, main, centre, first)
         rep.steps += len(widths) + len(edges) + rep.lanes
     return rows, centre, widths
 
@@ -195,19 +196,20 @@ def _place(row: list[str], widths: dict[str, float], centre: dict[str, float]) -
 
 
 def _pull_towards_parents(row: list[str], main: dict[str, list[str]],
-                          centre: dict[str, float]) -> None:
-    """Shift a row sideways so its layers sit under their parents (the median wish wins; a row
-    moves as a whole, so its gaps are kept)."""
+                          centre: dict[str, float], first: dict[str, int]) -> None:
+    """Shift a row sideways so its main layer sits under its parents: the one listed first in
+    the file (the main path of a residual block; its shortcut branch then stands beside it).
+    A row moves as a whole, so its gaps are kept; a row of lanes follows its lanes."""
     only_lanes = all(_is_lane(m) for m in row)
-    wanted = []
+    chosen = None
     for n in row:
-        if _is_lane(n) and not only_lanes:
+        if (_is_lane(n) and not only_lanes) or not main[n]:
             continue  # a lane follows the layers of its row, not the other way round
-        ps = [centre[p] for p in main[n]]
-        if ps:
-            wanted.append(sum(ps) / len(ps) - centre[n])
-    if wanted:
-        shift = sorted(wanted)[(len(wanted) - 1) // 2]
+        if chosen is None or first.get(n, 0) < first.get(chosen, 0):
+            chosen = n
+    if chosen is not None:
+        ps = [centre[p] for p in main[chosen]]
+        shift = sum(ps) / len(ps) - centre[chosen]
         for n in row:
             centre[n] += shift
 

@@ -14,7 +14,7 @@ the size of the model.
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, PORT_RADIUS
@@ -120,11 +120,11 @@ class BlockIndex:
 class Route:
     """An edge's course: ``curved`` is the S-curve between the two end points; otherwise the
     points are a polyline drawn with rounded corners. ``label_at`` is where its shape label sits
-    (the label's left end, vertically centred)."""
+    (the label's left end, vertically centred), None when there is no room for it."""
 
     points: tuple[Point, ...]
     curved: bool
-    label_at: Point
+    label_at: Point | None
 
 
 def curve_controls(p1: Point, p2: Point) -> tuple[Point, Point]:
@@ -141,15 +141,38 @@ def _curve_box(p1: Point, p2: Point) -> Rect:
     return (min(xs) - 3, min(ys) + PORT_RADIUS, max(xs) + 3, max(ys) - PORT_RADIUS)
 
 
-def route(p1: Point, p2: Point, index: BlockIndex, ends: Container[str] = ()) -> Route:
+def route(p1: Point, p2: Point, index: BlockIndex, ends: Container[str] = (),
+          label_width: float = 60.0, labels: BlockIndex | None = None) -> Route:
     """The course of an edge from ``p1`` (an output anchor) to ``p2`` (an input anchor).
 
     ``ends`` names the edge's own blocks: the curve may touch them, a detour's long lane may not.
+    The shape label (``label_width`` wide) goes beside the course where neither a block nor a
+    label already placed in ``labels`` covers it (and is then added there); with no such room
+    the edge has no label (``label_at`` is None).
     """
     if p2[1] > p1[1] + 2 * TURN and not index.hits(_curve_box(p1, p2), ends):
-        mid = _bezier(p1, *curve_controls(p1, p2), p2, 0.5)
-        return Route((p1, p2), True, (mid[0] + 6, mid[1]))
-    return _detour(p1, p2, index)
+        controls = curve_controls(p1, p2)
+        spots = [(_bezier(p1, *controls, p2, t), 0.0) for t in (0.5, 0.35, 0.65)]
+        return Route((p1, p2), True, _label_place(spots, index, label_width, labels))
+    points = _detour(p1, p2, index)
+    runs = sorted(((((a[0], (a[1] + b[1]) / 2)), abs(b[1] - a[1]))
+                   for a, b in zip(points, points[1:], strict=False) if a[0] == b[0]),
+                  key=lambda run: -run[1])
+    return Route(points, False, _label_place(runs, index, label_width, labels))
+
+
+def _label_place(spots: list[tuple[Point, float]], index: BlockIndex, width: float,
+                 labels: BlockIndex | None) -> Point | None:
+    """The left end of the label: beside the first spot (the longest vertical run first) with
+    a free side, right before left."""
+    for (x, y), _ in spots:
+        for left in (x + 6, x - 6 - width):
+            rect = (left, y - 7, left + width, y + 7)
+            if not index.hits(rect) and (labels is None or not labels.hits(rect)):
+                if labels is not None:
+                    labels.put(f"{len(labels.rects)}", rect)
+                return (left, y)
+    return None
 
 
 def _free_lanes(blockers: list[Rect]) -> list[tuple[float, float]]:
@@ -164,7 +187,7 @@ def _free_lanes(blockers: list[Rect]) -> list[tuple[float, float]]:
     return merged
 
 
-def _detour(p1: Point, p2: Point, index: BlockIndex) -> Route:
+def _detour(p1: Point, p2: Point, index: BlockIndex) -> tuple[Point, ...]:
     (x1, y1), (x2, y2) = p1, p2
     ya, yb = y1 + TURN, y2 - TURN
     lo, hi = min(ya, yb), max(ya, yb)
@@ -200,7 +223,7 @@ def _detour(p1: Point, p2: Point, index: BlockIndex) -> Route:
             break
     if best is None:  # cannot happen (the outermost boundary is always free); stay drawable
         best = _lane_points(p1, p2, x1, ya, yb)
-    return Route(best, False, _label_point(best))
+    return best
 
 
 def _lane_points(p1: Point, p2: Point, x: float, ya: float, yb: float) -> tuple[Point, ...]:
@@ -220,16 +243,6 @@ def _lane_points(p1: Point, p2: Point, x: float, ya: float, yb: float) -> tuple[
 def _collinear(a: Point, b: Point, c: Point) -> bool:
     return (a[0] == b[0] == c[0] and (b[1] - a[1]) * (c[1] - b[1]) >= 0) or (
         a[1] == b[1] == c[1] and (b[0] - a[0]) * (c[0] - b[0]) >= 0)
-
-
-def _label_point(points: tuple[Point, ...]) -> Point:
-    """The middle of the longest vertical run (the shape label sits beside it)."""
-    best, length = points[0], -1.0
-    for a, b in zip(points, points[1:], strict=False):
-        if a[0] == b[0] and abs(b[1] - a[1]) > length:
-            length = abs(b[1] - a[1])
-            best = (a[0] + 6, (a[1] + b[1]) / 2)
-    return best
 
 
 # --- drawing helpers (the canvas and the SVG draw the same shapes) ---------------------------
@@ -295,10 +308,13 @@ def sample(r: Route, step: float = 4.0) -> list[Point]:
     return out
 
 
-def edge_routes(graph_inputs: Mapping[str, list[str]], positions: Mapping[str, Point]
+def edge_routes(graph_inputs: Mapping[str, list[str]], positions: Mapping[str, Point],
+                label_width: Callable[[str], float] = lambda _src: 60.0
                 ) -> dict[tuple[str, str], Route]:
-    """Routes of every edge among placed nodes (``graph_inputs``: node -> its inputs)."""
+    """Routes of every edge among placed nodes (``graph_inputs``: node -> its inputs);
+    ``label_width(src)`` is the room the label of an edge from ``src`` needs."""
     index = BlockIndex({n: block_rect(p) for n, p in positions.items()})
+    labels = BlockIndex()
     out: dict[tuple[str, str], Route] = {}
     for dst, inputs in graph_inputs.items():
         if dst not in positions:
@@ -307,5 +323,5 @@ def edge_routes(graph_inputs: Mapping[str, list[str]], positions: Mapping[str, P
         for src, slot in slots.items():
             p1 = output_anchor(positions[src])
             p2 = input_anchor(positions[dst], slot, len(slots))
-            out[(src, dst)] = route(p1, p2, index, (src, dst))
+            out[(src, dst)] = route(p1, p2, index, (src, dst), label_width(src), labels)
     return out

@@ -74,9 +74,12 @@ class EdgeItem(QGraphicsItem):
         stroker.setWidth(_HIT_WIDTH)
         self._hit = stroker.createStroke(self._path)
         fm = QFontMetricsF(self.style.small_font)
-        w, h = fm.horizontalAdvance(label) + 8, fm.height() + 2
-        x, y = course.label_at
-        self._label_rect = QRectF(x, y - h / 2, w, h) if label else QRectF()
+        w, h = label_width(self.style, label), fm.height() + 2
+        if label and course.label_at is not None:
+            x, y = course.label_at
+            self._label_rect = QRectF(x, y - h / 2, w, h)
+        else:
+            self._label_rect = QRectF()
         self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
         self.update()
 
@@ -108,12 +111,17 @@ class EdgeItem(QGraphicsItem):
         painter.drawPolygon(QPolygonF([end, QPointF(end.x() - _ARROW / 2, end.y() - _ARROW),
                                        QPointF(end.x() + _ARROW / 2, end.y() - _ARROW)]))
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.label and lod >= DETAIL_ZOOM:
+        if self.label and not self._label_rect.isNull() and lod >= DETAIL_ZOOM:
             painter.setBrush(style.background)
             painter.drawRoundedRect(self._label_rect, 3, 3)
             painter.setFont(style.small_font)
             painter.setPen(style.muted)
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+def label_width(style: CanvasStyle, label: str) -> float:
+    """Room an edge's shape label takes (the route keeps this much free beside the wire)."""
+    return QFontMetricsF(style.small_font).horizontalAdvance(label) + 8
 
 
 def src_dst(src: str, dst: str) -> str:

@@ -17,7 +17,7 @@ from cnnstudio.core.appearance import block_text
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
-from cnnstudio.gui.canvas.edge import EdgeItem
+from cnnstudio.gui.canvas.edge import EdgeItem, label_width
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.selection import Selection
@@ -42,6 +42,7 @@ class CanvasScene(QGraphicsScene):
         #: every edge item for its bounds on each query).
         self.index = routing.BlockIndex()
         self._slots: dict[str, dict[str, int]] = {}
+        self._labels = routing.BlockIndex()  # edge labels placed so far (they never overlap)
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -78,6 +79,7 @@ class CanvasScene(QGraphicsScene):
                 item.setPos(x, y)
             self.index.put(layer.id, routing.block_rect((x, y)))
         self._slots = {}
+        self._labels = routing.BlockIndex()
         wanted = {}
         for layer in graph:
             for src in layer.inputs:
@@ -109,7 +111,8 @@ class CanvasScene(QGraphicsScene):
         p1 = src.output_anchor()
         p2 = dst.input_anchor(slots.get(edge.src, 0), len(slots))
         course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
-                               (edge.src, edge.dst))
+                               (edge.src, edge.dst), label_width(self.style, edge.label_text),
+                               self._labels)
         edge.set_geometry(course, edge.label_text)
 
     def _grow_rect(self) -> None:
@@ -162,6 +165,7 @@ class CanvasScene(QGraphicsScene):
         if not touched:
             return
         self._slots = {}
+        self._labels = routing.BlockIndex()
         for edge in self.edges.values():
             # Edges of a moved block follow it; any other may need to swing around it.
             self._place_edge(edge)
