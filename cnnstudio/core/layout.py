@@ -20,8 +20,7 @@ each taking every earlier layer: 10 million lanes) is placed the simpler way, ro
 or ordering sweeps, which is linear in its size; its edges are then routed around the blocks by
 ``core.routing`` like any edge the user bends by moving blocks.
 
-Layout works on *visible nodes*: ``groups`` maps a hidden layer to the node that stands for it
-(a collapsed unit), so a collapsed unit is laid out as one block.
+Layout works on *visible nodes* (``core.units``): a collapsed unit is laid out as one block.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, COLUMN_GAP_X, LAYER_GAP_Y
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.units import layout_folded
 
 #: Width reserved in a row for an edge passing through it (a fraction of a block's).
 LANE_WIDTH = BLOCK_WIDTH * 0.35
@@ -74,44 +74,35 @@ def layer_ranks(graph: Graph) -> dict[str, int]:
     return rank
 
 
-def visible_graph(graph: Graph, groups: Mapping[str, str] | None = None
-                  ) -> tuple[list[str], dict[str, list[str]]]:
-    """Visible nodes in topological order and the distinct visible inputs of each.
-
-    ``groups`` maps a hidden layer to the node standing for it (its collapsed unit); edges inside
-    a unit vanish and edges into or out of it attach to the unit."""
-    groups = groups or {}
-    order: list[str] = []
+def _node_inputs(graph: Graph) -> tuple[list[str], dict[str, list[str]]]:
+    """Layers in topological order and the distinct inputs of each that are in the graph."""
+    order = graph.topological_order()
     inputs: dict[str, list[str]] = {}
-    for lid in graph.topological_order():
-        node = groups.get(lid, lid)
-        if node not in inputs:
-            inputs[node] = []
-            order.append(node)
-        feeds = inputs[node]
-        seen = set(feeds)
-        for src in graph.layer(lid).inputs:
-            s = groups.get(src, src)
-            if s != node and s not in seen and src in graph:
-                feeds.append(s)
-                seen.add(s)
+    for lid in order:
+        inputs[lid] = [s for s in dict.fromkeys(graph.layer(lid).inputs) if s in graph]
     return order, inputs
 
 
 def auto_layout(graph: Graph, *, target: tuple[float, float] | None = None,
-                groups: Mapping[str, str] | None = None, budget: int = LAYOUT_BUDGET,
-                report: LayoutReport | None = None) -> dict[str, tuple[float, float]]:
-    """Top-left position of every visible node, shaped to fit ``target`` (view pixels).
+                budget: int = LAYOUT_BUDGET, report: LayoutReport | None = None
+                ) -> dict[str, tuple[float, float]]:
+    """Top-left position of every layer, shaped to fit ``target`` (view pixels).
 
     Rows run top to bottom and are folded into side-by-side columns when that lets the whole
-    model show larger in ``target``; ``report`` (if given) says which method ran and its work.
+    model show larger in ``target``; a collapsed unit is placed as one block
+    (``core.units.layout_folded``). ``report`` (if given) says which method ran and its work.
     """
     rep = report if report is not None else LayoutReport()
     rep.budget = budget
-    order, inputs = visible_graph(graph, groups)
-    rep.nodes = len(order)
+    return layout_folded(graph, lambda g: _layout_nodes(g, target or DEFAULT_TARGET, rep))
+
+
+def _layout_nodes(graph: Graph, target: tuple[float, float], rep: LayoutReport
+                  ) -> dict[str, tuple[float, float]]:
+    order, inputs = _node_inputs(graph)
+    rep.nodes += len(order)
     if not order:
-        rep.method = "layered"
+        rep.method = rep.method or "layered"
         return {}
     rank: dict[str, int] = {}
     for node in order:
@@ -121,20 +112,20 @@ def auto_layout(graph: Graph, *, target: tuple[float, float] | None = None,
     rep.steps += len(order) + len(edges)
     lanes = sum(max(0, rank[d] - rank[s] - 1) for s, d in edges)
     size = len(order) + lanes + len(edges)
-    if size * 2 <= budget:  # room for the lanes and at least one ordering sweep
-        rep.method = "layered"
-        rep.lanes = lanes
-        rep.sweeps = min(_SWEEPS, budget // size - 1)
-        rows, centre, widths = _layered(order, inputs, rank, edges, rep)
+    if size * 2 <= rep.budget:  # room for the lanes and at least one ordering sweep
+        rep.method = rep.method or "layered"
+        rep.lanes += lanes
+        sweeps = min(_SWEEPS, rep.budget // size - 1)
+        rep.sweeps = max(rep.sweeps, sweeps)
+        rows, centre, widths = _layered(order, inputs, rank, edges, sweeps, lanes, rep)
     else:
         rep.method = "rows"
-        rep.notes.append(f"{size:,} units of layout work is over the budget of {budget:,}: "
+        rep.notes.append(f"{size:,} units of layout work is over the budget of {rep.budget:,}: "
                          "rows without lanes")
         rows, centre, widths = _rows(order, rank, rep)
     cuts = _fold_points(rows, rank, edges)
     rep.steps += len(rows) + len(edges)
-    w, h = target or DEFAULT_TARGET
-    return _fold(rows, centre, widths, cuts, (w, h), rep)
+    return _fold(rows, centre, widths, cuts, target, rep)
 
 
 # --- the full method -------------------------------------------------------------------------
@@ -147,7 +138,7 @@ def _is_lane(node: str) -> bool:
 
 
 def _layered(order: list[str], inputs: dict[str, list[str]], rank: dict[str, int],
-             edges: list[tuple[str, str]], rep: LayoutReport
+             edges: list[tuple[str, str]], sweeps: int, lanes: int, rep: LayoutReport
              ) -> tuple[list[list[str]], dict[str, float], dict[str, float]]:
     rows: list[list[str]] = [[] for _ in range(max(rank.values()) + 1)]
     parents: dict[str, list[str]] = {}
@@ -165,14 +156,14 @@ def _layered(order: list[str], inputs: dict[str, list[str]], rank: dict[str, int
             parents[lane] = [prev]
             prev = lane
         parents[dst].append(prev)
-    rep.steps += rep.lanes
+    rep.steps += lanes
     widths = {n: (LANE_WIDTH if _is_lane(n) else BLOCK_WIDTH) for row in rows for n in row}
     centre: dict[str, float] = {}
     for row in rows:
         _place(row, widths, centre)
     main = {n: _main_parents(parents, n) for n in parents}
     first = {n: i for i, n in enumerate(order)}
-    for _ in range(rep.sweeps):
+    for _ in range(sweeps):
         for row in rows[1:]:
             before = {n: i for i, n in enumerate(row)}
 
@@ -182,7 +173,7 @@ def _layered(order: list[str], inputs: dict[str, list[str]], rank: dict[str, int
             row.sort(key=key)
             _place(row, widths, centre)
             _pull_towards_parents(row, main, centre, first)
-        rep.steps += len(widths) + len(edges) + rep.lanes
+        rep.steps += len(widths) + len(edges) + lanes
     return rows, centre, widths
 
 
@@ -289,7 +280,7 @@ def _fold(rows: list[list[str]], centre: dict[str, float], widths: dict[str, flo
         score = (round(fit, 3), -len(columns))
         if best is None or score > best:
             best, best_columns = score, columns
-    rep.columns = len(best_columns)
+    rep.columns = max(rep.columns, len(best_columns))
     out: dict[str, tuple[float, float]] = {}
     x0 = 0.0
     for col in best_columns:
