@@ -26,7 +26,6 @@ Layout works on *visible nodes* (``core.units``): a collapsed unit is laid out a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, COLUMN_GAP_X, LAYER_GAP_Y
