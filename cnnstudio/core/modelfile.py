@@ -16,7 +16,8 @@ from typing import Any
 
 from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.catalogue import LAYERS, ParamError
-from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id
+from cnnstudio.core.files import FileRefused, read_limited
+from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id, is_unicode
 
 FORMAT = "cnnstudio.model"
 VERSION = 1
@@ -52,14 +53,9 @@ def load(path: str | os.PathLike[str]) -> Graph:
     """Read a model file from disk; every failure is a ModelFileError naming the file."""
     source = str(path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise _fail(source, f"file is {size:,} bytes; a model file is at most "
-                        f"{MAX_FILE_BYTES:,}")
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise _fail(source, f"cannot read file ({exc.strerror or exc})") from None
+        raw = read_limited(path, MAX_FILE_BYTES, "model file")
+    except FileRefused as exc:
+        raise ModelFileError(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -170,6 +166,9 @@ def _text(doc: Mapping[str, Any], key: str, source: str) -> str:
     value = doc.get(key, "")
     if not isinstance(value, str):
         raise _fail(source, f"\"{key}\" must be text, got {_kind(value)}")
+    if not is_unicode(value):
+        raise _fail(source, f"\"{key}\" holds characters that are not valid Unicode (a lone "
+                    "surrogate such as \\ud800)")
     return value
 
 

@@ -78,7 +78,9 @@ class LayerImpl:
 
     def _add_param(self, name: str, value: np.ndarray) -> None:
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.grads[name] = np.zeros_like(self.params[name])
+        # np.zeros, not zeros_like: its pages stay unmapped until training writes a gradient,
+        # so a network built only to look at (the window's views, export) costs its weights.
+        self.grads[name] = np.zeros(value.shape, self.dtype)
 
     def forward(self, xs: list[np.ndarray], training: bool, rng: np.random.Generator,
                 inplace: bool = False) -> np.ndarray:
@@ -88,14 +90,27 @@ class LayerImpl:
         raise NotImplementedError
 
 
-def _weight_init(rng: np.random.Generator, shape: Shape, fan_in: int, fan_out: int,
-                 he: bool) -> np.ndarray:
-    """He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations, Glorot uniform
-    (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise."""
-    if he:
-        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape)
+def _weight_init(rng: np.random.Generator, out: np.ndarray, fan_in: int, fan_out: int,
+                 he: bool) -> None:
+    """Fill ``out`` with He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations,
+    Glorot uniform (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise.
+
+    Drawn in slices: the values are those of one draw of the whole shape (a Generator hands out
+    numbers in sequence), but a 500M-parameter layer no longer needs float64 temporaries twice
+    its own size on top of it."""
+    flat = out.reshape(-1)
+    assert np.shares_memory(flat, out)
+    for start in range(0, flat.size, _INIT_SLICE):
+        n = min(_INIT_SLICE, flat.size - start)
+        if he:
+            flat[start:start + n] = rng.standard_normal(n) * np.sqrt(2.0 / fan_in)
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            flat[start:start + n] = rng.uniform(-limit, limit, n)
+
+
+#: Elements drawn at once when initialising weights (8 MB of float64 temporaries).
+_INIT_SLICE = 1 << 20
 
 
 @register
@@ -120,9 +135,9 @@ class Conv2DLayer(LayerImpl):
         p = self.config
         self.windows = window_2d((h, w), p["kernel_size"], p["stride"], p["padding"])
         fh, fw = self.windows[0].f, self.windows[1].f
-        self._add_param("weight", np.zeros((p["filters"], c, fh, fw)))
+        self._add_param("weight", np.zeros((p["filters"], c, fh, fw), dtype))
         if p["use_bias"]:
-            self._add_param("bias", np.zeros(p["filters"]))
+            self._add_param("bias", np.zeros(p["filters"], dtype))
         self.workspace: K.Workspace = {}
 
     def workspace_elements(self):
@@ -134,8 +149,7 @@ class Conv2DLayer(LayerImpl):
 
     def init_params(self, rng, he):
         k, c, fh, fw = self.params["weight"].shape
-        self.params["weight"][...] = _weight_init(rng, (k, c, fh, fw), c * fh * fw,
-                                                  k * fh * fw, he)
+        _weight_init(rng, self.params["weight"], c * fh * fw, k * fh * fw, he)
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and
@@ -231,13 +245,13 @@ class DenseLayer(LayerImpl):
         super().__init__(layer, in_shapes, out_shape, dtype)
         (n,) = in_shapes[0]
         units = self.config["units"]
-        self._add_param("weight", np.zeros((units, n)))
+        self._add_param("weight", np.zeros((units, n), dtype))
         if self.config["use_bias"]:
-            self._add_param("bias", np.zeros(units))
+            self._add_param("bias", np.zeros(units, dtype))
 
     def init_params(self, rng, he):
         units, n = self.params["weight"].shape
-        self.params["weight"][...] = _weight_init(rng, (units, n), n, units, he)
+        _weight_init(rng, self.params["weight"], n, units, he)
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
