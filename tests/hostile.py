@@ -136,8 +136,24 @@ def dense_model(path: Path, units: int, size: int = 8, channels: int = 1) -> Pat
     ])
 
 
-_PEAK = """
-import resource, runpy, sys
+#: Peak resident memory of this process in KB. Linux's VmHWM belongs to the process's own
+#: address space; ``getrusage``'s ru_maxrss also counts the parent's peak at fork time (it
+#: survives exec), so a child of a big pytest process would report the parent's size.
+PEAK_KB = """
+def peak_kb():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+_PEAK = PEAK_KB + """
+import sys
 sys.argv = {argv!r}
 code = 0
 try:
@@ -145,7 +161,7 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 finally:
-    print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    print("PEAK_KB", peak_kb(), file=sys.stderr)
 sys.exit(code)
 """
 

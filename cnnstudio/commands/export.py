@@ -122,9 +122,10 @@ def _export(graph: Graph, args: argparse.Namespace, out: Path) -> None:
         export_pytorch(graph, out, config=_train_config(args), weights_file=args.weights,
                        strict=args.strict)
     elif fmt == "onnx":
-        from cnnstudio.export.onnx_export import export_onnx, require_onnx
+        from cnnstudio.export.onnx_export import export_onnx, refuse_oversized, require_onnx
 
         require_onnx()
+        refuse_oversized(graph)
         export_onnx(graph, out, _load_state(graph, args), strict=args.strict)
     elif fmt in ("svg", "png"):
         from cnnstudio.export.diagram import to_svg

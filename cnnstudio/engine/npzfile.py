@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -36,6 +38,11 @@ _NPY_MAGIC = b"\x93NUMPY"
 _MAX_MEMBERS = 100_000
 
 ErrorType = Callable[[str], Exception]
+#: What zipfile, zlib and NumPy's header parser raise on damaged input (zipfile alone raises
+#: BadZipFile, but also IndexError, struct.error, KeyError, NotImplementedError, ...).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, IndexError, KeyError,
+            struct.error, NotImplementedError, RuntimeError, OverflowError, LookupError,
+            SyntaxError, TypeError, tokenize.TokenError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +82,7 @@ def _header(fh: IO[bytes], where: str, error: ErrorType) -> tuple[tuple[int, ...
         else:
             raise ValueError(f"unknown .npy format version {version}")
         length = fh.tell()
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError,
-            TypeError) as exc:
+    except _DAMAGED as exc:
         raise error(f"{where}: not a readable NumPy array ({_reason(exc)})") from None
     if dtype.hasobject:
         raise error(f"{where}: holds Python objects (pickled data), which cnnstudio never "
@@ -103,8 +109,7 @@ def scan_npz(path: str | os.PathLike[str], error: ErrorType, what: str) -> dict[
                 return _scan(archive, name, error)
     except FileRefused as exc:
         raise error(str(exc)) from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
-            NotImplementedError) as exc:
+    except _DAMAGED as exc:
         raise error(f"{name}: damaged .npz archive ({_reason(exc)})") from None
 
 
@@ -178,7 +183,7 @@ def read_npz(path: str | os.PathLike[str], error: ErrorType, what: str,
                     out[key] = _read_data(stream, member, f"{name}: array {key!r}", error)
     except FileRefused as exc:
         raise error(str(exc)) from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+    except _DAMAGED as exc:
         raise error(f"{name}: damaged .npz archive ({_reason(exc)})") from None
     return out
 

@@ -36,8 +36,7 @@ def check_images_fit(count: int, shape: tuple[int, int, int], where: str, doing:
     when they would not fit the memory budget; ``doing`` says what would make them."""
     c, h, w = shape
     need = 4 * count * c * h * w
-    refusal = memory_refusal(need, f"{where}: {doing} {count:,} images of {c}x{h}x{w}",
-                             "of memory")
+    refusal = memory_refusal(need, f"{where}: {doing} {c}x{h}x{w}", f"for {count:,} images")
     if refusal:
         raise DatasetError(refusal)
 

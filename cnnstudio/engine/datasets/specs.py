@@ -156,7 +156,7 @@ def adapt_dataset(
     out_shape = (channels or c, *(size or (h, w)))
     count = len(dataset.x_train) + len(dataset.x_test)
     # The resize keeps a row-resized copy besides the result: count both.
-    check_images_fit(2 * count, out_shape, dataset.source, "resizing makes")
+    check_images_fit(2 * count, out_shape, dataset.source, "resizing to")
 
     def fit(x: np.ndarray) -> np.ndarray:
         if channels is not None:
