@@ -56,6 +56,13 @@ def model8(files) -> Path:
     return dense_model(files / "m8.json", 10, size=8)
 
 
+def _weights(path: Path, **extra: np.ndarray) -> Path:
+    """Zero weights that fit ``model8``, plus ``extra`` arrays (``_meta/...``)."""
+    np.savez(path, **{"d/weight": np.zeros((10, 64), np.float32),
+                      "d/bias": np.zeros(10, np.float32)}, **extra)
+    return path
+
+
 # --- case 1: a 4 GiB zero array in a 4 MB archive ----------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -163,8 +170,7 @@ def test_case3_weights_and_inputs_that_never_end(tmp_path, model8):
                            timeout=60)
     assert "a pipe (FIFO)" in _one_line(proc, 2)
     weights = tmp_path / "real.npz"
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32)})
+    _weights(weights)
     proc, _ = run_measured(["predict", str(model8), "--weights", str(weights), str(img)],
                            timeout=60)
     assert "a device" in _one_line(proc, 2)
@@ -268,8 +274,7 @@ def test_case8_output_naming_the_model_is_refused(tmp_path, option):
 
 def test_case8_other_commands_refuse_to_overwrite_their_inputs(tmp_path, model8):
     weights = tmp_path / "w.npz"
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32)})
+    _weights(weights)
     img = tmp_path / "x.npy"
     np.save(img, np.zeros((1, 1, 8, 8), np.float32))
     link = tmp_path / "link.json"
@@ -309,8 +314,7 @@ def test_case9_npy_header_declaring_10_12_elements(tmp_path, model8):
     proc, peak = run_measured(["predict", str(model8), "--weights", str(weights), str(img)])
     assert "declares shape [1000000000000]" in _one_line(proc, 2)
     weights.unlink()
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32)})
+    _weights(weights)
     proc, peak = run_measured(["predict", str(model8), "--weights", str(weights), str(img)])
     assert "declares shape [1000000000000]" in _one_line(proc, 2)
     assert peak < REFUSAL_PEAK_MB
@@ -318,9 +322,7 @@ def test_case9_npy_header_declaring_10_12_elements(tmp_path, model8):
 
 def test_case9_norm_std_of_zero_in_weights_in(tmp_path, model8):
     weights = tmp_path / "w.npz"
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32),
-                         "_meta/norm_mean": np.zeros(1, np.float32),
+    _weights(weights, **{"_meta/norm_mean": np.zeros(1, np.float32),
                          "_meta/norm_std": np.zeros(1, np.float32)})
     proc, _ = run_measured(["train", str(model8), "--dataset", "digits", "--weights-in",
                             str(weights), "--epochs", "1", "--no-progress"])
@@ -336,8 +338,7 @@ def test_case9_npz_dataset_with_no_images(tmp_path, model8):
 
 def test_case9_predict_on_an_empty_batch(tmp_path, model8):
     weights = tmp_path / "w.npz"
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32)})
+    _weights(weights)
     img = tmp_path / "x.npy"
     np.save(img, np.zeros((0, 1, 8, 8), np.float32))
     proc, _ = run_measured(["predict", str(model8), "--weights", str(weights), str(img)])
@@ -398,8 +399,7 @@ def test_case10_nan_weights_and_complex_input(tmp_path, model8):
     proc, _ = run_measured(["predict", str(model8), "--weights", str(weights), str(img)])
     assert "holds NaN or infinite values" in _one_line(proc, 2)
     assert "nan%" not in proc.stdout
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32)})
+    _weights(weights)
     np.save(img, np.full((1, 1, 8, 8), 1 + 2j))
     proc, _ = run_measured(["predict", str(model8), "--weights", str(weights), str(img)])
     assert "holds complex numbers" in _one_line(proc, 2)
@@ -434,8 +434,7 @@ def test_case10_non_zip_npz_is_not_called_pickled(tmp_path, model8):
 
 def test_predict_output_is_written_atomically(tmp_path, model8):
     weights = tmp_path / "w.npz"
-    np.savez(weights, **{"d/weight": np.zeros((10, 64), np.float32),
-                         "d/bias": np.zeros(10, np.float32)})
+    _weights(weights)
     img = tmp_path / "x.npy"
     np.save(img, np.zeros((2, 1, 8, 8), np.float32))
     out = tmp_path / "logits.npy"
@@ -466,3 +465,13 @@ def test_cli_last_resort_prints_one_line_and_a_hint(monkeypatch, capsys):
     monkeypatch.setenv(DEBUG_ENV, "1")
     with pytest.raises(RuntimeError):
         main(["summary", DIGITS])
+
+
+@pytest.mark.parametrize("field", ["lr", "momentum", "weight_decay", "beta1", "beta2", "eps"])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_optimizer_refuses_non_finite_values_everywhere(field, value):
+    """One check serves the CLI, the PyTorch export and the window's run settings."""
+    from cnnstudio.engine.optimizers import OptimizerConfig
+
+    with pytest.raises(ValueError, match="must be a finite number"):
+        OptimizerConfig(**{field: value})

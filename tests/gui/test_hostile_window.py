@@ -92,7 +92,8 @@ def test_case5_fitting_data_to_a_2048_square_input_is_refused(qtbot, monkeypatch
     before = c.dataset
     with qtbot.waitSignal(c.datasetFailed) as failed:
         c.fit_data_to_input()
-    assert "resizing to 1x2048x2048 needs" in failed.args[0] and "the limit is 2.0 GB" in failed.args[0]
+    message = failed.args[0]
+    assert "resizing to 1x2048x2048 needs" in message and "the limit is 2.0 GB" in message
     assert c.dataset is before
     _still_usable(qtbot, window)
     c.shutdown()
@@ -159,8 +160,8 @@ def test_case5_window_peak_memory_stays_bounded(tmp_path):
         {"id": "d", "type": "Dense", "params": {"units": 1 << 20}}])
     env = {**os.environ, "CNNSTUDIO_MEMORY_LIMIT": "512MB", "QT_QPA_PLATFORM": "offscreen",
            "XDG_CONFIG_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", PEAK_KB + _PEAK_SCRIPT, str(model)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", PEAK_KB + _PEAK_SCRIPT, str(model)],
+                          capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     import json
 
