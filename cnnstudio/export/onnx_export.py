@@ -50,9 +50,10 @@ def refuse_oversized(graph: Graph) -> None:
     totals = validate(graph).totals
     size = 4 * (totals.trainable + totals.non_trainable)
     if size > MAX_ONNX_WEIGHT_BYTES:
-        raise ExportError([f"error: the model's weights take {size / (1 << 30):.1f} GB; an ONNX "
-                           "file holds at most 2 GB (a protobuf limit): export to PyTorch "
-                           "instead, or make the model smaller"])
+        raise ExportError([f"error: the model's weights take {size >> 20:,} MB; an ONNX file "
+                           f"holds at most {MAX_ONNX_WEIGHT_BYTES >> 20:,} MB of them (protobuf "
+                           "messages stop at 2 GB): export to PyTorch instead, or make the model "
+                           "smaller"])
 
 
 def require_onnx() -> Any:

@@ -475,3 +475,13 @@ def test_optimizer_refuses_non_finite_values_everywhere(field, value):
 
     with pytest.raises(ValueError, match="must be a finite number"):
         OptimizerConfig(**{field: value})
+
+
+def test_onnx_export_of_weights_beyond_protobufs_2_gb_is_refused_before_building(files):
+    pytest.importorskip("onnx")
+    model = dense_model(files / "onnx_big.json", 1 << 20, size=23)  # 529 x 2^20: 2.07 GiB
+    proc, peak = run_measured(["export", str(model), "--to", "onnx", "-o",
+                               str(files / "big.onnx")])
+    err = _one_line(proc, 2)
+    assert "the model's weights take 2,120 MB; an ONNX file holds at most 1,984 MB" in err
+    assert peak < REFUSAL_PEAK_MB and not (files / "big.onnx").exists()
