@@ -690,6 +690,43 @@ _register(LayerSpec(
 ))
 
 
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A palette entry that adds a catalogue type already configured (it is not a type: the
+    model file records the type and its params). ``params`` gets the shape of the layer's first
+    input, or None when it is added unconnected."""
+
+    name: str
+    type: str
+    description: str
+    params: Callable[[Shape | None], dict[str, Any]]
+
+
+def _depthwise_params(shape: Shape | None) -> dict[str, Any]:
+    base: dict[str, Any] = {"kernel_size": 3, "padding": "same", "use_bias": False}
+    if shape is None or len(shape) != 3:
+        return base
+    return {**base, "filters": shape[0], "groups": shape[0]}
+
+
+#: Palette presets by name.
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("DepthwiseConv2D", "Conv2D",
+           "A Conv2D with groups = input channels (and as many filters): one 3x3 filter per "
+           "channel, no mixing between channels; follow it with a 1x1 Conv2D to mix them (a "
+           "depthwise-separable convolution, MobileNet's building block).",
+           _depthwise_params),
+)}
+
+
+def resolve_entry(name: str, input_shape: Shape | None = None) -> tuple[str, dict[str, Any]]:
+    """A palette name (a type or a preset) -> (type, params) for a layer fed ``input_shape``."""
+    if name in PRESETS:
+        preset = PRESETS[name]
+        return preset.type, preset.params(input_shape)
+    return layer_spec(name).type, {}
+
+
 def layer_spec(type_name: str) -> LayerSpec:
     """The spec of a layer type; KeyError with the known names for an unknown type."""
     try:
