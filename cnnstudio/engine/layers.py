@@ -78,7 +78,7 @@ class LayerImpl:
         for array in self._arrays:
             fill = np.ones if array.init == INIT_ONES else np.zeros
             if array.trainable:
-                self._add_param(array.name, fill(array.shape))
+                self._add_param(array.name, fill(array.shape, dtype=dtype))
             else:
                 self.buffers[array.name] = fill(array.shape, dtype=dtype)
         if spec.windows is not None:
@@ -91,8 +91,8 @@ class LayerImpl:
             if array.init == INIT_FAN:
                 shape = array.shape
                 receptive = int(np.prod(shape[2:]))
-                self.params[array.name][...] = _weight_init(
-                    rng, shape, int(np.prod(shape[1:])), shape[0] * receptive, he)
+                _weight_init(rng, self.params[array.name], int(np.prod(shape[1:])),
+                             shape[0] * receptive, he)
 
     def workspace_elements(self) -> int:
         """Extra elements per sample the forward keeps for backward (im2col columns)."""
@@ -100,7 +100,9 @@ class LayerImpl:
 
     def _add_param(self, name: str, value: np.ndarray) -> None:
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.grads[name] = np.zeros_like(self.params[name])
+        # np.zeros, not zeros_like: its pages stay unmapped until training writes a gradient,
+        # so a network built only to look at (the window's views, export) costs its weights.
+        self.grads[name] = np.zeros(value.shape, self.dtype)
 
     def forward(self, xs: list[np.ndarray], training: bool, rng: np.random.Generator,
                 inplace: bool = False) -> np.ndarray:
@@ -110,14 +112,27 @@ class LayerImpl:
         raise NotImplementedError
 
 
-def _weight_init(rng: np.random.Generator, shape: Shape, fan_in: int, fan_out: int,
-                 he: bool) -> np.ndarray:
-    """He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations, Glorot uniform
-    (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise."""
-    if he:
-        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape)
+def _weight_init(rng: np.random.Generator, out: np.ndarray, fan_in: int, fan_out: int,
+                 he: bool) -> None:
+    """Fill ``out`` with He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations,
+    Glorot uniform (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise.
+
+    Drawn in slices: the values are those of one draw of the whole shape (a Generator hands out
+    numbers in sequence), but a 500M-parameter layer no longer needs float64 temporaries twice
+    its own size on top of it."""
+    flat = out.reshape(-1)
+    assert np.shares_memory(flat, out)
+    for start in range(0, flat.size, _INIT_SLICE):
+        n = min(_INIT_SLICE, flat.size - start)
+        if he:
+            flat[start:start + n] = rng.standard_normal(n) * np.sqrt(2.0 / fan_in)
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            flat[start:start + n] = rng.uniform(-limit, limit, n)
+
+
+#: Elements drawn at once when initialising weights (8 MB of float64 temporaries).
+_INIT_SLICE = 1 << 20
 
 
 @register

@@ -38,6 +38,24 @@ class OnnxMissing(ExportError):
     """The optional ``onnx`` package is not installed."""
 
 
+#: An ONNX file is one protobuf message, which cannot exceed 2 GB; leave room for the graph.
+MAX_ONNX_WEIGHT_BYTES = (2 << 30) - (64 << 20)
+
+
+def refuse_oversized(graph: Graph) -> None:
+    """ExportError when the model's weights (float32, from the validator's totals) cannot fit
+    in one ONNX file: said before building the weights, not as a protobuf error after."""
+    from cnnstudio.core.validator import validate
+
+    totals = validate(graph).totals
+    size = 4 * (totals.trainable + totals.non_trainable)
+    if size > MAX_ONNX_WEIGHT_BYTES:
+        raise ExportError([f"error: the model's weights take {size >> 20:,} MB; an ONNX file "
+                           f"holds at most {MAX_ONNX_WEIGHT_BYTES >> 20:,} MB of them (protobuf "
+                           "messages stop at 2 GB): export to PyTorch instead, or make the model "
+                           "smaller"])
+
+
 def require_onnx() -> Any:
     """The ``onnx`` module, or OnnxMissing with the install line."""
     try:
