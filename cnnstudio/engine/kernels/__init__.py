@@ -13,12 +13,24 @@ an input in place before the matching backward pass has run.
 """
 
 from cnnstudio.engine.kernels.activations import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
+    hardsigmoid_backward,
+    hardsigmoid_forward,
+    hardswish_backward,
+    hardswish_forward,
     leaky_relu_backward,
     leaky_relu_forward,
+    relu6_backward,
+    relu6_forward,
     relu_backward,
     relu_forward,
     sigmoid_backward,
     sigmoid_forward,
+    silu_backward,
+    silu_forward,
     softmax_backward,
     softmax_forward,
     tanh_backward,
@@ -48,15 +60,25 @@ from cnnstudio.engine.kernels.layout import (
 )
 from cnnstudio.engine.kernels.loss import softmax_cross_entropy
 from cnnstudio.engine.kernels.merge import (
+    MultiplyCache,
     add_backward,
     add_forward,
     concat_backward,
     concat_forward,
+    multiply_backward,
+    multiply_forward,
 )
 from cnnstudio.engine.kernels.normalization import (
     BatchNormCache,
+    GroupNormCache,
     batchnorm_backward,
     batchnorm_forward,
+    groupnorm_backward,
+    groupnorm_forward,
+)
+from cnnstudio.engine.kernels.padding import (
+    zero_pad2d_backward,
+    zero_pad2d_forward,
 )
 from cnnstudio.engine.kernels.pool import (
     AvgPoolCache,
@@ -72,6 +94,11 @@ from cnnstudio.engine.kernels.pool import (
     maxpool2d_forward,
 )
 from cnnstudio.engine.kernels.reshape import flatten_backward, flatten_forward
+from cnnstudio.engine.kernels.upsampling import (
+    UpsampleCache,
+    upsample2d_backward,
+    upsample2d_forward,
+)
 
 __all__ = [
     "AvgPoolCache",
@@ -79,7 +106,11 @@ __all__ = [
     "ConvCache",
     "DenseCache",
     "GlobalMaxPoolCache",
+    "GroupNormCache",
     "MaxPoolCache",
+    "MultiplyCache",
+    "UpsampleCache",
+    "Workspace",
     "add_backward",
     "add_forward",
     "avgpool2d_backward",
@@ -97,23 +128,39 @@ __all__ = [
     "dense_forward",
     "dropout_backward",
     "dropout_forward",
+    "elu_backward",
+    "elu_forward",
     "flat_to_internal",
     "flat_to_public",
     "flatten_backward",
     "flatten_forward",
+    "gelu_backward",
+    "gelu_forward",
     "global_avgpool_backward",
     "global_avgpool_forward",
     "global_maxpool_backward",
     "global_maxpool_forward",
+    "groupnorm_backward",
+    "groupnorm_forward",
+    "hardsigmoid_backward",
+    "hardsigmoid_forward",
+    "hardswish_backward",
+    "hardswish_forward",
     "im2col",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "maxpool2d_backward",
     "maxpool2d_forward",
+    "multiply_backward",
+    "multiply_forward",
+    "relu6_backward",
+    "relu6_forward",
     "relu_backward",
     "relu_forward",
     "sigmoid_backward",
     "sigmoid_forward",
+    "silu_backward",
+    "silu_forward",
     "softmax_backward",
     "softmax_cross_entropy",
     "softmax_forward",
@@ -122,5 +169,8 @@ __all__ = [
     "tanh_forward",
     "to_internal",
     "to_public",
-    "Workspace",
+    "upsample2d_backward",
+    "upsample2d_forward",
+    "zero_pad2d_backward",
+    "zero_pad2d_forward",
 ]
