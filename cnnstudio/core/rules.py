@@ -1,8 +1,11 @@
 """Per-layer-type rules: output shape, parameter counts, MACs and receptive field.
 
-Each rule is a pure function of the layer's resolved params and what flows into it. The validator
-calls them in topological order; the catalogue ties each layer type to its rule. Messages state the
-rule and the numbers received, so a student can see why ("(10 + 2*0 - 12)/1 + 1 = -1 < 1").
+Each rule is a pure function of the layer's effective params (defaults filled in, a pool's empty
+stride already its size) and what flows into it. The validator calls them, through
+``LayerSpec.apply``, in topological order, after the input's rank was checked against the spec
+and before parameter counts are added from the arrays the spec says the layer owns: a rule
+computes only the output shape, MACs, receptive field and tiling. Messages state the rule and the
+numbers received, so a student can see why ("(10 + 2*0 - 12)/1 + 1 = -1 < 1").
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ from functools import lru_cache
 from typing import Any
 
 from cnnstudio.core.receptive import Field, union
-from cnnstudio.core.shapes import AxisWindow, pair, window_2d
+from cnnstudio.core.shapes import AxisWindow, dilated_extent, pad_sides, pair, window_2d
 
 Shape = tuple[int, ...]
+Params = Mapping[str, Any]
+
+# The rank of input a layer needs (the catalogue's ``input_rank``).
+IMAGE, FLAT, ANY_RANK = "image", "flat", "any"
 
 # Fix hints the GUI turns into one-click, undoable repairs.
 FIX_INSERT_FLATTEN = "insert_flatten"
@@ -83,8 +90,15 @@ def _prod(shape: Shape) -> int:
     return n
 
 
-def _need_image(rin: RuleInput) -> tuple[int, int, int]:
-    shape = rin.first.shape
+def check_rank(rank: str, shape: Shape) -> None:
+    """Raise wrong_rank when ``shape`` is not the rank (IMAGE, FLAT, ANY_RANK) a layer needs."""
+    if rank == IMAGE:
+        _need_image(shape)
+    elif rank == FLAT:
+        _need_flat(shape)
+
+
+def _need_image(shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise LayerProblem(
             "wrong_rank",
@@ -94,8 +108,7 @@ def _need_image(rin: RuleInput) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _need_flat(rin: RuleInput) -> int:
-    shape = rin.first.shape
+def _need_flat(shape: Shape) -> int:
     if len(shape) != 1:
         raise LayerProblem(
             "wrong_rank",
@@ -109,11 +122,24 @@ def _need_flat(rin: RuleInput) -> int:
 _AXIS = ("height", "width")
 
 
-def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
-          noun: str) -> tuple[AxisWindow, AxisWindow]:
-    """Tile both axes; raise kernel_too_large or warn about fractional tiling."""
-    c, h, w = _need_image(rin)
-    axes = _windows(h, w, kernel, stride, padding)
+def conv_windows(params: Params, hw: tuple[int, int]) -> tuple[AxisWindow, AxisWindow]:
+    """A convolution's tiling of an ``(H, W)`` input (the catalogue's ``windows`` for Conv2D):
+    windows of the dilated kernel's extent ``D*(F-1)+1``."""
+    extent = dilated_extent(params["kernel_size"], params["dilation"])
+    return _windows(hw[0], hw[1], extent, params["stride"], params["padding"])
+
+
+def pool_windows(params: Params, hw: tuple[int, int]) -> tuple[AxisWindow, AxisWindow]:
+    """A pooling window's tiling of an ``(H, W)`` input; ``stride`` is the effective one."""
+    return _windows(hw[0], hw[1], params["pool_size"], params["stride"], params["padding"],
+                    params["ceil_mode"])
+
+
+def _tile(rin: RuleInput, windows: Any, fix: str, noun: str) -> tuple[AxisWindow, AxisWindow]:
+    """Tile both axes with ``windows(params, (H, W))``; raise kernel_too_large if it does not
+    fit."""
+    c, h, w = _need_image(rin.first.shape)
+    axes = windows(rin.params, (h, w))
     for name, ax in zip(_AXIS, axes, strict=True):
         if ax.span < 0:
             raw = (ax.n + ax.pad_total - ax.f) / ax.s + 1
@@ -133,20 +159,21 @@ def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _windows(h: int, w: int, kernel: Any, stride: Any, padding: Any
+def _windows(h: int, w: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool = False
              ) -> tuple[AxisWindow, AxisWindow]:
     """``window_2d`` through a memo: the validator runs on every edit, and the same few windows
     recur all over a model (building the two AxisWindows is most of a conv layer's cost)."""
     try:
-        return _windows_memo(h, w, _frozen(kernel), _frozen(stride), _frozen(padding))
+        return _windows_memo(h, w, _frozen(kernel), _frozen(stride), _frozen(padding),
+                             ceil_mode)
     except TypeError:  # an unhashable value the catalogue let through: compute directly
-        return window_2d((h, w), kernel, stride, padding)
+        return window_2d((h, w), kernel, stride, padding, ceil_mode)
 
 
 @lru_cache(maxsize=1024)
-def _windows_memo(h: int, w: int, kernel: Any, stride: Any, padding: Any
+def _windows_memo(h: int, w: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool
                   ) -> tuple[AxisWindow, AxisWindow]:
-    return window_2d((h, w), kernel, stride, padding)
+    return window_2d((h, w), kernel, stride, padding, ceil_mode)
 
 
 def pad_text(ax: AxisWindow) -> str:
@@ -185,18 +212,35 @@ def input_rule(rin: RuleInput) -> RuleOutput:
     return RuleOutput(shape=(p["channels"], p["height"], p["width"]))
 
 
+def _check_groups(groups: int, counts: Mapping[str, int]) -> None:
+    """Groups must divide every count (channels, filters): each group gets an equal share."""
+    bad = {what: n for what, n in counts.items() if n % groups}
+    if bad:
+        listed = " and ".join(f"the {what} ({n})" for what, n in bad.items())
+        raise LayerProblem(
+            "groups_mismatch",
+            f"groups = {groups} must divide {listed}: every group needs the same number; "
+            "try a divisor, or groups = 1",
+        )
+
+
+def groupnorm_rule(rin: RuleInput) -> RuleOutput:
+    """Same shape; the channels split into ``groups`` equal runs."""
+    _check_groups(rin.params["groups"], {"channels": rin.first.shape[0]})
+    return same_shape_rule(rin)
+
+
 def conv2d_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
-    c = rin.first.shape[0] if rin.first.shape else 0
-    axes = _tile(rin, p["kernel_size"], p["stride"], p["padding"], FIX_PADDING_SAME, "filter")
+    c = rin.first.shape[0]
+    k, g = p["filters"], p["groups"]
+    _check_groups(g, {"input channels": c, "filters": k})
+    axes = _tile(rin, conv_windows, FIX_PADDING_SAME, "filter")
     fh, fw = pair(p["kernel_size"])
-    k = p["filters"]
     ho, wo = axes[0].out, axes[1].out
-    weights = fh * fw * c * k
     return RuleOutput(
         shape=(k, ho, wo),
-        trainable=weights + (k if p["use_bias"] else 0),
-        macs=ho * wo * k * fh * fw * c,
+        macs=ho * wo * k * fh * fw * (c // g),
         field=rin.first.field.grow(axes), axes=axes,
         fc_equivalent=_prod(rin.first.shape) * k * ho * wo,
         warnings=fractional_warnings(axes),
@@ -204,9 +248,7 @@ def conv2d_rule(rin: RuleInput) -> RuleOutput:
 
 
 def pool_rule(rin: RuleInput) -> RuleOutput:
-    p = rin.params
-    stride = p["stride"] if p["stride"] is not None else p["pool_size"]
-    axes = _tile(rin, p["pool_size"], stride, p["padding"], FIX_SHRINK_POOL, "pooling window")
+    axes = _tile(rin, pool_windows, FIX_SHRINK_POOL, "pooling window")
     c = rin.first.shape[0]
     return RuleOutput(shape=(c, axes[0].out, axes[1].out), field=rin.first.field.grow(axes),
                       axes=axes,
@@ -222,45 +264,23 @@ def _whole_map_field(rin: RuleInput) -> Field:
 
 
 def global_pool_rule(rin: RuleInput) -> RuleOutput:
-    c, _, _ = _need_image(rin)
+    c = rin.first.shape[0]
     return RuleOutput(shape=(c,), field=_whole_map_field(rin))
 
 
 def flatten_rule(rin: RuleInput) -> RuleOutput:
-    shape = _need_image(rin)
+    shape = rin.first.shape
     return RuleOutput(shape=(_prod(shape),), field=_whole_map_field(rin))
 
 
 def dense_rule(rin: RuleInput) -> RuleOutput:
-    n = _need_flat(rin)
+    n = rin.first.shape[0]
     u = rin.params["units"]
-    return RuleOutput(shape=(u,), trainable=n * u + (u if rin.params["use_bias"] else 0),
-                      macs=n * u, field=rin.first.field)
+    return RuleOutput(shape=(u,), macs=n * u, field=rin.first.field)
 
 
 def same_shape_rule(rin: RuleInput) -> RuleOutput:
     return RuleOutput(shape=rin.first.shape, field=rin.first.field)
-
-
-def softmax_rule(rin: RuleInput) -> RuleOutput:
-    _need_flat(rin)
-    return same_shape_rule(rin)
-
-
-def dropout_rule(rin: RuleInput) -> RuleOutput:
-    return same_shape_rule(rin)
-
-
-def spatial_dropout_rule(rin: RuleInput) -> RuleOutput:
-    _need_image(rin)
-    return same_shape_rule(rin)
-
-
-def batchnorm_rule(rin: RuleInput) -> RuleOutput:
-    c = rin.first.shape[0]
-    out = same_shape_rule(rin)
-    out.trainable, out.non_trainable = 2 * c, 2 * c
-    return out
 
 
 def _merged_field(rin: RuleInput, shape: Shape) -> Field:
@@ -292,3 +312,48 @@ def concatenate_rule(rin: RuleInput) -> RuleOutput:
         )
     shape = (sum(s[0] for s in shapes), *shapes[0][1:])
     return RuleOutput(shape=shape, field=_merged_field(rin, shape))
+
+
+def multiply_rule(rin: RuleInput) -> RuleOutput:
+    """Same-shape inputs multiply element by element; an image [C, H, W] and a [C] vector (in
+    either order) scale each channel. The output and its receptive field are the image's: the
+    [C] input was computed from the whole image already."""
+    a, b = rin.inputs
+    if a.shape == b.shape:
+        return RuleOutput(shape=a.shape, field=_merged_field(rin, a.shape))
+    for image, scale in ((a, b), (b, a)):
+        if len(image.shape) == 3 and scale.shape == image.shape[:1]:
+            return RuleOutput(shape=image.shape, field=image.field)
+    raise LayerProblem(
+        "shape_mismatch",
+        f"multiplies inputs of one shape, or an image [C, H, W] by a [C] vector of per-channel "
+        f"weights; got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}",
+    )
+
+
+def zero_padding_rule(rin: RuleInput) -> RuleOutput:
+    """[C, H, W] -> [C, H + top + bottom, W + left + right]. Units see what they saw; unit 0 is
+    now a padding one, so the origin moves back by top (left) jumps."""
+    c, h, w = rin.first.shape
+    top, bottom, left, right = pad_sides(rin.params["padding"])
+    f = rin.first.field
+    return RuleOutput(shape=(c, h + top + bottom, w + left + right),
+                      field=Field(f.size, f.jump, (f.origin[0] - top * f.jump[0],
+                                                   f.origin[1] - left * f.jump[1])))
+
+
+def upsampling_rule(rin: RuleInput) -> RuleOutput:
+    """[C, H, W] -> [C, H*sh, W*sw]. Upsampling adds no context: a nearest unit copies one
+    input unit and sees exactly its box; a bilinear unit blends two neighbouring units, one jump
+    apart, so its box is one jump larger. Unit 0 sees what input unit 0 sees (same origin).
+    Units are s times denser: the jump is divided by s where s divides it; otherwise the
+    input's jump is kept, so the layers after are given boxes that are never too small."""
+    c, h, w = rin.first.shape
+    scale = pair(rin.params["scale"])
+    blend = rin.params["mode"] == "bilinear"
+    f = rin.first.field
+    size = tuple(r + (j if blend and s > 1 else 0) for r, j, s in zip(f.size, f.jump, scale,
+                                                                       strict=True))
+    jump = tuple(j // s if j % s == 0 else j for j, s in zip(f.jump, scale, strict=True))
+    return RuleOutput(shape=(c, h * scale[0], w * scale[1]),
+                      field=Field(size, jump, f.origin))  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ CODES: dict[str, str] = {
     "wrong_rank": ERROR,
     "shape_mismatch": ERROR,
     "concat_mismatch": ERROR,
+    "groups_mismatch": ERROR,
     "wrong_input_count": ERROR,
     "input_not_connected": ERROR,
     "cycle": ERROR,
@@ -229,7 +230,7 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
             rep.status = "blocked"
             continue
         try:
-            out = spec.rule(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
+            out = spec.apply(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
         except LayerProblem as exc:
             report(lid, exc.code, f"{spec.type} {lid}: {exc.message}", exc.fix)
             rep.status = "error"

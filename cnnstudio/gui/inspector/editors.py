@@ -90,6 +90,8 @@ class ParamEditor(QWidget):
         tip = f"{spec.help}"
         if spec.kind in (cat.INT, cat.FLOAT, cat.SIZE2):
             tip += f"\nallowed: {spec.range_text()}"
+        elif spec.choices:
+            tip += f"\nchoices: {', '.join(spec.choices)}"
         self.setToolTip(tip)
 
     # subclass API
@@ -245,6 +247,24 @@ class SizeEditor(_LineEditor):
         return parse_int_or_pair(self.line.text(), self.spec)
 
 
+@register(cat.SIDES)
+class SidesEditor(_LineEditor):
+    """"n", "h,w" or "top,bottom,left,right": padding on every side, per axis or per side."""
+
+    placeholder = "n, h,w or top,bottom,left,right"
+
+    def parse(self) -> Any:
+        text = self.line.text().strip()
+        try:
+            numbers = [int(p) for p in _PAIR_SPLIT.split(text)] if text else []
+        except ValueError:
+            numbers = []
+        if len(numbers) not in (1, 2, 4):
+            raise ParamError(f"{self.spec.name} takes 1, 2 (h,w) or 4 (top,bottom,left,right) "
+                             f"whole numbers, got {text!r}")
+        return self.spec.check(numbers[0] if len(numbers) == 1 else numbers)
+
+
 @register(cat.FLOAT)
 class FloatEditor(_LineEditor):
     def placeholder_for(self, spec: ParamSpec) -> str:
@@ -259,20 +279,40 @@ class FloatEditor(_LineEditor):
         return self.spec.check(value)
 
 
+@register(cat.CHOICE)
+class ChoiceEditor(ParamEditor):
+    """A combo box of the param's choices, read from the catalogue (nothing else to type)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo = _ComboBox(self)
+        self.combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.combo.addItems(spec.choices)
+        self.combo.activated.connect(
+            lambda _i: self._commit(lambda: self.spec.check(self.combo.currentText())))
+        self._row.addWidget(self.combo)
+
+    @property
+    def field(self) -> QWidget:
+        return self.combo
+
+    def _show(self, value: Any) -> None:
+        self.combo.setCurrentText(str(value))
+
+
 @register(cat.PADDING)
 class PaddingEditor(ParamEditor):
-    """Editable combo: pick "valid" or "same", or type a number of pixels or h,w."""
-
-    CHOICES = ("valid", "same")
+    """Editable combo: pick one of the spec's words ("valid", "same"), or type a number of pixels
+    or h,w."""
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.combo = _ComboBox(self)
         self.combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.combo.setEditable(True)
-        self.combo.addItems(self.CHOICES)
+        self.combo.addItems(spec.choices)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.lineEdit().setPlaceholderText("valid, same, n or h,w")
+        self.combo.lineEdit().setPlaceholderText(f"{', '.join(spec.choices)}, n or h,w")
         self.combo.activated.connect(lambda _i: self._commit(self.parse))
         self.combo.lineEdit().editingFinished.connect(lambda: self._commit(self.parse))
         self._row.addWidget(self.combo)
@@ -287,11 +327,11 @@ class PaddingEditor(ParamEditor):
 
     def parse(self) -> Any:
         text = self.combo.currentText().strip()
-        if text.lower() in self.CHOICES:
+        if text.lower() in self.spec.choices:
             return text.lower()
         if not _NUMBERS.match(text):
-            raise ParamError(f"{self.spec.name} must be valid, same, a number of pixels or h,w; "
-                             f"got {text!r}")
+            raise ParamError(f"{self.spec.name} must be {', '.join(self.spec.choices)}, a number "
+                             f"of pixels or h,w; got {text!r}")
         return parse_int_or_pair(text, self.spec)
 
     def _commit(self, parse: Callable[[], Any]) -> None:
