@@ -219,9 +219,22 @@ def test_case5_weights_are_checked_before_they_are_allocated(files, dense_2_20, 
     argv = [a.format(model=dense_2_20, dir=files) for a in argv]
     proc, peak = run_measured(argv, env={"CNNSTUDIO_MEMORY_LIMIT": "512MB"})
     err = _one_line(proc)
-    assert "this model needs 1.0 GB for its weights; the limit is 512.0 MB" in err
+    if argv[0] == "train":
+        assert ("training this model needs 4.3 GB for its weights, their gradients, the "
+                "optimizer's state and a batch of 32; the limit is 512.0 MB") in err
+    else:
+        assert "this model needs 1.0 GB for its weights; the limit is 512.0 MB" in err
     assert peak < REFUSAL_PEAK_MB, peak
     assert not (files / "big.onnx").exists()
+
+
+def test_case5_training_is_checked_before_the_weights_are_built(dense_2_20):
+    """Weights that fit (1 GB of 2 GB) but a training run that does not (4.3 GB with gradients,
+    Adam's slots and the batch): refused before one weight is allocated."""
+    proc, peak = run_measured(["train", str(dense_2_20), "--dataset", "digits"],
+                              env={"CNNSTUDIO_MEMORY_LIMIT": "2GB"})
+    assert "training this model needs 4.3 GB" in _one_line(proc, 1)
+    assert peak < REFUSAL_PEAK_MB, peak
 
 
 def test_case5_resizing_the_dataset_is_checked_before_it_is_done(tmp_path):
