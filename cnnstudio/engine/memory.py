@@ -84,9 +84,16 @@ def training_refusal(result: ValidationResult, batch_size: int, itemsize: int = 
     for report in result.layers.values():
         if report.output_shape is not None:
             outputs += math.prod(report.output_shape)
-    need = (4 * weight_bytes(result, 1) + 2 * outputs * batch_size) * itemsize
-    return memory_refusal(need, "training this model", f"for its weights, their gradients, the "
-                          f"optimizer's state and a batch of {batch_size}")
+    fixed, per_image = 4 * weight_bytes(result, itemsize), 2 * outputs * itemsize
+    refusal = memory_refusal(fixed + per_image * batch_size, "training this model",
+                             f"for its weights, their gradients, the optimizer's state and a "
+                             f"batch of {batch_size}")
+    if refusal is None:
+        return None
+    limit, _ = memory_budget()
+    fits = max(0, ((limit or 0) - fixed) // max(per_image, 1))
+    return refusal + (f": use a batch size of at most {fits}" if fits >= 1 else
+                      ": the model is too large for this machine even with one image per batch")
 
 
 def estimate_training_bytes(network: Network, batch_size: int) -> int:

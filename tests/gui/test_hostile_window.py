@@ -72,22 +72,6 @@ def test_case5_a_2_20_unit_dense_model_is_refused_in_the_views(qtbot, monkeypatc
     ui.controller.shutdown()
 
 
-def test_case5_training_that_would_not_fit_is_refused_before_building(qtbot, monkeypatch):
-    from cnnstudio.gui.training.controller import TrainingRefused
-    from cnnstudio.gui.training.hyperparams import RunSettings
-
-    monkeypatch.setenv("CNNSTUDIO_MEMORY_LIMIT", "2GB")
-    window = _window(qtbot, _graph(8, 10))
-    window.document.set_params("c1", {"filters": 4096})  # 262,144 values per image
-    c = window.training.controller
-    with pytest.raises(TrainingRefused, match="Training this model needs .* for its weights, "
-                       "their gradients, the optimizer's state and a batch of 4096"):
-        c.start(RunSettings(batch_size=4096))
-    assert c.state == "idle"
-    _still_usable(qtbot, window)
-    c.shutdown()
-
-
 def test_case6_a_65536_square_input_with_dense_leaves_the_app_running(qtbot):
     """The SIGSEGV case: built for the Filters panel, the network is refused from the
     validator's totals (172 GB of weights), on any machine."""

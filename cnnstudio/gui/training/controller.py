@@ -30,7 +30,6 @@ from cnnstudio.engine.datasets import (
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
-from cnnstudio.engine.memory import training_refusal
 from cnnstudio.engine.network import LoadReport, Network
 from cnnstudio.engine.weights import (
     load_weights,
@@ -256,9 +255,6 @@ class TrainingController(QObject):
         except ValueError as exc:
             raise TrainingRefused(str(exc)) from None
         assert self.dataset is not None
-        refusal = training_refusal(self.document.result, config.batch_size)
-        if refusal:
-            raise TrainingRefused(refusal[0].upper() + refusal[1:] + ".")
         try:
             network = Network(self.document.graph.copy(), np.random.default_rng(settings.seed))
         except NetworkError as exc:
