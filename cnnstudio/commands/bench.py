@@ -20,14 +20,18 @@ BENCH_MODELS = (("lenet5", 64), ("cifar_vgg", 64))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure validator speed and training images/s (vs torch)",
-                       description="Time the validator on a 300-layer graph, then train "
+    p = sub.add_parser("bench", help="measure validator speed, window latency and training "
+                       "images/s (vs torch)",
+                       description="Time the validator on a 300-layer graph, the window's "
+                       "edit latency and cold start, then train "
                        "LeNet-5 and the small VGG template on random data for a fixed number "
                        "of steps and print images/s for the engine and, where torch is "
                        "installed, for the same network in torch.")
     p.add_argument("--steps", type=int, default=20, help="timed training steps (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps (default 3)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--no-gui", action="store_true",
+                   help="skip the window's edit latency and cold start")
     p.set_defaults(func=run)
 
 
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     print(machine_line())
     graph = big_graph(300)
     print(f"validator: {time_validator(graph):.1f} ms for a {len(graph)}-layer graph")
+    if not args.no_gui:
+        _print_window_figures(graph)
     torch = None if args.no_torch else _import_torch()
     if torch is None and not args.no_torch:
         print("torch is not installed: engine numbers only")
@@ -75,6 +81,33 @@ def run(args: argparse.Namespace) -> int:
                      f"ratio {engine.images_per_s / ref.images_per_s:.2f}x")
         print(line, flush=True)
     return 0
+
+
+#: Goals (milliseconds, seconds) the window figures are printed against.
+EDIT_GOAL_BIG = (16.0, 33.0)  # median, worst on the 300-layer graph
+EDIT_GOAL_TEMPLATE = 5.0  # median on a template
+COLD_START_GOAL = 1.0
+
+
+def _print_window_figures(graph: Any) -> None:
+    """Edit latency in an offscreen window (300-layer graph, then two templates) and the cold
+    start to the window shown (median of five fresh processes), each with its goal."""
+    import statistics
+
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.gui.latency import cold_start_seconds, edit_latency_ms
+
+    median, worst = edit_latency_ms(graph)
+    print(f"edit latency, {len(graph)} layers: median {median:.1f} ms, worst {worst:.1f} ms "
+          f"(goal: median < {EDIT_GOAL_BIG[0]:.0f} ms, worst < {EDIT_GOAL_BIG[1]:.0f} ms)")
+    for key in ("lenet5", "cifar_vgg"):
+        median, worst = edit_latency_ms(load_template(key))
+        print(f"edit latency, {key}: median {median:.1f} ms, worst {worst:.1f} ms "
+              f"(goal: median < {EDIT_GOAL_TEMPLATE:.0f} ms)")
+    runs = cold_start_seconds(5)
+    print(f"cold start to window shown: median {statistics.median(runs):.2f} s of "
+          f"{len(runs)} runs ({min(runs):.2f}-{max(runs):.2f} s; goal < {COLD_START_GOAL:.1f} s)",
+          flush=True)
 
 
 def _import_torch() -> Any:
@@ -123,4 +156,4 @@ def _torch_step(torch: Any, graph: Any, state: dict, x: Any, y: Any) -> Any:
 
 
 if __name__ == "__main__":
-    sys.exit(run(argparse.Namespace(steps=20, warmup=3, no_torch=False)))
+    sys.exit(run(argparse.Namespace(steps=20, warmup=3, no_torch=False, no_gui=False)))

@@ -1,0 +1,20 @@
+"""The window figures of ``cnnstudio bench``: what they measure really happens (speed itself is
+reported by the bench, never asserted)."""
+
+from __future__ import annotations
+
+from cnnstudio.core.templates import load_template
+from cnnstudio.gui.latency import cold_start_seconds, edit_latency_ms
+
+
+def test_edit_latency_leaves_the_callers_graph_alone(qapp):
+    graph = load_template("lenet5")
+    before = graph.layer(next(lay.id for lay in graph if lay.type == "Conv2D")).params.copy()
+    median, worst = edit_latency_ms(graph, edits=3)
+    assert 0 < median <= worst
+    assert graph.layer(next(lay.id for lay in graph if lay.type == "Conv2D")).params == before
+
+
+def test_cold_start_child_exits_once_the_window_is_shown():
+    (seconds,) = cold_start_seconds(1)  # raises if the child fails or never shows its window
+    assert seconds > 0
