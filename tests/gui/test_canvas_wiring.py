@@ -5,7 +5,7 @@ line before release, fixes tried by the validator first, and the how-to-wire hin
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtCore import QMimeData, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -17,21 +17,21 @@ from cnnstudio.gui.canvas import CanvasView
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.fixes import fix_for, previous_blocks
 from cnnstudio.gui.mime import LAYER_MIME
+from tests.gui.test_canvas import at
 
 
-@pytest.fixture
-def view(qtbot, document, selection):
-    v = CanvasView(document, selection)
+def shown_view(qtbot, selection, model: Graph | Document) -> CanvasView:
+    v = CanvasView(model if isinstance(model, Document) else Document(model), selection)
     qtbot.addWidget(v)
     v.resize(900, 700)
     v.show()
     qtbot.waitExposed(v)
-    v.resetTransform()
     return v
 
 
-def at(view: CanvasView, scene_point: QPointF) -> QPoint:
-    return view.mapFromScene(scene_point)
+@pytest.fixture
+def view(qtbot, document, selection):
+    return shown_view(qtbot, selection, document)
 
 
 def click_block(view: CanvasView, lid: str, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -110,12 +110,8 @@ def test_drop_below_the_selected_block_wires_it_with_a_hint_first(view, document
 
 
 def test_drop_near_the_end_of_a_chain_wires_it_without_a_selection(qtbot, selection, chain):
-    doc = Document(chain("Input", "Conv2D", "ReLU"))
-    view = CanvasView(doc, selection)
-    qtbot.addWidget(view)
-    view.resize(900, 700)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_view(qtbot, selection, chain("Input", "Conv2D", "ReLU"))
+    doc = view.document
     x, y = doc.graph.positions["relu_1"]
     assert drag_over_and_drop(view, "MaxPool2D", QPointF(x + 100, y + BLOCK_HEIGHT + 60))
     (pool,) = [lid for lid in doc.graph.ids if lid.startswith("maxpool")]
@@ -124,12 +120,8 @@ def test_drop_near_the_end_of_a_chain_wires_it_without_a_selection(qtbot, select
 
 def test_no_wire_when_it_would_not_make_sense(qtbot, selection, chain):
     """A Conv2D below a Dense would be an error; two chain ends side by side are ambiguous."""
-    doc = Document(chain("Input", "Flatten", "Dense"))
-    view = CanvasView(doc, selection)
-    qtbot.addWidget(view)
-    view.resize(900, 700)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_view(qtbot, selection, chain("Input", "Flatten", "Dense"))
+    doc = view.document
     x, y = doc.graph.positions["dense_1"]
     below = QPointF(x + 100, y + BLOCK_HEIGHT + 60)
     assert not drag_over_and_drop(view, "Conv2D", below)
@@ -168,11 +160,8 @@ def test_a_fix_is_offered_only_when_the_validator_finds_fewer_problems(view, doc
 
 
 def test_the_canvas_says_how_to_wire_until_the_first_wire(qtbot, selection):
-    doc = Document(Graph("Untitled"))
-    view = CanvasView(doc, selection)
-    qtbot.addWidget(view)
-    view.resize(900, 700)
-    view.show()
+    view = shown_view(qtbot, selection, Graph("Untitled"))
+    doc = view.document
     assert "palette" in view.hint_text() and "bottom port" in view.hint_text()
     doc.add_layer("Input", position=(0.0, 0.0))
     doc.add_layer("ReLU", position=(0.0, 300.0))
