@@ -65,8 +65,12 @@ class Network:
     """
 
     def __init__(self, graph: Graph, rng: np.random.Generator,
-                 dtype: type[np.floating] | np.dtype = np.float32) -> None:
-        result = validate(graph)
+                 dtype: type[np.floating] | np.dtype = np.float32,
+                 result: ValidationResult | None = None) -> None:
+        # ``result``: the caller's validation of this very graph (the window validates once per
+        # edit and shares it), saving a second pass over a large model.
+        if result is None:
+            result = validate(graph)
         if not result.valid:
             quoted = "; ".join(p.message for p in result.errors[:_QUOTED_ERRORS])
             more = len(result.errors) - _QUOTED_ERRORS

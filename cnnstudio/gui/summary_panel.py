@@ -7,7 +7,15 @@ the panel, ``cnnstudio summary`` and a pasted table always agree. Clicking a row
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QSignalBlocker, Qt
-from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -86,6 +94,10 @@ class SummaryPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.table)
 
+        #: What each row shows now (layer id, cells, status, tooltip): unchanged rows are skipped.
+        self._shown: list[tuple[object, ...]] = []
+        self._fitted_for: tuple[int, ...] = ()
+        self._text_widths: dict[tuple[bool, str], int] = {}  # (bold, text) -> pixels
         document.changed.connect(self.refresh)
         selection.changed.connect(self._show_selection)
         self.refresh()
@@ -96,33 +108,68 @@ class SummaryPanel(QWidget):
 
     @shows_errors_in_place
     def refresh(self, *_args: object) -> None:
+        """Rewrite only the rows whose contents changed (an edit changes a few rows of a
+        300-layer table), and re-fit the columns only when the widest text of one changed."""
         graph, result = self.document.graph, self.document.result
         rows = summary_rows(graph, result)
         muted = QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText))
         bold = QFont(self.font())
         bold.setBold(True)
+        t = result.totals
+        total_cells = ("Total", "", "", f"{t.total:,}", "", f"{t.macs:,}")
+        shown: list[tuple[object, ...]] = []
+        for lid, row in zip(result.order, rows, strict=True):
+            status = result.layers[lid].status
+            tip = ("\n".join(p.message for p in result.problems_for(lid))
+                   if status in _STATUS_COLORS else "")
+            shown.append((lid, tuple(row.cells()), status, tip))
+        shown.append((None, total_cells, "", ""))
         with QSignalBlocker(self.table):
-            self.table.setRowCount(len(rows) + 1)
-            for r, (lid, row) in enumerate(zip(result.order, rows, strict=True)):
-                status = result.layers[lid].status
-                for c, text in enumerate(row.cells()):
-                    item = self._cell(r, c, text, lid)
-                    if c == 0 and status in _STATUS_COLORS:
+            if self.table.rowCount() != len(shown):
+                self.table.setRowCount(len(shown))
+                self._shown = self._shown[:len(shown)]
+            for r, key in enumerate(shown):
+                if r < len(self._shown) and self._shown[r] == key:
+                    continue
+                lid, cells, status, tip = key
+                for c, text in enumerate(cells):
+                    item = self._cell(r, c, text, lid)  # type: ignore[arg-type]
+                    if lid is None:
+                        item.setFont(bold)
+                    elif c == 0 and status in _STATUS_COLORS:
                         item.setForeground(QBrush(QColor(_STATUS_COLORS[status])))
-                        item.setToolTip("\n".join(p.message for p in result.problems_for(lid)))
+                        item.setToolTip(tip)  # type: ignore[arg-type]
                     elif text == "?":
                         item.setForeground(muted)
-            t = result.totals
-            total_cells = ("Total", "", "", f"{t.total:,}", "", f"{t.macs:,}")
-            for c, text in enumerate(total_cells):
-                self._cell(len(rows), c, text, None).setFont(bold)
+        self._shown = shown
         self.totals.setText(
             f"{t.trainable:,} trainable  ·  {t.non_trainable:,} non-trainable  ·  "
             f"{t.macs:,} MACs per image  ·  "
             + ("valid" if result.valid else
                f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}"))
         self._show_selection(self.selection.ids())
-        self._fit_columns()
+        widest = self._widest_texts(shown, bold)
+        if widest != self._fitted_for:
+            self._fitted_for = widest
+            self._fit_columns()
+
+    def _widest_texts(self, shown: list[tuple[object, ...]], bold: QFont) -> tuple[int, ...]:
+        """Per column, the pixel width of its widest text: the columns need re-fitting only
+        when one of these changes."""
+        plain, heavy = self.fontMetrics(), QFontMetrics(bold)
+        measured = self._text_widths
+        if len(measured) > 50_000:  # a long session of renames: start the memo again
+            measured.clear()
+        widths = [0] * len(HEADERS)
+        for lid, cells, _status, _tip in shown:
+            heavy_row = lid is None
+            for c, text in enumerate(cells):  # type: ignore[arg-type]
+                width = measured.get((heavy_row, text))
+                if width is None:
+                    metrics = heavy if heavy_row else plain
+                    width = measured[(heavy_row, text)] = metrics.horizontalAdvance(text)
+                widths[c] = max(widths[c], width)
+        return tuple(widths)
 
     def _fit_columns(self) -> None:
         """Every column as wide as its contents, then the table spread over the dock's width."""

@@ -299,3 +299,28 @@ def test_undoing_new_shows_the_old_model_from_its_top(qtbot, selection, chain):
     assert _visible(v, first) and v.zoom() == pytest.approx(LEGIBLE_ZOOM)
     doc.undo_stack.redo()
     assert _visible(v, single.ids[0])
+
+
+def _drawn_edges(view: CanvasView) -> dict[tuple[str, str], tuple[object, str, tuple]]:
+    return {key: (edge.course, edge.label, edge._label_rect.getRect())
+            for key, edge in view.scene().edges.items()}
+
+
+def test_edges_after_edits_match_a_freshly_drawn_canvas(qtbot, view, document, selection):
+    """Edits that move nothing keep the routes and only relabel; every edit leaves the edges
+    exactly as a canvas drawn from scratch would show them."""
+    conv = next(lay.id for lay in document.graph if lay.type == "Conv2D")
+    steps = [
+        lambda: document.set_param(conv, "filters", 7),  # labels change, widths may not
+        lambda: document.set_param(conv, "filters", 123),  # a wider label
+        lambda: document.set_param(conv, "kernel_size", 99),  # an error: "?" downstream
+        lambda: document.move_layers({conv: (400.0, 40.0)}),
+        document.undo_stack.undo,
+        lambda: document.insert_after("ReLU", conv),
+    ]
+    for step in steps:
+        step()
+        fresh = CanvasView(document, selection)
+        qtbot.addWidget(fresh)
+        assert _drawn_edges(view) == _drawn_edges(fresh)
+        fresh.close()

@@ -8,7 +8,7 @@ from PySide6.QtGui import QGuiApplication
 from cnnstudio.core.templates import load_template
 from cnnstudio.export.summary import format_markdown, format_text
 from cnnstudio.gui.inspector import InspectorWidget
-from cnnstudio.gui.summary_panel import SummaryPanel
+from cnnstudio.gui.summary_panel import LAYER_ROLE, SummaryPanel
 
 
 def _panel(qtbot, document, selection) -> SummaryPanel:
@@ -123,3 +123,36 @@ def test_spread_widths_shares_the_spare_room_evenly() -> None:
     assert spread_widths([50, 100, 70], 400) == [110, 160, 130]
     assert spread_widths([50, 100, 70], 221) == [51, 100, 70]
     assert spread_widths([50, 100, 70], 200) == [50, 100, 70]
+
+
+def _everything_shown(panel: SummaryPanel) -> list[tuple[object, ...]]:
+    table = panel.table
+    return [(item.text(), item.data(LAYER_ROLE), item.toolTip(), item.foreground().color().name(),
+             item.font().bold(), int(item.textAlignment()), item.flags().value)
+            for r in range(table.rowCount()) for c in range(table.columnCount())
+            if (item := table.item(r, c)) is not None] + [
+        (table.rowCount(), panel.totals.text())]
+
+
+def test_rows_updated_in_place_match_a_fresh_table(qtbot, document, selection) -> None:
+    """The panel rewrites only the rows an edit changed; after any mix of edits (shape and
+    parameter changes, an error and its fix, insertions, deletions, undo) it shows exactly what
+    a panel built from scratch shows."""
+    panel = _panel(qtbot, document, selection)
+    first_conv = next(lay.id for lay in document.graph if lay.type == "Conv2D")
+    steps = [
+        lambda: document.set_param(first_conv, "filters", 7),
+        lambda: document.set_param(first_conv, "kernel_size", 99),  # an error row, in red
+        lambda: document.set_param(first_conv, "kernel_size", 3),
+        lambda: document.insert_after("ReLU", first_conv),
+        lambda: document.remove_layers([document.graph.ids[-1]]),
+        document.undo_stack.undo,
+        document.undo_stack.undo,
+        lambda: document.load_graph(load_template("lenet5")),
+        lambda: document.set_param("c1", "filters", 2),
+    ]
+    for step in steps:
+        step()
+        fresh = _panel(qtbot, document, selection)
+        assert _everything_shown(panel) == _everything_shown(fresh)
+        fresh.close()

@@ -41,8 +41,9 @@ def test_sample_indices_interleave_classes():
 def test_feature_maps_follow_the_canvas_selection(qtbot, window):
     ui = window.training
     fm = ui.feature_maps
+    ui.docks["feature_maps"].raise_()
     assert fm.layer_id() == "c1"  # the first conv layer by default
-    assert fm.grid.count() == 16  # one tile per channel of Conv 16@3x3
+    qtbot.waitUntil(lambda: fm.grid.count() == 16)  # one tile per channel of Conv 16@3x3
     assert fm.grid.captions()[:3] == ["0", "1", "2"]
     window.selection.set(["c2"])
     assert fm.layer_id() == "c2" and fm.grid.count() == 32
@@ -63,11 +64,32 @@ def test_feature_maps_match_the_engine_for_the_sample(window):
     assert out.shape == (16, 8, 8)
 
 
-def test_filters_show_the_first_conv_kernels(window):
+def test_filters_show_the_first_conv_kernels(qtbot, window):
     f = window.training.filters
     window.training.docks["filters"].raise_()
-    assert f.layer_id() == "c1" and f.grid.count() == 16
+    assert f.layer_id() == "c1"
+    qtbot.waitUntil(lambda: f.grid.count() == 16)
     assert "3x3 over 1 channel" in f.info.text()
+
+
+def test_views_behind_a_tab_wait_for_it_and_then_show_the_current_model(qtbot, window,
+                                                                        monkeypatch):
+    """An edit while the Filters tab is covered builds no network for it; bringing the tab to
+    the front shows the model as it is now (not as it was when the tab was last seen)."""
+    ui, f = window.training, window.training.filters
+    ui.docks["filters"].raise_()
+    qtbot.waitUntil(lambda: f.grid.count() == 16)
+    ui.docks["confusion"].raise_()
+    qtbot.waitUntil(lambda: f.visibleRegion().isEmpty())
+    builds = []
+    real = type(ui.controller).view_network
+    monkeypatch.setattr(type(ui.controller), "view_network",
+                        lambda self: builds.append(1) or real(self))
+    window.document.set_param("c1", "filters", 5)
+    assert builds == [] and f.grid.count() == 16
+    ui.docks["filters"].raise_()
+    qtbot.waitUntil(lambda: f.grid.count() == 5)
+    assert builds and "5 filters of c1" in f.info.text()
 
 
 def test_refused_with_the_reason_while_the_model_has_errors(qtbot, window):

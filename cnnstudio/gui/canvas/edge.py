@@ -63,6 +63,11 @@ class EdgeItem(QGraphicsItem):
     def key(self) -> tuple[str, str]:
         return (self.src, self.dst)
 
+    @property
+    def course(self) -> routing.Route | None:
+        """The route the edge is drawn along (None before it is first placed)."""
+        return self._ends
+
     def set_geometry(self, course: routing.Route, label: str) -> None:
         """Show the edge along ``course``; nothing is redone when neither changed."""
         if course == self._ends and label == self.label:

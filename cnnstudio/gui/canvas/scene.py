@@ -43,6 +43,8 @@ class CanvasScene(QGraphicsScene):
         self.index = routing.BlockIndex()
         self._slots: dict[str, dict[str, int]] = {}
         self._labels = routing.BlockIndex()  # edge labels placed so far (they never overlap)
+        #: What the current routes were computed from (see sync); None after any other routing.
+        self._routed_for: object = None
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -78,8 +80,6 @@ class CanvasScene(QGraphicsScene):
             if item.pos() != QPointF(x, y):
                 item.setPos(x, y)
             self.index.put(layer.id, routing.block_rect((x, y)))
-        self._slots = {}
-        self._labels = routing.BlockIndex()
         wanted = {}
         for layer in graph:
             for src in layer.inputs:
@@ -95,7 +95,22 @@ class CanvasScene(QGraphicsScene):
                 self.addItem(edge)
             report = result.layers.get(key[0])
             edge.label_text = fmt_shape(report.output_shape) if report else "?"
-            self._place_edge(edge)
+        # Routes depend only on where the blocks stand, which edges exist (in order) and how
+        # wide their labels are: when none of that changed (a parameter edit, a rename of a
+        # shape-keeping layer) every route stays and only the label texts are redrawn.
+        routing_input = (tuple((lid, item.x(), item.y()) for lid, item in self.blocks.items()),
+                         tuple((key, label_width(self.style, self.edges[key].label_text))
+                               for key in wanted))
+        if routing_input == self._routed_for and all(e.course is not None
+                                                     for e in self.edges.values()):
+            for edge in self.edges.values():
+                edge.set_geometry(edge.course, edge.label_text)  # type: ignore[arg-type]
+        else:
+            self._slots = {}
+            self._labels = routing.BlockIndex()
+            for key in wanted:
+                self._place_edge(self.edges[key])
+            self._routed_for = routing_input
         self.selection.prune(graph.ids)
         self._grow_rect()
 
@@ -107,6 +122,7 @@ class CanvasScene(QGraphicsScene):
             where = {lid: (item.x(), item.y()) for lid in self.document.graph.layer(edge.dst).inputs
                      if (item := self.blocks.get(lid)) is not None}
             slots = self._slots[edge.dst] = routing.input_slots(list(where), where)
+        self._routed_for = None
         src, dst = self.blocks[edge.src], self.blocks[edge.dst]
         p1 = src.output_anchor()
         p2 = dst.input_anchor(slots.get(edge.src, 0), len(slots))

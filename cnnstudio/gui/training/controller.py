@@ -458,7 +458,8 @@ class TrainingController(QObject):
         if self._view_stale:
             self._view_net, self._view_error = None, ""
             try:
-                self._view_net = Network(self.document.graph.copy(), np.random.default_rng(0))
+                self._view_net = Network(self.document.graph.copy(), np.random.default_rng(0),
+                                         result=self.document.result)
             except NetworkError as exc:
                 self._view_error = str(exc)
             except MemoryError:

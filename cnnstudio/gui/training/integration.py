@@ -26,6 +26,7 @@ from cnnstudio.gui.training.controller import IDLE, TrainingController
 from cnnstudio.gui.training.curves import CurvesWidget
 from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
 from cnnstudio.gui.training.filters import FiltersWidget
+from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
 from cnnstudio.gui.training.weights_actions import WeightsActions
@@ -101,6 +102,8 @@ class TrainingUI(QObject):
         dock = QDockWidget(title, w)
         dock.setObjectName(f"dock_{key}")
         dock.setWidget(widget)
+        if isinstance(widget, RedrawWhenShown):
+            dock.visibilityChanged.connect(widget.dock_shown)
         w.addDockWidget(area, dock)
         self.docks[key] = dock
         if isinstance(getattr(w, "docks", None), dict):
