@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated layer ids whose weights are not trained")
     p.add_argument("--log-json", metavar="PATH",
                    help="append one JSON object per epoch (epoch, loss, accuracy, val_loss, "
-                   "val_accuracy, images_per_s)")
+                   "val_accuracy, images_per_s, alerts); a run stopped by an alert appends "
+                   "a last row with stopped: true")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -66,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
     from cnnstudio.engine.datasets import DatasetError, load_dataset
     from cnnstudio.engine.errors import TrainingError
     from cnnstudio.engine.introspect import evaluate
-    from cnnstudio.engine.optimizers import OptimizerConfig
+    from cnnstudio.engine.optimizers import OptimizerConfig, default_lr
     from cnnstudio.engine.trainer import TrainConfig, Trainer
     from cnnstudio.engine.weights import normalizer_from_meta
 
@@ -84,7 +85,7 @@ def _train(args: argparse.Namespace) -> int:
         normalizer = normalizer_from_meta(state, args.weights_in)
         if report.skipped:
             print(report.text(), file=sys.stderr)
-    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
+    lr = args.lr if args.lr is not None else default_lr(args.optimizer)
     freeze = frozenset(s.strip() for s in args.freeze.split(",") if s.strip())
     try:
         config = TrainConfig(
@@ -124,7 +125,13 @@ def _loop(trainer: Any, args: argparse.Namespace) -> int:
     from cnnstudio.engine.progress import BatchProgress, EpochProgress, Failed, Stopped
 
     bar = None
+    alerts: list[dict] = []  # raised since the last --log-json row
     for record in trainer.run():
+        for alert in getattr(record, "alerts", ()):
+            if bar is not None:
+                bar.clear()
+            print(f"alert: {alert.line()}", file=sys.stderr, flush=True)
+            alerts.append(alert.to_json())
         if isinstance(record, BatchProgress):
             if bar is None:
                 bar = tqdm(total=record.batches_per_epoch, unit="batch", leave=False,
@@ -133,13 +140,23 @@ def _loop(trainer: Any, args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{record.loss:.3f}", acc=f"{record.accuracy:.2f}",
                             refresh=False)
+            stop = next((a for a in record.alerts if a.stops), None)
+            if stop is not None:
+                bar.close()
+                print(f"error: stopped in epoch {record.epoch}, batch {record.batch} by the "
+                      f"{stop.kind} alert above", file=sys.stderr)
+                if args.log_json:
+                    _append_json(args.log_json, {"epoch": record.epoch, "stopped": True,
+                                                 "alerts": alerts})
+                return EXIT_FAILED
         elif isinstance(record, EpochProgress):
             if bar is not None:
                 bar.close()
                 bar = None
             print(_epoch_line(record), flush=True)
             if args.log_json:
-                _append_json(args.log_json, record.to_json())
+                _append_json(args.log_json, {**record.to_json(), "alerts": alerts})
+            alerts = []
         elif isinstance(record, Failed):
             if bar is not None:
                 bar.close()
