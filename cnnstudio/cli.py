@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "templates",
     "datasets",
     "train",
+    "check",
     "predict",
     "export",
     "bench",

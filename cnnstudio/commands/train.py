@@ -12,6 +12,7 @@ from cnnstudio.commands._engine_cli import (
     EXIT_OK,
     CommandError,
     fail,
+    load_data_for,
     load_network,
     read_weights,
 )
@@ -62,9 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from cnnstudio.engine.datasets import DatasetError, load_dataset
     from cnnstudio.engine.errors import TrainingError
     from cnnstudio.engine.introspect import evaluate
     from cnnstudio.engine.optimizers import OptimizerConfig, default_lr
@@ -72,12 +70,7 @@ def _train(args: argparse.Namespace) -> int:
     from cnnstudio.engine.weights import normalizer_from_meta
 
     net = load_network(args.file, args.seed)
-    c, h, w = net.input_shape
-    try:
-        data = load_dataset(args.dataset, image_size=(h, w), channels=c if c in (1, 3) else None,
-                            rng=np.random.default_rng(args.seed))
-    except DatasetError as exc:
-        raise CommandError(str(exc)) from None
+    data = load_data_for(net, args.dataset, args.seed)
     normalizer = None
     if args.weights_in:
         state = read_weights(args.weights_in)
