@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnstudio.core.catalogue import LayerSpec, ParamError, layer_spec
+from cnnstudio.core.units import Units
 
 
 class GraphError(ValueError):
@@ -77,6 +78,8 @@ class Graph:
         self.description = description
         self._layers: dict[str, Layer] = {}
         self.positions: dict[str, tuple[float, float]] = {}
+        #: Named groups of layers (how the model is drawn, not what it computes).
+        self.units = Units(self)
 
     # --- reading ----------------------------------------------------------------------------
     def __contains__(self, layer_id: object) -> bool:
@@ -156,9 +159,16 @@ class Graph:
         """A fresh id from the type name: ``conv2d_1``, ``conv2d_2``, ..."""
         base = type_name.lower()
         n = 1
-        while f"{base}_{n}" in self._layers:
+        while f"{base}_{n}" in self._layers or f"{base}_{n}" in self.units:
             n += 1
         return f"{base}_{n}"
+
+    def _check_free(self, lid: str) -> None:
+        """One id names one thing: a layer id may not repeat a layer's or a unit's."""
+        if lid in self._layers:
+            raise GraphError(f"a layer with id {lid!r} already exists")
+        if lid in self.units:
+            raise GraphError(f"{lid!r} is already the id of a unit")
 
     # --- mutation ---------------------------------------------------------------------------
     def add_layer(
@@ -178,8 +188,7 @@ class Graph:
         except KeyError as exc:
             raise GraphError(str(exc.args[0])) from None
         lid = check_id(layer_id) if layer_id is not None else self.new_id(type_name)
-        if lid in self._layers:
-            raise GraphError(f"a layer with id {lid!r} already exists")
+        self._check_free(lid)
         try:
             full = spec.resolve(params or {})
         except ParamError as exc:
@@ -205,8 +214,7 @@ class Graph:
     def insert_layer(self, layer: Layer, index: int,
                      position: tuple[float, float] | None = None) -> None:
         """Put back a layer object exactly as it was (undo of a removal), at its old index."""
-        if layer.id in self._layers:
-            raise GraphError(f"a layer with id {layer.id!r} already exists")
+        self._check_free(layer.id)
         items = list(self._layers.items())
         items.insert(max(0, min(index, len(items))), (layer.id, copy.deepcopy(layer)))
         self._layers = dict(items)
@@ -217,8 +225,10 @@ class Graph:
         return self.ids.index(layer_id)
 
     def remove_layer(self, layer_id: str) -> Layer:
-        """Remove a layer and every edge touching it; returns the removed layer."""
+        """Remove a layer and every edge touching it (and it from its units; a unit left with no
+        layer goes too); returns the removed layer."""
         layer = self.layer(layer_id)
+        self.units.forget_layer(layer_id)
         del self._layers[layer_id]
         self.positions.pop(layer_id, None)
         for other in self._layers.values():
@@ -304,8 +314,8 @@ class Graph:
         if new == old:
             return
         check_id(new)
-        if new in self._layers:
-            raise GraphError(f"a layer with id {new!r} already exists")
+        self._check_free(new)
+        self.units.rename_layer(old, new)
         items = []
         for lid, layer in self._layers.items():
             layer.inputs = [new if s == old else s for s in layer.inputs]
@@ -333,6 +343,7 @@ class Graph:
             and self.description == other.description
             and list(self._layers.items()) == list(other._layers.items())
             and self.positions == other.positions
+            and self.units == other.units
         )
 
     def __repr__(self) -> str:

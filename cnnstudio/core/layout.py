@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, COLUMN_GAP_X, LAYER_GAP_Y
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.units import layout_folded
 
 #: Width reserved in a row for an edge passing through it (a fraction of a block's).
 LANE_WIDTH = BLOCK_WIDTH * 0.35
@@ -30,7 +31,12 @@ def layer_ranks(graph: Graph) -> dict[str, int]:
 
 
 def auto_layout(graph: Graph) -> dict[str, tuple[float, float]]:
-    """Top-left position of every layer, rows top to bottom, centred on x = 0."""
+    """Top-left position of every layer, rows top to bottom, centred on x = 0; a collapsed unit
+    is placed as one block (``core.units.layout_folded``)."""
+    return layout_folded(graph, _layout_layers)
+
+
+def _layout_layers(graph: Graph) -> dict[str, tuple[float, float]]:
     rank = layer_ranks(graph)
     if not rank:
         return {}

@@ -17,6 +17,7 @@ from typing import Any
 from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.catalogue import LAYERS, ParamError
 from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id
+from cnnstudio.core.units import Unit, UnitError, check_unit_id
 
 FORMAT = "cnnstudio.model"
 VERSION = 1
@@ -105,7 +106,50 @@ def from_document(doc: Any, source: str = "<model>") -> Graph:
                 raise _fail(source, f"layer {layer.id!r}: field \"inputs\": {src!r} names no layer")
     graph = Graph.unchecked(name, description, layers)
     graph.positions = _read_layout(doc.get("layout"), seen, source)
+    if "units" in doc:
+        graph.units.restore(_read_units(doc["units"], source))
+        try:
+            graph.units.check()
+        except UnitError as exc:
+            raise _fail(source, f"\"units\": {exc}") from None
     return graph
+
+
+def _read_units(raw: Any, source: str) -> list[Unit]:
+    """The ``units`` list, each entry's fields checked for kind; the rules between units (and
+    with the layers) are ``Units.check``'s."""
+    if not isinstance(raw, list):
+        raise _fail(source, f"\"units\" must be a list, got {_kind(raw)}")
+    units: list[Unit] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise _fail(source, f"unit {i + 1}: expected an object, got {_kind(entry)}")
+        try:
+            uid = check_unit_id(entry.get("id"))
+        except UnitError as exc:
+            raise _fail(source, f"unit {i + 1}: field \"id\": {exc}") from None
+        where = f"unit {uid!r}"
+        if uid in seen:
+            raise _fail(source, f"{where}: field \"id\": duplicate unit id")
+        seen.add(uid)
+        name = entry.get("name", uid)
+        if not isinstance(name, str):
+            raise _fail(source, f"{where}: field \"name\": must be text, got {_kind(name)}")
+        members = entry.get("members")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise _fail(source, f"{where}: field \"members\": expected a list of layer ids, "
+                        f"got {_short(members)}")
+        parent = entry.get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise _fail(source, f"{where}: field \"parent\": expected a unit id, got "
+                        f"{_short(parent)}")
+        collapsed = entry.get("collapsed", False)
+        if not isinstance(collapsed, bool):
+            raise _fail(source, f"{where}: field \"collapsed\": must be true or false, got "
+                        f"{_short(collapsed)}")
+        units.append(Unit(uid, name, list(members), parent, collapsed))
+    return units
 
 
 def _read_layer(raw: Any, index: int, previous: str | None, source: str) -> Layer:
@@ -210,7 +254,18 @@ def to_document(graph: Graph) -> dict[str, Any]:
     if graph.positions:
         doc["layout"] = {lid: [_num(x), _num(y)] for lid, (x, y) in graph.positions.items()
                          if lid in graph}
+    if len(graph.units):
+        doc["units"] = [_unit_entry(unit) for unit in graph.units]
     return doc
+
+
+def _unit_entry(unit: Unit) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": unit.id, "name": unit.name, "members": list(unit.members)}
+    if unit.parent is not None:
+        entry["parent"] = unit.parent
+    if unit.collapsed:
+        entry["collapsed"] = True
+    return entry
 
 
 def _num(v: float) -> float | int:
@@ -223,11 +278,15 @@ def dumps(graph: Graph) -> str:
     doc = to_document(graph)
     layers = doc.pop("layers")
     layout = doc.pop("layout", None)
+    units = doc.pop("units", None)
     head = json.dumps(doc, ensure_ascii=False, indent=2)[:-2]
     body = ",\n".join("    " + json.dumps(entry, ensure_ascii=False) for entry in layers)
     text = head + ',\n  "layers": [\n' + body + "\n  ]"
     if layout is not None:
         text += ',\n  "layout": ' + json.dumps(layout, ensure_ascii=False)
+    if units is not None:
+        text += ',\n  "units": [\n' + ",\n".join(
+            "    " + json.dumps(entry, ensure_ascii=False) for entry in units) + "\n  ]"
     return text + "\n}\n"
 
 
