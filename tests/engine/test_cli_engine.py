@@ -31,7 +31,7 @@ def test_train_digits_reaches_95_percent_and_predicts(tmp_path, capsys):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, 11))
     assert set(records[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                               "images_per_s"}
+                               "images_per_s", "alerts"}
     assert max(r["val_accuracy"] for r in records) >= 0.95
     assert "epoch 10/10: loss" in out and "images/s" in out and "val accuracy" in out
 
