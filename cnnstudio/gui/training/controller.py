@@ -78,6 +78,7 @@ class TrainingController(QObject):
     resultsCleared = Signal()
     evaluationChanged = Signal(object)  # Evaluation | None
     sampleChanged = Signal()
+    alertsRaised = Signal(object)  # tuple[Alert, ...] of the running run
 
     def __init__(self, document, parent: QObject | None = None) -> None:  # noqa: ANN001
         super().__init__(parent)
@@ -105,6 +106,10 @@ class TrainingController(QObject):
         self._view_net: Network | None = None
         self._view_error = ""
         self._view_stale = True
+        #: Alerts of the current (or last) run, oldest first.
+        self.alerts: list = []
+        self._start_weights: dict[str, np.ndarray] | None = None
+        self._restart: RunSettings | None = None
         document.changed.connect(self._model_changed)
 
     # -- dataset ------------------------------------------------------------------------------
@@ -263,11 +268,13 @@ class TrainingController(QObject):
         normalizer = self.normalizer if same_norm else None
         worker = TrainingWorker(lambda: run_events(network, dataset, config, control, normalizer,
                                                    evaluate_at_end=lambda: not self._closing))
-        worker.batches.connect(self.batches)
+        worker.batches.connect(self._batches_arrived)
         worker.epochEnded.connect(self._epoch_ended)
         worker.finished.connect(self._run_finished)
         worker.failed.connect(self.runFailed)
         self._control = control
+        self.alerts = []
+        self._start_weights = self.weights
         self._thread = WorkerThread(worker, self)
         self._thread.finished.connect(self._run_done)
         self.document.set_locked(True, LOCK_REASON)
@@ -275,6 +282,18 @@ class TrainingController(QObject):
         self._set_state(RUNNING)
         self.runStarted.emit(config.epochs)
         self._thread.start()
+
+    def restart(self, settings: RunSettings) -> None:
+        """Stop the run (if any) and start again with ``settings`` from the weights the run
+        started from (an alert's fix: the diverged weights are worth nothing)."""
+        if self.state == IDLE:
+            self.weights = self._start_weights
+            self._view_stale = True
+            self.weightsChanged.emit()
+            self.start(settings)
+            return
+        self._restart = settings
+        self.stop()
 
     def pause(self) -> None:
         if self._control is not None and self.state == RUNNING:
@@ -316,11 +335,24 @@ class TrainingController(QObject):
             self.state = state
             self.stateChanged.emit(state)
 
+    def _batches_arrived(self, points: tuple) -> None:
+        self.batches.emit(points)
+        self._take_alerts(tuple(a for p in points for a in p.alerts))
+
+    def _take_alerts(self, alerts: tuple) -> None:
+        if not alerts:
+            return
+        self.alerts += alerts
+        if any(a.stops for a in alerts) and self.state == RUNNING:
+            self._set_state(PAUSED)  # the run paused itself in its thread (see run_events)
+        self.alertsRaised.emit(alerts)
+
     def _epoch_ended(self, point: EpochPoint) -> None:
         name = self.dataset.name if self.dataset is not None else "?"
         self.weights_note = f"training on {name}: epoch {point.epoch}/{point.epochs} done"
         self._adopt_weights(point.weights, point.normalizer)
         self.epochEnded.emit(point)
+        self._take_alerts(point.alerts)
 
     def _run_finished(self, outcome: RunOutcome) -> None:
         name = self.dataset.name if self.dataset is not None else "?"
@@ -341,6 +373,12 @@ class TrainingController(QObject):
         self._control = None
         self.document.set_locked(False)
         self._set_state(IDLE)
+        settings, self._restart = self._restart, None
+        if settings is not None and not self._closing:
+            try:
+                self.restart(settings)
+            except TrainingRefused as exc:
+                self.runFailed.emit(str(exc))
 
     def _adopt_weights(self, weights: dict[str, np.ndarray], normalizer: Normalizer | None
                        ) -> None:

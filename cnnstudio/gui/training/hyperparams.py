@@ -14,11 +14,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QLabel,
     QSpinBox,
     QWidget,
 )
 
-from cnnstudio.engine.optimizers import OptimizerConfig
+from cnnstudio.engine.optimizers import OptimizerConfig, lr_warning
 from cnnstudio.engine.trainer import TrainConfig
 
 __all__ = ["OPTIMIZER_TITLES", "HyperparamsForm", "RunSettings"]
@@ -71,6 +72,11 @@ class HyperparamsForm(QWidget):
         self.lr = _float_box(1e-7, 1e6, 6, "Step size of each update; lower it if the loss "
                              "explodes or becomes NaN")
         self.lr.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        #: Says at once when the rate is far outside what the optimizer normally uses.
+        self.lr_warning = QLabel()
+        self.lr_warning.setWordWrap(True)
+        self.lr_warning.setStyleSheet("color: #b8620b;")
+        self.lr_warning.setVisible(False)
         self.momentum = _float_box(0.0, 0.999, 3, "Fraction of the previous update carried over "
                                    "(SGD with momentum only)")
         self.momentum.setSingleStep(0.05)
@@ -88,6 +94,7 @@ class HyperparamsForm(QWidget):
         form.addRow("Batch size", self.batch_size)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Learning rate", self.lr)
+        form.addRow(self.lr_warning)
         form.addRow("Momentum", self.momentum)
         form.addRow("Weight decay", self.weight_decay)
         form.addRow("Validation split", self.val_split)
@@ -96,6 +103,7 @@ class HyperparamsForm(QWidget):
             box.valueChanged.connect(self.changed)
         for box in (self.lr, self.momentum, self.weight_decay, self.val_split):
             box.valueChanged.connect(self.changed)
+        self.lr.valueChanged.connect(self._check_lr)
         self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
         self.set_settings(settings or RunSettings())
 
@@ -119,7 +127,14 @@ class HyperparamsForm(QWidget):
 
     def _optimizer_changed(self) -> None:
         self.momentum.setEnabled(self.optimizer.currentData() in _USES_MOMENTUM)
+        self._check_lr()
         self.changed.emit()
+
+    def _check_lr(self) -> None:
+        text = lr_warning(self.optimizer.currentData(), self.lr.value())
+        self.lr_warning.setText(text or "")
+        self.lr_warning.setVisible(text is not None)
+        self.lr.setStyleSheet("" if text is None else "color: #b8620b;")
 
 
 #: Narrowest a field may get: a spin box otherwise claims room for its largest value (ten
