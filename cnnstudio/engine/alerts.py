@@ -132,7 +132,9 @@ class AlertMonitor:
                         f"(frozen layers, a broken model or a bad learning rate). Try: run "
                         f"the sanity checks (Model menu) to see whether the model or the "
                         f"learning rate ({lr:g}) is at fault.")
-        if self._epoch_ratios and max(self._epoch_ratios) < LOW_RATIO:
+        # Tiny but non-zero: the rate is too low (all zero: nothing reaches the weights at
+        # all, which is "not learning" with a different cause, e.g. dead units).
+        if self._epoch_ratios and 0 < max(self._epoch_ratios) < LOW_RATIO:
             target = max(default_lr(self.optimizer.name), lr * 10)
             self._raise(found, LR_TOO_LOW, None, at,
                         f"in epoch {epoch} no layer's weights moved by more than "

@@ -208,3 +208,12 @@ def test_epoch_records_and_json_carry_alerts() -> None:
     (alert,) = monitor.epoch(1, math.log(10), 0.1, None, 1.0)
     record = EpochProgress(1, 1, 2.3, 0.1, None, None, 100.0, 1.0, (alert,))
     assert record.alerts[0].to_json()["kind"] == NOT_LEARNING
+
+
+def test_a_tiny_learning_rate_is_called_too_low_with_a_better_one() -> None:
+    net = Network(load_template("digits_tiny"), np.random.default_rng(0))
+    records = _run(net, TrainConfig(epochs=1, optimizer=OptimizerConfig("sgd", lr=1e-7)))
+    low = [a for a in _alerts(records) if a.kind == "learning rate too low"]
+    assert len(low) == 1 and low[0].suggested_lr == pytest.approx(1e-2)
+    assert "learning rate 1e-07" in low[0].message
+    assert low[0].fix_label == "Set the learning rate to 0.01 and restart"
