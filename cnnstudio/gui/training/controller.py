@@ -30,6 +30,7 @@ from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
 from cnnstudio.engine.network import LoadReport, Network
+from cnnstudio.engine.trainer import TrainConfig
 from cnnstudio.engine.weights import (
     load_weights,
     normalizer_from_meta,
@@ -245,15 +246,20 @@ class TrainingController(QObject):
             return problems[0].message
         return None
 
-    def start(self, settings: RunSettings) -> None:
-        """Start a run in a worker thread; raises TrainingRefused with the reason."""
+    def checked_config(self, settings: RunSettings) -> TrainConfig:
+        """The engine config for ``settings`` when the model and the data allow a run now;
+        TrainingRefused with the reason otherwise (runs and sanity checks share these words)."""
         reason = self.refusal()
         if reason:
             raise TrainingRefused(reason)
         try:
-            config = settings.to_config()
+            return settings.to_config()
         except ValueError as exc:
             raise TrainingRefused(str(exc)) from None
+
+    def start(self, settings: RunSettings) -> None:
+        """Start a run in a worker thread; raises TrainingRefused with the reason."""
+        config = self.checked_config(settings)
         assert self.dataset is not None
         try:
             network = Network(self.document.graph.copy(), np.random.default_rng(settings.seed))

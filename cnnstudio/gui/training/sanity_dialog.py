@@ -67,13 +67,7 @@ class SanityRunner(QObject):
         c = self.controller
         if self.running:
             raise TrainingRefused("The checks are already running.")
-        reason = c.refusal()
-        if reason:
-            raise TrainingRefused(reason)
-        try:
-            config = settings.to_config()
-        except ValueError as exc:
-            raise TrainingRefused(str(exc)) from None
+        config = c.checked_config(settings)
         assert c.dataset is not None
         graph = c.document.graph.copy()
         weights = {k: v.copy() for k, v in c.weights.items()} if c.weights else None
