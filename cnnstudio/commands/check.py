@@ -14,6 +14,7 @@ from cnnstudio.commands._engine_cli import (
     load_data_for,
     load_network,
     read_weights,
+    seed,
 )
 
 
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="learning rate for the overfit check (default 0.001 for adam, 0.01 "
                    "otherwise)")
     p.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights and data (default 0)")
     p.add_argument("--weights-in", metavar="W.npz",
                    help="start from these weights (their layers count as trained)")
     p.add_argument("--json", action="store_true",
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from cnnstudio.engine.errors import EngineError
+    from cnnstudio.engine.errors import EngineError, WeightsError
     from cnnstudio.engine.optimizers import OptimizerConfig, default_lr
     from cnnstudio.engine.sanity import SanityReport, run_checks
     from cnnstudio.engine.weights import normalizer_from_meta
@@ -60,9 +61,12 @@ def _check(args: argparse.Namespace) -> int:
     data = load_data_for(net, args.dataset, args.seed)
     weights, pretrained, normalizer = None, frozenset(), None
     if args.weights_in:
-        weights = read_weights(args.weights_in)
+        weights = read_weights(args.weights_in, net.expected_shapes())
         pretrained = frozenset(net.load_where_fits(weights).loaded)
-        normalizer = normalizer_from_meta(weights, args.weights_in)
+        try:
+            normalizer = normalizer_from_meta(weights, args.weights_in)
+        except WeightsError as exc:
+            raise CommandError(str(exc)) from None
     try:
         optimizer = OptimizerConfig(args.optimizer, lr=args.lr if args.lr is not None
                                     else default_lr(args.optimizer))
