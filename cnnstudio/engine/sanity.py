@@ -10,9 +10,9 @@
 3. **Overfit one batch**: a sound model and learning rate memorise a handful of images within a
    bounded number of steps; if they cannot, something is broken.
 4. **Learning-rate range test** (Smith, "Cyclical Learning Rates", 2017; fastai's ``lr_find``):
-   the rate grows exponentially over a few hundred steps while the loss is recorded; the
-   suggestion is a tenth of the rate where the smoothed loss was lowest (at most ten times the
-   optimizer's usual rate).
+   the rate grows exponentially over a few hundred steps, from the initial weights (trained
+   layers that are frozen keep theirs), while the loss is recorded; the suggestion is a tenth of
+   the rate where the smoothed loss was lowest (at most ten times the optimizer's usual rate).
 
 Every check works on its own fresh copy of the network (built from the graph with the given
 weights), so running, failing or stopping one never changes the caller's model or weights. The
@@ -51,6 +51,8 @@ LOSS_IMAGES = 256
 OVERFIT_IMAGES, OVERFIT_STEPS, OVERFIT_ACCURACY, OVERFIT_EVERY = 8, 300, 0.95, 10
 #: The range test: steps, rates swept, loss smoothing, and the blow-up that ends it early.
 LR_STEPS, LR_MIN, LR_MAX, LR_SMOOTHING, LR_BLOWUP = 200, 1e-7, 10.0, 0.98, 4.0
+#: Steps at the start of the sweep that cannot be its minimum.
+LR_SETTLE = 20
 #: The smoothed loss must fall below this share of its start somewhere in the sweep.
 LR_FELL = 0.98
 #: The suggestion never exceeds this many times the optimizer's usual rate: the smoothed
@@ -135,12 +137,16 @@ class _Setup:
         self.x = self.normalizer.apply(data.x_train[order])
         self.y = data.y_train[order]
 
-    def network(self) -> Network:
-        """A fresh network: the graph's initial weights, then the given ones where they fit."""
+    def network(self, fresh: bool = False) -> Network:
+        """A new network: the graph's initial weights, then the given ones where they fit
+        (``fresh``: only those of frozen layers, which training does not change anyway)."""
         net = Network(self.graph, np.random.default_rng(self.seed))
-        if self.weights:
-            net.load_where_fits(self.weights)
         net.set_frozen(self.freeze)
+        if self.weights:
+            state = self.weights
+            if fresh:
+                state = {k: v for k, v in state.items() if k.split("/", 1)[0] in net.frozen}
+            net.load_where_fits(state)
         return net
 
 
@@ -188,7 +194,8 @@ def _initial_loss(setup: _Setup, trained: bool) -> CheckResult:
     k = setup.num_classes
     chance = math.log(k)
     lo, hi = 0.5 * chance, 3 * chance
-    numbers = (f"loss {loss:.3f} on {n} images with the initial weights; a uniform guess "
+    which = "current" if trained else "initial"
+    numbers = (f"loss {loss:.3f} on {n} images with the {which} weights; a uniform guess "
                f"over {k} classes scores ln {k} = {chance:.3f}")
     if trained and math.isfinite(loss) and loss < hi:
         return CheckResult(INITIAL_LOSS, True, f"{numbers} (the weights are already trained)")
@@ -274,7 +281,8 @@ def _count(ev: object, n: int) -> int:
 
 
 def _lr_range(setup: _Setup, control: TrainingControl) -> Iterator[object]:
-    net = setup.network()
+    net = setup.network(fresh=True)  # the rate for a run from the start: trained weights
+    # sit at a low loss where the sweep only sees noise
     opt = make_optimizer(setup.optimizer)
     bs = min(setup.batch_size, len(setup.x))
     batches = max(1, len(setup.x) // bs)
@@ -301,7 +309,8 @@ def _lr_range(setup: _Setup, control: TrainingControl) -> Iterator[object]:
             break
     if not losses:
         return LRSweep((), (), None, None)
-    i_best = int(np.argmin(losses))
+    # The first steps (tiny rates, smoothing still settling) hold no information about the rate.
+    i_best = LR_SETTLE + int(np.argmin(losses[LR_SETTLE:])) if len(losses) > LR_SETTLE else 0
     fell = losses[i_best] < LR_FELL * losses[0]
     at_best = rates[i_best]
     cap = LR_CAP * default_lr(setup.optimizer.name)

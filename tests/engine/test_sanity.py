@@ -20,6 +20,8 @@ from cnnstudio.engine.progress import EpochProgress
 from cnnstudio.engine.sanity import (
     CHECK_NAMES,
     GRADIENTS,
+    INITIAL_LOSS,
+    LR_RANGE,
     OVERFIT,
     CheckProgress,
     SanityReport,
@@ -164,3 +166,18 @@ def test_check_cli_refuses_data_that_do_not_fit_like_train(capsys) -> None:
     from_train = capsys.readouterr().err
     assert main(["check", lenet, "--dataset", "shapes:classes=4"]) == 1
     assert capsys.readouterr().err == from_train
+
+
+def test_range_test_suggests_the_rate_for_a_run_from_the_start_even_after_training() -> None:
+    graph = load_template("digits_tiny")
+    data = _data_for(graph)
+    net = Network(graph, np.random.default_rng(0))
+    for _ in Trainer(net, data, TrainConfig(epochs=2)).run():
+        pass
+    fresh = SanityReport.collect(run_checks(graph, data, OptimizerConfig(), checks=(LR_RANGE,)))
+    trained = SanityReport.collect(run_checks(graph, data, OptimizerConfig(),
+                                              weights=net.state_dict(),
+                                              pretrained=frozenset(net.layers),
+                                              checks=(INITIAL_LOSS, LR_RANGE)))
+    assert trained.sweep.suggested == fresh.sweep.suggested
+    assert "with the current weights" in trained.checks[0].detail

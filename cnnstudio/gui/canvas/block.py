@@ -34,6 +34,10 @@ _PAD = 7.0
 _GLYPH = 13.0
 
 
+#: Alert text in tooltips: the warning amber, dark enough to read on a tooltip's pale ground.
+ALERT_TEXT = "#9a5200"
+
+
 @dataclass(frozen=True, slots=True)
 class BlockView:
     """Everything a block shows; equality decides whether it must be repainted."""
@@ -138,7 +142,7 @@ class BlockItem(QGraphicsItem):
             tip += [f"<span style='color:{self._state_colour().name()}'>{m}</span>"
                     for m in view.messages]
         if view.alerts:
-            tip += [f"<span style='color:{self.style.warning.name()}'>Training alert: {m}</span>"
+            tip += [f"<span style='color:{ALERT_TEXT}'>Training alert: {m}</span>"
                     for m in view.alerts]
         self.setToolTip("<br>".join(t for t in tip if t))
         self.update()

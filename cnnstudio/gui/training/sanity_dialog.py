@@ -161,6 +161,8 @@ class SanityDialog(QDialog):
         self.plot.setLabel("bottom", "learning rate")
         self.plot.setLabel("left", "loss (smoothed)")
         self.plot.setMinimumHeight(180)
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.curve = self.plot.plot(pen=pg.mkPen(ACCENT_COLOR, width=2))
         self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(WARNING_COLOR, width=1.5,
                                                              style=Qt.PenStyle.DashLine))
