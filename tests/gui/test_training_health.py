@@ -163,3 +163,28 @@ def test_checks_refuse_data_that_do_not_fit_as_train_does(qtbot, window):
     ui.show_sanity_checks()
     ui.sanity_dialog.start()
     assert ui.sanity_dialog.status.text() == f"Cannot run the checks: {reason}"
+
+
+def test_scrolling_the_dock_does_not_change_a_field_under_the_pointer(qtbot, window):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    form = window.training.panel.form
+    box = form.batch_size
+    before = box.value()
+
+    def wheel() -> None:
+        centre = QPointF(box.rect().center())
+        event = QWheelEvent(centre, QPointF(box.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                            QPoint(0, -120), Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(box, event)
+
+    window.setFocus()
+    wheel()
+    assert box.value() == before and not box.hasFocus()
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    wheel()
+    assert box.value() == before - 1  # once clicked into, the wheel edits it

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -64,7 +65,8 @@ class HyperparamsForm(QWidget):
         self.epochs = _int_box(1, 10_000, "How many passes over the training images")
         self.batch_size = _int_box(1, 65_536, "Images per optimisation step; smaller uses less "
                                    "memory, larger is faster per image")
-        self.optimizer = QComboBox()
+        self.optimizer = _ComboBox()
+        self.optimizer.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.optimizer.setMinimumWidth(FIELD_MIN_WIDTH)
         for key, title in OPTIMIZER_TITLES.items():
             self.optimizer.addItem(title, key)
@@ -142,8 +144,33 @@ class HyperparamsForm(QWidget):
 FIELD_MIN_WIDTH = 90
 
 
+class _WheelWhenFocused:
+    """The dock scrolls under the mouse wheel; a field changes only once clicked into. Without
+    this, scrolling the Training dock silently changed whichever number passed under the
+    pointer (a batch size of 32 became 25). An ignored wheel event goes on to the scroll area."""
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        if self.hasFocus():  # type: ignore[attr-defined]
+            super().wheelEvent(event)  # type: ignore[misc]
+        else:
+            event.ignore()
+
+
+class _SpinBox(_WheelWhenFocused, QSpinBox):
+    pass
+
+
+class _DoubleSpinBox(_WheelWhenFocused, QDoubleSpinBox):
+    pass
+
+
+class _ComboBox(_WheelWhenFocused, QComboBox):
+    pass
+
+
 def _int_box(lo: int, hi: int, tip: str) -> QSpinBox:
-    box = QSpinBox()
+    box = _SpinBox()
+    box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     box.setMinimumWidth(FIELD_MIN_WIDTH)
     box.setRange(lo, hi)
     box.setGroupSeparatorShown(True)
@@ -152,7 +179,8 @@ def _int_box(lo: int, hi: int, tip: str) -> QSpinBox:
 
 
 def _float_box(lo: float, hi: float, decimals: int, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+    box = _DoubleSpinBox()
+    box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     box.setMinimumWidth(FIELD_MIN_WIDTH)
     box.setDecimals(decimals)
     box.setRange(lo, hi)
