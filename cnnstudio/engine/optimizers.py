@@ -29,6 +29,7 @@ __all__ = [
     "default_lr",
     "lr_warning",
     "make_optimizer",
+    "usual_lr_range",
 ]
 
 #: The optimizer names the CLI and the GUI offer.
@@ -48,9 +49,14 @@ def default_lr(name: str) -> float:
     return _DEFAULT_LR[name]
 
 
+def usual_lr_range(name: str) -> tuple[float, float]:
+    """The learning rates optimizer ``name`` is normally used with (outside: a warning)."""
+    return _USUAL_LR[name]
+
+
 def lr_warning(name: str, lr: float) -> str | None:
     """A plain warning when ``lr`` is far outside what optimizer ``name`` normally uses."""
-    lo, hi = _USUAL_LR[name]
+    lo, hi = usual_lr_range(name)
     usual = f"{name} usually trains with about {default_lr(name):g}"
     if lr > hi:
         return (f"A learning rate of {lr:g} is far above the usual range for {name} (at most "

@@ -34,7 +34,12 @@ from cnnstudio.engine.datasets.base import Dataset
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.introspect import evaluate, softmax_cross_entropy
 from cnnstudio.engine.network import Network
-from cnnstudio.engine.optimizers import OptimizerConfig, default_lr, make_optimizer
+from cnnstudio.engine.optimizers import (
+    OptimizerConfig,
+    default_lr,
+    make_optimizer,
+    usual_lr_range,
+)
 from cnnstudio.engine.trainer import check_compatible, train_step
 
 __all__ = ["CHECK_NAMES", "CheckProgress", "CheckResult", "LRSweep", "SanityReport",
@@ -214,36 +219,41 @@ def _gradients(setup: _Setup, pretrained: frozenset[str]) -> CheckResult:
         logits = net.forward_logits(setup.x[:n], training=True)
         _, dlogits, _ = softmax_cross_entropy(logits, setup.y[:n])
         net.backward_internal(dlogits, net.logits_id)
-    problems: list[tuple[str, str]] = []
-    fine: list[str] = []
+    frozen, zero, bad, fine = [], [], [], []
     for lid in net.order:
         impl = net.layers[lid]
         if not impl.params:
             continue
         if lid in net.frozen:
             if lid not in pretrained:
-                problems.append((lid, f"{lid} is frozen but holds random initial weights, so it "
-                                 "will never learn: unfreeze it, or load trained weights"))
+                frozen.append(lid)
             continue
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in impl.grads.values()))
         if not math.isfinite(norm):
-            problems.append((lid, f"{lid} gets a NaN/Inf gradient"))
+            bad.append(lid)
         elif norm == 0.0:
-            problems.append((lid, f"{lid} gets a zero gradient (nothing after it passes a "
-                             "signal back: dead units or a broken connection)"))
+            zero.append(lid)
         else:
             fine.append(f"{lid} {norm:.2g}")
     result = net.result
-    for lid in net.graph.ids:
-        rep = result.layers.get(lid)
-        if rep is not None and rep.params_total and lid not in net.layers:
-            problems.append((lid, f"{lid} is not on the path to the output, so it gets no "
-                             "gradient at all"))
+    unused = [lid for lid in net.graph.ids
+              if (rep := result.layers.get(lid)) is not None and rep.params_total
+              and lid not in net.layers]
+    problems = []
+    for ids, text in (
+            (frozen, "frozen but still holding random initial weights, so never learning: "
+             "unfreeze, or load trained weights first"),
+            (zero, "getting a zero gradient (nothing after them passes a signal back: dead "
+             "units or a broken connection)"),
+            (bad, "getting a NaN/Inf gradient"),
+            (unused, "not on the path to the output, so getting no gradient at all")):
+        if ids:
+            problems.append((ids, f"{', '.join(ids)}: {text}"))
     if not fine and not problems:
         return CheckResult(GRADIENTS, False, "the model has no trainable layer")
     if problems:
         return CheckResult(GRADIENTS, False, "; ".join(p for _, p in problems),
-                           tuple(lid for lid, _ in problems))
+                           tuple(lid for ids, _ in problems for lid in ids))
     return CheckResult(GRADIENTS, True, f"gradient norms on one batch of {n}: "
                        + ", ".join(fine))
 
@@ -311,11 +321,14 @@ def _lr_range(setup: _Setup, control: TrainingControl) -> Iterator[object]:
         return LRSweep((), (), None, None)
     # The first steps (tiny rates, smoothing still settling) hold no information about the rate.
     i_best = LR_SETTLE + int(np.argmin(losses[LR_SETTLE:])) if len(losses) > LR_SETTLE else 0
-    fell = losses[i_best] < LR_FELL * losses[0]
     at_best = rates[i_best]
-    cap = LR_CAP * default_lr(setup.optimizer.name)
-    return LRSweep(tuple(rates), tuple(losses), min(at_best / 10, cap) if fell else None,
-                   at_best)
+    name = setup.optimizer.name
+    suggested = min(at_best / 10, LR_CAP * default_lr(name))
+    # A minimum that is only noise (nothing trains, or the loss never really moves) sits at a
+    # rate far below anything the optimizer is used with.
+    clear = (losses[i_best] < LR_FELL * losses[0] and suggested >= usual_lr_range(name)[0]
+             and any(True for _ in net.trainable_params()))
+    return LRSweep(tuple(rates), tuple(losses), suggested if clear else None, at_best)
 
 
 def _sweep_verdict(sweep: LRSweep) -> CheckResult:
