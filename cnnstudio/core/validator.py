@@ -17,6 +17,7 @@ from cnnstudio.core.receptive import Box, Field
 from cnnstudio.core.rules import (
     FIX_CONNECT_PREVIOUS,
     FIX_INSERT_RELU,
+    FIX_REMOVE_BRIDGED,
     Incoming,
     LayerProblem,
     RuleInput,
@@ -293,7 +294,8 @@ def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
         if rep.type == "Softmax" and rep.connected and lid not in sinks:
             report(lid, "softmax_not_last",
                    f"Softmax {lid} is not the last layer: probabilities are meant for the "
-                   "output; inside the network they squash the signal")
+                   "output; inside the network they squash the signal",
+                   FIX_REMOVE_BRIDGED if len(rep.inputs) == 1 else None)
             if rep.status == "ok":
                 rep.status = "warning"
 

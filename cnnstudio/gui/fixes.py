@@ -35,6 +35,8 @@ def fix_for(problem: Problem, document: Any) -> Fix | None:
         shown = f"{size}x{size}" if isinstance(size, int) else f"{size[0]}x{size[1]}"
         return (f"Shrink the pool to {shown}",
                 lambda: document.set_params(lid, {"pool_size": size}))
+    if problem.fix == rules.FIX_REMOVE_BRIDGED:
+        return f"Remove {lid}", lambda: document.remove_bridged(lid)
     if problem.fix == rules.FIX_INSERT_RELU:
         return f"Insert ReLU before {lid}", lambda: document.insert_before("ReLU", lid)
     if problem.fix == rules.FIX_CONNECT_PREVIOUS:

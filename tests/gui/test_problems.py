@@ -137,3 +137,12 @@ def test_fix_insert_relu_between_two_linear_layers(qtbot, document, selection) -
     assert document.graph.layer(relu).type == "ReLU"
     document.undo_stack.undo()
     assert document.graph == broken
+
+
+def test_fix_removes_a_softmax_in_the_middle_and_bridges_it(qtbot, document, selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    sm = document.insert_before("Softmax", "out")  # gap -> sm -> out
+    broken = _fix_in_one_click(qtbot, panel, document, "softmax_not_last", f"Remove {sm}")
+    assert sm not in document.graph and document.graph.layer("out").inputs == ["gap"]
+    document.undo_stack.undo()
+    assert document.graph == broken
