@@ -198,15 +198,18 @@ class HealthView(QWidget):
                 hist = self._history.setdefault((h.layer, i), [])
                 hist.append(value)
                 del hist[:-HISTORY_POINTS]
-                item = self.table.item(row, 2 + i) or QTableWidgetItem()
+                item = self.table.item(row, 2 + i)
+                if item is None:
+                    item = QTableWidgetItem()
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(row, 2 + i, item)
                 item.setText(text(value))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 item.setData(HISTORY_ROLE, list(hist) if any(v is not None for v in hist)
                              else None)
                 item.setData(HISTORY_ROLE + 1, log)
                 item.setForeground(WARN if self._worrying(i, value) else
                                    self.palette().text().color())
-                self.table.setItem(row, 2 + i, item)
 
     @staticmethod
     def _worrying(column: int, value: float | None) -> bool:
