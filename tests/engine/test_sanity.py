@@ -10,7 +10,8 @@ import pytest
 
 from cnnstudio.cli import main
 from cnnstudio.core.modelfile import save
-from cnnstudio.core.templates import load_template, templates_dir
+from cnnstudio.core.templates import list_templates, load_template, templates_dir
+from cnnstudio.core.validator import validate
 from cnnstudio.engine.control import TrainingControl
 from cnnstudio.engine.datasets import load_dataset
 from cnnstudio.engine.errors import TrainingError
@@ -29,15 +30,16 @@ from cnnstudio.engine.sanity import (
 )
 from cnnstudio.engine.trainer import TrainConfig, Trainer
 
-#: Each template with data it fits (generated shapes at its size, or the digits resized).
-TEMPLATE_DATA = {
-    "digits_tiny": "digits",
-    "shapes_cnn": "shapes",
-    "dense_baseline": "shapes",
-    "lenet5": "digits",
-    "cifar_vgg": "digits",
-    "mini_resnet": "digits",
-}
+
+def _spec_for(key: str) -> str:
+    """Data each template fits: the digits (resized) for ten classes, generated shapes else."""
+    result = validate(load_template(key))
+    (classes,) = result.layers[result.output_id].output_shape
+    return "digits" if classes == 10 else f"shapes:classes={classes}"
+
+
+#: Every built-in template, with data it fits.
+TEMPLATE_DATA = {t.key: _spec_for(t.key) for t in list_templates()}
 SLOW = {"cifar_vgg", "mini_resnet"}
 
 
