@@ -57,7 +57,7 @@ def _check(args: argparse.Namespace) -> int:
     from cnnstudio.engine.sanity import SanityReport, run_checks
     from cnnstudio.engine.weights import normalizer_from_meta
 
-    net = load_network(args.file, args.seed)
+    net = load_network(args.file, args.seed, train_batch=max(1, args.batch_size))
     data = load_data_for(net, args.dataset, args.seed)
     weights, pretrained, normalizer = None, frozenset(), None
     if args.weights_in:

@@ -75,7 +75,7 @@ def _train(args: argparse.Namespace) -> int:
     refuse_clobbering({"--weights-out": args.weights_out, "--log-json": args.log_json},
                       [args.file, args.weights_in, dataset_path(args.dataset)])
     refuse_clobbering({"--log-json": args.log_json}, [args.weights_out])
-    net = load_network(args.file, args.seed)
+    net = load_network(args.file, args.seed, train_batch=max(1, args.batch_size))
     data = load_data_for(net, args.dataset, args.seed)
     normalizer = None
     if args.weights_in:
