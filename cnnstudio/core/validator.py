@@ -325,9 +325,11 @@ def _check_design(graph: Graph, result: ValidationResult, report: Any) -> None:
     out = result.output_id
     if out is None:
         return
-    scores = out
-    if layers[out].type == "Softmax" and len(layers[out].inputs) == 1:
-        scores = layers[out].inputs[0]
+    # Only with a final Softmax is it certain the layer before it gives class scores (a model
+    # still being built often ends with an activation for a moment).
+    if layers[out].type != "Softmax" or len(layers[out].inputs) != 1:
+        return
+    scores = layers[out].inputs[0]
     rep = layers[scores]
     if is_rectifier(rep.type) or rep.type in SATURATING:
         report(scores, "activation_on_logits",
