@@ -146,3 +146,29 @@ def test_a_frozen_layer_shows_its_lock_at_every_zoom(qtbot, zoom):
         header = [(x, y) for x in range(locked.width()) for y in range(10, 10 + int(20 * zoom))
                   if plain.pixel(x, y) != locked.pixel(x, y)]
         assert not header, f"the lock changed the header at zoom {zoom}"
+
+
+def test_weights_dialogs_start_in_the_last_folder(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    window.files.remember_folder(folder / "model.json")  # e.g. a model was opened from there
+    asked = []
+
+    def save(_parent, _title, start, _filter):  # noqa: ANN001, ANN202
+        asked.append(start)
+        return str(folder / "trained"), ""
+
+    def open_(_parent, _title, start, _filter):  # noqa: ANN001, ANN202
+        asked.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(open_))
+    ui = window.training
+    ui.weights.save_action.trigger()
+    assert asked[0].startswith(str(folder))
+    assert (folder / "trained.npz").exists()
+    ui.weights.load_action.trigger()
+    assert asked[1] == str(folder)
