@@ -44,7 +44,8 @@ def test_run_from_panel_fills_curves_and_unlocks(qtbot, window):
     assert epochs[1].loss < epochs[0].loss  # it learns
     assert outcome.evaluation is not None and len(outcome.evaluation.labels) == 120
     assert "Finished after 2 epochs" in ui.panel.progress_label.text()
-    assert ui.confusion.table.rowCount() == 10
+    ui.docks["confusion"].raise_()  # a covered tab draws when it comes to the front
+    qtbot.waitUntil(lambda: ui.confusion.table.rowCount() == 10)
 
 
 def run_to_end_after_start(qtbot, ui):
