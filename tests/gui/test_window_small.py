@@ -174,19 +174,24 @@ def test_weights_dialogs_start_in_the_last_folder(window, tmp_path, monkeypatch)
     assert asked[1] == str(folder)
 
 
+def wrong_images_after_one_epoch(qtbot, dataset=None):  # noqa: ANN001, ANN201
+    """A window trained one epoch, its confusion view showing the most confidently wrong."""
+    from training_support import configure, make_window, run_to_end
+
+    ui = make_window(qtbot, dataset=dataset).training
+    configure(ui, epochs=1)
+    run_to_end(qtbot, ui)
+    ui.docks["confusion"].raise_()
+    ui.confusion.show_wrong()
+    assert ui.confusion.images.count() > 0
+    return ui, ui.confusion
+
+
 def test_confusion_images_have_whole_captions_and_enlarge_on_double_click(qtbot):
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QDialog, QLabel
-    from training_support import configure, make_window, run_to_end
 
-    w = make_window(qtbot)
-    ui = w.training
-    configure(ui, epochs=1)
-    run_to_end(qtbot, ui)
-    view = ui.confusion
-    ui.docks["confusion"].raise_()
-    view.show_wrong()
-    assert view.images.count() > 0
+    ui, view = wrong_images_after_one_epoch(qtbot)
     fm = view.images.fontMetrics()
     for caption in view.images.captions():  # confidence, then the class: each fits its tile
         percent, name = caption.split("\n")
@@ -208,19 +213,12 @@ def test_confusion_images_of_a_folder_dataset_show_their_file_names(qtbot):
 
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QDialog, QLabel
-    from training_support import configure, make_window, run_to_end, small_digits
+    from training_support import small_digits
 
     d = small_digits()
     files = tuple(f"train/{d.class_names[c]}/t{i}.png" for i, c in enumerate(d.y_train)) + tuple(
         f"test/{d.class_names[c]}/e{i}.png" for i, c in enumerate(d.y_test))
-    w = make_window(qtbot, dataset=replace(d, file_names=files))
-    ui = w.training
-    configure(ui, epochs=1)
-    run_to_end(qtbot, ui)
-    view = ui.confusion
-    ui.docks["confusion"].raise_()
-    view.show_wrong()
-    assert view.images.count() > 0
+    ui, view = wrong_images_after_one_epoch(qtbot, replace(d, file_names=files))
     for caption in view.images.captions():  # confidence, class, then the test image's file
         percent, name, file = caption.split("\n")
         assert file.startswith("e") and file[1:].isdigit()  # the stem, under its tile
