@@ -149,16 +149,10 @@ def unit_ends(graph: Graph, uid: str) -> tuple[str, str]:
     """(the one layer outside feeding the unit, the one layer of the unit whose output leaves
     it); a unit that repeats must have exactly one of each."""
     name = graph.units.get(uid).name
-    layers = graph.units.layers(uid)
-    held = set(layers)
-    sources = list(dict.fromkeys(s for lid in layers for s in graph.layer(lid).inputs
-                                 if s not in held))
+    sources, exits = graph.units.boundary(uid)
     if len(sources) != 1:
         raise UnitError(f"unit {name!r} cannot repeat: one tensor must enter it (it has "
                         f"{len(sources)} inputs from outside)")
-    exits = [lid for lid in layers if any(c not in held for c in graph.consumers(lid))]
-    if not exits:
-        exits = [lid for lid in layers if not graph.consumers(lid)]
     if len(exits) != 1:
         raise UnitError(f"unit {name!r} cannot repeat: one tensor must leave it (it has "
                         f"{len(exits)} outputs)")

@@ -257,6 +257,9 @@ class MainWindow(QMainWindow):
 
         model = self.menus["model"] = bar.addMenu("&Model")
         model.addAction(a["auto_layout"])
+        model.addSeparator()
+        for name in ("group", "ungroup", "toggle_unit", "repeat_unit", "rename_unit"):
+            model.addAction(a[name])
 
         helpm = self.menus["help"] = bar.addMenu("&Help")
         helpm.addAction(a["shortcuts"])

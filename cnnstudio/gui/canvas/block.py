@@ -67,7 +67,8 @@ class PortItem(QGraphicsItem):
 
     @property
     def layer_id(self) -> str:
-        return self.block.layer_id
+        """The layer this port connects (a collapsed unit's ports stand for its entry/exit)."""
+        return self.block.port_layer(self.kind)
 
     def _width(self) -> float:
         return 44.0 if self.kind == "in" and self.block.view and self.block.view.merge else 0.0
@@ -120,6 +121,9 @@ class BlockItem(QGraphicsItem):
         self.in_port.setPos(BLOCK_WIDTH / 2, 0)
         self.out_port = PortItem(self, "out")
         self.out_port.setPos(BLOCK_WIDTH / 2, BLOCK_HEIGHT)
+
+    def port_layer(self, kind: str) -> str:
+        return self.layer_id
 
     # --- content ----------------------------------------------------------------------------
     def set_view(self, view: BlockView) -> bool:

@@ -14,10 +14,19 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, block_text
 from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.unit_text import unit_text
+from cnnstudio.core.units import visible_graph
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
 from cnnstudio.gui.canvas.edge import EdgeItem
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
+from cnnstudio.gui.canvas.unit_items import (
+    FRAME_HEADER,
+    FRAME_PAD,
+    UnitBlockItem,
+    UnitFrameItem,
+    unit_block_view,
+)
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.selection import Selection
 
@@ -34,7 +43,11 @@ class CanvasScene(QGraphicsScene):
         self.style = style or canvas_style()
         self.setBackgroundBrush(self.style.background)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        #: One block per node drawn: a layer, or a collapsed unit (UnitBlockItem).
         self.blocks: dict[str, BlockItem] = {}
+        #: One frame per expanded unit that is shown.
+        self.frames: dict[str, UnitFrameItem] = {}
+        self._node_inputs: dict[str, list[str]] = {}
         self.edges: dict[tuple[str, str], EdgeItem] = {}
         self.selected_edges: set[tuple[str, str]] = set()
         document.changed.connect(self.sync)
@@ -44,13 +57,20 @@ class CanvasScene(QGraphicsScene):
     # --- model -> items ---------------------------------------------------------------------
     def sync(self, result: ValidationResult) -> None:
         graph = self.document.graph
+        seen = visible_graph(graph)
         problems: dict[str, list[str]] = {}
         for p in result.problems:
             if p.layer is not None:
                 problems.setdefault(p.layer, []).append(p.message)
-        for lid in [lid for lid in self.blocks if lid not in graph]:
-            self.removeItem(self.blocks.pop(lid))
-        for layer in graph:
+        drawn = set(seen.nodes)
+        for nid in [n for n, item in self.blocks.items()
+                    if n not in drawn or seen.is_unit(n) != isinstance(item, UnitBlockItem)]:
+            self.removeItem(self.blocks.pop(nid))
+        for node in seen.nodes:
+            if seen.is_unit(node):
+                self._sync_unit(node, result)
+                continue
+            layer = graph.layer(node)
             report = result.layers.get(layer.id)
             text = block_text(layer, report)
             spec = layer.spec
@@ -61,44 +81,97 @@ class CanvasScene(QGraphicsScene):
                 frozen=not layer.trainable and bool(spec.weights),
                 has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
                 input_count=len(layer.inputs))
-            item = self.blocks.get(layer.id)
-            if item is None:
-                item = self.blocks[layer.id] = BlockItem(layer.id, self.style)
-                self.addItem(item)
-                item.set_selected(layer.id in self.selection)
+            item = self._block_item(layer.id, BlockItem)
             item.set_view(view)
-            x, y = graph.positions.get(layer.id, (0.0, 0.0))
-            if item.pos() != QPointF(x, y):
-                item.setPos(x, y)
-        wanted = {}
+            self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)))
+        # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
+        wanted: dict[tuple[str, str], tuple[str, str]] = {}
+        self._node_inputs = {node: [] for node in seen.nodes}
+        drawn_edges: set[tuple[str | None, str]] = set()
         for layer in graph:
             for src in layer.inputs:
-                if src in self.blocks:
-                    wanted[(src, layer.id)] = None
-        for key in [k for k in self.edges if k not in wanted]:
+                ends = (seen.node_of.get(src), seen.node_of[layer.id])
+                if ends[0] is None or ends[0] == ends[1] or ends in drawn_edges:
+                    continue
+                drawn_edges.add(ends)
+                wanted[(src, layer.id)] = ends  # type: ignore[assignment]
+                self._node_inputs[ends[1]].append(ends[0])  # type: ignore[arg-type]
+        for key in [k for k, e in self.edges.items() if wanted.get(k) != e.ends]:
             self.removeItem(self.edges.pop(key))
             self.selected_edges.discard(key)
-        for key in wanted:
+        for key, ends in wanted.items():
             edge = self.edges.get(key)
             if edge is None:
                 edge = self.edges[key] = EdgeItem(key[0], key[1], self.style)
+                edge.ends = ends
                 self.addItem(edge)
             report = result.layers.get(key[0])
             edge.label_text = fmt_shape(report.output_shape) if report else "?"
             self._place_edge(edge)
-        self.selection.prune(graph.ids)
+        self._sync_frames()
+        self.selection.prune([*graph.ids, *graph.units.ids])
         self._grow_rect()
+
+    def _block_item(self, node: str, kind: type[BlockItem]) -> BlockItem:
+        item = self.blocks.get(node)
+        if item is None:
+            item = self.blocks[node] = kind(node, self.style)
+            self.addItem(item)
+            item.set_selected(node in self.selection)
+        return item
+
+    @staticmethod
+    def _place_block(item: BlockItem, pos: tuple[float, float]) -> None:
+        if item.pos() != QPointF(*pos):
+            item.setPos(*pos)
+
+    def _sync_unit(self, uid: str, result: ValidationResult) -> None:
+        """A collapsed unit: one block at its entry layer's place, ports on its entry/exit."""
+        graph = self.document.graph
+        item = self._block_item(uid, UnitBlockItem)
+        assert isinstance(item, UnitBlockItem)
+        item.set_view(unit_block_view(uid, unit_text(graph, uid, result)))
+        item.entry = graph.units.entry(uid)
+        _, exits = graph.units.boundary(uid)
+        item.exit = exits[-1] if exits else item.entry
+        self._place_block(item, graph.positions.get(item.entry, (0.0, 0.0)))
+
+    def _sync_frames(self) -> None:
+        """A frame around every expanded unit that is shown, nested frames inside outer ones."""
+        units = self.document.graph.units
+        shown = [u for u in units if not u.collapsed and units.is_shown(u.id)]
+        for uid in [u for u in self.frames if u not in {s.id for s in shown}]:
+            self.removeItem(self.frames.pop(uid))
+        rects: dict[str, QRectF] = {}
+        for unit in sorted(shown, key=lambda u: -len(units.ancestors(u.id))):  # innermost first
+            rect = QRectF()
+            for lid in units.layers(unit.id):
+                item = self.blocks.get(lid) or self.blocks.get(units.node_for(lid))
+                if item is not None:
+                    rect = rect.united(item.sceneBoundingRect())
+            for child in units.children(unit.id):
+                if child in rects:
+                    r = rects[child]
+                    rect = rect.united(r.adjusted(-FRAME_PAD, -FRAME_PAD - FRAME_HEADER,
+                                                  FRAME_PAD, FRAME_PAD))
+            rects[unit.id] = rect
+            frame = self.frames.get(unit.id)
+            if frame is None:
+                frame = self.frames[unit.id] = UnitFrameItem(unit.id, self.style)
+                self.addItem(frame)
+            frame.set_frame(rect, unit.name)
+            frame.set_selected(unit.id in self.selection)
 
     def _place_edge(self, edge: EdgeItem) -> None:
         """Route an edge from its source's output to its slot on the target's top edge.
 
         Several inputs spread along the top in the left-to-right order of their sources, so
         edges into a merge block do not cross."""
-        src, dst = self.blocks[edge.src], self.blocks[edge.dst]
-        listed = [s for s in self.document.graph.layer(edge.dst).inputs if s in self.blocks]
+        src, dst = self.blocks[edge.ends[0]], self.blocks[edge.ends[1]]
+        listed = [s for s in self._node_inputs.get(edge.ends[1], []) if s in self.blocks]
         inputs = sorted(listed, key=lambda s: (self.blocks[s].x(), listed.index(s)))
         p1 = src.output_anchor()
-        p2 = dst.input_anchor(inputs.index(edge.src), len(inputs))
+        p2 = dst.input_anchor(inputs.index(edge.ends[0]), len(inputs))
         edge.set_geometry(p1, p2, edge.label_text, self._obstacles(p1, p2, edge))
 
     def _obstacles(self, p1: QPointF, p2: QPointF, edge: EdgeItem) -> list[QRectF]:
@@ -108,7 +181,7 @@ class CanvasScene(QGraphicsScene):
         corridor = QRectF(QPointF(min(p1.x(), p2.x()) - 6, p1.y() + 8),
                           QPointF(max(p1.x(), p2.x()) + 6, p2.y() - 8))
         return [item.sceneBoundingRect() for item in self.items(corridor)
-                if isinstance(item, BlockItem) and item.layer_id not in (edge.src, edge.dst)]
+                if isinstance(item, BlockItem) and item.layer_id not in edge.ends]
 
     def _grow_rect(self) -> None:
         bounds = self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
@@ -118,6 +191,8 @@ class CanvasScene(QGraphicsScene):
         chosen = set(ids)
         for lid, item in self.blocks.items():
             item.set_selected(lid in chosen)
+        for uid, frame in self.frames.items():
+            frame.set_selected(uid in chosen)
         if chosen and self.selected_edges:
             self.select_edges([])
 
@@ -133,6 +208,19 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, PortItem) and item.isVisible():
                 return item
         return None
+
+    def frame_at(self, pos: QPointF) -> UnitFrameItem | None:
+        """The expanded unit whose header is under ``pos`` (frames take clicks only there)."""
+        for item in self.items(pos):
+            if isinstance(item, UnitFrameItem) and item.header_rect().contains(pos):
+                return item
+        return None
+
+    def node_of(self, layer_id: str) -> str:
+        """The node drawn for a layer: itself, or the collapsed unit hiding it."""
+        if layer_id in self.blocks or layer_id not in self.document.graph:
+            return layer_id
+        return self.document.graph.units.node_for(layer_id)
 
     def edge_at(self, pos: QPointF) -> EdgeItem | None:
         for item in self.items(pos):
@@ -158,6 +246,7 @@ class CanvasScene(QGraphicsScene):
                 touched.add(lid)
         for edge in self.edges.values():
             self._place_edge(edge)  # any edge may need to swing around a moved block
+        self._sync_frames()
 
     def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
         from cnnstudio.gui.canvas.block import BLOCK_Z, DRAG_Z
