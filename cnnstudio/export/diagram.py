@@ -26,6 +26,8 @@ from cnnstudio.core.appearance import (
 from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.layout import auto_layout
 from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.unit_text import UNIT_COLOR, UnitText, unit_text
+from cnnstudio.core.units import VisibleGraph, visible_graph
 from cnnstudio.core.validator import ValidationResult, validate
 
 MARGIN = 30.0
@@ -61,9 +63,14 @@ def positions_for(graph: Graph) -> dict[str, tuple[float, float]]:
 
 
 def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
-    """The diagram as an SVG document (a string)."""
+    """The diagram as an SVG document (a string); a collapsed unit is one block, as on the
+    canvas."""
     result = result if result is not None else validate(graph)
-    pos = positions_for(graph)
+    seen = visible_graph(graph)
+    laid = positions_for(graph)
+    anchors = {node: graph.units.entry(node) if seen.is_unit(node) else node
+               for node in seen.nodes}  # a collapsed unit stands where its entry layer is
+    pos = {node: laid[a] for node, a in anchors.items() if a in laid}
     if pos:
         xs = [p[0] for p in pos.values()]
         ys = [p[1] for p in pos.values()]
@@ -98,39 +105,74 @@ def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
                f'fill="#222">{xml_text(_fit(title, width - 2 * MARGIN, 8.5))}</text>')
     out.append(f'<text x="{MARGIN:.0f}" y="{MARGIN + 24:.0f}" font-size="11" fill="#555">'
                f'{subtitle}</text>')
-    out += _edges(graph, result, at)
-    for layer in graph:
-        out += _block(layer, result, *at(layer.id))
+    out += _edges(graph, seen, result, at)
+    for node in seen.nodes:
+        if seen.is_unit(node):
+            out += _unit_block(unit_text(graph, node, result), *at(node))
+        else:
+            out += _block(graph.layer(node), result, *at(node))
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def _edges(graph: Graph, result: ValidationResult,
+def _edges(graph: Graph, seen: VisibleGraph, result: ValidationResult,
            at: Callable[[str], tuple[float, float]]) -> list[str]:
+    """One curve per pair of blocks drawn (a collapsed unit's layers share its block),
+    labelled with the shape of the first layer edge it stands for."""
     out = []
-    for layer in graph:
-        n = len(layer.inputs)
-        tx, ty = at(layer.id)
-        for slot, src in enumerate(layer.inputs):
-            if src not in graph:
-                continue
-            sx, sy = at(src)
-            x1, y1 = sx + BLOCK_WIDTH / 2, sy + BLOCK_HEIGHT
-            x2 = tx + BLOCK_WIDTH * (slot + 1) / (n + 1)
-            y2 = ty
-            bend = max(abs(y2 - y1) / 2, 30.0)
-            out.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} '
-                       f'{x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2 - 1:.1f}" fill="none" '
-                       'stroke="#777" stroke-width="1.4" marker-end="url(#arrow)"/>')
-            rep = result.layers.get(src)
-            label = fmt_shape(rep.output_shape if rep else None)
-            # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
-            mx, my = (x1 + x2) / 2 + 5, (y1 + y2) / 2
-            box = len(label) * LABEL_CHAR_WIDTH + 6
-            out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
-                       'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
-            out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
-                       f'{xml_text(label)}</text>')
+    first: dict[tuple[str, str], str] = {}
+    for src, dst in graph.edges():
+        first.setdefault((seen.node_of[src], seen.node_of[dst]), src)
+    inputs: dict[str, list[str]] = {}
+    for a, b in seen.edges:
+        inputs.setdefault(b, []).append(a)
+    for a, b in seen.edges:
+        n = len(inputs[b])
+        slot = inputs[b].index(a)
+        tx, ty = at(b)
+        sx, sy = at(a)
+        x1, y1 = sx + BLOCK_WIDTH / 2, sy + BLOCK_HEIGHT
+        x2 = tx + BLOCK_WIDTH * (slot + 1) / (n + 1)
+        y2 = ty
+        bend = max(abs(y2 - y1) / 2, 30.0)
+        out.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} '
+                   f'{x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2 - 1:.1f}" fill="none" '
+                   'stroke="#777" stroke-width="1.4" marker-end="url(#arrow)"/>')
+        rep = result.layers.get(first[(a, b)])
+        label = fmt_shape(rep.output_shape if rep else None)
+        # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
+        mx, my = (x1 + x2) / 2 + 5, (y1 + y2) / 2
+        box = len(label) * LABEL_CHAR_WIDTH + 6
+        out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
+                   'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
+        out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
+                   f'{xml_text(label)}</text>')
+    return out
+
+
+def _unit_block(text: UnitText, x: float, y: float) -> list[str]:
+    """A collapsed unit: a stack of cards with its name, shapes in and out, and totals."""
+    border = STATUS_COLORS.get(text.status, UNIT_COLOR)
+    inner = BLOCK_WIDTH - 16
+    w, h = BLOCK_WIDTH, BLOCK_HEIGHT
+    out = ["<g>"]
+    for k in (2, 1):
+        out.append(f'<rect x="{x + 4 * k:.1f}" y="{y + 4 * k:.1f}" width="{w:.0f}" '
+                   f'height="{h:.0f}" rx="6" fill="#ffffff" stroke="#999" stroke-width="1"/>')
+    out += [
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.0f}" height="{h:.0f}" rx="6" '
+        f'fill="#ffffff" stroke="{border}" stroke-width="1.6"/>',
+        f'<path d="M{x:.1f},{y + HEADER_HEIGHT:.1f} v{-HEADER_HEIGHT + 6:.1f} '
+        f'a6,6 0 0 1 6,-6 h{w - 12:.1f} a6,6 0 0 1 6,6 v{HEADER_HEIGHT - 6:.1f} z" '
+        f'fill="{UNIT_COLOR}"/>',
+        f'<text x="{x + 8:.1f}" y="{y + 15:.1f}" font-size="11.5" font-weight="bold" '
+        f'fill="#ffffff">{xml_text(_fit(text.title, inner, 7.0))}</text>',
+        f'<text x="{x + 8:.1f}" y="{y + 38:.1f}" font-size="10.5" fill="#222">'
+        f'{xml_text(_fit(text.shapes, inner, 6.2))}</text>',
+        f'<text x="{x + 8:.1f}" y="{y + 52:.1f}" font-size="10" fill="#666">'
+        f'{xml_text(_fit(f"{text.count} layers, {text.totals}", inner, 5.8))}</text>',
+        "</g>",
+    ]
     return out
 
 

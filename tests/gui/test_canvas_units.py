@@ -174,3 +174,36 @@ def test_template_opens_with_its_stages_collapsed(qtbot, selection) -> None:
     blocks = v.canvas_scene.blocks
     assert {"stage1", "stage2", "stage3"} <= set(blocks)
     assert len(blocks) == len(d.graph) - 19 + 3
+
+
+def test_editing_a_copy_offers_to_apply_to_all_copies(qtbot, plain_resnet, selection) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    from cnnstudio.gui.inspector import InspectorWidget
+
+    d = plain_resnet
+    uid = d.group(BLOCK1, "Residual")
+    d.repeat_unit(uid, 2)
+    d.set_collapsed(uid, False)
+    inspector = InspectorWidget(d, selection)
+    qtbot.addWidget(inspector)
+    inspector.resize(340, 900)
+    inspector.show()
+    selection.set(["b1_c2"])
+    assert not inspector.offer.isVisible()
+    line = inspector.editors["kernel_size"].field
+    line = line if hasattr(line, "selectAll") else line.lineEdit()
+    line.setFocus()
+    line.selectAll()
+    qtbot.keyClicks(line, "5")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert d.graph.layer("b1_c2").params["kernel_size"] == 5
+    assert inspector.offer.isVisible()
+    assert "b1_c2_2, b1_c2_3" in inspector.offer_text.text()
+    depth = d.undo_stack.count()
+    button = inspector.findChild(QPushButton, "apply_to_copies")
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert d.graph.layer("b1_c2_3").params["kernel_size"] == 5
+    assert d.undo_stack.count() == depth + 1 and not inspector.offer.isVisible()
+    d.undo_stack.undo()
+    assert d.graph.layer("b1_c2_2").params["kernel_size"] == 3
