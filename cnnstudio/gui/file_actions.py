@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from cnnstudio.core import modelfile
@@ -24,6 +24,10 @@ MODEL_FILTER = "cnnstudio models (*.json);;All files (*)"
 
 
 class FileActions(QObject):
+    #: The user put another model on the canvas (New, a template, Open): results made for the
+    #: previous one (weights, curves, confusion matrix) no longer belong to it.
+    modelReplaced = Signal()
+
     def __init__(self, window: QWidget, document: Document, settings: QSettings,
                  after_load: Callable[[], None]) -> None:
         super().__init__(window)
@@ -59,6 +63,7 @@ class FileActions(QObject):
         except GraphError:
             return  # locked: the document said why
         self._after_load()
+        self.modelReplaced.emit()
 
     def fill_template_menu(self, menu: QMenu) -> None:
         menu.clear()
@@ -92,6 +97,7 @@ class FileActions(QObject):
         self._remember(Path(path))
         self.recovery.clear()
         self._after_load()
+        self.modelReplaced.emit()
         return True
 
     def fill_recent_menu(self, menu: QMenu) -> None:

@@ -1,4 +1,4 @@
-"""Flatten, Add, Concatenate and the layout conversions."""
+"""Flatten, Add, Multiply, Concatenate and the layout conversions."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from cnnstudio.engine.kernels import (
     flat_to_public,
     flatten_backward,
     flatten_forward,
+    multiply_backward,
+    multiply_forward,
     to_internal,
     to_public,
 )
@@ -102,3 +104,48 @@ def test_concat_matches_torch_channel_concat(rng):
 def test_concat_refuses_spatial_mismatch():
     with pytest.raises(ValueError, match="channel axis"):
         concat_forward([np.zeros((2, 1, 4, 4)), np.zeros((2, 1, 3, 4))])
+
+
+MULTIPLY_SHAPES = {
+    "elementwise_image": ((3, 2, 4, 5), (3, 2, 4, 5)),
+    "elementwise_flat": ((6, 3), (6, 3)),
+    "scale_second": ((3, 2, 4, 5), (3, 2)),
+    "scale_first": ((3, 2), (3, 2, 4, 5)),
+}
+
+
+@pytest.mark.parametrize("kind", MULTIPLY_SHAPES)
+def test_multiply_gradients(kind, rng, gradcheck):
+    xs = [rng.standard_normal(shape) for shape in MULTIPLY_SHAPES[kind]]
+    out, cache = multiply_forward(xs)
+    assert out.shape == max((x.shape for x in xs), key=len)
+    dout = rng.standard_normal(out.shape)
+    grads = multiply_backward(dout, cache)
+    assert [g.shape for g in grads] == [x.shape for x in xs]
+    for x, g in zip(xs, grads, strict=True):
+        gradcheck.check(g, lambda: float(np.sum(multiply_forward(xs)[0] * dout)), x)
+
+
+@pytest.mark.parametrize("kind", MULTIPLY_SHAPES)
+def test_multiply_matches_torch(kind, rng):
+    """A squeeze-and-excitation scale is torch's ``x * s[:, :, None, None]`` in [B, C, H, W]."""
+    torch = pytest.importorskip("torch")
+    xs = [rng.standard_normal(shape).astype(np.float32) for shape in MULTIPLY_SHAPES[kind]]
+    out, cache = multiply_forward(xs)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    grads = multiply_backward(dout, cache)
+    public = [batch_to_public(x) for x in xs]  # [B, C, H, W] and [B, C]
+    ts = [torch.tensor(p, requires_grad=True) for p in public]
+    a, b = (t if t.dim() == 4 or ts[0].dim() == ts[1].dim() else t[:, :, None, None] for t in ts)
+    ot = a * b
+    ot.backward(torch.tensor(batch_to_public(dout)))
+    np.testing.assert_allclose(batch_to_public(out), ot.detach().numpy(), rtol=1e-6)
+    for g, t in zip(grads, ts, strict=True):
+        np.testing.assert_allclose(batch_to_public(g), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_multiply_refuses_other_shapes_and_counts():
+    with pytest.raises(ValueError, match="per-channel"):
+        multiply_forward([np.zeros((3, 2, 4, 4)), np.zeros((2, 3))])
+    with pytest.raises(ValueError, match="exactly 2"):
+        multiply_forward([np.zeros((3, 2))] * 3)

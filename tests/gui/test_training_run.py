@@ -43,7 +43,7 @@ def test_run_from_panel_fills_curves_and_unlocks(qtbot, window):
     assert np.allclose(data["validation accuracy"][1], [100 * e.val_accuracy for e in epochs])
     assert epochs[1].loss < epochs[0].loss  # it learns
     assert outcome.evaluation is not None and len(outcome.evaluation.labels) == 120
-    assert "Finished after 2 epoch(s)" in ui.panel.progress_label.text()
+    assert "Finished after 2 epochs" in ui.panel.progress_label.text()
     assert ui.confusion.table.rowCount() == 10
 
 

@@ -13,12 +13,24 @@ an input in place before the matching backward pass has run.
 """
 
 from cnnstudio.engine.kernels.activations import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
+    hardsigmoid_backward,
+    hardsigmoid_forward,
+    hardswish_backward,
+    hardswish_forward,
     leaky_relu_backward,
     leaky_relu_forward,
+    relu6_backward,
+    relu6_forward,
     relu_backward,
     relu_forward,
     sigmoid_backward,
     sigmoid_forward,
+    silu_backward,
+    silu_forward,
     softmax_backward,
     softmax_forward,
     tanh_backward,
@@ -48,15 +60,23 @@ from cnnstudio.engine.kernels.layout import (
 )
 from cnnstudio.engine.kernels.loss import softmax_cross_entropy
 from cnnstudio.engine.kernels.merge import (
+    MultiplyCache,
     add_backward,
     add_forward,
     concat_backward,
     concat_forward,
+    multiply_backward,
+    multiply_forward,
 )
 from cnnstudio.engine.kernels.normalization import (
     BatchNormCache,
     batchnorm_backward,
     batchnorm_forward,
+)
+from cnnstudio.engine.kernels.padding import (
+    padding_sides,
+    zero_pad2d_backward,
+    zero_pad2d_forward,
 )
 from cnnstudio.engine.kernels.pool import (
     AvgPoolCache,
@@ -72,6 +92,12 @@ from cnnstudio.engine.kernels.pool import (
     maxpool2d_forward,
 )
 from cnnstudio.engine.kernels.reshape import flatten_backward, flatten_forward
+from cnnstudio.engine.kernels.upsampling import (
+    UpsampleCache,
+    scale_pair,
+    upsample2d_backward,
+    upsample2d_forward,
+)
 
 __all__ = [
     "AvgPoolCache",
@@ -80,6 +106,9 @@ __all__ = [
     "DenseCache",
     "GlobalMaxPoolCache",
     "MaxPoolCache",
+    "MultiplyCache",
+    "UpsampleCache",
+    "Workspace",
     "add_backward",
     "add_forward",
     "avgpool2d_backward",
@@ -97,23 +126,39 @@ __all__ = [
     "dense_forward",
     "dropout_backward",
     "dropout_forward",
+    "elu_backward",
+    "elu_forward",
     "flat_to_internal",
     "flat_to_public",
     "flatten_backward",
     "flatten_forward",
+    "gelu_backward",
+    "gelu_forward",
     "global_avgpool_backward",
     "global_avgpool_forward",
     "global_maxpool_backward",
     "global_maxpool_forward",
+    "hardsigmoid_backward",
+    "hardsigmoid_forward",
+    "hardswish_backward",
+    "hardswish_forward",
     "im2col",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "maxpool2d_backward",
     "maxpool2d_forward",
+    "multiply_backward",
+    "multiply_forward",
+    "padding_sides",
+    "relu6_backward",
+    "relu6_forward",
     "relu_backward",
     "relu_forward",
+    "scale_pair",
     "sigmoid_backward",
     "sigmoid_forward",
+    "silu_backward",
+    "silu_forward",
     "softmax_backward",
     "softmax_cross_entropy",
     "softmax_forward",
@@ -122,5 +167,8 @@ __all__ = [
     "tanh_forward",
     "to_internal",
     "to_public",
-    "Workspace",
+    "upsample2d_backward",
+    "upsample2d_forward",
+    "zero_pad2d_backward",
+    "zero_pad2d_forward",
 ]

@@ -1,15 +1,19 @@
 """Element-wise activations and Softmax, each a forward/backward pair.
 
 Caches hold whatever makes the backward pass a single cheap expression: ReLU, Sigmoid, Tanh and
-Softmax keep their output (their derivatives are functions of it), LeakyReLU keeps its input.
-Every kernel works on any shape and keeps the input's dtype. ReLU, on every conv block's hot
-path, splits large arrays over the cores along the first axis.
+Softmax keep their output (their derivatives are functions of it); LeakyReLU, ELU, GELU, ReLU6,
+Hardsigmoid and Hardswish keep their input, SiLU its input and sigmoid. Every kernel works on
+any shape and keeps the input's dtype. ReLU, on every conv block's hot path, splits large arrays
+over the cores along the first axis.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from cnnstudio.engine.kernels._erf import normal_cdf
 from cnnstudio.engine.kernels._parallel import parallel_chunks
 
 
@@ -109,3 +113,140 @@ def softmax_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """
     y = cache
     return y * (dout - np.sum(dout * y, axis=0, keepdims=True))
+
+
+# The activations of modern small CNNs, with PyTorch's definitions (including the value of each
+# derivative at its kinks, so a gradient here equals torch's bit for bit in spirit, not only
+# almost everywhere). Their caches keep the input.
+
+
+def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
+    """``x`` where positive, else ``alpha * (exp(x) - 1)`` (via ``expm1``: exact near 0);
+    the cache is ``(x, alpha)``."""
+    a = x.dtype.type(alpha)
+    out = np.expm1(np.minimum(x, 0))  # the min keeps exp from overflowing on large inputs
+    out *= a
+    return np.where(x > 0, x, out), (x, alpha)
+
+
+def elu_backward(dout: np.ndarray, cache: tuple[np.ndarray, float]) -> np.ndarray:
+    """dx = dout where x > 0, else ``dout * alpha * exp(x)`` (so ``alpha * dout`` at 0)."""
+    x, alpha = cache
+    slope = np.exp(np.minimum(x, 0))
+    slope *= x.dtype.type(alpha)
+    return dout * np.where(x > 0, 1, slope).astype(dout.dtype, copy=False)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_GELU_CUBIC = 0.044715
+
+
+def gelu_forward(
+    x: np.ndarray, approximate: str = "none"
+) -> tuple[np.ndarray, tuple[np.ndarray, str]]:
+    """GELU ``x * Phi(x)``, Phi the standard normal CDF (``approximate="none"``, exact: see
+    :mod:`._erf`), or ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))`` (``"tanh"``), as
+    ``torch.nn.GELU(approximate=...)``. The cache is ``(x, approximate)``."""
+    if approximate == "none":
+        return x * normal_cdf(x), (x, approximate)
+    if approximate == "tanh":
+        t = np.tanh(_gelu_tanh_argument(x))
+        t += 1
+        t *= x
+        t *= x.dtype.type(0.5)
+        return t, (x, approximate)
+    raise ValueError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _gelu_tanh_argument(x: np.ndarray) -> np.ndarray:
+    """``sqrt(2/pi) * (x + 0.044715 x**3)``."""
+    inner = x * x
+    inner *= x.dtype.type(_GELU_CUBIC)
+    inner += 1
+    inner *= x
+    inner *= x.dtype.type(_SQRT_2_OVER_PI)
+    return inner
+
+
+def gelu_backward(dout: np.ndarray, cache: tuple[np.ndarray, str]) -> np.ndarray:
+    """dx = dout * (Phi(x) + x phi(x)) (exact), or the derivative of the tanh form."""
+    x, approximate = cache
+    dt = x.dtype.type
+    if approximate == "none":
+        slope = np.exp(x * x * dt(-0.5))
+        slope *= dt(_INV_SQRT_2PI)
+        slope *= x
+        slope += normal_cdf(x)
+        return dout * slope
+    t = np.tanh(_gelu_tanh_argument(x))
+    # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    inner = x * x
+    inner *= dt(3 * _GELU_CUBIC)
+    inner += 1
+    inner *= dt(_SQRT_2_OVER_PI)
+    inner *= x
+    inner *= 1 - t * t
+    inner += 1 + t
+    inner *= dt(0.5)
+    return dout * inner
+
+
+def silu_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """SiLU (swish) ``x * sigmoid(x)``; the cache is ``(x, sigmoid(x))``."""
+    s, _ = sigmoid_forward(x)
+    return x * s, (x, s)
+
+
+def silu_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """dx = dout * s * (1 + x (1 - s)), s = sigmoid(x)."""
+    x, s = cache
+    slope = 1 - s
+    slope *= x
+    slope += 1
+    slope *= s
+    return dout * slope
+
+
+def relu6_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``min(max(x, 0), 6)``; the cache is the input."""
+    return np.clip(x, 0, 6), x
+
+
+def relu6_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = dout where 0 < x < 6, else 0 (0 at both kinks, as torch's hardtanh)."""
+    x = cache
+    return dout * ((x > 0) & (x < 6))
+
+
+def hardsigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``relu6(x + 3) / 6``; the cache is the input."""
+    out = x + x.dtype.type(3)
+    np.clip(out, 0, 6, out=out)
+    out /= x.dtype.type(6)
+    return out, x
+
+
+def hardsigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = dout / 6 where -3 < x < 3, else 0 (0 at both kinks, as torch)."""
+    x = cache
+    return dout * ((x > -3) & (x < 3)) / dout.dtype.type(6)
+
+
+def hardswish_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x * relu6(x + 3) / 6``; the cache is the input."""
+    out, _ = hardsigmoid_forward(x)
+    out *= x
+    return out, x
+
+
+def hardswish_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """dx = 0 for x <= -3, ``dout * (x / 3 + 1/2)`` for -3 < x < 3, ``dout`` from 3 up (torch's
+    choice at the kinks: the outer slope, 0 at -3 and 1 at 3)."""
+    x = cache
+    dt = x.dtype.type
+    slope = x / dt(3)
+    slope += dt(0.5)
+    slope *= x > -3
+    np.copyto(slope, dt(1), where=x >= 3)
+    return dout * slope

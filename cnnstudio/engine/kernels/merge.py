@@ -1,4 +1,4 @@
-"""Merges of several branches: element-wise Add and channel Concatenate.
+"""Merges of several branches: element-wise Add and Multiply, and channel Concatenate.
 
 In the channel-major layout, channels (or features) are the leading axis, so concatenating is
 stacking contiguous blocks and its backward hands each branch a contiguous view.
@@ -7,6 +7,7 @@ stacking contiguous blocks and its backward hands each branch a contiguous view.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,3 +50,46 @@ def concat_forward(xs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
 def concat_backward(dout: np.ndarray, cache: list[int]) -> list[np.ndarray]:
     """dout [sum C_i, ...] -> one gradient per input (contiguous views of ``dout``, no copies)."""
     return np.split(dout, np.cumsum(cache)[:-1], axis=0)
+
+
+class MultiplyCache(NamedTuple):
+    """The two inputs of :func:`multiply_forward`, in their order, and which of them (0 or 1)
+    is a per-channel scale ([C, B]) broadcast over the other's H and W, or None."""
+
+    a: np.ndarray
+    b: np.ndarray
+    scale_index: int | None
+
+
+def multiply_forward(xs: Sequence[np.ndarray]) -> tuple[np.ndarray, MultiplyCache]:
+    """Product of two inputs: element-wise for one shape (any layout), or an image [C, B, H, W]
+    times a per-channel scale [C, B] in either order (a squeeze-and-excitation block's last
+    step: each channel of each sample rescaled by one number). Returns the product in the
+    image's shape and the cache (which keeps references to both inputs)."""
+    if len(xs) != 2:
+        raise ValueError(f"Multiply needs exactly 2 inputs, got {len(xs)}")
+    a, b = xs
+    if a.shape == b.shape:
+        return a * b, MultiplyCache(a, b, None)
+    for scale_index, (image, scale) in enumerate(((a, b), (b, a))):
+        if image.ndim == 4 and scale.shape == image.shape[:2]:
+            index = 1 - scale_index  # position of the scale among the inputs
+            return image * scale[:, :, None, None], MultiplyCache(a, b, index)
+    raise ValueError(
+        "Multiply inputs must have one shape, or be an image [C, B, H, W] and a per-channel "
+        f"scale [C, B]; got {a.shape} and {b.shape}"
+    )
+
+
+def multiply_backward(dout: np.ndarray, cache: MultiplyCache) -> list[np.ndarray]:
+    """dout (the product's shape) -> [da, db] in the inputs' order and shapes: each input's
+    gradient is ``dout`` times the other input; the per-channel scale's is summed over H, W."""
+    a, b, scale_index = cache
+    if scale_index is None:
+        return [dout * b, dout * a]
+    scale, image = (a, b) if scale_index == 0 else (b, a)
+    d_image = dout * scale[:, :, None, None]
+    c, n = scale.shape
+    d_scale = np.einsum("ij,ij->i", dout.reshape(c * n, -1), image.reshape(c * n, -1))
+    d_scale = d_scale.reshape(c, n)
+    return [d_scale, d_image] if scale_index == 0 else [d_image, d_scale]

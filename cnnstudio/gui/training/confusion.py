@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.appearance import ACCENT_COLOR, ERROR_COLOR
+from cnnstudio.core.appearance import ACCENT_COLOR, ERROR_COLOR, WARNING_COLOR
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.introspect import Evaluation
 from cnnstudio.gui.training.controller import TrainingController, TrainingRefused
@@ -90,6 +90,7 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
         controller.evaluationChanged.connect(self._evaluation_changed)
+        controller.document.changed.connect(self._show_info)
         controller.stateChanged.connect(
             lambda s: self.evaluate_button.setEnabled(s == "idle"))
         self.show_evaluation(controller.evaluation)
@@ -137,11 +138,26 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
                 item.setToolTip(f"true {names[i]}, predicted {names[j]}: {m[i, j]} image(s) "
                                 f"({share:.0%} of {names[i]}); click to see them")
                 self.table.setItem(i, j, item)
-        where = self.controller.evaluated_on or "held-out"
-        self.info.setText(f"{ev.accuracy:.1%} correct on {len(ev.labels):,} {where} images. "
-                          "Rows: true class; columns: predicted. Click a cell to see its images.")
+        self._show_info()
         self.wrong_button.setEnabled(True)
         self.show_wrong()
+
+    def _show_info(self, *_: object) -> None:
+        """The accuracy line; marked when the matrix was made with a model edited since."""
+        ev = self.controller.evaluation
+        if ev is None:
+            return
+        where = self.controller.evaluated_on or "held-out"
+        text = (f"{ev.accuracy:.1%} correct on {len(ev.labels):,} {where} images. "
+                "Rows: true class; columns: predicted. Click a cell to see its images.")
+        if not self.controller.is_current(self.controller.evaluation_model):
+            text = (f'<span style="color:{WARNING_COLOR}">From an earlier version of the '
+                    "model (it has changed since; press Evaluate now for this one):</span> "
+                    + text)
+        self.info.setText(text)
+
+    def is_marked_earlier(self) -> bool:
+        return "earlier version" in self.info.text()
 
     def _split_images(self) -> np.ndarray | None:
         d = self.controller.dataset

@@ -12,11 +12,13 @@ the worker thread.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from cnnstudio.core.graph import Graph
 from cnnstudio.engine.control import TrainingControl
 from cnnstudio.engine.datasets import (
     Dataset,
@@ -51,6 +53,14 @@ class TrainingRefused(ValueError):
     """A run cannot start; the message is the reason shown to the user."""
 
 
+def model_signature(graph: Graph) -> str:
+    """What results depend on: each layer's id, type, params and inputs (not its position on
+    the canvas, its name or whether it is frozen). Two graphs with the same signature compute
+    the same function with the same weights, so curves and matrices made for one fit the other."""
+    return json.dumps([[layer.id, layer.type, layer.params, layer.inputs] for layer in graph],
+                      sort_keys=True, default=str)
+
+
 class TrainingController(QObject):
     """Owns the dataset, the current weights and the worker thread of a run."""
 
@@ -64,6 +74,8 @@ class TrainingController(QObject):
     runFinished = Signal(object)  # RunOutcome
     runFailed = Signal(str)
     weightsChanged = Signal()
+    #: Weights, curves and evaluation were forgotten (a new or opened model starts fresh).
+    resultsCleared = Signal()
     evaluationChanged = Signal(object)  # Evaluation | None
     sampleChanged = Signal()
 
@@ -81,6 +93,9 @@ class TrainingController(QObject):
         self.weights_note = "random initial weights"
         self.evaluation: Evaluation | None = None
         self.evaluated_on = ""
+        #: model_signature of the model the curves / the evaluation were made with ("" = none).
+        self.curves_model = ""
+        self.evaluation_model = ""
         self.sample: np.ndarray | None = None
         self.sample_caption = ""
         self.state = IDLE
@@ -256,6 +271,7 @@ class TrainingController(QObject):
         self._thread = WorkerThread(worker, self)
         self._thread.finished.connect(self._run_done)
         self.document.set_locked(True, LOCK_REASON)
+        self.curves_model = self.evaluation_model = model_signature(self.document.graph)
         self._set_state(RUNNING)
         self.runStarted.emit(config.epochs)
         self._thread.start()
@@ -334,6 +350,33 @@ class TrainingController(QObject):
             self.normalizer = normalizer
         self._load_view_weights()
         self.weightsChanged.emit()
+
+    # -- results of another model --------------------------------------------------------------
+    def is_current(self, signature: str) -> bool:
+        """True when results made for ``signature`` still describe the model on the canvas."""
+        return not signature or signature == model_signature(self.document.graph)
+
+    def has_results(self) -> bool:
+        return bool(self.weights) or self.evaluation is not None or bool(self.curves_model)
+
+    def fitting_layers(self) -> tuple[list[str], int]:
+        """(ids of the current model's layers the current weights fit, how many layers have
+        weights at all); ([], 0) when there are no weights or the model cannot be built."""
+        if not self.weights:
+            return [], 0
+        try:
+            net = Network(self.document.graph.copy(), np.random.default_rng(0))
+        except NetworkError:
+            return [], 0
+        report = net.load_where_fits(self.weights)
+        return list(report.loaded), len(report.loaded) + len(report.skipped)
+
+    def forget_results(self) -> None:
+        """A new model: fresh weights, no curves, no evaluation (nothing of the previous model
+        may pass for this one's)."""
+        self.curves_model = self.evaluation_model = ""
+        self.reset_weights()
+        self.resultsCleared.emit()
 
     # -- weights ------------------------------------------------------------------------------
     def reset_weights(self) -> None:
@@ -433,6 +476,7 @@ class TrainingController(QObject):
         net = self.view_network()
         self.evaluation = evaluate(net, self.prepare(x), y)
         self.evaluated_on = where
+        self.evaluation_model = model_signature(self.document.graph)
         self.evaluationChanged.emit(self.evaluation)
         return self.evaluation
 

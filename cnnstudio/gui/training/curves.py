@@ -20,7 +20,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QColor, QPalette  # noqa: E402
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
-from cnnstudio.core.appearance import ACCENT_COLOR  # noqa: E402
+from cnnstudio.core.appearance import ACCENT_COLOR, WARNING_COLOR  # noqa: E402
 from cnnstudio.gui.training.progress import BatchPoint, EpochPoint  # noqa: E402
 
 __all__ = ["CurvesWidget", "Smoother"]
@@ -31,6 +31,7 @@ REDRAW_MS = 250
 #: Weight of the newest batch in the smoothed loss (about a 30-batch memory).
 SMOOTHING = 0.06
 _VAL_COLOR = "#e07b39"
+_EMPTY_TEXT = "Train to see the loss and accuracy here."
 _PREVIOUS_COLOR = "#9a9a9a"
 
 
@@ -109,6 +110,7 @@ class CurvesWidget(QWidget):
         self.loss_plot.setYRange(0, 1, padding=0)
         self.loss_plot.enableAutoRange(axis="y", enable=False)
         self._loss_top = 0.0
+        self._loss_bottom = np.inf
         accent = QColor(ACCENT_COLOR)
         faint = QColor(accent)
         faint.setAlpha(70)
@@ -138,17 +140,28 @@ class CurvesWidget(QWidget):
         self._cursor.setVisible(False)
         self.loss_plot.addItem(self._cursor, ignoreBounds=True)
 
-        self.readout = QLabel("Train to see the loss and accuracy here.")
+        self.readout = QLabel(_EMPTY_TEXT)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.setToolTip("Loss on a logarithmic axis: a run whose loss shot up no "
+                                  "longer flattens everything else")
+        self.log_scale.toggled.connect(self._set_log_scale)
         self.keep_previous = QCheckBox("Keep previous run")
         self.keep_previous.setToolTip("When a new run starts, leave this run's curves behind in "
                                       "grey for comparison")
+        self.earlier = QLabel("These curves belong to an earlier version of the model (it has "
+                              "changed since); train again to see this one's.")
+        self.earlier.setWordWrap(True)
+        self.earlier.setStyleSheet(f"color: {WARNING_COLOR};")
+        self.earlier.hide()
         top = QHBoxLayout()
         top.addWidget(self.readout, 1)
+        top.addWidget(self.log_scale)
         top.addWidget(self.keep_previous)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.earlier)
         layout.addWidget(self.view, 1)
         self.view.scene().sigMouseMoved.connect(self._hover)
         self._side_by_side = False
@@ -168,12 +181,33 @@ class CurvesWidget(QWidget):
             layout.addItem(self.acc_plot, row=0 if wide else 1, col=1 if wide else 0)
 
     # -- data ---------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """No curves at all (a new model: nothing drawn may pass for its own)."""
+        self._start(None, keep=False)
+        self.earlier.hide()
+        self.readout.setText(_EMPTY_TEXT)
+
     def reset(self, epochs: int | None = None) -> None:
         """Start a new run's curves (the x axis spanning its ``epochs``); keep the current run
         in grey if the user asked to."""
-        self._previous = self._run if self.keep_previous.isChecked() and self._run.x else None
+        self._start(epochs, keep=self.keep_previous.isChecked())
+        self.readout.setText("Training\u2026")
+
+    def set_earlier_model(self, earlier: bool) -> None:
+        """Say that the curves were made with a model that has been edited since."""
+        self.earlier.setVisible(earlier and bool(self._run.x or self._run.epochs))
+
+    def is_marked_earlier(self) -> bool:
+        return not self.earlier.isHidden()
+
+    def _start(self, epochs: int | None, keep: bool) -> None:
+        self._previous = self._run if keep and self._run.x else None
         self._run = _Run()
+        self._cursor.setVisible(False)  # the hover line belonged to the last run's picture
         self._loss_top = max(self._previous.smooth, default=0.0) if self._previous else 0.0
+        self._loss_bottom = min(
+            (v for v in self._previous.smooth if v > 0), default=np.inf) if self._previous \
+            else np.inf
         prev = self._previous
         self._prev_loss.setData(*(_arrays(prev.x, prev.smooth) if prev else ([], [])))
         self._prev_acc.setData(*(_arrays(prev.epochs, prev.val_acc) if prev else ([], [])))
@@ -189,7 +223,6 @@ class CurvesWidget(QWidget):
         if epochs:
             last = max(epochs, prev.x[-1] if prev else 0)
             self.loss_plot.setXRange(0, last, padding=0.02)
-        self.readout.setText("Training\u2026")
 
     def add_batches(self, points: Sequence[BatchPoint]) -> None:
         """Append a bundle of batch points; the lines are redrawn a few times a second."""
@@ -241,12 +274,34 @@ class CurvesWidget(QWidget):
 
     def _fit_loss_axis(self) -> None:
         """Grow the loss axis only when a value would leave it: an axis that moves on every
-        redraw must regenerate its ticks, the slowest part of a repaint."""
+        redraw must regenerate its ticks, the slowest part of a repaint. On the log scale the
+        axis also grows downwards, to the smallest positive loss."""
         values = [v for v in (*self._run.loss, *self._run.val_loss) if np.isfinite(v)]
         top = max(values, default=0.0)
-        if top > self._loss_top or (self._loss_top == 0.0 and top > 0):
+        grew = top > self._loss_top or (self._loss_top == 0.0 and top > 0)
+        if grew:
             self._loss_top = top * 1.1
-            self.loss_plot.setYRange(0, self._loss_top, padding=0)
+        if not self.log_scale.isChecked():
+            if grew:
+                self.loss_plot.setYRange(0, self._loss_top, padding=0)
+            return
+        bottom = min((v for v in values if v > 0), default=np.inf)
+        if bottom < self._loss_bottom:
+            self._loss_bottom = bottom / 1.5
+            grew = True
+        if grew and np.isfinite(self._loss_bottom) and self._loss_top > 0:
+            self.loss_plot.setYRange(np.log10(self._loss_bottom), np.log10(self._loss_top),
+                                     padding=0)
+
+    def _set_log_scale(self, on: bool) -> None:
+        self.loss_plot.setLogMode(y=on)
+        self._loss_top, self._loss_bottom = 0.0, np.inf
+        if not on:
+            self.loss_plot.setYRange(0, 1, padding=0)
+        self._fit_loss_axis()
+
+    def is_log_scale(self) -> bool:
+        return self.loss_plot.getAxis("left").logMode
 
     def _redraw_epochs(self) -> None:
         self._fit_loss_axis()

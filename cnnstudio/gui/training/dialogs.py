@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-__all__ = ["show_problem", "show_report"]
+__all__ = ["ask", "show_problem", "show_report"]
 
 
 def show_problem(parent: QWidget | None, title: str, message: str, hint: str = "") -> QMessageBox:
@@ -32,3 +32,19 @@ def _open_box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: 
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+def ask(parent: QWidget | None, title: str, text: str, details: str, yes: str, no: str) -> bool:
+    """A question whose buttons say what they do (``yes`` / ``no``); True for ``yes``. Escape
+    and closing the box answer ``no``. Blocking: the answer decides what happens next."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
+                      parent)
+    if details:
+        box.setInformativeText(details)
+    box.setObjectName("trainingQuestion")
+    yes_button = box.addButton(yes, QMessageBox.ButtonRole.YesRole)
+    no_button = box.addButton(no, QMessageBox.ButtonRole.NoRole)
+    box.setDefaultButton(no_button)
+    box.setEscapeButton(no_button)
+    box.exec()
+    return box.clickedButton() is yes_button

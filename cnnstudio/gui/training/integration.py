@@ -20,12 +20,14 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.weights import normalizer_meta
+from cnnstudio.gui.training import dialogs
 from cnnstudio.gui.training.confusion import ConfusionWidget
 from cnnstudio.gui.training.controller import IDLE, TrainingController
 from cnnstudio.gui.training.curves import CurvesWidget
 from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
 from cnnstudio.gui.training.filters import FiltersWidget
 from cnnstudio.gui.training.panel import TrainingPanel
+from cnnstudio.gui.training.progress import RunOutcome
 from cnnstudio.gui.training.weights_actions import WeightsActions
 
 __all__ = ["TrainingUI", "install_training"]
@@ -68,6 +70,11 @@ class TrainingUI(QObject):
         self.reset_action.setToolTip(self.panel.reset_button.toolTip())
         self.reset_action.triggered.connect(c.reset_weights)
         c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
+        c.resultsCleared.connect(self.curves.clear)
+        document.changed.connect(self._mark_earlier_results)
+        files = getattr(window, "files", None)
+        if files is not None and hasattr(files, "modelReplaced"):
+            files.modelReplaced.connect(self.model_replaced)
 
         self.panel.default_spec = self.default_spec
         self.panel.refresh()
@@ -183,8 +190,34 @@ class TrainingUI(QObject):
             state.update(normalizer_meta(c.normalizer))
         return state
 
+    def model_replaced(self) -> None:
+        """Another model is on the canvas (New, template, Open). Results of the previous one
+        are forgotten; when its weights fit some layers of the new one, the user decides."""
+        c = self.controller
+        if not c.has_results():
+            return
+        fits, total = c.fitting_layers()
+        if fits and dialogs.ask(
+                self.window, "Keep the trained weights?",
+                f"The current weights ({c.weights_note}) fit {len(fits)} of the {total} "
+                f"layer(s) with weights of the new model: {', '.join(fits)}.",
+                "Keep them to continue training from them (transfer learning), or start the "
+                "new model from fresh random weights. The curves and the confusion matrix of "
+                "the previous model are kept for reference, marked as such.",
+                "Keep the weights", "Start fresh"):
+            self._mark_earlier_results()
+            return
+        c.forget_results()
+
+    def _mark_earlier_results(self, *_: object) -> None:
+        """Curves made for a model that has since changed say so (the confusion view and the
+        weights line check for themselves)."""
+        self.curves.set_earlier_model(not self.controller.is_current(
+            self.controller.curves_model))
+
     def _run_started(self, epochs: int) -> None:
         self.curves.reset(epochs)
+        self._mark_earlier_results()
         self.docks["curves"].raise_()
         self.docks["training"].raise_()
         self._make_room()
@@ -195,9 +228,13 @@ class TrainingUI(QObject):
         if not dock.isFloating() and 0 < dock.height() < _TRAINING_HEIGHT:
             self.window.resizeDocks([dock], [_TRAINING_HEIGHT], Qt.Orientation.Vertical)
 
-    def _run_finished(self, outcome: object) -> None:
-        if getattr(outcome, "evaluation", None) is not None:
-            self._show_status("Training finished; see Confusion for the mistakes.")
+    def _run_finished(self, outcome: RunOutcome) -> None:
+        n = outcome.epochs_done
+        if outcome.stopped:
+            self._show_status(f"Stopped after {n} epoch{'s' if n != 1 else ''}.")
+        elif outcome.evaluation is not None:
+            self._show_status(f"Training finished after {n} epoch{'s' if n != 1 else ''}; "
+                              "see Confusion for the mistakes.")
 
     def _show_status(self, text: str) -> None:
         bar = self.window.statusBar()

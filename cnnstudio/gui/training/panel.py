@@ -149,9 +149,6 @@ class TrainingPanel(QWidget):
         dl.addLayout(row)
         dl.addWidget(self.dataset_info)
         dl.addWidget(self.samples)
-        dl.addWidget(self.mismatch_label)
-        for b in (self.fix_input_button, self.fit_data_button, self.fix_units_button):
-            dl.addWidget(b)
 
         self.form = HyperparamsForm()
         hp_box = QGroupBox("Hyperparameters")
@@ -187,6 +184,10 @@ class TrainingPanel(QWidget):
         rl.addWidget(self.progress)
         rl.addWidget(self.progress_label)
         rl.addWidget(self.reason_label)
+        # The fixes sit right under the message that needs them, not below the sample grid.
+        rl.addWidget(self.mismatch_label)
+        for b in (self.fix_input_button, self.fit_data_button, self.fix_units_button):
+            rl.addWidget(b)
         wrow = QHBoxLayout()
         wrow.addWidget(self.weights_label, 1)
         wrow.addWidget(self.reset_button)
@@ -351,9 +352,11 @@ class TrainingPanel(QWidget):
         ev = outcome.evaluation
         acc = f"; {ev.accuracy:.1%} correct on the {outcome.evaluated_on} images" if ev else ""
         how = "Stopped" if outcome.stopped else "Finished"
-        self.progress_label.setText(f"{how} after {outcome.epochs_done} epoch(s){acc}.")
-        if not outcome.stopped:
-            self._set_progress(1.0)
+        n = outcome.epochs_done
+        self.progress_label.setText(f"{how} after {n} epoch{'s' if n != 1 else ''}{acc}.")
+        # A stopped run's bar goes back to empty (the toolbar's follows): a bar left at 40%
+        # reads as a run still going.
+        self._set_progress(0.0 if outcome.stopped else 1.0)
 
     def _failed(self, message: str) -> None:
         self._progress_timer.stop()
@@ -377,11 +380,16 @@ class TrainingPanel(QWidget):
             self.progress_label.setText("Paused — " + self._last_progress)
         elif state == RUNNING and self._last_progress:
             self.progress_label.setText(self._last_progress)
-        self.weights_label.setText("Weights: " + c.weights_note)
+        earlier = "" if not c.weights or c.is_current(c.curves_model) else (
+            " \u2014 made for an earlier version of the model; the layers they still fit "
+            "are used")
+        self.weights_label.setText("Weights: " + c.weights_note + earlier)
         self._fixes = []
         problems = c.mismatches() if idle else []
-        self.mismatch_label.setText("\n".join(m.message for m in problems))
-        self.mismatch_label.setVisible(bool(problems))
+        # The first mismatch is the red "Cannot train" line above; the others are listed here.
+        others = [m.message for m in problems[1:]]
+        self.mismatch_label.setText("\n".join(others))
+        self.mismatch_label.setVisible(bool(others))
         input_fix = next((m for m in problems if m.params and "channels" in m.params), None)
         units_fix = next((m for m in problems if m.params and "units" in m.params), None)
         self._fixes = [input_fix, units_fix]
