@@ -101,25 +101,66 @@ def _output_section(axes: tuple[AxisWindow, AxisWindow], channels: int,
     return Section("Output size", tuple(lines))
 
 
-def _rf_section(report: LayerReport, axes: tuple[AxisWindow, AxisWindow] | None) -> Section:
-    """Receptive field; for windows, the growth rule r_out = r_in + (F - 1) * j_in filled in."""
+def _rf_section(report: LayerReport, axes: tuple[AxisWindow, AxisWindow] | None,
+                merge: bool = False) -> Section:
+    """Receptive field; for windows, the rules r_out = r_in + (F - 1)*j_in and
+    o_out = o_in - P_before*j_in filled in; for image outputs, where unit (i, j) looks."""
     rh, rw = report.receptive_field or (1, 1)
     lines = [_p(f"Each output value sees a {rh}x{rw} patch of the input image.")]
-    if axes is not None and report.jump is not None:
+    if merge:
+        lines.append(_p("A merge sees whatever any of its inputs sees: its patch is the union "
+                        "of theirs, larger than each when the branches are not aligned."))
+    if axes is not None and report.jump is not None and report.origin is not None:
         lines.append(_p("It grows by (F - 1) times the input's jump j, the product of the "
                         "strides so far:"))
         lines.append(_f("r_out = r_in + (F - 1)*j_in"))
-        rf = (rh, rw)
-        steps = []
-        for (short, *_), ax, r, j_out in zip(_AXES, axes, rf, report.jump, strict=True):
+        sizes, origins = [], []
+        for (short, *_), ax, r, j_out, o in zip(_AXES, axes, (rh, rw), report.jump,
+                                                report.origin, strict=True):
             j_in = j_out // ax.s
             r_in = r - (ax.f - 1) * j_in
-            steps.append((short, f"{r_in} + ({ax.f} - 1)*{j_in} = {r}"))
-        if steps[0][1] == steps[1][1]:
-            lines.append(_f(f"H, W: {steps[0][1]}"))
-        else:
-            lines += [_f(f"{short}: {text}") for short, text in steps]
+            o_in = o + ax.pad_before * j_in
+            sizes.append((short, f"{r_in} + ({ax.f} - 1)*{j_in} = {r}"))
+            origins.append((short, f"{o_in} - {ax.pad_before}*{j_in} = {o}"))
+        lines += _per_axis(sizes)
+        lines.append(_p("Its origin (where value (0, 0)'s patch starts) moves back by the "
+                        "padding before, in input pixels:"))
+        lines.append(_f("o_out = o_in - P_before*j_in"))
+        lines += _per_axis(origins)
+    shape = report.output_shape
+    if shape is not None and len(shape) == 3 and report.jump and report.origin:
+        lines += _where_units_look(report.receptive_field or (1, 1), report.jump, report.origin)
     return Section("Receptive field", tuple(lines))
+
+
+def _per_axis(steps: list[tuple[str, str]]) -> list[Line]:
+    """One formula line for both axes when they agree, else one each."""
+    if steps[0][1] == steps[1][1]:
+        return [_f(f"H, W: {steps[0][1]}")]
+    return [_f(f"{short}: {text}") for short, text in steps]
+
+
+def _where_units_look(rf: tuple[int, int], jump: tuple[int, int],
+                      origin: tuple[int, int]) -> list[Line]:
+    """Jump and origin in words and as the box of value (i, j)."""
+    (rh, rw), (jh, jw), (oh, ow) = rf, jump, origin
+    apart = (f"{jh} input pixel{'s' if jh != 1 else ''}" if jh == jw
+             else f"{jh} input rows and {jw} input columns")
+    return [
+        _p(f"Jump {jh}x{jw}: neighbouring output values look {apart} apart. Origin "
+           f"({oh}, {ow}): value (0, 0) sees input rows {oh}..{oh + rh - 1} and columns "
+           f"{ow}..{ow + rw - 1}" + (" (negative indices are padding)." if min(oh, ow) < 0
+                                     else ".")),
+        _p("Value (i, j) sees:"),
+        _f(f"rows {_affine(oh, jh, 'i')} .. {_affine(oh + rh - 1, jh, 'i')}"),
+        _f(f"cols {_affine(ow, jw, 'j')} .. {_affine(ow + rw - 1, jw, 'j')}"),
+    ]
+
+
+def _affine(start: int, step: int, var: str) -> str:
+    """``-1 + 2i``, ``4 + i``, ``i`` as a person writes them."""
+    term = var if step == 1 else f"{step}{var}"
+    return term if start == 0 else f"{start} + {term}"
 
 
 def _macs_line(formula: str, macs: int) -> Line:
@@ -281,7 +322,7 @@ def _add(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sect
     return [Section("What it does", (
         _p(f"Adds its {len(ins)} inputs of shape {fmt_shape(ins[0])} element by element; no "
            "weights. A skip connection lets the signal and its gradient bypass layers."),
-    ))]
+    )), _rf_section(report, None, merge=True)]
 
 
 def _concat(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
@@ -289,7 +330,7 @@ def _concat(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[S
     return [Section("What it does", (
         _f(f"channels: {parts} = {report.output_shape[0] if report.output_shape else '?'}"),
         _p("Stacks its inputs along the channel axis; no weights."),
-    ))]
+    )), _rf_section(report, None, merge=len(report.output_shape or ()) == 3)]
 
 
 _EXPLAINERS: dict[str, Explainer] = {

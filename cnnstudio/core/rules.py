@@ -8,10 +8,12 @@ rule and the numbers received, so a student can see why ("(10 + 2*0 - 12)/1 + 1 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from typing import Any
 
+from cnnstudio.core.receptive import Field, union
 from cnnstudio.core.shapes import AxisWindow, pair, window_2d
 
 Shape = tuple[int, ...]
@@ -38,8 +40,7 @@ class Incoming:
     """What one input edge brings: the tensor shape and the receptive field so far."""
 
     shape: Shape
-    rf: tuple[int, int] = (1, 1)
-    jump: tuple[int, int] = (1, 1)
+    field: Field = Field()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +59,14 @@ class RuleOutput:
     trainable: int = 0
     non_trainable: int = 0
     macs: int = 0
-    rf: tuple[int, int] = (1, 1)
-    jump: tuple[int, int] = (1, 1)
+    #: Receptive field (size, jump, origin per axis) of this layer's units in input pixels.
+    field: Field = Field()
     #: Conv and pooling: the per-axis tiling, from which the inspector shows the formula.
     axes: tuple[AxisWindow, AxisWindow] | None = None
     #: Conv2D: weights a Dense layer mapping the same input to the same output would need.
     fc_equivalent: int | None = None
     #: (code, message) pairs.
-    warnings: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = dataclass_field(default_factory=list)
 
 
 def fmt_shape(shape: Shape | None) -> str:
@@ -179,16 +180,6 @@ def fractional_warnings(axes: tuple[AxisWindow, AxisWindow]) -> list[tuple[str, 
     return out
 
 
-def _grow_rf(rin: RuleInput, axes: tuple[AxisWindow, AxisWindow]) -> tuple[tuple[int, int],
-                                                                          tuple[int, int]]:
-    """``r_out = r_in + (F - 1) * j_in``, ``j_out = j_in * S`` per axis."""
-    (rh, rw), (jh, jw) = rin.first.rf, rin.first.jump
-    return (
-        (rh + (axes[0].f - 1) * jh, rw + (axes[1].f - 1) * jw),
-        (jh * axes[0].s, jw * axes[1].s),
-    )
-
-
 def input_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
     return RuleOutput(shape=(p["channels"], p["height"], p["width"]))
@@ -202,12 +193,11 @@ def conv2d_rule(rin: RuleInput) -> RuleOutput:
     k = p["filters"]
     ho, wo = axes[0].out, axes[1].out
     weights = fh * fw * c * k
-    rf, jump = _grow_rf(rin, axes)
     return RuleOutput(
         shape=(k, ho, wo),
         trainable=weights + (k if p["use_bias"] else 0),
         macs=ho * wo * k * fh * fw * c,
-        rf=rf, jump=jump, axes=axes,
+        field=rin.first.field.grow(axes), axes=axes,
         fc_equivalent=_prod(rin.first.shape) * k * ho * wo,
         warnings=fractional_warnings(axes),
     )
@@ -217,40 +207,39 @@ def pool_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
     stride = p["stride"] if p["stride"] is not None else p["pool_size"]
     axes = _tile(rin, p["pool_size"], stride, p["padding"], FIX_SHRINK_POOL, "pooling window")
-    rf, jump = _grow_rf(rin, axes)
     c = rin.first.shape[0]
-    return RuleOutput(shape=(c, axes[0].out, axes[1].out), rf=rf, jump=jump, axes=axes,
+    return RuleOutput(shape=(c, axes[0].out, axes[1].out), field=rin.first.field.grow(axes),
+                      axes=axes,
                       warnings=fractional_warnings(axes))
 
 
-def _whole_map_rf(rin: RuleInput) -> tuple[int, int]:
+def _whole_map_field(rin: RuleInput) -> Field:
     """A unit that sees the whole map: as if a window the size of the map slid once."""
     shape = rin.first.shape
-    (rh, rw), (jh, jw) = rin.first.rf, rin.first.jump
     if len(shape) != 3:
-        return rh, rw
-    return rh + (shape[1] - 1) * jh, rw + (shape[2] - 1) * jw
+        return rin.first.field
+    return rin.first.field.whole_map((shape[1], shape[2]))
 
 
 def global_pool_rule(rin: RuleInput) -> RuleOutput:
     c, _, _ = _need_image(rin)
-    return RuleOutput(shape=(c,), rf=_whole_map_rf(rin), jump=rin.first.jump)
+    return RuleOutput(shape=(c,), field=_whole_map_field(rin))
 
 
 def flatten_rule(rin: RuleInput) -> RuleOutput:
     shape = _need_image(rin)
-    return RuleOutput(shape=(_prod(shape),), rf=_whole_map_rf(rin), jump=rin.first.jump)
+    return RuleOutput(shape=(_prod(shape),), field=_whole_map_field(rin))
 
 
 def dense_rule(rin: RuleInput) -> RuleOutput:
     n = _need_flat(rin)
     u = rin.params["units"]
     return RuleOutput(shape=(u,), trainable=n * u + (u if rin.params["use_bias"] else 0),
-                      macs=n * u, rf=rin.first.rf, jump=rin.first.jump)
+                      macs=n * u, field=rin.first.field)
 
 
 def same_shape_rule(rin: RuleInput) -> RuleOutput:
-    return RuleOutput(shape=rin.first.shape, rf=rin.first.rf, jump=rin.first.jump)
+    return RuleOutput(shape=rin.first.shape, field=rin.first.field)
 
 
 def softmax_rule(rin: RuleInput) -> RuleOutput:
@@ -274,11 +263,10 @@ def batchnorm_rule(rin: RuleInput) -> RuleOutput:
     return out
 
 
-def _merged_rf(rin: RuleInput) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Merges take the largest receptive field (and jump) of their inputs, per axis."""
-    rf = (max(i.rf[0] for i in rin.inputs), max(i.rf[1] for i in rin.inputs))
-    jump = (max(i.jump[0] for i in rin.inputs), max(i.jump[1] for i in rin.inputs))
-    return rf, jump
+def _merged_field(rin: RuleInput, shape: Shape) -> Field:
+    """Merges see the union of their inputs' boxes (see receptive.union)."""
+    hw = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+    return union([i.field for i in rin.inputs], hw)
 
 
 def add_rule(rin: RuleInput) -> RuleOutput:
@@ -290,8 +278,7 @@ def add_rule(rin: RuleInput) -> RuleOutput:
             f"needs inputs of one shape, got {listed}; match them with a 1x1 Conv2D "
             "(channels) or a strided layer (height and width)",
         )
-    rf, jump = _merged_rf(rin)
-    return RuleOutput(shape=shapes[0], rf=rf, jump=jump)
+    return RuleOutput(shape=shapes[0], field=_merged_field(rin, shapes[0]))
 
 
 def concatenate_rule(rin: RuleInput) -> RuleOutput:
@@ -303,5 +290,5 @@ def concatenate_rule(rin: RuleInput) -> RuleOutput:
             "concat_mismatch",
             f"stacks along channels, so every other dimension must agree; got {listed}",
         )
-    rf, jump = _merged_rf(rin)
-    return RuleOutput(shape=(sum(s[0] for s in shapes), *shapes[0][1:]), rf=rf, jump=jump)
+    shape = (sum(s[0] for s in shapes), *shapes[0][1:])
+    return RuleOutput(shape=shape, field=_merged_field(rin, shape))

@@ -12,6 +12,7 @@ from typing import Any
 
 from cnnstudio.core import rules
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.receptive import Box, Field
 from cnnstudio.core.rules import FIX_CONNECT_PREVIOUS, Incoming, LayerProblem, RuleInput
 from cnnstudio.core.shapes import AxisWindow
 
@@ -59,8 +60,11 @@ class LayerReport:
     trainable: int = 0
     non_trainable: int = 0
     macs: int = 0
+    #: Receptive field in input pixels: size, jump between neighbouring units, and the origin
+    #: (input row, column of unit (0, 0)'s top-left corner, negative in padding).
     receptive_field: tuple[int, int] | None = None
     jump: tuple[int, int] | None = None
+    origin: tuple[int, int] | None = None
     axes: tuple[AxisWindow, AxisWindow] | None = None
     fc_equivalent: int | None = None
     #: True when the layer is fed (through any path) by an Input layer.
@@ -72,16 +76,33 @@ class LayerReport:
     def params_total(self) -> int:
         return self.trainable + self.non_trainable
 
+    @property
+    def field(self) -> Field | None:
+        if self.receptive_field is None or self.jump is None or self.origin is None:
+            return None
+        return Field(self.receptive_field, self.jump, self.origin)
+
+    def unit_box(self, row: int, col: int) -> Box | None:
+        """The input pixels unit ``(row, col)`` of a [C, H, W] output sees (padding included)."""
+        field = self.field
+        if field is None or self.output_shape is None or len(self.output_shape) != 3:
+            return None
+        return field.box(row, col)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
             "inputs": list(self.inputs),
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             "params": {"trainable": self.trainable, "non_trainable": self.non_trainable},
             "receptive_field": list(self.receptive_field) if self.receptive_field else None,
-            "macs": self.macs,
         }
+        if self.output_shape is not None and len(self.output_shape) == 3 and self.field:
+            doc["rf_jump"] = list(self.field.jump)
+            doc["rf_origin"] = list(self.field.origin)
+        doc["macs"] = self.macs
+        return doc
 
 
 @dataclass(slots=True)
@@ -217,9 +238,10 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
         rep.trainable, rep.non_trainable, rep.macs = out.trainable, out.non_trainable, out.macs
         if not layer.trainable:  # frozen for transfer learning: as in Keras
             rep.trainable, rep.non_trainable = 0, out.trainable + out.non_trainable
-        rep.receptive_field, rep.jump = out.rf, out.jump
+        rep.receptive_field, rep.jump, rep.origin = out.field.size, out.field.jump, \
+            out.field.origin
         rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
-        handed[lid] = Incoming(out.shape, out.rf, out.jump)
+        handed[lid] = Incoming(out.shape, out.field)
         for code, message in out.warnings:
             report(lid, code, f"{spec.type} {lid}: {message}")
             rep.status = "warning"

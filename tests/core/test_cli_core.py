@@ -48,8 +48,10 @@ def test_summary_json_matches_the_spec(capsys) -> None:
     assert set(doc["totals"]) == {"trainable", "non_trainable", "total", "macs"}
     assert doc["totals"]["trainable"] == doc["totals"]["total"] == 61706
     for row in doc["layers"]:
+        spatial = row["output_shape"] is not None and len(row["output_shape"]) == 3
         assert set(row) == {"id", "type", "inputs", "output_shape", "params",
-                            "receptive_field", "macs"}
+                            "receptive_field", "macs"} | ({"rf_jump", "rf_origin"} if spatial
+                                                          else set())
         assert set(row["params"]) == {"trainable", "non_trainable"}
     assert [row["id"] for row in doc["layers"]][:2] == ["in", "c1"]
 

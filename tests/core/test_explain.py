@@ -146,3 +146,23 @@ def test_every_catalogue_type_is_explained_with_numbers(type_name: str) -> None:
     assert sections, f"{type_name} has no explanation"
     lines = [line.text for s in sections for line in s.lines]
     assert all(lines) and not any("Unknown" in t for t in lines)
+
+
+def test_receptive_field_states_jump_and_origin_with_the_users_numbers() -> None:
+    g = load_template("shapes_cnn")
+    r = validate(g)
+    rep = r.layers["c2"]
+    (oh, ow), (jh, jw), (rh, _) = rep.origin, rep.jump, rep.receptive_field
+    text = _text(g, "c2")
+    assert f"Jump {jh}x{jw}" in text
+    assert f"Origin ({oh}, {ow})" in text
+    assert f"rows {oh}..{oh + rh - 1}" in text
+    assert f"rows {oh} + {jh}i .. {oh + rh - 1} + {jh}i" in text
+    assert "o_out = o_in - P_before*j_in" in text
+
+
+def test_merge_explains_its_field_is_the_union() -> None:
+    g = load_template("mini_resnet")
+    add = next(lay.id for lay in g if lay.type == "Add")
+    text = _text(g, add)
+    assert "union" in text and "Origin (" in text

@@ -227,7 +227,7 @@ def test_summary_json_has_the_spec_keys_and_the_spec_example_row() -> None:
     assert doc["layers"][1] == {
         "id": "c1", "type": "Conv2D", "inputs": ["in"], "output_shape": [6, 28, 28],
         "params": {"trainable": 156, "non_trainable": 0}, "receptive_field": [5, 5],
-        "macs": 117600,
+        "rf_jump": [1, 1], "rf_origin": [0, 0], "macs": 117600,
     }
     assert [row["id"] for row in doc["layers"]] == ["in", "c1", "c2"]
     assert doc["layers"][2]["output_shape"] is None
@@ -247,3 +247,69 @@ def test_frozen_layer_weights_count_as_non_trainable() -> None:
     assert after.totals.trainable == before.trainable - conv_weights
     assert after.totals.non_trainable == before.non_trainable + conv_weights
     assert after.totals.total == before.total
+
+
+def test_origin_moves_back_by_the_padding_before_times_the_input_jump() -> None:
+    """o_out = o_in - P_before*j_in (o = 0 at the Input); unit i covers o + i*j .. + r - 1."""
+    g = chain((1, 32, 32), [("c1", "Conv2D", {"kernel_size": 3, "padding": 1}),
+                            ("p1", "MaxPool2D", {"pool_size": 2}),
+                            ("c2", "Conv2D", {"kernel_size": 5, "stride": 2, "padding": 2}),
+                            ("c3", "Conv2D", {"kernel_size": [3, 4], "padding": "same"})])
+    r = validate(g)
+    assert r.layers["in"].origin == (0, 0)
+    assert r.layers["c1"].origin == (-1, -1)
+    assert r.layers["p1"].origin == (-1, -1)  # no padding: unchanged
+    assert r.layers["c2"].origin == (-1 - 2 * 2, -1 - 2 * 2)
+    # "same" with an even kernel: 1 before, 2 after along W; 1 and 1 along H.
+    assert r.layers["c3"].origin == (-5 - 1 * 4, -5 - 1 * 4)
+    c2 = r.layers["c2"]
+    assert (c2.receptive_field, c2.jump) == ((4 + 4 * 2, 4 + 4 * 2), (4, 4))
+    box = c2.unit_box(3, 1)
+    assert (box.top, box.left) == (-5 + 3 * 4, -5 + 1 * 4)
+    assert (box.height, box.width) == c2.receptive_field
+
+
+def test_merge_of_misaligned_branches_takes_the_union_of_their_boxes() -> None:
+    """Padding 1 puts a's window one pixel before b's ("same" puts its odd pixel after), so
+    the merge sees 3 input pixels per axis where each branch sees 2: its field grows."""
+    g = chain((1, 13, 13), [])
+    g.add_layer("Conv2D", {"filters": 2, "kernel_size": 2, "stride": 2, "padding": 1},
+                layer_id="a", inputs=["in"])
+    g.add_layer("Conv2D", {"filters": 2, "kernel_size": 2, "stride": 2, "padding": "same"},
+                layer_id="b", inputs=["in"])
+    g.add_layer("Add", layer_id="add", inputs=["a", "b"])
+    g.add_layer("Concatenate", layer_id="cat", inputs=["a", "b"])
+    r = validate(g)
+    a, b = r.layers["a"], r.layers["b"]
+    assert a.output_shape == b.output_shape == (2, 7, 7)
+    assert (a.receptive_field, a.origin) == ((2, 2), (-1, -1))  # unit i: rows 2i-1 .. 2i
+    assert (b.receptive_field, b.origin) == ((2, 2), (0, 0))  # unit i: rows 2i .. 2i+1
+    for merge in ("add", "cat"):
+        rep = r.layers[merge]
+        assert (rep.receptive_field, rep.jump, rep.origin) == ((3, 3), (2, 2), (-1, -1))
+
+
+def test_union_with_different_jumps_covers_every_units_union() -> None:
+    """Inputs of one shape may slide by different jumps (a 5x5 conv and a 2x2 pool both map
+    8x8 to 4x4): the merged box slides by the larger jump and holds each unit's union."""
+    from cnnstudio.core.receptive import Field, union
+
+    a, b = Field((5, 5), (1, 1), (0, 0)), Field((2, 2), (2, 2), (0, 0))
+    merged = union([a, b], (4, 4))
+    for i in range(4):
+        box = merged.box(i, i)
+        for f in (a, b):
+            inner = f.box(i, i)
+            assert box.top <= inner.top and inner.bottom <= box.bottom
+            assert box.left <= inner.left and inner.right <= box.right
+    assert merged.jump == (2, 2)
+    assert union([a, a], (4, 4)) == a
+
+
+def test_box_clipped_to_the_image_and_wholly_in_padding() -> None:
+    from cnnstudio.core.receptive import Box
+
+    box = Box(-2, 5, 2, 9)
+    assert box.clipped(8, 8) == Box(0, 5, 2, 7)
+    assert box.reaches_padding(8, 8) and not Box(0, 0, 7, 7).reaches_padding(8, 8)
+    assert Box(-3, 0, -1, 2).clipped(8, 8) is None

@@ -233,3 +233,12 @@ def test_model_summary_counts_layers_in_plain_english(qtbot, document, selection
     single.add_layer("Input")
     document.replace_graph(single)
     assert inspector.notation.text() == "1 layer, valid"
+
+
+def test_receptive_field_section_states_jump_and_origin(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c2"])
+    rep = document.result.layers["c2"]
+    text = inspector.computes.text()
+    assert f"Jump {rep.jump[0]}x{rep.jump[1]}" in text
+    assert f"Origin ({rep.origin[0]}, {rep.origin[1]})" in text

@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
-from cnnstudio.core.appearance import BLOCK_HEIGHT, block_text
+from cnnstudio.core import routing
+from cnnstudio.core.appearance import block_text
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.unit_text import unit_text
 from cnnstudio.core.units import visible_graph
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
-from cnnstudio.gui.canvas.edge import EdgeItem
+from cnnstudio.gui.canvas.edge import EdgeItem, label_width
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
 from cnnstudio.gui.canvas.unit_items import (
     FRAME_HEADER,
@@ -50,6 +51,11 @@ class CanvasScene(QGraphicsScene):
         self._node_inputs: dict[str, list[str]] = {}
         self.edges: dict[tuple[str, str], EdgeItem] = {}
         self.selected_edges: set[tuple[str, str]] = set()
+        #: Where every block stands, for routing edges around them (Qt's own index would ask
+        #: every edge item for its bounds on each query).
+        self.index = routing.BlockIndex()
+        self._slots: dict[str, dict[str, int]] = {}
+        self._labels = routing.BlockIndex()  # edge labels placed so far (they never overlap)
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -66,6 +72,7 @@ class CanvasScene(QGraphicsScene):
         for nid in [n for n, item in self.blocks.items()
                     if n not in drawn or seen.is_unit(n) != isinstance(item, UnitBlockItem)]:
             self.removeItem(self.blocks.pop(nid))
+            self.index.remove(nid)
         for node in seen.nodes:
             if seen.is_unit(node):
                 self._sync_unit(node, result)
@@ -84,6 +91,8 @@ class CanvasScene(QGraphicsScene):
             item = self._block_item(layer.id, BlockItem)
             item.set_view(view)
             self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)))
+        self._slots = {}
+        self._labels = routing.BlockIndex()
         # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
         wanted: dict[tuple[str, str], tuple[str, str]] = {}
         self._node_inputs = {node: [] for node in seen.nodes}
@@ -120,10 +129,10 @@ class CanvasScene(QGraphicsScene):
             item.set_selected(node in self.selection)
         return item
 
-    @staticmethod
-    def _place_block(item: BlockItem, pos: tuple[float, float]) -> None:
+    def _place_block(self, item: BlockItem, pos: tuple[float, float]) -> None:
         if item.pos() != QPointF(*pos):
             item.setPos(*pos)
+        self.index.put(item.layer_id, routing.block_rect(pos))
 
     def _sync_unit(self, uid: str, result: ValidationResult) -> None:
         """A collapsed unit: one block at its entry layer's place, ports on its entry/exit."""
@@ -163,25 +172,22 @@ class CanvasScene(QGraphicsScene):
             frame.set_selected(unit.id in self.selection)
 
     def _place_edge(self, edge: EdgeItem) -> None:
-        """Route an edge from its source's output to its slot on the target's top edge.
-
-        Several inputs spread along the top in the left-to-right order of their sources, so
-        edges into a merge block do not cross."""
-        src, dst = self.blocks[edge.ends[0]], self.blocks[edge.ends[1]]
-        listed = [s for s in self._node_inputs.get(edge.ends[1], []) if s in self.blocks]
-        inputs = sorted(listed, key=lambda s: (self.blocks[s].x(), listed.index(s)))
+        """Route an edge from its source's output to its slot on the target's top edge, around
+        any block in the way (``core.routing``, as the exported diagram does). Its ends are the
+        nodes drawn: the layers, or the collapsed units standing for them."""
+        src_node, dst_node = edge.ends
+        slots = self._slots.get(dst_node)
+        if slots is None:
+            where = {n: (item.x(), item.y()) for n in self._node_inputs.get(dst_node, [])
+                     if (item := self.blocks.get(n)) is not None}
+            slots = self._slots[dst_node] = routing.input_slots(list(where), where)
+        src, dst = self.blocks[src_node], self.blocks[dst_node]
         p1 = src.output_anchor()
-        p2 = dst.input_anchor(inputs.index(edge.ends[0]), len(inputs))
-        edge.set_geometry(p1, p2, edge.label_text, self._obstacles(p1, p2, edge))
-
-    def _obstacles(self, p1: QPointF, p2: QPointF, edge: EdgeItem) -> list[QRectF]:
-        """Blocks standing in the straight corridor between an edge's two ends."""
-        if p2.y() - p1.y() < BLOCK_HEIGHT + 20:
-            return []
-        corridor = QRectF(QPointF(min(p1.x(), p2.x()) - 6, p1.y() + 8),
-                          QPointF(max(p1.x(), p2.x()) + 6, p2.y() - 8))
-        return [item.sceneBoundingRect() for item in self.items(corridor)
-                if isinstance(item, BlockItem) and item.layer_id not in edge.ends]
+        p2 = dst.input_anchor(slots.get(src_node, 0), len(slots))
+        course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
+                               (src_node, dst_node), label_width(self.style, edge.label_text),
+                               self._labels)
+        edge.set_geometry(course, edge.label_text)
 
     def _grow_rect(self) -> None:
         bounds = self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
@@ -241,11 +247,17 @@ class CanvasScene(QGraphicsScene):
         touched: set[str] = set()
         for lid, pos in positions.items():
             item = self.blocks.get(lid)
-            if item is not None:
+            if item is not None and item.pos() != pos:
                 item.setPos(pos)
+                self.index.put(lid, routing.block_rect((pos.x(), pos.y())))
                 touched.add(lid)
+        if not touched:
+            return
+        self._slots = {}
+        self._labels = routing.BlockIndex()
         for edge in self.edges.values():
-            self._place_edge(edge)  # any edge may need to swing around a moved block
+            # Edges of a moved block follow it; any other may need to swing around it.
+            self._place_edge(edge)
         self._sync_frames()
 
     def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
