@@ -322,7 +322,14 @@ class Document(QObject):
         unit = self._require_unit(unit_id)
         if unit.collapsed == bool(collapsed):
             return
-        moves = fold_shift(self.graph, unit_id, collapse=bool(collapsed))
+        if self.graph.positions == auto_layout(self.graph):
+            # An automatic layout stays one: laid out again with the unit folded or unfolded.
+            after = self.graph.copy()
+            after.units.set_collapsed(unit_id, collapsed)
+            moves = {lid: pos for lid, pos in auto_layout(after).items()
+                     if self.graph.positions.get(lid) != pos}
+        else:  # the user's own arrangement: only the blocks below move, up or down
+            moves = fold_shift(self.graph, unit_id, collapse=bool(collapsed))
         ops: list[Op] = [EditUnits(lambda u: u.set_collapsed(unit_id, collapsed))]
         ops += [Move(lid, pos) for lid, pos in moves.items()]
         self._edit(("Collapse " if collapsed else "Expand ") + repr(unit.name), ops)

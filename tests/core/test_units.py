@@ -194,8 +194,8 @@ def residual_blocks() -> Graph:
     g.add_layer("ReLU", layer_id="relu", inputs=["add"])
     g.add_layer("GlobalAvgPool2D", layer_id="gap", inputs=["relu"])
     g.add_layer("Dense", {"units": 3}, layer_id="out", inputs=["gap"])
-    from cnnstudio.core.layout import auto_layout
-    g.positions = auto_layout(g)
+    for i, lid in enumerate(g.ids):  # one column, as a user might have arranged it
+        g.move(lid, 0.0, 100.0 * i)
     return g
 
 

@@ -52,17 +52,27 @@ def test_unit_edits_undo_and_redo_to_the_identical_model(qtbot, kind: str) -> No
     assert d.graph == after
 
 
-def test_group_collapses_in_place_and_expand_restores_the_layout(qtbot) -> None:
+@pytest.mark.parametrize("arranged", [False, True])
+def test_group_collapses_in_place_and_expand_restores_the_layout(qtbot, arranged) -> None:
+    """An automatic layout is laid out again around the unit's single block; a user's own
+    arrangement keeps its places and only the blocks below move up (and back down)."""
+    from cnnstudio.core.layout import auto_layout
+
     d = Document()
     g = load_template("mini_resnet")
     for uid in g.units.ids:
         g.units.remove(uid)
+    if arranged:
+        g.positions = {lid: (0.0, 100.0 * i) for i, lid in enumerate(g.ids)}
     d.load_graph(g)
     layout = dict(d.graph.positions)
     uid = d.group(["b1_c1", "b1_bn1", "b1_r1", "b1_c2", "b1_bn2", "b1_add", "b1_relu"])
     assert d.graph.units.get(uid).collapsed
-    below = d.graph.positions["b2_c1"][1]
-    assert below < layout["b2_c1"][1]  # the blocks below moved up to the unit's single block
+    if arranged:
+        assert d.graph.positions["b2_c1"][1] == layout["b2_c1"][1] - 600  # 7 rows become 1
+        assert d.graph.positions["stem"] == layout["stem"]
+    else:
+        assert d.graph.positions == auto_layout(d.graph)
     d.set_collapsed(uid, False)
     assert d.graph.positions == layout
 
