@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnstudio.core.catalogue import INIT_TRANSPARENT_ROLES
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.validator import ValidationResult, validate
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.kernels._blas import single_threaded_blas
 from cnnstudio.engine.kernels.activations import softmax_forward
 from cnnstudio.engine.kernels.layout import batch_to_internal, batch_to_public, flat_to_public
-from cnnstudio.engine.layers import HE_ACTIVATIONS, LAYER_TYPES, LayerImpl
+from cnnstudio.engine.layers import LAYER_TYPES, LayerImpl
+from cnnstudio.engine.memory import memory_refusal, weight_bytes
 from cnnstudio.engine.optimizers import ParamRef
 from cnnstudio.engine.weights import split_meta
 
@@ -33,9 +35,6 @@ __all__ = ["LoadReport", "Network", "softmax"]
 
 #: How many of the validator's errors a refusal quotes.
 _QUOTED_ERRORS = 3
-#: Layers that sit between a weighted layer and its activation without changing which
-#: initialisation suits it.
-_TRANSPARENT = frozenset({"BatchNorm", "Dropout", "SpatialDropout2D"})
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -77,6 +76,10 @@ class Network:
         self.graph = graph
         self.result: ValidationResult = result
         self.dtype = np.dtype(dtype)
+        refusal = memory_refusal(weight_bytes(result, self.dtype.itemsize), "this model",
+                                 "for its weights")
+        if refusal:
+            raise NetworkError(refusal)
         self.rng = rng
         assert result.output_id is not None
         self.output_id: str = result.output_id
@@ -145,10 +148,10 @@ class Network:
             nxt = self.consumers.get(seen, [])
             if len(nxt) != 1:
                 return False
-            kind = self.graph.layer(nxt[0]).type
-            if kind in HE_ACTIVATIONS:
+            spec = self.graph.layer(nxt[0]).spec
+            if spec.rectifier:
                 return True
-            if kind not in _TRANSPARENT:
+            if spec.role not in INIT_TRANSPARENT_ROLES:
                 return False
             seen = nxt[0]
 
@@ -296,6 +299,11 @@ class Network:
         return {f"{lid}/{name}": arr.copy()
                 for lid in self.order
                 for name, arr in {**self.layers[lid].params, **self.layers[lid].buffers}.items()}
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{"<layer id>/<name>": shape}`` of every array a weights file for this network
+        holds: what a reader needs to skip arrays that cannot fit without reading them."""
+        return {key: arr.shape for key, arr in self._expected().items()}
 
     def _expected(self) -> dict[str, np.ndarray]:
         return {f"{lid}/{name}": arr

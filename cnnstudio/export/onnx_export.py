@@ -26,7 +26,7 @@ from cnnstudio.core.shapes import AxisWindow
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.engine.kernels._windows import real_counts
 from cnnstudio.export.identifiers import python_identifiers
-from cnnstudio.export.registry import ExportError, network_plan
+from cnnstudio.export.registry import ExportError, has_bias, network_plan
 
 OPSET = 17
 IR_VERSION = 8
@@ -36,6 +36,24 @@ INSTALL_HINT = "pip install cnnstudio[onnx]"
 
 class OnnxMissing(ExportError):
     """The optional ``onnx`` package is not installed."""
+
+
+#: An ONNX file is one protobuf message, which cannot exceed 2 GB; leave room for the graph.
+MAX_ONNX_WEIGHT_BYTES = (2 << 30) - (64 << 20)
+
+
+def refuse_oversized(graph: Graph) -> None:
+    """ExportError when the model's weights (float32, from the validator's totals) cannot fit
+    in one ONNX file: said before building the weights, not as a protobuf error after."""
+    from cnnstudio.core.validator import validate
+
+    totals = validate(graph).totals
+    size = 4 * (totals.trainable + totals.non_trainable)
+    if size > MAX_ONNX_WEIGHT_BYTES:
+        raise ExportError([f"error: the model's weights take {size >> 20:,} MB; an ONNX file "
+                           f"holds at most {MAX_ONNX_WEIGHT_BYTES >> 20:,} MB of them (protobuf "
+                           "messages stop at 2 GB): export to PyTorch instead, or make the model "
+                           "smaller"])
 
 
 def require_onnx() -> Any:
@@ -112,7 +130,7 @@ def _conv(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
           name: str) -> None:
     wh, ww = _windows(rep)
     inputs = [ins[0], b.weight(layer.id, "weight", f"{name}.weight")]
-    if layer.params["use_bias"]:
+    if has_bias(layer, rep):
         inputs.append(b.weight(layer.id, "bias", f"{name}.bias"))
     b.node("Conv", inputs, out, name, pads=_onnx_pads(wh, ww), **_window_attrs(wh, ww))
 
@@ -165,7 +183,7 @@ def _global(op: str) -> NodeBuilder:
 def _dense(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
            name: str) -> None:
     inputs = [ins[0], b.weight(layer.id, "weight", f"{name}.weight")]
-    if layer.params["use_bias"]:
+    if has_bias(layer, rep):
         inputs.append(b.weight(layer.id, "bias", f"{name}.bias"))
     b.node("Gemm", inputs, out, name, transB=1)
 
