@@ -6,8 +6,8 @@ plan into undoable operations; tests check the plans directly).
   expands), so collapsing and expanding happen in place without gaps or overlaps.
 - ``repeat_plan``: "N more like this": copies of a unit wired one after the other, each with its
   own layers (fresh ids, so their own weights) and its own units.
-- ``copies_of``: the layers that play the same part in the other copies of a unit, for
-  "apply to all copies".
+- ``copies_of``: the layers that play the same part in the other copies of a unit (the same
+  layers, params and wiring), for "apply to all copies".
 """
 
 from __future__ import annotations
@@ -201,29 +201,35 @@ def repeat_plan(graph: Graph, uid: str, count: int) -> RepeatPlan:
     return RepeatPlan(new_layers, rewire, new_units, moves)
 
 
-def shape_key(graph: Graph, uid: str) -> tuple:
-    """The unit's layer types and wiring (not their params): copies made by "N more like this"
-    share it, and so do blocks a user built alike by hand."""
-    order = [lid for lid in graph.topological_order() if lid in set(graph.units.layers(uid))]
+def _order(graph: Graph, uid: str) -> list[str]:
+    held = set(graph.units.layers(uid))
+    return [lid for lid in graph.topological_order() if lid in held]
+
+
+def copy_key(graph: Graph, uid: str, skip: tuple[int, str] | None = None) -> tuple:
+    """The unit's layers (types, params, freeze flags) and wiring, in order: copies made by
+    "N more like this" share it. ``skip`` = (position, param) leaves out the one param a user
+    has just changed in one copy, so the others still count as its copies."""
+    order = _order(graph, uid)
     pos = {lid: i for i, lid in enumerate(order)}
-    return tuple((graph.layer(lid).type, tuple(pos.get(s, -1) for s in graph.layer(lid).inputs))
-                 for lid in order)
+    key = []
+    for i, lid in enumerate(order):
+        layer = graph.layer(lid)
+        params = tuple(sorted((k, repr(v)) for k, v in layer.params.items()
+                              if skip is None or (i, k) != skip))
+        key.append((layer.type, params, layer.trainable,
+                    tuple(pos.get(s, -1) for s in layer.inputs)))
+    return tuple(key)
 
 
-def copies_of(graph: Graph, layer_id: str) -> list[str]:
+def copies_of(graph: Graph, layer_id: str, param: str | None = None) -> list[str]:
     """The layers in the same place of the other copies of the layer's innermost unit (units
-    with the same shape key), in file order of the units; [] when the unit has no copy."""
+    equal to it, but for ``param`` of this layer), in file order; [] when it has no copy."""
     uid = graph.units.unit_of(layer_id)
     if uid is None:
         return []
-    key = shape_key(graph, uid)
-    mine = [lid for lid in graph.topological_order() if lid in set(graph.units.layers(uid))]
-    at = mine.index(layer_id)
-    out = []
-    for other in graph.units.ids:
-        if other == uid or shape_key(graph, other) != key:
-            continue
-        theirs = [lid for lid in graph.topological_order()
-                  if lid in set(graph.units.layers(other))]
-        out.append(theirs[at])
-    return out
+    at = _order(graph, uid).index(layer_id)
+    skip = (at, param) if param is not None else None
+    key = copy_key(graph, uid, skip)
+    return [_order(graph, other)[at] for other in graph.units.ids
+            if other != uid and copy_key(graph, other, skip) == key]

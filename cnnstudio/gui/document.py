@@ -358,15 +358,16 @@ class Document(QObject):
         self._edit(f"Repeat {unit.name!r} {count} more time{'s' if count != 1 else ''}", ops)
         return [u.id for u in plan.units if u.parent == unit.parent]
 
-    def copies_of(self, layer_id: str) -> list[str]:
-        """The matching layers in the other copies of the layer's unit (see core.unit_ops)."""
-        return copies_of(self.graph, layer_id) if layer_id in self.graph else []
+    def copies_of(self, layer_id: str, param: str | None = None) -> list[str]:
+        """The matching layers in the other copies of the layer's unit, copies that may differ
+        from it in ``param`` only (see core.unit_ops)."""
+        return copies_of(self.graph, layer_id, param) if layer_id in self.graph else []
 
     def apply_to_copies(self, layer_id: str, name: str) -> list[str]:
         """Give the matching layer of every copy of its unit this layer's value of ``name``;
         returns the layers changed (one undo step)."""
         value = self._require(layer_id).params[name]
-        targets = [c for c in self.copies_of(layer_id)
+        targets = [c for c in self.copies_of(layer_id, name)
                    if self.graph.layer(c).params.get(name) != value]
         if targets:
             self._edit(f"Set {name} in {len(targets)} cop{'ies' if len(targets) > 1 else 'y'}",

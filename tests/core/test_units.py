@@ -245,6 +245,9 @@ def test_repeat_plan_copies_wire_in_sequence_with_fresh_ids() -> None:
     assert copies_of(g, "c2") == ["c2_2", "c2_3"]
     assert copies_of(g, "c2_3") == ["c2", "c2_2"]
     assert copies_of(g, "stem") == []
+    g.set_param("c2_2", "filters", 8)  # a copy that differs is not a copy any more...
+    assert copies_of(g, "c2") == ["c2_3"]
+    assert copies_of(g, "c2_2", "filters") == ["c2", "c2_3"]  # ...but for the param edited
 
 
 def test_repeat_refuses_a_unit_with_two_inputs() -> None:

@@ -8,6 +8,7 @@ and a short-lived message when an edit is refused, saying why.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -461,13 +462,15 @@ class CanvasView(QGraphicsView):
             return
         units = self.document.graph.units
 
-        def toggle() -> None:
-            with self.document.macro("Expand / collapse"):
+        def toggle() -> None:  # one unit: the step is named after it ("Expand 'Stage 2'")
+            with self.document.macro("Expand / collapse") if len(chosen) > 1 else nullcontext():
                 for uid in chosen:
                     self.document.set_collapsed(uid, not units.get(uid).collapsed)
         self._unit_edit(toggle)
-        if unit_id is None and chosen:
-            self.selection.set(chosen)
+        drawn = self.canvas_scene.blocks
+        if unit_id is None or any(i not in drawn and i in self.document.graph
+                                  for i in self.selection.ids()):
+            self.selection.set(chosen)  # a selected block now hidden: the unit stands for it
 
     def repeat_unit(self) -> list[str]:
         """"N more like this": ask how many copies, then add them after the unit."""
