@@ -52,6 +52,22 @@ class BlockView:
     input_count: int
 
 
+def paint_card(painter: QPainter, rect: QRectF, body: QColor, header: QColor) -> None:
+    """A block's rounded card (outline in the painter's pen) with its header band in
+    ``header``, clipped to the rounded top."""
+    painter.setBrush(body)
+    painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+    card = QPainterPath()
+    card.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+    band = QPainterPath()
+    band.addRect(QRectF(rect.left(), rect.top(), rect.width(), HEADER_HEIGHT))
+    painter.save()
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(header)
+    painter.drawPath(card.intersected(band))
+    painter.restore()
+
+
 class PortItem(QGraphicsItem):
     """A connection point: inputs on the top edge, the output on the bottom edge."""
 
@@ -223,18 +239,7 @@ class BlockItem(QGraphicsItem):
     def _paint_detail(self, painter: QPainter, rect: QRectF, family: QColor,
                       view: BlockView) -> None:
         style = self.style
-        painter.setBrush(style.body(view.family))
-        painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-        # Header: the family colour, clipped to the rounded top.
-        header = QPainterPath()
-        header.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-        band = QPainterPath()
-        band.addRect(QRectF(rect.left(), rect.top(), rect.width(), HEADER_HEIGHT))
-        painter.save()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(family)
-        painter.drawPath(header.intersected(band))
-        painter.restore()
+        paint_card(painter, rect, style.body(view.family), family)
         x = rect.left() + _PAD
         if paint_glyph is not None:
             paint_glyph(painter, QRectF(x - 2, rect.top() + (HEADER_HEIGHT - _GLYPH) / 2,

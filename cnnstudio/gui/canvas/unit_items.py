@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath,
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from cnnstudio.core.unit_text import UNIT_COLOR, UnitText
-from cnnstudio.gui.canvas.block import BlockItem, BlockView
+from cnnstudio.gui.canvas.block import BlockItem, BlockView, paint_card
 from cnnstudio.gui.canvas.style import CORNER_RADIUS, HEADER_HEIGHT, CanvasStyle, mix
 
 #: Frames sit over edges (their fill is translucent) and under blocks, so the name tab in the
@@ -67,17 +67,7 @@ class UnitBlockItem(BlockItem):
     def _paint_detail(self, painter: QPainter, rect: QRectF, family: QColor,
                       view: BlockView) -> None:
         style = self.style
-        painter.setBrush(style.block_fill)
-        painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-        header = QPainterPath()
-        header.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-        band = QPainterPath()
-        band.addRect(QRectF(rect.left(), rect.top(), rect.width(), HEADER_HEIGHT))
-        painter.save()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(UNIT_COLOR))
-        painter.drawPath(header.intersected(band))
-        painter.restore()
+        paint_card(painter, rect, style.block_fill, QColor(UNIT_COLOR))
         pad = 7.0
         painter.setFont(style.title_font)
         painter.setPen(style.header_text)
