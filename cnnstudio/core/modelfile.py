@@ -239,7 +239,7 @@ def to_document(graph: Graph) -> dict[str, Any]:
     previous: str | None = None
     for layer in graph:
         entry: dict[str, Any] = {"id": layer.id, "type": layer.type}
-        params = {k: v for k, v in layer.params.items() if v is not None}
+        params = layer.spec.file_params(layer.params)
         if params:
             entry["params"] = params
         implicit = [] if layer.spec.max_inputs == 0 or previous is None else [previous]

@@ -20,14 +20,17 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
+from cnnstudio.core.shapes import pad_sides
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
 from cnnstudio.engine.kernels import dropout as R
 from cnnstudio.engine.kernels import merge as M
 from cnnstudio.engine.kernels import normalization as N
+from cnnstudio.engine.kernels import padding as Z
 from cnnstudio.engine.kernels import pool as P
 from cnnstudio.engine.kernels import reshape as S
+from cnnstudio.engine.kernels import upsampling as U
 
 __all__ = ["LAYER_TYPES", "LayerImpl"]
 
@@ -155,7 +158,8 @@ class Conv2DLayer(LayerImpl):
     def workspace_elements(self):
         # The forward's im2col matrix, or the backward's of the output gradient when that is
         # larger (more filters than input channels): the estimate counts two of these.
-        k, c, fh, fw = self.params["weight"].shape
+        k, _, fh, fw = self.params["weight"].shape
+        c = self.in_shapes[0][0]
         wh, ww = self.windows
         return fh * fw * max(c * wh.out * ww.out, k * wh.n * ww.n)
 
@@ -164,7 +168,8 @@ class Conv2DLayer(LayerImpl):
         # backward, which is the workspace's one rule); any other pass gets fresh ones, so an
         # evaluation or a feature-map request between two steps cannot spoil a cached forward.
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
-                                      self.windows, self.workspace if training else None)
+                                      self.windows, self.workspace if training else None,
+                                      self.config["dilation"], self.config["groups"])
         self.cache = cache if training else None
         return out
 
@@ -226,6 +231,26 @@ class GlobalMaxPool2DLayer(_KernelPairLayer):
     type_name = "GlobalMaxPool2D"
     _forward = staticmethod(P.global_maxpool_forward)
     _backward = staticmethod(P.global_maxpool_backward)
+
+
+@register
+class GroupNormLayer(LayerImpl):
+    """Per-sample statistics: training and evaluation compute the same thing."""
+
+    type_name = "GroupNorm"
+    output_reusable = True
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = N.groupnorm_forward(xs[0], self.params["gamma"], self.params["beta"],
+                                         self.config["groups"], self.config["epsilon"])
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        dx, dgamma, dbeta = N.groupnorm_backward(dout, self.cache)
+        self.grads["gamma"][...] = dgamma
+        self.grads["beta"][...] = dbeta
+        return [dx if need[0] else None]
 
 
 @register
@@ -311,6 +336,83 @@ class TanhLayer(_ActivationLayer):
 
 
 @register
+class ReLU6Layer(_ActivationLayer):
+    type_name = "ReLU6"
+    _forward = staticmethod(A.relu6_forward)
+    _backward = staticmethod(A.relu6_backward)
+
+
+@register
+class SiLULayer(_ActivationLayer):
+    type_name = "SiLU"
+    _forward = staticmethod(A.silu_forward)
+    _backward = staticmethod(A.silu_backward)
+
+
+@register
+class HardswishLayer(_ActivationLayer):
+    type_name = "Hardswish"
+    _forward = staticmethod(A.hardswish_forward)
+    _backward = staticmethod(A.hardswish_backward)
+
+
+@register
+class HardsigmoidLayer(_ActivationLayer):
+    type_name = "Hardsigmoid"
+    _forward = staticmethod(A.hardsigmoid_forward)
+    _backward = staticmethod(A.hardsigmoid_backward)
+
+
+class _ConfiguredActivationLayer(_ActivationLayer):
+    """An activation whose forward takes one param of the layer after the input."""
+
+    param: ClassVar[str]
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = type(self)._forward(xs[0], self.config[self.param])
+        self.cache = cache if training else None
+        return out
+
+
+@register
+class ELULayer(_ConfiguredActivationLayer):
+    type_name = "ELU"
+    param = "alpha"
+    _forward = staticmethod(A.elu_forward)
+    _backward = staticmethod(A.elu_backward)
+
+
+@register
+class GELULayer(_ConfiguredActivationLayer):
+    type_name = "GELU"
+    param = "approximate"
+    _forward = staticmethod(A.gelu_forward)
+    _backward = staticmethod(A.gelu_backward)
+
+
+@register
+class ZeroPadding2DLayer(_KernelPairLayer):
+    type_name = "ZeroPadding2D"
+    _forward = staticmethod(Z.zero_pad2d_forward)
+    _backward = staticmethod(Z.zero_pad2d_backward)
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        self.kernel_args = (pad_sides(self.config["padding"]),)
+
+
+@register
+class UpSampling2DLayer(_KernelPairLayer):
+    type_name = "UpSampling2D"
+    _forward = staticmethod(U.upsample2d_forward)
+    _backward = staticmethod(U.upsample2d_backward)
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        self.kernel_args = (self.config["scale"], self.config["mode"])
+
+
+@register
 class SoftmaxLayer(_ActivationLayer):
     type_name = "Softmax"
     _forward = staticmethod(A.softmax_forward)
@@ -351,6 +453,21 @@ class AddLayer(LayerImpl):
 
     def backward(self, dout, need):
         return [g if n else None for g, n in zip(M.add_backward(dout, self.cache), need,
+                                                 strict=True)]
+
+
+@register
+class MultiplyLayer(LayerImpl):
+    type_name = "Multiply"
+    output_reusable = True
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = M.multiply_forward(xs)
+        self.cache = cache if training else None
+        return out
+
+    def backward(self, dout, need):
+        return [g if n else None for g, n in zip(M.multiply_backward(dout, self.cache), need,
                                                  strict=True)]
 
 
