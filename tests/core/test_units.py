@@ -165,6 +165,11 @@ def test_visible_graph_folds_collapsed_units_into_one_node() -> None:
 def test_template_units_are_valid_and_hold_whole_stages(key: str) -> None:
     g = load_template(key)
     g.units.check()
+    if key in ("mini_resnet", "cifar_vgg", "mobilenet_se"):  # natural stages open as units
+        assert len(g.units) >= 2 and all(u.collapsed for u in g.units)
+        for uid in g.units.ids:  # each a stage: one tensor in, one out
+            sources, exits = g.units.boundary(uid)
+            assert len(sources) == 1 and len(exits) == 1, uid
 
 
 def test_auto_layout_places_a_collapsed_unit_as_one_block() -> None:
