@@ -215,3 +215,12 @@ def test_editing_a_copy_offers_to_apply_to_all_copies(qtbot, plain_resnet, selec
     assert d.undo_stack.count() == depth + 1 and not inspector.offer.isVisible()
     d.undo_stack.undo()
     assert d.graph.layer("b1_c2_2").params["kernel_size"] == 3
+
+
+def test_a_problem_inside_a_collapsed_unit_focuses_the_unit(view, plain_resnet) -> None:
+    uid = group_block1(view)
+    view.selection.clear()
+    view.selection.focusRequested.emit("b1_c2")  # a click in the problems list
+    assert view.selection.ids() == [uid]
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(view.canvas_scene.blocks[uid].sceneBoundingRect().center())
