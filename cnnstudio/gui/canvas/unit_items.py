@@ -65,7 +65,7 @@ class UnitBlockItem(BlockItem):
         super().paint(painter, option, widget)
 
     def _paint_detail(self, painter: QPainter, rect: QRectF, family: QColor,
-                      view: BlockView) -> None:
+                      view: BlockView, detail: str = "", lod: float = 1.0) -> None:
         style = self.style
         paint_card(painter, rect, style.block_fill, QColor(UNIT_COLOR))
         pad = 7.0
