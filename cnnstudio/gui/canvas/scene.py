@@ -22,8 +22,6 @@ from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
 from cnnstudio.gui.canvas.edge import EdgeItem, label_width
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
 from cnnstudio.gui.canvas.unit_items import (
-    FRAME_HEADER,
-    FRAME_PAD,
     UnitBlockItem,
     UnitFrameItem,
     unit_block_view,
@@ -151,24 +149,23 @@ class CanvasScene(QGraphicsScene):
         shown = [u for u in units if not u.collapsed and units.is_shown(u.id)]
         for uid in [u for u in self.frames if u not in {s.id for s in shown}]:
             self.removeItem(self.frames.pop(uid))
-        rects: dict[str, QRectF] = {}
+        depth: dict[str, int] = {}
         for unit in sorted(shown, key=lambda u: -len(units.ancestors(u.id))):  # innermost first
-            rect = QRectF()
+            blocks: dict[str, QRectF] = {}
             for lid in units.layers(unit.id):
-                item = self.blocks.get(lid) or self.blocks.get(units.node_for(lid))
-                if item is not None:
-                    rect = rect.united(item.sceneBoundingRect())
-            for child in units.children(unit.id):
-                if child in rects:
-                    r = rects[child]
-                    rect = rect.united(r.adjusted(-FRAME_PAD, -FRAME_PAD - FRAME_HEADER,
-                                                  FRAME_PAD, FRAME_PAD))
-            rects[unit.id] = rect
+                node = lid if lid in self.blocks else units.node_for(lid)
+                if (item := self.blocks.get(node)) is not None:
+                    blocks[node] = item.mapRectToScene(item.rect())
+            depth[unit.id] = max([depth[c] + 1 for c in units.children(unit.id) if c in depth],
+                                 default=0)
+            entry = self.blocks.get(self.node_of(units.entry(unit.id)))
             frame = self.frames.get(unit.id)
             if frame is None:
                 frame = self.frames[unit.id] = UnitFrameItem(unit.id, self.style)
                 self.addItem(frame)
-            frame.set_frame(rect, unit.name)
+            if entry is not None and blocks:
+                frame.set_frame(list(blocks.values()), entry.mapRectToScene(entry.rect()),
+                                unit.name, depth[unit.id])
             frame.set_selected(unit.id in self.selection)
 
     def _place_edge(self, edge: EdgeItem) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from cnnstudio.core.appearance import LAYER_GAP_Y
 from cnnstudio.core.unit_text import UNIT_COLOR, UnitText
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, paint_card
 from cnnstudio.gui.canvas.style import CORNER_RADIUS, HEADER_HEIGHT, CanvasStyle, mix
@@ -109,15 +110,34 @@ class UnitFrameItem(QGraphicsItem):
         self.name = ""
         self.selected = False
         self._rect = QRectF()
+        self._head = QRectF()
+        self._path = QPainterPath()
         self.setZValue(FRAME_Z)
 
-    def set_frame(self, rect: QRectF, name: str) -> None:
-        """``rect``: what the frame surrounds (its blocks and nested frames), in scene units."""
-        outer = rect.adjusted(-FRAME_PAD, -FRAME_PAD - FRAME_HEADER, FRAME_PAD, FRAME_PAD)
-        if outer == self._rect and name == self.name:
+    def set_frame(self, blocks: list[QRectF], entry: QRectF, name: str,
+                  depth: int = 0) -> None:
+        """Surround ``blocks`` (scene rects of what the unit shows): one panel per run of
+        blocks stacked in a column, so a unit folded over two columns of the layout does not
+        seem to hold the blocks between; the header sits above the ``entry`` block. ``depth``:
+        how many levels of expanded units it holds (outer frames stand further out)."""
+        pad = FRAME_PAD + 6.0 * depth
+        panels = []
+        for run in _column_runs(blocks):
+            top = pad + (FRAME_HEADER if run.contains(entry.center()) else 0.0)
+            panels.append(run.adjusted(-pad, -top, pad, pad))
+        path = QPainterPath()
+        for panel in panels:
+            path.addRoundedRect(panel, CORNER_RADIUS + 3, CORNER_RADIUS + 3)
+        path = path.simplified()
+        # Nested frames share the entry block: an outer unit's tab sits beside the inner's.
+        shift = 100.0 * depth
+        head = QRectF(entry.left() - pad + shift, entry.top() - pad - FRAME_HEADER,
+                      max(entry.width() + 2 * pad - shift, 100.0), FRAME_HEADER)
+        if path == self._path and name == self.name and head == self._head:
             return
         self.prepareGeometryChange()
-        self._rect, self.name = outer, name
+        self._path, self._head, self.name = path, head, name
+        self._rect = path.boundingRect()
         self.setToolTip(f"<b>{name}</b><br>Click the triangle to collapse this unit; click the "
                         "header to select it.")
         self.update()
@@ -126,10 +146,10 @@ class UnitFrameItem(QGraphicsItem):
         return QRectF(self._rect)
 
     def header_rect(self) -> QRectF:
-        return QRectF(self._rect.left(), self._rect.top(), self._rect.width(), FRAME_HEADER)
+        return QRectF(self._head)
 
     def toggle_rect(self) -> QRectF:
-        return QRectF(self._rect.left(), self._rect.top(), FRAME_HEADER + 4, FRAME_HEADER)
+        return QRectF(self._head.left(), self._head.top(), FRAME_HEADER + 4, FRAME_HEADER)
 
     def set_selected(self, selected: bool) -> None:
         if selected != self.selected:
@@ -154,11 +174,11 @@ class UnitFrameItem(QGraphicsItem):
         painter.setPen(QPen(style.accent if self.selected else mix(style.background, tint, 0.6),
                             2.0 if self.selected else 1.2))
         painter.setBrush(QBrush(fill))
-        painter.drawRoundedRect(self._rect, CORNER_RADIUS + 3, CORNER_RADIUS + 3)
+        painter.drawPath(self._path)
         font = style.title_font
         fm = QFontMetricsF(font)
         text = fm.elidedText(f"{COLLAPSE_GLYPH} {self.name}", Qt.TextElideMode.ElideRight,
-                             self._rect.width() - 16)
+                             max(self._head.width(), 120.0) - 16)
         header = self.header_rect()
         tab = QRectF(header.left() + 4, header.top() + 2, fm.horizontalAdvance(text) + 10,
                      header.height() - 4)
@@ -169,3 +189,16 @@ class UnitFrameItem(QGraphicsItem):
         painter.setPen(mix(style.text, tint, 0.3))
         painter.drawText(tab.adjusted(5, 0, 0, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+
+
+def _column_runs(blocks: list[QRectF]) -> list[QRectF]:
+    """Blocks grouped by column (same left edge) into runs of rows one gap apart."""
+    runs: list[QRectF] = []
+    for rect in sorted(blocks, key=lambda r: (round(r.left()), r.top())):
+        last = runs[-1] if runs else None
+        if last is not None and abs(last.left() - rect.left()) < 1 and \
+                rect.top() - last.bottom() <= LAYER_GAP_Y + 12:
+            runs[-1] = last.united(rect)
+        else:
+            runs.append(QRectF(rect))
+    return runs
