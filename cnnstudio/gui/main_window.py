@@ -273,6 +273,9 @@ class MainWindow(QMainWindow):
             model.addAction(a[name])
         self.model_checks_end = model.addSeparator()  # insert sanity checks before this
         model.addAction(a["auto_layout"])
+        model.addSeparator()
+        for name in ("group", "ungroup", "toggle_unit", "repeat_unit", "rename_unit"):
+            model.addAction(a[name])
         self.model_weights_start = model.addSeparator()  # weights actions go after this
 
         helpm = self.menus["help"] = bar.addMenu("&Help")
