@@ -69,6 +69,15 @@ class LayerImpl:
         self.buffers: dict[str, np.ndarray] = {}
         self.cache: Any = None
 
+    #: Set by Network.inference_gradients: keep what backward needs in an inference-mode pass
+    #: too (saliency, Grad-CAM and effective receptive fields differentiate the network as it
+    #: predicts, with moving statistics and without dropout).
+    recording = False
+
+    def _kept(self, cache: Any, training: bool) -> Any:
+        """What a forward keeps for backward: always in training, else only while recording."""
+        return cache if training or self.recording else None
+
     def init_params(self, rng: np.random.Generator, he: bool) -> None:
         """Set initial weights; ``he`` is True when a ReLU-family activation follows."""
 
@@ -143,7 +152,7 @@ class Conv2DLayer(LayerImpl):
         # evaluation or a feature-map request between two steps cannot spoil a cached forward.
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
                                       self.windows, self.workspace if training else None)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -165,7 +174,7 @@ class _KernelPairLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0], *self.kernel_args)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -241,7 +250,7 @@ class DenseLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -260,7 +269,7 @@ class _ActivationLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -274,7 +283,7 @@ class ReLULayer(_ActivationLayer):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = A.relu_forward(xs[0], inplace=inplace)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
 
@@ -286,7 +295,7 @@ class LeakyReLULayer(_ActivationLayer):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = A.leaky_relu_forward(xs[0], self.config["alpha"])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
 

@@ -90,11 +90,16 @@ def test_pause_resume_stop(qtbot, window):
 
 def test_event_loop_never_stalls_while_training(qtbot, window):
     """A 10 ms QTimer probe: the longest gap between its ticks from the first batch report to
-    the end of the run, with the curves and the feature maps (redrawn each epoch) on screen."""
+    the end of the run, with the curves, the feature maps (redrawn each epoch, a unit pinned
+    with its effective field) and Why (saliency and Grad-CAM recomputed each epoch) on screen."""
     ui = window.training
     configure(ui, epochs=8, batch=16)
     window.splitDockWidget(ui.docks["curves"], ui.docks["feature_maps"],
                            Qt.Orientation.Horizontal)
+    window.splitDockWidget(ui.docks["feature_maps"], ui.docks["why"],
+                           Qt.Orientation.Horizontal)
+    ui.feature_maps.pin(0, 2, 3)
+    ui.feature_maps.effective.setChecked(True)
     gaps: list[float] = []
     watching = False
     clock = QElapsedTimer()
@@ -118,7 +123,8 @@ def test_event_loop_never_stalls_while_training(qtbot, window):
     clock.start()
     probe.start()
     run_to_end(qtbot, ui)
-    assert ui.feature_maps.isVisible() and ui.curves.isVisible()
+    assert ui.feature_maps.isVisible() and ui.curves.isVisible() and ui.why.isVisible()
+    assert ui.feature_maps.sample_view.has_heat() and ui.why.result is not None
     assert len(gaps) > 20  # the probe watched a run
     worst = max(gaps)
     assert worst < 100, f"the event loop stalled for {worst} ms"

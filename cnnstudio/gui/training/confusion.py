@@ -68,6 +68,8 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.images_title = QLabel()
         self.images = TileGrid(48)
+        #: Evaluation-split indices of the images shown, tile by tile.
+        self.shown_indices = np.zeros(0, dtype=np.int64)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.images)
@@ -169,6 +171,7 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         if x is None or len(x) != len(ev.labels):
             self.images.clear("The images are no longer available (the dataset changed).")
             return
+        self.shown_indices = np.asarray(indices)  # what each tile is, for picking one
         images = [rgb_to_qimage(image_to_rgb(x[i])) for i in indices]
         captions = [f"{ev.confidences[i]:.0%} {names[ev.predictions[i]]}" for i in indices]
         tips = [f"image {i}: true {names[ev.labels[i]]}, predicted {names[ev.predictions[i]]} "

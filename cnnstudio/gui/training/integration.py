@@ -28,13 +28,15 @@ from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
 from cnnstudio.gui.training.filters import FiltersWidget
 from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
+from cnnstudio.gui.training.run import evaluation_split
 from cnnstudio.gui.training.weights_actions import WeightsActions
+from cnnstudio.gui.training.why import WhyWidget
 
 __all__ = ["TrainingUI", "install_training"]
 
 #: (key, title) of the docks that share the bottom area with the summary and problems.
 _BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "Filters"),
-           ("confusion", "Confusion"))
+           ("confusion", "Confusion"), ("why", "Why"))
 _DIGITS_INPUT = "1x8x8"
 #: Height the bottom docks grow to when a run starts.
 _TRAINING_HEIGHT = 330
@@ -54,6 +56,7 @@ class TrainingUI(QObject):
         self.feature_maps = FeatureMapsWidget(self.controller, selection)
         self.filters = FiltersWidget(self.controller)
         self.confusion = ConfusionWidget(self.controller)
+        self.why = WhyWidget(self.controller)
         self.weights = WeightsActions(self.controller, window)
         self.docks: dict[str, QDockWidget] = {}
         self._closing = False
@@ -71,6 +74,7 @@ class TrainingUI(QObject):
         self.reset_action.triggered.connect(c.reset_weights)
         c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
         c.resultsCleared.connect(self.curves.clear)
+        self.confusion.images.tileClicked.connect(self.pick_confusion_image)
         document.changed.connect(self._mark_earlier_results)
         files = getattr(window, "files", None)
         if files is not None and hasattr(files, "modelReplaced"):
@@ -88,7 +92,7 @@ class TrainingUI(QObject):
         window.installEventFilter(self)
         app = QApplication.instance()
         if app is not None:
-            app.aboutToQuit.connect(self.controller.shutdown)
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- building -----------------------------------------------------------------------------
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea
@@ -114,7 +118,7 @@ class TrainingUI(QObject):
             w.tabifyDockWidget(existing["inspector"], training)
         below = existing.get("problems") or existing.get("summary")
         widgets = {"curves": self.curves, "feature_maps": self.feature_maps,
-                   "filters": self.filters, "confusion": self.confusion}
+                   "filters": self.filters, "confusion": self.confusion, "why": self.why}
         for key, title in _BOTTOM:
             dock = self._dock(key, title, widgets[key], Qt.DockWidgetArea.BottomDockWidgetArea)
             if below is not None:
@@ -236,6 +240,22 @@ class TrainingUI(QObject):
             self._show_status(f"Training finished after {n} epoch{'s' if n != 1 else ''}; "
                               "see Confusion for the mistakes.")
 
+    def pick_confusion_image(self, tile: int) -> None:
+        """An image of a confusion cell becomes the sample: Why and Feature maps show it."""
+        c = self.controller
+        ev, shown = c.evaluation, self.confusion.shown_indices
+        if ev is None or c.dataset is None or not 0 <= tile < len(shown):
+            return
+        x = evaluation_split(c.dataset)[0]
+        i = int(shown[tile])
+        if len(x) != len(ev.labels) or not 0 <= i < len(x):
+            return
+        names = c.class_names()
+        c.set_sample(x[i], f"{c.evaluated_on or 'held-out'} image {i}: true "
+                           f"{names[ev.labels[i]]}, predicted {names[ev.predictions[i]]}")
+        self._show_status(f"Image {i} is the sample now: see where the network looked in Why, "
+                          "and its feature maps.")
+
     def _show_status(self, text: str) -> None:
         bar = self.window.statusBar()
         bar.showMessage(text, 8000)
@@ -248,11 +268,17 @@ class TrainingUI(QObject):
                 self._closing = True
                 QTimer.singleShot(0, self._close_cancelled)
             elif event.type() == QEvent.Type.Hide and self._closing:
-                self.controller.shutdown()
+                self.shutdown()
         return False
 
     def _close_cancelled(self) -> None:
         self._closing = False
+
+    def shutdown(self) -> bool:
+        """Stop the run and wait for every background thread the views started."""
+        self.feature_maps.shutdown()
+        self.why.shutdown()
+        return self.controller.shutdown()
 
 
 def install_training(window: QMainWindow, default_dataset: bool = False) -> TrainingUI:
