@@ -91,7 +91,7 @@ def test_an_image_file_can_be_explained(qtbot, window, tmp_path):
 
 def test_an_unreadable_image_is_refused_with_a_message(qtbot, window, tmp_path, monkeypatch):
     shown = []
-    monkeypatch.setattr("cnnstudio.gui.training.why.show_problem",
+    monkeypatch.setattr("cnnstudio.gui.training.sample_file.show_problem",
                         lambda _w, title, text, hint="": shown.append((title, text)))
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")

@@ -22,7 +22,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -34,14 +33,13 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.receptive import Box
 from cnnstudio.core.rules import fmt_shape
-from cnnstudio.engine.datasets import DatasetError
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.introspect import effective_field
 from cnnstudio.gui.training.background import LatestOnly, network_builder
 from cnnstudio.gui.training.controller import TrainingController
-from cnnstudio.gui.training.dialogs import show_problem
 from cnnstudio.gui.training.imaging import colourise, rgb_to_qimage, scale_each
 from cnnstudio.gui.training.lazy import RedrawWhenShown
+from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
 from cnnstudio.gui.training.sample_view import SampleView
 from cnnstudio.gui.training.tile_grid import TileGrid
 
@@ -214,24 +212,11 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.refresh()
 
     def _load_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Image for the feature maps", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
-        if path:
-            self.load_image(path)
+        ask_sample_image(self, self.controller, "Image for the feature maps")
 
     def load_image(self, path: str) -> bool:
-        """Use an image file as the sample (fitted to the Input block); False with a dialog if
-        it cannot be read."""
-        from pathlib import Path
-
-        try:
-            image = self.controller.read_image(path)
-        except DatasetError as exc:
-            show_problem(self, "Cannot open the image", str(exc),
-                         "Use a PNG, JPEG, BMP or GIF file.")
-            return False
-        self.controller.set_sample(image, Path(path).name)
-        return True
+        """Use an image file as the sample; False (with a dialog) if it cannot be read."""
+        return load_sample_image(self, self.controller, path)
 
     # -- drawing ------------------------------------------------------------------------------
     def refresh(self) -> None:

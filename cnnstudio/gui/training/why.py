@@ -14,7 +14,6 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -23,12 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.engine.datasets import DatasetError
 from cnnstudio.engine.introspect import Explanation, explain_prediction
 from cnnstudio.gui.training.background import LatestOnly, network_builder
 from cnnstudio.gui.training.controller import TrainingController
-from cnnstudio.gui.training.dialogs import show_problem
 from cnnstudio.gui.training.lazy import RedrawWhenShown
+from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
 from cnnstudio.gui.training.sample_view import SampleView
 
 __all__ = ["WhyWidget"]
@@ -117,24 +115,11 @@ class WhyWidget(RedrawWhenShown, QWidget):
             self.refresh()
 
     def _load_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Image to explain", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
-        if path:
-            self.load_image(path)
+        ask_sample_image(self, self.controller, "Image to explain")
 
     def load_image(self, path: str) -> bool:
-        """Explain an image file (fitted to the Input block); False with a dialog if unreadable.
-        It becomes the sample of the feature maps too."""
-        from pathlib import Path
-
-        try:
-            image = self.controller.read_image(path)
-        except DatasetError as exc:
-            show_problem(self, "Cannot open the image", str(exc),
-                         "Use a PNG, JPEG, BMP or GIF file.")
-            return False
-        self.controller.set_sample(image, Path(path).name)
-        return True
+        """Use an image file as the sample; False (with a dialog) if it cannot be read."""
+        return load_sample_image(self, self.controller, path)
 
     # -- computing ----------------------------------------------------------------------------
     def refresh(self) -> None:
