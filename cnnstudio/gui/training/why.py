@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -77,12 +78,20 @@ class WhyWidget(RedrawWhenShown, QWidget):
         pictures.addWidget(self.saliency_note, 2, 0, Qt.AlignmentFlag.AlignTop)
         pictures.addWidget(self.cam_note, 2, 1, Qt.AlignmentFlag.AlignTop)
         pictures.setColumnStretch(2, 1)
+        body = QWidget()
+        inner = QVBoxLayout(body)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.info)
+        inner.addLayout(pictures)
+        inner.addStretch(1)
+        scroll = QScrollArea()  # a low dock scrolls the pictures instead of growing
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
-        layout.addWidget(self.info)
-        layout.addLayout(pictures)
-        layout.addStretch(1)
+        layout.addWidget(scroll, 1)
 
         controller.sampleChanged.connect(self.refresh)
         controller.weightsChanged.connect(self.refresh)
