@@ -34,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
 
+    from cnnstudio.gui.document import too_large_to_show
+
+    why = too_large_to_show(graph, str(path or args.template))
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     from cnnstudio.gui.app import create_application
 
     app = create_application(offscreen=bool(args.screenshot))

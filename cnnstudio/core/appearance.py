@@ -32,6 +32,8 @@ BLOCK_WIDTH = 190.0
 BLOCK_HEIGHT = 58.0
 LAYER_GAP_Y = 42.0
 COLUMN_GAP_X = 40.0
+#: Ports stick out this far above and below a block; edges start and end at their centres.
+PORT_RADIUS = 5.0
 
 
 def human_count(n: int) -> str:

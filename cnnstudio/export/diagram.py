@@ -13,8 +13,8 @@ hold), so a hostile id or name stays text and never becomes markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
+from cnnstudio.core import routing
 from cnnstudio.core.appearance import (
     BLOCK_HEIGHT,
     BLOCK_WIDTH,
@@ -29,6 +29,8 @@ from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.validator import ValidationResult, validate
 
 MARGIN = 30.0
+#: The shape a diagram laid out for export is folded to: a portrait page's text block.
+PAGE_TARGET = (520.0, 760.0)
 TITLE_HEIGHT = 34.0
 HEADER_HEIGHT = 22.0
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
@@ -57,31 +59,35 @@ def positions_for(graph: Graph) -> dict[str, tuple[float, float]]:
     """Canvas positions when every layer has one, else the automatic layout (as on opening)."""
     if all(lid in graph.positions for lid in graph.ids):
         return dict(graph.positions)
-    return auto_layout(graph)
+    return auto_layout(graph, target=PAGE_TARGET)
 
 
 def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
     """The diagram as an SVG document (a string)."""
     result = result if result is not None else validate(graph)
     pos = positions_for(graph)
+    labels = {lid: fmt_shape(rep.output_shape if (rep := result.layers.get(lid)) else None)
+              for lid in graph.ids}
+    courses = routing.edge_routes({lay.id: lay.inputs for lay in graph}, pos,
+                                  lambda src: _label_width(labels[src]))
+    # The drawing's extent: blocks, wires (a lane may pass beside or above every block) and
+    # the wires' labels.
+    xs, ys = [0.0], [0.0]
     if pos:
-        xs = [p[0] for p in pos.values()]
-        ys = [p[1] for p in pos.values()]
-        left, top = min(xs), min(ys)
-        width = max(xs) - left + BLOCK_WIDTH + 2 * MARGIN
-        height = max(ys) - top + BLOCK_HEIGHT + 2 * MARGIN + TITLE_HEIGHT
-    else:
-        left = top = 0.0
-        width, height = 2 * MARGIN + BLOCK_WIDTH, 2 * MARGIN + TITLE_HEIGHT
+        xs = [x for x, _ in pos.values()] + [x + BLOCK_WIDTH for x, _ in pos.values()]
+        ys = [y for _, y in pos.values()] + [y + BLOCK_HEIGHT for _, y in pos.values()]
+    for (src, _dst), course in courses.items():
+        xs += [p[0] for p in course.points]
+        ys += [p[1] for p in course.points]
+        if course.label_at is not None:
+            xs += [course.label_at[0], course.label_at[0] + _label_width(labels[src])]
+    left, top = min(xs), min(ys)
+    width = max(xs) - left + 2 * MARGIN
+    height = max(ys) - top + 2 * MARGIN + TITLE_HEIGHT
     t = result.totals
     subtitle = f"{t.trainable:,} trainable + {t.non_trainable:,} non-trainable parameters"
-    width = max(width, len(subtitle) * LABEL_CHAR_WIDTH + 2 * MARGIN)
+    width = max(width, len(subtitle) * LABEL_CHAR_WIDTH + 2 * MARGIN, BLOCK_WIDTH + 2 * MARGIN)
     dx, dy = MARGIN - left, MARGIN + TITLE_HEIGHT - top
-
-    def at(lid: str) -> tuple[float, float]:
-        x, y = pos[lid]
-        return x + dx, y + dy
-
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width:.0f}" '
@@ -98,39 +104,39 @@ def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
                f'fill="#222">{xml_text(_fit(title, width - 2 * MARGIN, 8.5))}</text>')
     out.append(f'<text x="{MARGIN:.0f}" y="{MARGIN + 24:.0f}" font-size="11" fill="#555">'
                f'{subtitle}</text>')
-    out += _edges(graph, result, at)
+    out.append(f'<g transform="translate({dx:.1f},{dy:.1f})">')
+    out += _edges(courses, labels)
     for layer in graph:
-        out += _block(layer, result, *at(layer.id))
+        out += _block(layer, result, *pos[layer.id])
+    out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def _edges(graph: Graph, result: ValidationResult,
-           at: Callable[[str], tuple[float, float]]) -> list[str]:
+def _label_width(label: str) -> float:
+    return len(label) * LABEL_CHAR_WIDTH + 6
+
+
+def _edges(courses: dict[tuple[str, str], routing.Route], labels: dict[str, str]) -> list[str]:
+    """Every edge along the course the canvas gives it (``core.routing``): around blocks."""
     out = []
-    for layer in graph:
-        n = len(layer.inputs)
-        tx, ty = at(layer.id)
-        for slot, src in enumerate(layer.inputs):
-            if src not in graph:
-                continue
-            sx, sy = at(src)
-            x1, y1 = sx + BLOCK_WIDTH / 2, sy + BLOCK_HEIGHT
-            x2 = tx + BLOCK_WIDTH * (slot + 1) / (n + 1)
-            y2 = ty
-            bend = max(abs(y2 - y1) / 2, 30.0)
-            out.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} '
-                       f'{x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2 - 1:.1f}" fill="none" '
-                       'stroke="#777" stroke-width="1.4" marker-end="url(#arrow)"/>')
-            rep = result.layers.get(src)
-            label = fmt_shape(rep.output_shape if rep else None)
-            # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
-            mx, my = (x1 + x2) / 2 + 5, (y1 + y2) / 2
-            box = len(label) * LABEL_CHAR_WIDTH + 6
-            out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
-                       'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
-            out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
-                       f'{xml_text(label)}</text>')
+    for (src, _dst), course in courses.items():
+        d = [f"M{course.points[0][0]:.1f},{course.points[0][1]:.1f}"]
+        for kind, pts in routing.path_ops(course):
+            d.append(kind + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts))
+        out.append(f'<path d="{" ".join(d)}" fill="none" stroke="#777" stroke-width="1.4" '
+                   'marker-end="url(#arrow)"/>')
+        if course.label_at is None:
+            continue  # no room beside this wire: the shape shows on the source block anyway
+        label = labels[src]
+        # A plain backing box, not a text halo: Qt's SVG renderer ignores paint-order.
+        mx, my = course.label_at
+        mx += 3
+        box = len(label) * LABEL_CHAR_WIDTH + 6
+        out.append(f'<rect x="{mx - 3:.1f}" y="{my - 8:.1f}" width="{box:.1f}" height="12" '
+                   'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
+        out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
+                   f'{xml_text(label)}</text>')
     return out
 
 

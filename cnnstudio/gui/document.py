@@ -26,7 +26,7 @@ from PySide6.QtGui import QUndoStack
 from cnnstudio.core import modelfile
 from cnnstudio.core.catalogue import layer_spec
 from cnnstudio.core.graph import Graph, GraphError
-from cnnstudio.core.layout import auto_layout
+from cnnstudio.core.layout import DEFAULT_TARGET, LayoutReport, auto_layout
 from cnnstudio.core.validator import ValidationResult, validate
 from cnnstudio.gui.commands import (
     AddLayer,
@@ -44,6 +44,21 @@ from cnnstudio.gui.commands import (
 
 #: Where a block goes below the one it follows (insert_after) when the layout has no better idea.
 _BELOW = 100.0
+#: The largest model the canvas draws (one item per layer and per connection; beyond this the
+#: window would take minutes and gigabytes to open it). The command line has no such limit.
+MAX_DISPLAY_LAYERS = 5_000
+MAX_DISPLAY_CONNECTIONS = 10_000
+
+
+def too_large_to_show(graph: Graph, source: str) -> str | None:
+    """Why ``graph`` cannot be shown in the window, or None when it can."""
+    layers = len(graph)
+    edges = sum(len(layer.inputs) for layer in graph)
+    if layers <= MAX_DISPLAY_LAYERS and edges <= MAX_DISPLAY_CONNECTIONS:
+        return None
+    return (f"{source}: {layers:,} layers and {edges:,} connections are more than the designer "
+            f"window shows ({MAX_DISPLAY_LAYERS:,} layers, {MAX_DISPLAY_CONNECTIONS:,} "
+            "connections); `cnnstudio summary` and `cnnstudio export` work on it")
 
 
 class Document(QObject):
@@ -78,6 +93,10 @@ class Document(QObject):
         self._macro: list[Op] | None = None
         self._macro_text = ""
         self._macro_notify = False
+        #: The view size (pixels) automatic layouts are shaped for; the canvas keeps it current.
+        self.layout_target: tuple[float, float] = DEFAULT_TARGET
+        #: What the last automatic layout did (which method, how much work).
+        self.layout_report = LayoutReport()
         if graph is not None:
             self.load_graph(graph, path)
 
@@ -232,7 +251,9 @@ class Document(QObject):
             self._edit("Move" if len(ops) > 1 else f"Move {ops[0].layer_id}", ops)  # type: ignore
 
     def auto_layout(self) -> None:
-        self.move_layers(auto_layout(self.graph))
+        self.layout_report = LayoutReport()
+        self.move_layers(auto_layout(self.graph, target=self.layout_target,
+                                     report=self.layout_report))
 
     def paste(self, document: Mapping[str, Any],
               offset: tuple[float, float] = (30.0, 30.0)) -> list[str]:
@@ -242,6 +263,9 @@ class Document(QObject):
             piece = modelfile.from_document(dict(document), "clipboard")
         except modelfile.ModelFileError as exc:
             self._refuse(str(exc))
+        if len(piece) + len(self.graph) > MAX_DISPLAY_LAYERS:
+            self._refuse(f"pasting {len(piece):,} layers would make the model larger than the "
+                         f"{MAX_DISPLAY_LAYERS:,} layers the window shows")
         missing = auto_layout(piece)
         taken = set(self.graph.ids)
         renamed: dict[str, str] = {}
@@ -295,6 +319,9 @@ class Document(QObject):
         ``clean=False`` marks it unsaved (a restored recovery copy is work not yet on disk)."""
         if self.locked:
             self._refuse(f"another model cannot be opened while {self._locked_reason}")
+        why = too_large_to_show(graph, str(path) if path is not None else graph.name or "model")
+        if why:
+            self._refuse(why)
         graph = graph.copy()
         self._fill_layout(graph)
         self.undo_stack.clear()
@@ -429,11 +456,12 @@ class Document(QObject):
         y = max(p[1] for p in self.graph.positions.values())
         return (x, y + _BELOW)
 
-    @staticmethod
-    def _fill_layout(graph: Graph) -> None:
+    def _fill_layout(self, graph: Graph) -> None:
+        """Place the layers the file gave no position (all of them for a template)."""
         missing = [lid for lid in graph.ids if lid not in graph.positions]
         if missing:
-            laid = auto_layout(graph)
+            self.layout_report = LayoutReport()
+            laid = auto_layout(graph, target=self.layout_target, report=self.layout_report)
             if len(missing) < len(graph):  # keep the user's positions, park the rest beside
                 right = max(x for x, _ in graph.positions.values()) + 260.0
                 left = min(laid[lid][0] for lid in missing)

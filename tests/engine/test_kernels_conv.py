@@ -128,3 +128,93 @@ def test_matches_torch(case, rng):
     assert np.abs(dw - wt.grad.numpy()).max() < 1e-4
     if b is not None:
         assert np.abs(db - bt.grad.numpy()).max() < 1e-4
+
+
+# (C, B, H, W, K, kernel, stride, padding, use_bias, dilation, groups)
+GENERAL = [
+    (2, 2, 9, 9, 3, 3, 1, "valid", True, 2, 1),  # atrous, valid
+    (2, 2, 8, 9, 2, 3, 1, "same", False, 2, 1),  # atrous "same": pads d*(f-1) = 4
+    (2, 2, 9, 8, 3, (3, 2), (2, 1), "same", True, (2, 3), 1),  # asymmetric padding, per-axis d
+    (3, 2, 10, 10, 2, 3, 2, 1, True, 3, 1),  # dilation larger than the stride
+    (4, 2, 7, 7, 4, 3, 1, "same", True, 1, 4),  # depthwise
+    (4, 2, 8, 8, 8, 3, 2, "same", False, 1, 4),  # depthwise, 2 filters per channel, stride 2
+    (6, 2, 7, 6, 4, 3, 1, 1, True, 1, 2),  # 2 groups of 3 channels -> 2 filters each
+    (4, 3, 9, 9, 4, 3, 2, "same", True, 2, 2),  # grouped and dilated
+    (4, 2, 5, 5, 4, 1, 1, "valid", True, 1, 4),  # 1x1 depthwise: the column matrix is x itself
+    (2, 2, 4, 4, 2, 2, 1, "valid", True, 3, 1),  # dilated extent equals the input
+]
+GENERAL_IDS = [f"general{i}" for i in range(len(GENERAL))]
+
+
+def make_general(case, dtype, rng):
+    c, b, h, w, k, kernel, stride, padding, use_bias, dilation, groups = case
+    (fh, fw), (dh, dw) = pair(kernel), pair(dilation)
+    x = rng.standard_normal((c, b, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c // groups, fh, fw)).astype(dtype)
+    bias = rng.standard_normal(k).astype(dtype) if use_bias else None
+    windows = window_2d((h, w), (dh * (fh - 1) + 1, dw * (fw - 1) + 1), stride, padding)
+    return x, wt, bias, windows, (dh, dw), groups
+
+
+@pytest.mark.parametrize("case", GENERAL, ids=GENERAL_IDS)
+def test_dilated_and_grouped_forward_matches_naive(case, rng):
+    x, w, b, windows, dilation, groups = make_general(case, np.float64, rng)
+    out, _ = conv2d_forward(x, w, b, windows, dilation=dilation, groups=groups)
+    ref = conv2d_naive(x, w, b, windows, dilation, groups)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", GENERAL, ids=GENERAL_IDS)
+def test_dilated_and_grouped_gradients_match_finite_differences(case, rng, gradcheck):
+    x, w, b, windows, dilation, groups = make_general(case, np.float64, rng)
+    out, cache = conv2d_forward(x, w, b, windows, dilation=dilation, groups=groups)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    def loss() -> float:
+        return float(np.sum(conv2d_forward(x, w, b, windows, dilation=dilation,
+                                           groups=groups)[0] * dout))
+
+    gradcheck.check(dx, loss, x)
+    gradcheck.check(dw, loss, w)
+    if b is not None:
+        gradcheck.check(db, loss, b)
+    no_dx, dw2, _ = conv2d_backward(dout, cache, need_dx=False)
+    assert no_dx is None
+    np.testing.assert_array_equal(dw2, dw)
+
+
+@pytest.mark.parametrize("case", GENERAL, ids=GENERAL_IDS)
+def test_dilated_and_grouped_match_torch(case, rng):
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    x, w, b, windows, dilation, groups = make_general(case, np.float64, rng)
+    wh, ww = windows
+    workspace: dict = {}
+    out, cache = conv2d_forward(x, w, b, windows, workspace, dilation, groups)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    xt = torch.tensor(to_public(x), requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True) if b is not None else None
+    padded = f.pad(xt, (ww.pad_before, ww.pad_after, wh.pad_before, wh.pad_after))
+    ot = f.conv2d(padded, wt, bt, stride=(wh.s, ww.s), dilation=dilation, groups=groups)
+    ot.backward(torch.tensor(to_public(dout)))
+    np.testing.assert_allclose(to_public(out), ot.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_public(dx), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    if b is not None:
+        np.testing.assert_allclose(db, bt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_groups_and_dilation_that_do_not_fit_are_refused(rng):
+    x, w, b, windows, _, _ = make_general(GENERAL[4], np.float64, rng)
+    with pytest.raises(ValueError, match="groups 3 must divide"):
+        conv2d_forward(x, w, b, windows, groups=3)
+    with pytest.raises(ValueError, match="input channels"):
+        conv2d_forward(x, w, b, windows, groups=2)  # weights are for 4 groups of 1
+    with pytest.raises(ValueError, match="resolved for kernel"):
+        conv2d_forward(x, w, b, windows, dilation=2, groups=4)  # windows span 3, not 5
+    with pytest.raises(ValueError, match="dilation"):
+        conv2d_forward(x, w, b, windows, dilation=0, groups=4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,69 @@ def test_window_over_padding_only_outputs_zero_and_passes_no_gradient(mode):
     np.testing.assert_array_equal(out, expected)
     dx = backward(np.ones((1, 1, 3, 3)), cache)
     assert np.all(np.isfinite(dx)) and dx.sum() == 1.0
+
+
+# ceil_mode: (C, B, H, W, pool_size, stride, padding), padding symmetric as PyTorch's
+CEIL_CASES = [
+    (2, 2, 7, 7, 2, 2, 0),  # 2x2/2 on odd maps: a last half window (the tiled fast path)
+    (2, 2, 6, 6, 3, 2, 1),  # a last window that would start in the padding is dropped
+    (2, 2, 8, 7, 3, 2, 0),  # overlapping, last window half outside
+    (1, 2, 9, 10, (2, 3), (3, 2), (1, 1)),  # non-square, gaps between windows
+    (2, 1, 5, 5, 3, 3, 1),  # stride = pool with padding: a last window of one real column
+    (2, 2, 6, 6, 2, 2, 0),  # tiles exactly: ceil_mode changes nothing
+]
+CEIL_IDS = [f"ceil{i}" for i in range(len(CEIL_CASES))]
+
+
+def ceil_windows(case):
+    """The windows of PyTorch's ceil_mode (one more output where the last window hangs over
+    the padded edge, unless it would start in the right padding), from the floor windows."""
+    _, _, h, w, pool, stride, padding = case
+    floor = window_2d((h, w), pool, stride, padding)
+    axes = []
+    for win in floor:
+        out = -(-(win.n + win.pad_total - win.f) // win.s) + 1
+        if (out - 1) * win.s >= win.n + win.pad_before:
+            out -= 1
+        axes.append(dataclasses.replace(win, out=out))
+    return tuple(axes)
+
+
+@pytest.mark.parametrize("case", CEIL_CASES, ids=CEIL_IDS)
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_ceil_mode_matches_naive_and_finite_differences(case, mode, rng, gradcheck):
+    forward, backward = POOLS[mode]
+    x, _ = make(case, np.float64, rng)
+    windows = ceil_windows(case)
+    out, cache = forward(x, windows)
+    assert out.shape[2:] == (windows[0].out, windows[1].out)
+    np.testing.assert_allclose(out, pool2d_naive(x, windows, mode), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    dx = backward(dout, cache)
+    gradcheck.check(dx, lambda: float(np.sum(forward(x, windows)[0] * dout)), x)
+
+
+@pytest.mark.parametrize("case", CEIL_CASES, ids=CEIL_IDS)
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_ceil_mode_matches_torch(case, mode, rng):
+    """Torch's ceil_mode, with count_include_pad=False for the average (real pixels only)."""
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    forward, backward = POOLS[mode]
+    x, _ = make(case, np.float64, rng)
+    windows = ceil_windows(case)
+    out, cache = forward(x, windows)
+    dout = rng.standard_normal(out.shape)
+    dx = backward(dout, cache)
+    wh, ww = windows
+    xt = torch.tensor(to_public(x), requires_grad=True)
+    args = dict(kernel_size=(wh.f, ww.f), stride=(wh.s, ww.s),
+                padding=(wh.pad_before, ww.pad_before), ceil_mode=True)
+    if mode == "max":
+        ot = f.max_pool2d(xt, **args)
+    else:
+        ot = f.avg_pool2d(xt, count_include_pad=False, **args)
+    assert tuple(ot.shape) == to_public(out).shape
+    ot.backward(torch.tensor(to_public(dout)))
+    np.testing.assert_allclose(to_public(out), ot.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_public(dx), xt.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -16,7 +16,7 @@ from cnnstudio.core.layout import auto_layout
 from cnnstudio.core.templates import load_template
 from cnnstudio.core.validator import validate
 from cnnstudio.engine.network import Network
-from cnnstudio.export.diagram import positions_for, to_svg
+from cnnstudio.export.diagram import PAGE_TARGET, positions_for, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -44,7 +44,7 @@ def test_svg_has_every_block_text_family_colour_and_edge_label():
 
 def test_svg_uses_saved_positions_else_auto_layout():
     graph = load_template("lenet5")
-    assert positions_for(graph) == auto_layout(graph)
+    assert positions_for(graph) == auto_layout(graph, target=PAGE_TARGET)
     for i, lid in enumerate(graph.ids):
         graph.move(lid, 500.0 * i, 0.0)  # one long row
     assert positions_for(graph) == graph.positions

@@ -42,6 +42,7 @@ from cnnstudio.engine.kernels.conv import (
     col2im,
     conv2d_backward,
     conv2d_forward,
+    dilation_pair,
     im2col,
 )
 from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
@@ -70,8 +71,11 @@ from cnnstudio.engine.kernels.merge import (
 )
 from cnnstudio.engine.kernels.normalization import (
     BatchNormCache,
+    GroupNormCache,
     batchnorm_backward,
     batchnorm_forward,
+    groupnorm_backward,
+    groupnorm_forward,
 )
 from cnnstudio.engine.kernels.padding import (
     padding_sides,
@@ -105,6 +109,7 @@ __all__ = [
     "ConvCache",
     "DenseCache",
     "GlobalMaxPoolCache",
+    "GroupNormCache",
     "MaxPoolCache",
     "MultiplyCache",
     "UpsampleCache",
@@ -124,6 +129,7 @@ __all__ = [
     "conv2d_forward",
     "dense_backward",
     "dense_forward",
+    "dilation_pair",
     "dropout_backward",
     "dropout_forward",
     "elu_backward",
@@ -138,6 +144,8 @@ __all__ = [
     "global_avgpool_forward",
     "global_maxpool_backward",
     "global_maxpool_forward",
+    "groupnorm_backward",
+    "groupnorm_forward",
     "hardsigmoid_backward",
     "hardsigmoid_forward",
     "hardswish_backward",

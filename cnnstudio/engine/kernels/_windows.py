@@ -65,35 +65,48 @@ def pad(x: np.ndarray, windows: Windows, fill: float) -> np.ndarray:
     return xp
 
 
-def conv_view(xp: np.ndarray, windows: Windows) -> np.ndarray:
-    """Read-only strided view [C, Fh, Fw, B, H', W'] of a padded [C, B, Hp, Wp] array.
+Dilation = tuple[int, int]
+
+
+def taps(win: AxisWindow, dilation: int = 1) -> int:
+    """Kernel taps along one axis of a window whose extent ``f`` is ``dilation * (taps - 1) + 1``
+    (a dilated kernel's windows are resolved for the extent it spans)."""
+    if (win.f - 1) % dilation:
+        raise ValueError(f"window extent {win.f} is not spanned by a kernel dilated {dilation}")
+    return (win.f - 1) // dilation + 1
+
+
+def conv_view(xp: np.ndarray, windows: Windows, dilation: Dilation = (1, 1)) -> np.ndarray:
+    """Read-only strided view [C, Fh, Fw, B, H', W'] of a padded [C, B, Hp, Wp] array, Fh and Fw
+    the kernel taps (tap ``i`` reads ``i * dilation`` rows into the window).
 
     The axis order is chosen so that ``reshape(C*Fh*Fw, B*H'*W')`` gives the im2col matrix in the
     row order of PyTorch's weight layout [K, C, Fh, Fw] flattened, with no transpose.
     """
     wh, ww = windows
+    dh, dw = dilation
     sc, sb, sy, sx = xp.strides
     c, b = xp.shape[0], xp.shape[1]
     return as_strided(
         xp,
-        shape=(c, wh.f, ww.f, b, wh.out, ww.out),
-        strides=(sc, sy, sx, sb, sy * wh.s, sx * ww.s),
+        shape=(c, taps(wh, dh), taps(ww, dw), b, wh.out, ww.out),
+        strides=(sc, sy * dh, sx * dw, sb, sy * wh.s, sx * ww.s),
         writeable=False,
     )
 
 
-def offset_ranges(win: AxisWindow) -> list[tuple[slice, slice]]:
-    """For each kernel offset ``i`` along one axis: ``(out_slice, in_slice)`` in unpadded input
+def offset_ranges(win: AxisWindow, dilation: int = 1) -> list[tuple[slice, slice]]:
+    """For each kernel tap ``i`` along one axis: ``(out_slice, in_slice)`` in unpadded input
     coordinates.
 
-    Output position ``o`` reads input index ``o*s + i - pad_before``; only those inside
+    Output position ``o`` reads input index ``o*s + i*dilation - pad_before``; only those inside
     ``[0, n)`` are real pixels. Accumulating gradients through these clipped slices writes
     straight into an unpadded array, so no padded buffer has to be allocated and cropped.
-    An offset that only ever reads padding gets empty slices.
+    A tap that only ever reads padding gets empty slices.
     """
     ranges = []
-    for i in range(win.f):
-        shift = i - win.pad_before
+    for i in range(taps(win, dilation)):
+        shift = i * dilation - win.pad_before
         lo = max(0, -(shift // win.s))  # first o with o*s + shift >= 0
         hi = min(win.out - 1, (win.n - 1 - shift) // win.s)  # last o with o*s + shift <= n-1
         if hi < lo:

@@ -1,4 +1,5 @@
-"""Batch normalisation: per channel on [C, B, H, W], per feature on [N, B].
+"""Batch normalisation (per channel on [C, B, H, W], per feature on [N, B]) and group
+normalisation (per sample, over groups of channels, on [C, B, H, W]).
 
 In the channel-major layout both cases are the same 2-D problem: ``x.reshape(C, -1)`` is a free
 view with one row per channel, so statistics are row reductions over contiguous memory.
@@ -13,6 +14,9 @@ agree):
   ``moving_var`` is the *unbiased* batch variance (divide by M - 1), as PyTorch does for
   ``running_var``. With M == 1 the biased variance (0) is used.
 - Evaluation normalises with the moving statistics and leaves them unchanged.
+
+GroupNorm has no moving statistics: it normalises each sample on its own, in training and in
+evaluation alike.
 """
 
 from __future__ import annotations
@@ -152,3 +156,85 @@ def batchnorm_backward(
     parallel_chunks(gradient, c, d2.size)
     return dx.reshape(x_shape), dgamma, dbeta
 
+
+
+class GroupNormCache(NamedTuple):
+    """What :func:`groupnorm_backward` needs.
+
+    xhat: the normalised input as [G, C/G, B, H*W]; invstd: [G, 1, B, 1] ``1 / sqrt(var + eps)``
+    of each (group, sample); gamma: [G, C/G, 1, 1] in the input's dtype; x_shape: (C, B, H, W).
+    """
+
+    xhat: np.ndarray
+    invstd: np.ndarray
+    gamma: np.ndarray
+    x_shape: tuple[int, int, int, int]
+
+
+def groupnorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, groups: int, eps: float
+) -> tuple[np.ndarray, GroupNormCache]:
+    """Normalise each sample's channel groups, then scale and shift per channel.
+
+    x: [C, B, H, W], C divisible by ``groups``; gamma, beta: [C]. Each sample's channels are
+    split into ``groups`` runs of C/groups; each run is normalised over its channels and all
+    their pixels with its own mean and *biased* variance (as torch.nn.GroupNorm), never over
+    the batch, so training and evaluation compute the same thing. groups=1 is a layer norm
+    over C, H, W; groups=C an instance norm. Returns out (x's shape and dtype) and the cache.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"GroupNorm expects images [C, B, H, W], got shape {x.shape}")
+    c, b, h, w = x.shape
+    if groups < 1 or c % groups:
+        raise ValueError(f"GroupNorm groups {groups} must divide the channels ({c})")
+    if gamma.shape != (c,) or beta.shape != (c,):
+        raise ValueError(f"GroupNorm parameters are for {gamma.shape[0]} channels, input has {c}")
+    dt = x.dtype
+    x4 = x.reshape(groups, c // groups, b, h * w)
+    g4 = gamma.astype(dt, copy=False).reshape(groups, -1, 1, 1)
+    b4 = beta.astype(dt, copy=False).reshape(groups, -1, 1, 1)
+    xhat = np.empty_like(x4)
+    invstd = np.empty((groups, 1, b, 1), dtype=dt)
+    out = np.empty_like(x4)
+
+    def normalise(s: slice) -> None:
+        np.subtract(x4[s], x4[s].mean(axis=(1, 3), keepdims=True, dtype=dt), out=xhat[s])
+        var = np.square(xhat[s]).mean(axis=(1, 3), keepdims=True, dtype=dt)
+        np.divide(1, np.sqrt(var + dt.type(eps)), out=invstd[s])
+        xhat[s] *= invstd[s]
+        np.multiply(xhat[s], g4[s], out=out[s])
+        out[s] += b4[s]
+
+    parallel_chunks(normalise, groups, x.size)
+    return out.reshape(x.shape), GroupNormCache(xhat, invstd, g4, x.shape)
+
+
+def groupnorm_backward(
+    dout: np.ndarray, cache: GroupNormCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dout [C, B, H, W] -> (dx [C, B, H, W], dgamma [C], dbeta [C]).
+
+    Within each (group, sample) the statistics depend on every value, which gives the layer-norm
+    gradient ``dx = invstd * (g - mean(g) - xhat * mean(g * xhat))`` with ``g = gamma * dout``
+    and the means over the group's channels and pixels.
+    """
+    xhat, invstd, g4, x_shape = cache
+    d4 = dout.reshape(xhat.shape)
+    dt = d4.dtype
+    groups = xhat.shape[0]
+    dx = np.empty_like(d4)
+    dgamma = np.empty(g4.shape[:2], dtype=dt)
+    dbeta = np.empty(g4.shape[:2], dtype=dt)
+
+    def gradient(s: slice) -> None:
+        np.sum(d4[s], axis=(2, 3), out=dbeta[s])
+        np.sum(d4[s] * xhat[s], axis=(2, 3), out=dgamma[s])
+        np.multiply(d4[s], g4[s], out=dx[s])  # g = gamma * dout
+        g_mean = dx[s].mean(axis=(1, 3), keepdims=True, dtype=dt)
+        gx_mean = (dx[s] * xhat[s]).mean(axis=(1, 3), keepdims=True, dtype=dt)
+        dx[s] -= g_mean
+        dx[s] -= xhat[s] * gx_mean
+        dx[s] *= invstd[s]
+
+    parallel_chunks(gradient, groups, d4.size)
+    return dx.reshape(x_shape), dgamma.reshape(-1), dbeta.reshape(-1)

@@ -4,8 +4,10 @@ Windowed pooling loops over the Fh*Fw kernel offsets (a handful), each step a ve
 operation on whole strided slices; the slices are clipped to real pixels, so padding is never
 materialised: max pooling ignores padded cells (as if they were -inf) and average pooling divides
 by the number of real pixels in each window (PyTorch's ``count_include_pad=False``), which is
-what the model format promises. The common non-overlapping case (2x2 windows, stride 2) runs in
-channel chunks on all cores.
+what the model format promises. The same clipping serves ``ceil_mode``: its windows are resolved
+by ``window_2d`` (one more output where the last window would hang over the padded edge), and
+the part of a window past the edge is simply never read, as in PyTorch. The common
+non-overlapping case (2x2 windows, stride 2) runs in channel chunks on all cores.
 """
 
 from __future__ import annotations
@@ -65,9 +67,12 @@ def _real_counts_2d(windows: Windows) -> np.ndarray:
 
 def _tile_view(a: np.ndarray, windows: Windows) -> np.ndarray | None:
     """[C, B, H'*Fh, H'*Fw] part of ``a`` as a [C, B, H', Fh, W', Fw] view, when the windows tile
-    the unpadded input without overlap (stride == pool size, no padding); else None."""
+    the unpadded input without overlap (stride == pool size, no padding, and -- with
+    ``ceil_mode`` -- no last window hanging over the edge); else None."""
     wh, ww = windows
     if wh.pad_total or ww.pad_total or wh.s != wh.f or ww.s != ww.f:
+        return None
+    if wh.out * wh.f > wh.n or ww.out * ww.f > ww.n:
         return None
     s0, s1, s2, s3 = a.strides
     return as_strided(

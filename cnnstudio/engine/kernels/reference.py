@@ -14,30 +14,39 @@ import numpy as np
 from cnnstudio.engine.kernels._windows import Windows
 
 
-def _window_pixels(y: int, x: int, windows: Windows) -> list[tuple[int, int, int, int]]:
-    """(kernel row, kernel col, input row, input col) of the real pixels under output (y, x)."""
+def _window_pixels(
+    y: int, x: int, windows: Windows, dilation: tuple[int, int] = (1, 1)
+) -> list[tuple[int, int, int, int]]:
+    """(kernel row, kernel col, input row, input col) of the real pixels under output (y, x);
+    a dilated kernel's taps are ``dilation`` pixels apart within its window."""
     wh, ww = windows
+    dh, dw = dilation
     pixels = []
-    for i, j in itertools.product(range(wh.f), range(ww.f)):
-        r = y * wh.s + i - wh.pad_before
-        c = x * ww.s + j - ww.pad_before
+    for i, j in itertools.product(range((wh.f - 1) // dh + 1), range((ww.f - 1) // dw + 1)):
+        r = y * wh.s + i * dh - wh.pad_before
+        c = x * ww.s + j * dw - ww.pad_before
         if 0 <= r < wh.n and 0 <= c < ww.n:
             pixels.append((i, j, r, c))
     return pixels
 
 
 def conv2d_naive(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, windows: Windows
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, windows: Windows,
+    dilation: tuple[int, int] = (1, 1), groups: int = 1,
 ) -> np.ndarray:
-    """x [C, B, H, W], w [K, C, Fh, Fw], b [K] or None -> [K, B, H', W'] (zero padding)."""
+    """x [C, B, H, W], w [K, C/groups, Fh, Fw], b [K] or None -> [K, B, H', W'] (zero padding;
+    windows resolved for the dilated extent; filter group g sees input channel group g)."""
     wh, ww = windows
-    k = w.shape[0]
+    k, cg = w.shape[0], w.shape[1]
+    kg = k // groups
     batch = x.shape[1]
     out = np.zeros((k, batch, wh.out, ww.out), dtype=x.dtype)
     for y, xo in itertools.product(range(wh.out), range(ww.out)):
-        for i, j, r, c in _window_pixels(y, xo, windows):
-            # out[k, b] += sum over channels ch of w[k, ch, i, j] * x[ch, b, r, c]
-            out[:, :, y, xo] += w[:, :, i, j] @ x[:, :, r, c]
+        for i, j, r, c in _window_pixels(y, xo, windows, dilation):
+            for g in range(groups):
+                # out[k, b] += sum over the group's channels ch of w[k, ch, i, j] * x[ch, b, r, c]
+                filters, channels = slice(g * kg, (g + 1) * kg), slice(g * cg, (g + 1) * cg)
+                out[filters, :, y, xo] += w[filters, :, i, j] @ x[channels, :, r, c]
     if b is not None:
         out += b[:, None, None, None]
     return out

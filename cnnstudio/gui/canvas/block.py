@@ -14,12 +14,12 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
+from cnnstudio.core import routing
+from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, PORT_RADIUS
 from cnnstudio.gui.canvas.style import (
     CORNER_RADIUS,
     DETAIL_ZOOM,
     HEADER_HEIGHT,
-    PORT_RADIUS,
     CanvasStyle,
     mix,
 )
@@ -158,16 +158,11 @@ class BlockItem(QGraphicsItem):
         return path
 
     def output_anchor(self) -> QPointF:
-        return self.mapToScene(QPointF(BLOCK_WIDTH / 2, BLOCK_HEIGHT + PORT_RADIUS))
+        return QPointF(*routing.output_anchor((self.x(), self.y())))
 
     def input_anchor(self, slot: int, count: int) -> QPointF:
         """Where the edge of input ``slot`` (of ``count``) ends; several spread along the top."""
-        if count <= 1:
-            x = BLOCK_WIDTH / 2
-        else:
-            span = min(BLOCK_WIDTH - 40, 44.0 + 30 * (count - 2))
-            x = BLOCK_WIDTH / 2 - span / 2 + span * slot / (count - 1)
-        return self.mapToScene(QPointF(x, -PORT_RADIUS))
+        return QPointF(*routing.input_anchor((self.x(), self.y()), slot, count))
 
     # --- painting ---------------------------------------------------------------------------
     def _state_colour(self) -> QColor:

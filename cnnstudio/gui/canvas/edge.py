@@ -13,39 +13,31 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from cnnstudio.core import routing
 from cnnstudio.gui.canvas.block import EDGE_Z
 from cnnstudio.gui.canvas.style import DETAIL_ZOOM, CanvasStyle
 
 _ARROW = 6.0
 _HIT_WIDTH = 12.0
-_DETOUR = 28.0
 
 
 def curve(p1: QPointF, p2: QPointF) -> QPainterPath:
     """A vertical S-curve: leaves the output downwards and enters the input from above, also
     when the target sits higher than the source (the curve then loops around)."""
-    dy = max(40.0, abs(p2.y() - p1.y()) * 0.5)
-    path = QPainterPath(p1)
-    path.cubicTo(QPointF(p1.x(), p1.y() + dy), QPointF(p2.x(), p2.y() - dy), p2)
-    return path
+    return painter_path(routing.Route(((p1.x(), p1.y()), (p2.x(), p2.y())), True, (0.0, 0.0)))
 
 
-def route(p1: QPointF, p2: QPointF, obstacles: list[QRectF]) -> QPainterPath:
-    """The curve, or, when blocks stand between the ends (a residual shortcut beside the
-    blocks it skips), a path that swings out beside them, runs down and swings back in."""
-    if not obstacles:
-        return curve(p1, p2)
-    left = min(r.left() for r in obstacles) - _DETOUR
-    right = max(r.right() for r in obstacles) + _DETOUR
-    mid = (p1.x() + p2.x()) / 2
-    x = left if abs(mid - left) < abs(right - mid) else right
-    bend = min(40.0, max(12.0, (p2.y() - p1.y()) / 4))
-    a = QPointF(x, p1.y() + 2 * bend)
-    b = QPointF(x, p2.y() - 2 * bend)
-    path = QPainterPath(p1)
-    path.cubicTo(QPointF(p1.x(), p1.y() + bend * 1.5), QPointF(x, a.y() - bend * 1.5), a)
-    path.lineTo(b)
-    path.cubicTo(QPointF(x, b.y() + bend * 1.5), QPointF(p2.x(), p2.y() - bend * 1.5), p2)
+def painter_path(course: routing.Route) -> QPainterPath:
+    """The route (``core.routing``) as a Qt path: the S-curve or the rounded polyline."""
+    path = QPainterPath(QPointF(*course.points[0]))
+    for kind, pts in routing.path_ops(course):
+        q = [QPointF(*p) for p in pts]
+        if kind == "C":
+            path.cubicTo(*q)
+        elif kind == "Q":
+            path.quadTo(*q)
+        else:
+            path.lineTo(q[0])
     return path
 
 
@@ -60,7 +52,7 @@ class EdgeItem(QGraphicsItem):
         self.highlight = False
         self.label = ""
         self.label_text = ""  # the label the scene wants; drawn at the next set_geometry
-        self._ends: tuple | None = None
+        self._ends: routing.Route | None = None
         self._path = QPainterPath()
         self._hit = QPainterPath()
         self._label_rect = QRectF()
@@ -71,22 +63,23 @@ class EdgeItem(QGraphicsItem):
     def key(self) -> tuple[str, str]:
         return (self.src, self.dst)
 
-    def set_geometry(self, p1: QPointF, p2: QPointF, label: str,
-                     obstacles: list[QRectF] | None = None) -> None:
-        ends = (p1.x(), p1.y(), p2.x(), p2.y(),
-                tuple((r.x(), r.y()) for r in obstacles or ()))
-        if ends == self._ends and label == self.label:
+    def set_geometry(self, course: routing.Route, label: str) -> None:
+        """Show the edge along ``course``; nothing is redone when neither changed."""
+        if course == self._ends and label == self.label:
             return
         self.prepareGeometryChange()
-        self._ends, self.label = ends, label
-        self._path = route(p1, p2, obstacles or [])
+        self._ends, self.label = course, label
+        self._path = painter_path(course)
         stroker = QPainterPathStroker()
         stroker.setWidth(_HIT_WIDTH)
         self._hit = stroker.createStroke(self._path)
-        mid = self._path.pointAtPercent(0.5 if not obstacles else 0.15)
         fm = QFontMetricsF(self.style.small_font)
-        w, h = fm.horizontalAdvance(label) + 8, fm.height() + 2
-        self._label_rect = QRectF(mid.x() + 6, mid.y() - h / 2, w, h) if label else QRectF()
+        w, h = label_width(self.style, label), fm.height() + 2
+        if label and course.label_at is not None:
+            x, y = course.label_at
+            self._label_rect = QRectF(x, y - h / 2, w, h)
+        else:
+            self._label_rect = QRectF()
         self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
         self.update()
 
@@ -118,12 +111,17 @@ class EdgeItem(QGraphicsItem):
         painter.drawPolygon(QPolygonF([end, QPointF(end.x() - _ARROW / 2, end.y() - _ARROW),
                                        QPointF(end.x() + _ARROW / 2, end.y() - _ARROW)]))
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.label and lod >= DETAIL_ZOOM:
+        if self.label and not self._label_rect.isNull() and lod >= DETAIL_ZOOM:
             painter.setBrush(style.background)
             painter.drawRoundedRect(self._label_rect, 3, 3)
             painter.setFont(style.small_font)
             painter.setPen(style.muted)
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+def label_width(style: CanvasStyle, label: str) -> float:
+    """Room an edge's shape label takes (the route keeps this much free beside the wire)."""
+    return QFontMetricsF(style.small_font).horizontalAdvance(label) + 8
 
 
 def src_dst(src: str, dst: str) -> str:

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
-from cnnstudio.core.appearance import BLOCK_HEIGHT, block_text
+from cnnstudio.core import routing
+from cnnstudio.core.appearance import block_text
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
-from cnnstudio.gui.canvas.edge import EdgeItem
+from cnnstudio.gui.canvas.edge import EdgeItem, label_width
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.selection import Selection
@@ -37,6 +38,11 @@ class CanvasScene(QGraphicsScene):
         self.blocks: dict[str, BlockItem] = {}
         self.edges: dict[tuple[str, str], EdgeItem] = {}
         self.selected_edges: set[tuple[str, str]] = set()
+        #: Where every block stands, for routing edges around them (Qt's own index would ask
+        #: every edge item for its bounds on each query).
+        self.index = routing.BlockIndex()
+        self._slots: dict[str, dict[str, int]] = {}
+        self._labels = routing.BlockIndex()  # edge labels placed so far (they never overlap)
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -50,6 +56,7 @@ class CanvasScene(QGraphicsScene):
                 problems.setdefault(p.layer, []).append(p.message)
         for lid in [lid for lid in self.blocks if lid not in graph]:
             self.removeItem(self.blocks.pop(lid))
+            self.index.remove(lid)
         for layer in graph:
             report = result.layers.get(layer.id)
             text = block_text(layer, report)
@@ -70,6 +77,9 @@ class CanvasScene(QGraphicsScene):
             x, y = graph.positions.get(layer.id, (0.0, 0.0))
             if item.pos() != QPointF(x, y):
                 item.setPos(x, y)
+            self.index.put(layer.id, routing.block_rect((x, y)))
+        self._slots = {}
+        self._labels = routing.BlockIndex()
         wanted = {}
         for layer in graph:
             for src in layer.inputs:
@@ -90,25 +100,20 @@ class CanvasScene(QGraphicsScene):
         self._grow_rect()
 
     def _place_edge(self, edge: EdgeItem) -> None:
-        """Route an edge from its source's output to its slot on the target's top edge.
-
-        Several inputs spread along the top in the left-to-right order of their sources, so
-        edges into a merge block do not cross."""
+        """Route an edge from its source's output to its slot on the target's top edge, around
+        any block in the way (``core.routing``, as the exported diagram does)."""
+        slots = self._slots.get(edge.dst)
+        if slots is None:
+            where = {lid: (item.x(), item.y()) for lid in self.document.graph.layer(edge.dst).inputs
+                     if (item := self.blocks.get(lid)) is not None}
+            slots = self._slots[edge.dst] = routing.input_slots(list(where), where)
         src, dst = self.blocks[edge.src], self.blocks[edge.dst]
-        listed = [s for s in self.document.graph.layer(edge.dst).inputs if s in self.blocks]
-        inputs = sorted(listed, key=lambda s: (self.blocks[s].x(), listed.index(s)))
         p1 = src.output_anchor()
-        p2 = dst.input_anchor(inputs.index(edge.src), len(inputs))
-        edge.set_geometry(p1, p2, edge.label_text, self._obstacles(p1, p2, edge))
-
-    def _obstacles(self, p1: QPointF, p2: QPointF, edge: EdgeItem) -> list[QRectF]:
-        """Blocks standing in the straight corridor between an edge's two ends."""
-        if p2.y() - p1.y() < BLOCK_HEIGHT + 20:
-            return []
-        corridor = QRectF(QPointF(min(p1.x(), p2.x()) - 6, p1.y() + 8),
-                          QPointF(max(p1.x(), p2.x()) + 6, p2.y() - 8))
-        return [item.sceneBoundingRect() for item in self.items(corridor)
-                if isinstance(item, BlockItem) and item.layer_id not in (edge.src, edge.dst)]
+        p2 = dst.input_anchor(slots.get(edge.src, 0), len(slots))
+        course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
+                               (edge.src, edge.dst), label_width(self.style, edge.label_text),
+                               self._labels)
+        edge.set_geometry(course, edge.label_text)
 
     def _grow_rect(self) -> None:
         bounds = self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
@@ -153,11 +158,17 @@ class CanvasScene(QGraphicsScene):
         touched: set[str] = set()
         for lid, pos in positions.items():
             item = self.blocks.get(lid)
-            if item is not None:
+            if item is not None and item.pos() != pos:
                 item.setPos(pos)
+                self.index.put(lid, routing.block_rect((pos.x(), pos.y())))
                 touched.add(lid)
+        if not touched:
+            return
+        self._slots = {}
+        self._labels = routing.BlockIndex()
         for edge in self.edges.values():
-            self._place_edge(edge)  # any edge may need to swing around a moved block
+            # Edges of a moved block follow it; any other may need to swing around it.
+            self._place_edge(edge)
 
     def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
         from cnnstudio.gui.canvas.block import BLOCK_Z, DRAG_Z

@@ -10,11 +10,15 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
-from cnnstudio.core.appearance import ACCENT_COLOR, ERROR_COLOR, FAMILY_COLORS, WARNING_COLOR
+from cnnstudio.core.appearance import (
+    ACCENT_COLOR,
+    ERROR_COLOR,
+    FAMILY_COLORS,
+    WARNING_COLOR,
+)
 
 HEADER_HEIGHT = 22.0
 CORNER_RADIUS = 7.0
-PORT_RADIUS = 5.0
 #: Below this zoom the detail lines are unreadable: blocks show only their type, larger.
 DETAIL_ZOOM = 0.55
 

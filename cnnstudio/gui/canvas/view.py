@@ -154,6 +154,9 @@ class CanvasView(QGraphicsView):
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
         super().resizeEvent(event)
         self._place_overlays()
+        size = self.viewport().size()
+        if size.width() > 100 and size.height() > 100:  # Auto-Layout shapes the model to fit
+            self.document.layout_target = (float(size.width()), float(size.height()))
 
     # --- zoom and pan -----------------------------------------------------------------------
     def zoom(self) -> float:

@@ -1,0 +1,67 @@
+"""Models far larger than anyone draws by hand: the window opens them in bounded work or says
+plainly that it will not draw them (the command line still works on them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from cnnstudio.core.layout import LayoutReport
+from cnnstudio.gui.document import MAX_DISPLAY_LAYERS, Document
+from cnnstudio.gui.main_window import MainWindow
+from tests.core.test_layout import chain_document, dense_adds_document
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    w = MainWindow(settings=settings)
+    qtbot.addWidget(w)
+    yield w
+    w.document.undo_stack.setClean()
+    w.files.shutdown()
+
+
+def test_a_chain_too_long_to_draw_is_refused_with_the_numbers(window, tmp_path, monkeypatch):
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(chain_document(MAX_DISPLAY_LAYERS + 1)))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda _p, title, text, *a, **k: shown.append(text)))
+    before = window.document.graph.copy()
+    assert not window.open_path(str(path))
+    assert len(shown) == 1
+    assert "long.json" in shown[0] and f"{MAX_DISPLAY_LAYERS + 1:,} layers" in shown[0]
+    assert "cnnstudio summary" in shown[0]
+    assert window.document.graph == before  # the open model is untouched and still usable
+    window.document.set_param("c1", "filters", 7)
+    assert window.document.graph.layer("c1").params["filters"] == 7
+
+
+def test_the_command_line_refuses_to_draw_it_in_one_line(tmp_path):
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(chain_document(MAX_DISPLAY_LAYERS + 1)))
+    run = subprocess.run([sys.executable, "-m", "cnnstudio.cli", "gui", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1
+    assert "long.json" in run.stderr and "more than the designer window shows" in run.stderr
+
+
+def test_every_add_taking_all_earlier_layers_opens_with_the_simpler_layout(qtbot, tmp_path):
+    path = tmp_path / "dense.json"
+    path.write_text(json.dumps(dense_adds_document(100)))  # the 38 KB file: 5,050 edges
+    document = Document()
+    document.open(path)
+    report = document.layout_report
+    assert isinstance(report, LayoutReport) and report.method == "rows"
+    from cnnstudio.gui.canvas import CanvasView
+    from cnnstudio.gui.selection import Selection
+
+    view = CanvasView(document, Selection())
+    qtbot.addWidget(view)
+    assert len(view.canvas_scene.edges) == 5050
+    assert len(view.canvas_scene.blocks) == 101
