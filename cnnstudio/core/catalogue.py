@@ -1,27 +1,61 @@
 """The layer catalogue: every layer type described once, as data.
 
 The palette, canvas blocks, inspector forms, model-file reader, validator, engine bindings and
-exporters all read this table, so adding a layer type means adding one entry here (plus its engine
-kernel, export mapping and icon, which conformance tests demand). Nothing else in the program lists
-layer types or their params.
+exporters all read this table, so adding a layer type means adding one entry here (plus its shape
+rule, engine kernel and export mappings, which tests/test_conformance.py demands). Nothing else in
+the program lists layer types or their params.
+
+An entry holds a layer's *derived* meaning too, so no other module restates it: the arrays it owns
+for given params and input shape (a bias only when ``use_bias``; BatchNorm's moving statistics),
+the effective value of a defaulted param (a pool's stride is its size), the rank of input it needs
+(image or flat vector) and its role (spatial filter, activation, normalisation...), which the
+weight initialiser, the training views and the explanations ask instead of testing type names.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnnstudio.core import rules
+from cnnstudio.core.shapes import pair
 
 # Param kinds: the semantic type of a value, which decides the editor in the inspector and the
 # checks in the reader.
 INT = "int"  # a whole number
 SIZE2 = "size2"  # an int or [h, w] of positive ints (kernel, stride, pool size)
-PADDING = "padding"  # "valid", "same", an int >= 0, or [h, w]
+PADDING = "padding"  # one of its choices ("valid", "same"), an int >= 0, or [h, w]
 FLOAT = "float"
 BOOL = "bool"
+CHOICE = "choice"  # one of the param's ``choices`` (strings)
+PARAM_KINDS = (INT, SIZE2, PADDING, FLOAT, BOOL, CHOICE)
+
+# Roles: what a layer does in a network, asked by code that must treat kinds of layers alike
+# (the initialiser, the training views, the explanations) instead of testing type names.
+ROLE_INPUT = "input"
+#: Learned filters slid over the image (their weights can be drawn as pictures, their outputs
+#: are feature maps).
+ROLE_SPATIAL_FILTER = "spatial filter"
+ROLE_FULLY_CONNECTED = "fully connected"
+ROLE_POOLING = "pooling"
+ROLE_RESHAPE = "reshape"
+ROLE_ACTIVATION = "activation"
+ROLE_NORMALISATION = "normalisation"
+ROLE_REGULARISATION = "regularisation"
+ROLE_MERGE = "merge"
+ROLES = (ROLE_INPUT, ROLE_SPATIAL_FILTER, ROLE_FULLY_CONNECTED, ROLE_POOLING, ROLE_RESHAPE,
+         ROLE_ACTIVATION, ROLE_NORMALISATION, ROLE_REGULARISATION, ROLE_MERGE)
+#: Roles that sit between a weighted layer and its activation without changing which weight
+#: initialisation suits it (conv -> BatchNorm -> ReLU still wants He).
+INIT_TRANSPARENT_ROLES = frozenset({ROLE_NORMALISATION, ROLE_REGULARISATION})
+
+# The rank of input a layer needs (checked before the layer's rule runs).
+IMAGE, FLAT, ANY_RANK = rules.IMAGE, rules.FLAT, rules.ANY_RANK
+
+# How an owned array starts: drawn from the fan-in/out (He or Glorot), zeros or ones.
+INIT_FAN, INIT_ZEROS, INIT_ONES = "fan", "zeros", "ones"
 
 # Families: colour and palette group.
 INPUT, CONV, POOL, DENSE, ACTIVATION, NORM, MERGE = (
@@ -62,6 +96,11 @@ class ParamSpec:
     #: ``None`` is allowed and means "the default rule" (pool stride = pool size).
     optional: bool = False
     title: str = ""
+    #: CHOICE and PADDING: the words the param accepts (the reader, the inspector's combo box
+    #: and the docs all read them from here).
+    choices: tuple[str, ...] = ()
+    #: An optional param left empty takes the value of this param (a pool's stride is its size).
+    same_as: str | None = None
 
     @property
     def label(self) -> str:
@@ -71,6 +110,11 @@ class ParamSpec:
         lo = "(" if self.exclusive_min else "["
         hi = ")" if self.exclusive_max else "]"
         return f"{lo}{_num(self.minimum)}, {_num(self.maximum)}{hi}"
+
+    def choices_text(self) -> str:
+        """``"valid", "same"`` or ``"none" or "tanh"``: the accepted words, quoted."""
+        words = [f'"{c}"' for c in self.choices]
+        return " or ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + f" or {words[-1]}"
 
     def check(self, value: Any) -> Any:
         """Return the value in canonical form (``[h, w]`` lists, floats) or raise ParamError."""
@@ -99,12 +143,16 @@ class ParamSpec:
             return self._check_pair(value)
         if self.kind == PADDING:
             if isinstance(value, str):
-                if value not in ("valid", "same"):
-                    raise ParamError(
-                        f"{self.name} must be \"valid\", \"same\", an int or [h, w], got {value!r}"
-                    )
+                if value not in self.choices:
+                    words = ", ".join(f'"{c}"' for c in self.choices)
+                    raise ParamError(f"{self.name} must be {words}, an int or [h, w], got "
+                                     f"{_show(value)}")
                 return value
             return self._check_pair(value)
+        if self.kind == CHOICE:
+            if not isinstance(value, str) or value not in self.choices:
+                raise ParamError(f"{self.name} must be {self.choices_text()}, got {_show(value)}")
+            return value
         raise AssertionError(f"unknown param kind {self.kind}")
 
     def _check_pair(self, value: Any) -> int | list[int]:
@@ -148,9 +196,42 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+Shape = tuple[int, ...]
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ArraySpec:
+    """One array a layer owns for given params and input: the weights file's key and layout."""
+
+    name: str
+    shape: Shape
+    trainable: bool
+    init: str
+    #: Weight decay applies to it (conv and dense kernels; never biases or norm parameters).
+    decayed: bool
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayDecl:
+    """How a layer type's array is shaped from its (effective) params and its first input."""
+
+    name: str
+    shape: Callable[[Params, Shape], Shape]
+    trainable: bool = True
+    init: str = INIT_FAN
+    decayed: bool = False
+    #: The array exists only when this says so (a bias only when ``use_bias``).
+    present: Callable[[Params], bool] = field(default=lambda p: True)
+
+
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
-    """One layer type: identity, teaching text, params, arity and the rule that computes it."""
+    """One layer type: identity, teaching text, params, arity, derived meaning and its rule."""
 
     type: str
     title: str
@@ -158,13 +239,25 @@ class LayerSpec:
     description: str
     params: tuple[ParamSpec, ...]
     rule: Callable[[rules.RuleInput], rules.RuleOutput]
+    role: str
     min_inputs: int = 1
     max_inputs: int | None = 1
     #: The short notation people write on diagrams ("Conv 16@3x3 s2 same").
-    notation: Callable[[Mapping[str, Any]], str] = field(default=lambda p: "")
-    #: Names of the weight arrays this layer trains and keeps, as in the weights file.
-    weights: tuple[str, ...] = ()
-    buffers: tuple[str, ...] = ()
+    notation: Callable[[Params], str] = field(default=lambda p: "")
+    #: The arrays it can own, in weights-file order.
+    arrays_decl: tuple[ArrayDecl, ...] = ()
+    #: The rank of its (first) input: IMAGE [C, H, W], FLAT [N] or ANY_RANK.
+    input_rank: str = ANY_RANK
+    #: Activations after which He initialisation keeps the signal's variance (ReLU family).
+    rectifier: bool = False
+    #: Pooling: what a window is reduced to, "max" or "average".
+    reduction: str = ""
+    #: Conv and pooling: the per-axis tiling of an (H, W) input (shapes.AxisWindow pair), the
+    #: one computation the validator, engine and exporters share.
+    windows: Callable[[Params, tuple[int, int]], Any] | None = None
+    #: Params that exercise its less common paths (a stride, padding, a non-default mode): used
+    #: by the conformance tests and as a worked example.
+    example: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -179,7 +272,7 @@ class LayerSpec:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
-    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve(self, params: Params) -> dict[str, Any]:
         """Full params: given values checked and canonical, missing ones at their defaults.
 
         Raises ParamError naming the first unknown or bad param.
@@ -190,9 +283,56 @@ class LayerSpec:
             raise ParamError(f"unknown param {unknown[0]!r} for {self.type} (known: {known})")
         return {p.name: p.check(params.get(p.name, p.default)) for p in self.params}
 
+    def effective(self, params: Params) -> dict[str, Any]:
+        """Resolved params with every empty ``same_as`` param filled in (pool stride = size)."""
+        out = dict(params)
+        for p in self.params:
+            if p.same_as is not None and out.get(p.name) is None:
+                out[p.name] = out[p.same_as]
+        return out
+
     @property
     def is_merge(self) -> bool:
         return self.max_inputs is None or self.max_inputs > 1
+
+    # --- the arrays it owns -------------------------------------------------------------------
+    def arrays(self, params: Params, input_shapes: Sequence[Shape]) -> tuple[ArraySpec, ...]:
+        """The arrays a layer with these params and inputs owns, in weights-file order."""
+        eff = self.effective(params)
+        shape = tuple(input_shapes[0]) if input_shapes else ()
+        return tuple(ArraySpec(d.name, tuple(d.shape(eff, shape)), d.trainable, d.init,
+                               d.decayed)
+                     for d in self.arrays_decl if d.present(eff))
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        """Names of the trainable arrays it can own (the weights file's names)."""
+        return tuple(d.name for d in self.arrays_decl if d.trainable)
+
+    @property
+    def buffers(self) -> tuple[str, ...]:
+        """Names of the arrays it keeps but does not train (BatchNorm's moving statistics)."""
+        return tuple(d.name for d in self.arrays_decl if not d.trainable)
+
+    @property
+    def has_moving_statistics(self) -> bool:
+        """It keeps statistics besides its weights: frozen, it runs in inference mode."""
+        return bool(self.buffers)
+
+    # --- what the validator calls ---------------------------------------------------------
+    def apply(self, rin: rules.RuleInput) -> rules.RuleOutput:
+        """The layer's rule on effective params, after the input-rank check, with parameter
+        counts taken from the arrays it owns (so counts and the engine's arrays agree)."""
+        if rin.inputs:
+            rules.check_rank(self.input_rank, rin.first.shape)
+        params = self.effective(rin.params)
+        out = self.rule(rules.RuleInput(params, rin.inputs))
+        for array in self.arrays(params, [i.shape for i in rin.inputs]):
+            if array.trainable:
+                out.trainable += array.size
+            else:
+                out.non_trainable += array.size
+        return out
 
 
 # --- notation helpers -------------------------------------------------------------------------
@@ -242,12 +382,14 @@ def _stride_param(optional: bool = False) -> ParamSpec:
     return ParamSpec("stride", SIZE2, None if optional else 1,
                      "how far the filter jumps between positions; 2 halves the output size"
                      + ("; empty means the same as the pool size" if optional else ""),
-                     1, MAX_SIZE, optional=optional)
+                     1, MAX_SIZE, optional=optional,
+                     same_as="pool_size" if optional else None)
 
 
 PADDING_HELP = ("zeros added around the input: \"valid\" adds none (the output shrinks), \"same\" "
                 "adds enough that the output is ceil(input / stride)")
-_padding = ParamSpec("padding", PADDING, "valid", PADDING_HELP, 0, MAX_SIZE)
+_padding = ParamSpec("padding", PADDING, "valid", PADDING_HELP, 0, MAX_SIZE,
+                     choices=("valid", "same"))
 _use_bias = ParamSpec("use_bias", BOOL, True, "add one learned constant per output; not needed "
                       "when BatchNorm follows, since it subtracts the mean anyway",
                       title="use bias")
@@ -257,6 +399,30 @@ def _rate(what: str) -> ParamSpec:
     return ParamSpec("rate", FLOAT, 0.5, f"fraction of {what} set to zero at random in training "
                      "(the rest are scaled up by 1/(1-rate)); nothing is dropped in evaluation",
                      0.0, 1.0, exclusive_max=True)
+
+
+# --- arrays shared between types --------------------------------------------------------------
+
+def _bias(outputs: str) -> ArrayDecl:
+    """One learned constant per output, present only when ``use_bias`` is on."""
+    return ArrayDecl("bias", lambda p, s: (p[outputs],), init=INIT_ZEROS,
+                     present=lambda p: p["use_bias"])
+
+
+def _per_channel(name: str, init: str, trainable: bool = True) -> ArrayDecl:
+    return ArrayDecl(name, lambda p, s: (s[0],), trainable=trainable, init=init)
+
+
+#: Conv weight [filters, C_in, Fh, Fw] (PyTorch's layout).
+_CONV_WEIGHT = ArrayDecl("weight", lambda p, s: (p["filters"], s[0], *pair(p["kernel_size"])),
+                         decayed=True)
+#: Dense weight [units, N] (PyTorch's layout).
+_DENSE_WEIGHT = ArrayDecl("weight", lambda p, s: (p["units"], s[0]), decayed=True)
+_BATCHNORM_ARRAYS = (
+    _per_channel("gamma", INIT_ONES), _per_channel("beta", INIT_ZEROS),
+    _per_channel("moving_mean", INIT_ZEROS, trainable=False),
+    _per_channel("moving_var", INIT_ONES, trainable=False),
+)
 
 
 LAYERS: dict[str, LayerSpec] = {}
@@ -274,8 +440,9 @@ _register(LayerSpec(
         ParamSpec("height", INT, 32, "image height in pixels", 1, 1 << 16),
         ParamSpec("width", INT, 32, "image width in pixels", 1, 1 << 16),
     ),
-    rules.input_rule, min_inputs=0, max_inputs=0,
+    rules.input_rule, ROLE_INPUT, min_inputs=0, max_inputs=0,
     notation=lambda p: f"Input {p['channels']}x{p['height']}x{p['width']}",
+    example={"channels": 2, "height": 6, "width": 5},
 ))
 _register(LayerSpec(
     "Conv2D", "Conv2D", CONV,
@@ -286,13 +453,18 @@ _register(LayerSpec(
                   1, MAX_SIZE),
         _kernel(), _stride_param(), _padding, _use_bias,
     ),
-    rules.conv2d_rule, notation=_conv_notation, weights=("weight", "bias"),
+    rules.conv2d_rule, ROLE_SPATIAL_FILTER, notation=_conv_notation,
+    arrays_decl=(_CONV_WEIGHT, _bias("filters")), input_rank=IMAGE,
+    windows=rules.conv_windows,
+    example={"filters": 3, "kernel_size": 3, "stride": 2, "padding": "same"},
 ))
-for _name, _title, _short, _help in (
-    ("MaxPool2D", "MaxPool2D", "MaxPool", "Keeps the largest value in each window: a summary of "
-     "whether a feature is present nearby, which shrinks the map and adds some shift tolerance."),
-    ("AvgPool2D", "AvgPool2D", "AvgPool", "Averages each window (padding is not counted in the "
-     "average): a smoother way to shrink the map than max pooling."),
+for _name, _title, _short, _reduction, _help, _example in (
+    ("MaxPool2D", "MaxPool2D", "MaxPool", "max", "Keeps the largest value in each window: a "
+     "summary of whether a feature is present nearby, which shrinks the map and adds some shift "
+     "tolerance.", {"pool_size": 3, "stride": 2, "padding": "same"}),
+    ("AvgPool2D", "AvgPool2D", "AvgPool", "average", "Averages each window (padding is not "
+     "counted in the average): a smoother way to shrink the map than max pooling.",
+     {"pool_size": 2, "stride": 1, "padding": 1}),
 ):
     _register(LayerSpec(
         _name, _title, POOL, _help,
@@ -301,24 +473,27 @@ for _name, _title, _short, _help in (
                       title="pool size"),
             _stride_param(optional=True), _padding,
         ),
-        rules.pool_rule, notation=_pool_notation(_short),
+        rules.pool_rule, ROLE_POOLING, notation=_pool_notation(_short), input_rank=IMAGE,
+        reduction=_reduction, windows=rules.pool_windows, example=_example,
     ))
 _register(LayerSpec(
     "GlobalAvgPool2D", "GlobalAvgPool2D", POOL,
     "Averages each whole feature map to one number: C maps become a vector of C, with no weights "
     "and any image size. The usual way to end a modern CNN before its classifier.",
-    (), rules.global_pool_rule, notation=lambda p: "GlobalAvgPool",
+    (), rules.global_pool_rule, ROLE_POOLING, notation=lambda p: "GlobalAvgPool",
+    input_rank=IMAGE, reduction="average",
 ))
 _register(LayerSpec(
     "GlobalMaxPool2D", "GlobalMaxPool2D", POOL,
     "Takes the maximum of each whole feature map: 'is this feature anywhere in the image?'",
-    (), rules.global_pool_rule, notation=lambda p: "GlobalMaxPool",
+    (), rules.global_pool_rule, ROLE_POOLING, notation=lambda p: "GlobalMaxPool",
+    input_rank=IMAGE, reduction="max",
 ))
 _register(LayerSpec(
     "Flatten", "Flatten", DENSE,
     "Unrolls C x H x W feature maps into one vector (channel by channel, row by row) so Dense "
     "layers can follow.",
-    (), rules.flatten_rule, notation=lambda p: "Flatten",
+    (), rules.flatten_rule, ROLE_RESHAPE, notation=lambda p: "Flatten", input_rank=IMAGE,
 ))
 _register(LayerSpec(
     "Dense", "Dense", DENSE,
@@ -329,25 +504,29 @@ _register(LayerSpec(
                   1, MAX_SIZE),
         _use_bias,
     ),
-    rules.dense_rule, notation=lambda p: f"Dense {p['units']}", weights=("weight", "bias"),
+    rules.dense_rule, ROLE_FULLY_CONNECTED, notation=lambda p: f"Dense {p['units']}",
+    arrays_decl=(_DENSE_WEIGHT, _bias("units")), input_rank=FLAT, example={"units": 4},
 ))
-for _name, _help in (
-    ("ReLU", "max(0, x): keeps positive responses and zeroes the rest; cheap and the default."),
-    ("Sigmoid", "1 / (1 + e^-x): squashes to (0, 1); saturates, so deep stacks learn slowly."),
-    ("Tanh", "Squashes to (-1, 1), centred on 0; saturates like Sigmoid."),
+for _name, _help, _rectifier in (
+    ("ReLU", "max(0, x): keeps positive responses and zeroes the rest; cheap and the default.",
+     True),
+    ("Sigmoid", "1 / (1 + e^-x): squashes to (0, 1); saturates, so deep stacks learn slowly.",
+     False),
+    ("Tanh", "Squashes to (-1, 1), centred on 0; saturates like Sigmoid.", False),
 ):
     _register(LayerSpec(_name, _name, ACTIVATION, _help, (), rules.same_shape_rule,
-                        notation=lambda p, n=_name: n))
+                        ROLE_ACTIVATION, notation=lambda p, n=_name: n, rectifier=_rectifier))
 _register(LayerSpec(
     "LeakyReLU", "LeakyReLU", ACTIVATION,
     "Like ReLU but lets a small slope (alpha) through for negative inputs, so units never die.",
     (ParamSpec("alpha", FLOAT, 0.01, "slope for negative inputs", 0.0, 1.0),),
-    rules.same_shape_rule, notation=lambda p: f"LeakyReLU {p['alpha']:g}",
+    rules.same_shape_rule, ROLE_ACTIVATION, notation=lambda p: f"LeakyReLU {p['alpha']:g}",
+    rectifier=True, example={"alpha": 0.1},
 ))
 _register(LayerSpec(
     "Softmax", "Softmax", ACTIVATION,
     "Turns a vector of scores into probabilities that sum to 1; belongs at the very end.",
-    (), rules.softmax_rule, notation=lambda p: "Softmax",
+    (), rules.same_shape_rule, ROLE_ACTIVATION, notation=lambda p: "Softmax", input_rank=FLAT,
 ))
 _register(LayerSpec(
     "BatchNorm", "BatchNorm", NORM,
@@ -360,31 +539,33 @@ _register(LayerSpec(
         ParamSpec("epsilon", FLOAT, 1e-5, "added to the variance so it never divides by zero",
                   0.0, 1.0, exclusive_min=True),
     ),
-    rules.batchnorm_rule, notation=lambda p: "BatchNorm",
-    weights=("gamma", "beta"), buffers=("moving_mean", "moving_var"),
+    rules.same_shape_rule, ROLE_NORMALISATION, notation=lambda p: "BatchNorm",
+    arrays_decl=_BATCHNORM_ARRAYS, example={"momentum": 0.8, "epsilon": 1e-3},
 ))
 _register(LayerSpec(
     "Dropout", "Dropout", NORM,
     "In training, zeroes single units at random so the network cannot rely on any one of them.",
-    (_rate("units"),), rules.dropout_rule, notation=lambda p: f"Dropout {p['rate']:g}",
+    (_rate("units"),), rules.same_shape_rule, ROLE_REGULARISATION,
+    notation=lambda p: f"Dropout {p['rate']:g}", example={"rate": 0.3},
 ))
 _register(LayerSpec(
     "SpatialDropout2D", "SpatialDropout2D", NORM,
     "In training, zeroes whole feature maps at random: neighbouring pixels are so correlated "
     "that dropping single ones teaches little.",
-    (_rate("feature maps (channels)"),), rules.spatial_dropout_rule,
-    notation=lambda p: f"SpatialDropout {p['rate']:g}",
+    (_rate("feature maps (channels)"),), rules.same_shape_rule, ROLE_REGULARISATION,
+    notation=lambda p: f"SpatialDropout {p['rate']:g}", input_rank=IMAGE, example={"rate": 0.3},
 ))
 _register(LayerSpec(
     "Add", "Add", MERGE,
     "Adds its inputs element by element (a residual or skip connection); they must have the "
     "same shape.",
-    (), rules.add_rule, min_inputs=2, max_inputs=None, notation=lambda p: "Add",
+    (), rules.add_rule, ROLE_MERGE, min_inputs=2, max_inputs=None, notation=lambda p: "Add",
 ))
 _register(LayerSpec(
     "Concatenate", "Concatenate", MERGE,
     "Stacks its inputs along the channel axis; their other dimensions must agree.",
-    (), rules.concatenate_rule, min_inputs=2, max_inputs=None, notation=lambda p: "Concatenate",
+    (), rules.concatenate_rule, ROLE_MERGE, min_inputs=2, max_inputs=None,
+    notation=lambda p: "Concatenate",
 ))
 
 

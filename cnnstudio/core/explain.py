@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cnnstudio.core.catalogue import ROLE_ACTIVATION, layer_spec
 from cnnstudio.core.graph import Layer
 from cnnstudio.core.rules import fmt_shape, pad_text
 from cnnstudio.core.shapes import AxisWindow, pair
@@ -133,6 +134,11 @@ def _rf_section(report: LayerReport, axes: tuple[AxisWindow, AxisWindow] | None,
     return Section("Receptive field", tuple(lines))
 
 
+def _has_bias(layer: Layer, ins: tuple[Shape, ...]) -> bool:
+    """Whether the catalogue gives this layer a bias array (the one place that decides it)."""
+    return any(a.name == "bias" for a in layer.spec.arrays(layer.params, ins))
+
+
 def _per_axis(steps: list[tuple[str, str]]) -> list[Line]:
     """One formula line for both axes when they agree, else one each."""
     if steps[0][1] == steps[1][1]:
@@ -188,13 +194,14 @@ def _conv(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sec
     axes = report.axes
     assert axes is not None  # the validator always tiles a conv it could compute
     ho, wo = axes[0].out, axes[1].out
-    bias = f" + {k}" if p["use_bias"] else ""
+    has_bias = _has_bias(layer, ins)
+    bias = f" + {k}" if has_bias else ""
     params = report.trainable + report.non_trainable
     sections = [
         _output_section(axes, k, "kernel size"),
         Section("Parameters", (
             _p("kernel height x kernel width x input channels x filters"
-               + (" + one bias per filter" if p["use_bias"] else " (no bias)")),
+               + (" + one bias per filter" if has_bias else " (no bias)")),
             _f(f"{fh}*{fw}*{c}*{k}{bias} = {_n(params)}"),
             _p(f"Each filter is {fh}x{fw}x{c}: as deep as its input ({c} channel"
                f"{'s' if c != 1 else ''}), so it mixes every channel at once."),
@@ -223,7 +230,7 @@ def _pool(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sec
     c = ins[0][0]
     axes = report.axes
     assert axes is not None
-    kind = "largest value" if layer.type.startswith("Max") else "average"
+    kind = "largest value" if layer.spec.reduction == "max" else "average"
     stride_note = (" The stride is empty, so it equals the pool size: windows do not overlap."
                    if p["stride"] is None else "")
     return [
@@ -238,7 +245,7 @@ def _pool(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sec
 
 def _global_pool(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     c, h, w = ins[0]
-    kind = "Averages" if "Avg" in layer.type else "Takes the maximum of"
+    kind = "Takes the maximum of" if layer.spec.reduction == "max" else "Averages"
     return [Section("What it does", (
         _f(f"{c}x{h}x{w} -> {c}"),
         _p(f"{kind} each whole {h}x{w} map: one number per channel, no weights, and it works "
@@ -257,7 +264,7 @@ def _flatten(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[
 def _dense(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     n = ins[0][0]
     u = layer.params["units"]
-    bias = f" + {u}" if layer.params["use_bias"] else ""
+    bias = f" + {u}" if _has_bias(layer, ins) else ""
     return [
         Section("Parameters", (
             _p("inputs x units" + (" + one bias per unit" if bias else " (no bias)")),
@@ -300,22 +307,28 @@ def _batchnorm(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> lis
     ))]
 
 
-def _dropout(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+def _drop_line(layer: Layer, what: str) -> Line:
     rate = layer.params["rate"]
     scale = f"{1 / (1 - rate):.3g}"
-    spatial = layer.type == "SpatialDropout2D"
-    what = f"each of the {ins[0][0]} whole maps" if spatial else "each value"
-    lines = [
-        _p(f"In training, {what} is zeroed with probability {rate:g} and the rest are scaled "
-           f"by 1/(1 - {rate:g}) = {scale}; in evaluation nothing is dropped. No weights."),
-    ]
-    if spatial:
-        lines.append(_p("Whole channels, because neighbouring pixels are so alike that dropping "
-                        "single ones hides almost nothing."))
-    elif len(ins[0]) == 3:
+    return _p(f"In training, {what} is zeroed with probability {rate:g} and the rest are scaled "
+              f"by 1/(1 - {rate:g}) = {scale}; in evaluation nothing is dropped. No weights.")
+
+
+def _dropout(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    lines = [_drop_line(layer, "each value")]
+    if len(ins[0]) == 3:
         lines.append(_p("On feature maps, SpatialDropout2D usually helps more: neighbouring "
                         "pixels are correlated, so single dropped pixels are easy to guess."))
     return [Section("What it does", tuple(lines))]
+
+
+def _spatial_dropout(layer: Layer, report: LayerReport,
+                     ins: tuple[Shape, ...]) -> list[Section]:
+    return [Section("What it does", (
+        _drop_line(layer, f"each of the {ins[0][0]} whole maps"),
+        _p("Whole channels, because neighbouring pixels are so alike that dropping single ones "
+           "hides almost nothing."),
+    ))]
 
 
 def _add(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
@@ -333,7 +346,7 @@ def _concat(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[S
     )), _rf_section(report, None, merge=len(report.output_shape or ()) == 3)]
 
 
-_EXPLAINERS: dict[str, Explainer] = {
+EXPLAINERS: dict[str, Explainer] = {
     "Input": _input,
     "Conv2D": _conv,
     "MaxPool2D": _pool,
@@ -342,17 +355,25 @@ _EXPLAINERS: dict[str, Explainer] = {
     "GlobalMaxPool2D": _global_pool,
     "Flatten": _flatten,
     "Dense": _dense,
-    "ReLU": _activation,
-    "LeakyReLU": _activation,
-    "Sigmoid": _activation,
-    "Tanh": _activation,
     "Softmax": _softmax,
     "BatchNorm": _batchnorm,
     "Dropout": _dropout,
-    "SpatialDropout2D": _dropout,
+    "SpatialDropout2D": _spatial_dropout,
     "Add": _add,
     "Concatenate": _concat,
 }
+
+
+#: Explainers for a whole role, used when a type has none of its own: a new activation is
+#: explained without touching this module.
+ROLE_EXPLAINERS: dict[str, Explainer] = {
+    ROLE_ACTIVATION: _activation,
+}
+
+
+def explainer_for(type_name: str) -> Explainer | None:
+    """The type's own explainer, else its role's, else None."""
+    return EXPLAINERS.get(type_name) or ROLE_EXPLAINERS.get(layer_spec(type_name).role)
 
 
 def explain(layer: Layer, report: LayerReport | None) -> list[Section]:
@@ -369,9 +390,9 @@ def explain(layer: Layer, report: LayerReport | None) -> list[Section]:
             _p("Unknown until the problems listed for this layer or above it are fixed."),
         ))]
     assert report is not None
-    explainer = _EXPLAINERS.get(layer.type)
+    explainer = explainer_for(layer.type)
     sections = explainer(layer, report, shape_in) if explainer else []  # type: ignore[arg-type]
-    if not layer.trainable and layer.spec.weights:
+    if not layer.trainable and layer.spec.arrays_decl:
         sections.append(Section("Frozen", (
             _p("Its weights are not updated in training (transfer learning keeps what they "
                "learned)."),

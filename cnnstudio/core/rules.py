@@ -1,8 +1,11 @@
 """Per-layer-type rules: output shape, parameter counts, MACs and receptive field.
 
-Each rule is a pure function of the layer's resolved params and what flows into it. The validator
-calls them in topological order; the catalogue ties each layer type to its rule. Messages state the
-rule and the numbers received, so a student can see why ("(10 + 2*0 - 12)/1 + 1 = -1 < 1").
+Each rule is a pure function of the layer's effective params (defaults filled in, a pool's empty
+stride already its size) and what flows into it. The validator calls them, through
+``LayerSpec.apply``, in topological order, after the input's rank was checked against the spec
+and before parameter counts are added from the arrays the spec says the layer owns: a rule
+computes only the output shape, MACs, receptive field and tiling. Messages state the rule and the
+numbers received, so a student can see why ("(10 + 2*0 - 12)/1 + 1 = -1 < 1").
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from cnnstudio.core.receptive import Field, union
 from cnnstudio.core.shapes import AxisWindow, pair, window_2d
 
 Shape = tuple[int, ...]
+Params = Mapping[str, Any]
+
+# The rank of input a layer needs (the catalogue's ``input_rank``).
+IMAGE, FLAT, ANY_RANK = "image", "flat", "any"
 
 # Fix hints the GUI turns into one-click, undoable repairs.
 FIX_INSERT_FLATTEN = "insert_flatten"
@@ -83,8 +90,15 @@ def _prod(shape: Shape) -> int:
     return n
 
 
-def _need_image(rin: RuleInput) -> tuple[int, int, int]:
-    shape = rin.first.shape
+def check_rank(rank: str, shape: Shape) -> None:
+    """Raise wrong_rank when ``shape`` is not the rank (IMAGE, FLAT, ANY_RANK) a layer needs."""
+    if rank == IMAGE:
+        _need_image(shape)
+    elif rank == FLAT:
+        _need_flat(shape)
+
+
+def _need_image(shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise LayerProblem(
             "wrong_rank",
@@ -94,8 +108,7 @@ def _need_image(rin: RuleInput) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _need_flat(rin: RuleInput) -> int:
-    shape = rin.first.shape
+def _need_flat(shape: Shape) -> int:
     if len(shape) != 1:
         raise LayerProblem(
             "wrong_rank",
@@ -109,11 +122,21 @@ def _need_flat(rin: RuleInput) -> int:
 _AXIS = ("height", "width")
 
 
-def _tile(rin: RuleInput, kernel: Any, stride: Any, padding: Any, fix: str,
-          noun: str) -> tuple[AxisWindow, AxisWindow]:
-    """Tile both axes; raise kernel_too_large or warn about fractional tiling."""
-    c, h, w = _need_image(rin)
-    axes = _windows(h, w, kernel, stride, padding)
+def conv_windows(params: Params, hw: tuple[int, int]) -> tuple[AxisWindow, AxisWindow]:
+    """A convolution's tiling of an ``(H, W)`` input (the catalogue's ``windows`` for Conv2D)."""
+    return _windows(hw[0], hw[1], params["kernel_size"], params["stride"], params["padding"])
+
+
+def pool_windows(params: Params, hw: tuple[int, int]) -> tuple[AxisWindow, AxisWindow]:
+    """A pooling window's tiling of an ``(H, W)`` input; ``stride`` is the effective one."""
+    return _windows(hw[0], hw[1], params["pool_size"], params["stride"], params["padding"])
+
+
+def _tile(rin: RuleInput, windows: Any, fix: str, noun: str) -> tuple[AxisWindow, AxisWindow]:
+    """Tile both axes with ``windows(params, (H, W))``; raise kernel_too_large if it does not
+    fit."""
+    c, h, w = _need_image(rin.first.shape)
+    axes = windows(rin.params, (h, w))
     for name, ax in zip(_AXIS, axes, strict=True):
         if ax.span < 0:
             raw = (ax.n + ax.pad_total - ax.f) / ax.s + 1
@@ -187,15 +210,13 @@ def input_rule(rin: RuleInput) -> RuleOutput:
 
 def conv2d_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
-    c = rin.first.shape[0] if rin.first.shape else 0
-    axes = _tile(rin, p["kernel_size"], p["stride"], p["padding"], FIX_PADDING_SAME, "filter")
+    c = rin.first.shape[0]
+    axes = _tile(rin, conv_windows, FIX_PADDING_SAME, "filter")
     fh, fw = pair(p["kernel_size"])
     k = p["filters"]
     ho, wo = axes[0].out, axes[1].out
-    weights = fh * fw * c * k
     return RuleOutput(
         shape=(k, ho, wo),
-        trainable=weights + (k if p["use_bias"] else 0),
         macs=ho * wo * k * fh * fw * c,
         field=rin.first.field.grow(axes), axes=axes,
         fc_equivalent=_prod(rin.first.shape) * k * ho * wo,
@@ -204,9 +225,7 @@ def conv2d_rule(rin: RuleInput) -> RuleOutput:
 
 
 def pool_rule(rin: RuleInput) -> RuleOutput:
-    p = rin.params
-    stride = p["stride"] if p["stride"] is not None else p["pool_size"]
-    axes = _tile(rin, p["pool_size"], stride, p["padding"], FIX_SHRINK_POOL, "pooling window")
+    axes = _tile(rin, pool_windows, FIX_SHRINK_POOL, "pooling window")
     c = rin.first.shape[0]
     return RuleOutput(shape=(c, axes[0].out, axes[1].out), field=rin.first.field.grow(axes),
                       axes=axes,
@@ -222,45 +241,23 @@ def _whole_map_field(rin: RuleInput) -> Field:
 
 
 def global_pool_rule(rin: RuleInput) -> RuleOutput:
-    c, _, _ = _need_image(rin)
+    c = rin.first.shape[0]
     return RuleOutput(shape=(c,), field=_whole_map_field(rin))
 
 
 def flatten_rule(rin: RuleInput) -> RuleOutput:
-    shape = _need_image(rin)
+    shape = rin.first.shape
     return RuleOutput(shape=(_prod(shape),), field=_whole_map_field(rin))
 
 
 def dense_rule(rin: RuleInput) -> RuleOutput:
-    n = _need_flat(rin)
+    n = rin.first.shape[0]
     u = rin.params["units"]
-    return RuleOutput(shape=(u,), trainable=n * u + (u if rin.params["use_bias"] else 0),
-                      macs=n * u, field=rin.first.field)
+    return RuleOutput(shape=(u,), macs=n * u, field=rin.first.field)
 
 
 def same_shape_rule(rin: RuleInput) -> RuleOutput:
     return RuleOutput(shape=rin.first.shape, field=rin.first.field)
-
-
-def softmax_rule(rin: RuleInput) -> RuleOutput:
-    _need_flat(rin)
-    return same_shape_rule(rin)
-
-
-def dropout_rule(rin: RuleInput) -> RuleOutput:
-    return same_shape_rule(rin)
-
-
-def spatial_dropout_rule(rin: RuleInput) -> RuleOutput:
-    _need_image(rin)
-    return same_shape_rule(rin)
-
-
-def batchnorm_rule(rin: RuleInput) -> RuleOutput:
-    c = rin.first.shape[0]
-    out = same_shape_rule(rin)
-    out.trainable, out.non_trainable = 2 * c, 2 * c
-    return out
 
 
 def _merged_field(rin: RuleInput, shape: Shape) -> Field:

@@ -229,7 +229,7 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
             rep.status = "blocked"
             continue
         try:
-            out = spec.rule(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
+            out = spec.apply(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
         except LayerProblem as exc:
             report(lid, exc.code, f"{spec.type} {lid}: {exc.message}", exc.fix)
             rep.status = "error"

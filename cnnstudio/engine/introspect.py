@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
 from cnnstudio.core.receptive import Field
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
@@ -133,12 +134,12 @@ def grad_cam(activation: np.ndarray, gradient: np.ndarray) -> np.ndarray:
 
 
 def grad_cam_layer(network: Network) -> str | None:
-    """The last convolution (a layer with spatial kernels and a [C, H, W] output) on the way to
-    the output: its maps are the finest that still carry class-specific meaning."""
+    """The last convolution (a spatial filter with a [C, H, W] output) on the way to the
+    output: its maps are the finest that still carry class-specific meaning."""
     for lid in reversed(network.order):
         shape = network.result.layers[lid].output_shape
-        weight = network.layers[lid].params.get("weight")
-        if shape is not None and len(shape) == 3 and weight is not None and weight.ndim == 4:
+        spatial = network.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER
+        if spatial and shape is not None and len(shape) == 3:
             return lid
     return None
 

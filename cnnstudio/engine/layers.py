@@ -3,8 +3,10 @@
 ``LAYER_TYPES`` maps every catalogue type name to its class (a conformance test fails when a
 catalogue type has none). A layer object holds ``params``/``grads``/``buffers`` dicts keyed by the
 names the weights file uses, knows its input and output shapes from the validator, and turns the
-graph's canonical params into kernel arguments -- sliding windows always through
-``cnnstudio.core.shapes.window_2d``, so the engine never computes a size its own way.
+graph's canonical params into kernel arguments. What a layer owns comes from the catalogue: the
+base class creates every array ``LayerSpec.arrays`` lists (a bias only where the spec says so)
+and initialises them, and sliding windows come from the spec's ``windows`` (the validator's own
+computation), so the engine never restates a default or computes a size its own way.
 
 All arrays here are in the kernels' channel-major layout (``[C, B, H, W]``, ``[N, B]``).
 """
@@ -16,8 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
-from cnnstudio.core.shapes import window_2d
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
@@ -27,11 +29,9 @@ from cnnstudio.engine.kernels import normalization as N
 from cnnstudio.engine.kernels import pool as P
 from cnnstudio.engine.kernels import reshape as S
 
-__all__ = ["HE_ACTIVATIONS", "LAYER_TYPES", "LayerImpl"]
+__all__ = ["LAYER_TYPES", "LayerImpl"]
 
 Shape = tuple[int, ...]
-#: Activations after which He initialisation keeps the signal's variance (Glorot otherwise).
-HE_ACTIVATIONS = frozenset({"ReLU", "LeakyReLU"})
 
 LAYER_TYPES: dict[str, type[LayerImpl]] = {}
 
@@ -54,13 +54,13 @@ class LayerImpl:
 
     type_name: ClassVar[str] = ""
     output_reusable: ClassVar[bool] = False
-    #: BatchNorm: a frozen layer runs in inference mode even while training (as Keras does).
-    frozen_means_inference: ClassVar[bool] = False
 
     def __init__(self, layer: Layer, in_shapes: Sequence[Shape], out_shape: Shape,
                  dtype: np.dtype) -> None:
+        spec = layer.spec
         self.id = layer.id
-        self.config: dict[str, Any] = dict(layer.params)
+        #: The params with defaulted ones filled in (a pool's stride), as the validator saw them.
+        self.config: dict[str, Any] = spec.effective(layer.params)
         self.in_shapes = list(in_shapes)
         self.out_shape = out_shape
         self.dtype = dtype
@@ -68,6 +68,18 @@ class LayerImpl:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.cache: Any = None
+        #: A layer with moving statistics (BatchNorm) runs in inference mode while frozen, even
+        #: in training (as Keras does).
+        self.frozen_means_inference = spec.has_moving_statistics
+        self._arrays = spec.arrays(self.config, self.in_shapes)
+        for array in self._arrays:
+            fill = np.ones if array.init == INIT_ONES else np.zeros
+            if array.trainable:
+                self._add_param(array.name, fill(array.shape))
+            else:
+                self.buffers[array.name] = fill(array.shape, dtype=dtype)
+        if spec.windows is not None:
+            self.windows = spec.windows(self.config, tuple(self.in_shapes[0][1:]))
 
     #: Set by Network.inference_gradients: keep what backward needs in an inference-mode pass
     #: too (saliency, Grad-CAM and effective receptive fields differentiate the network as it
@@ -79,7 +91,14 @@ class LayerImpl:
         return cache if training or self.recording else None
 
     def init_params(self, rng: np.random.Generator, he: bool) -> None:
-        """Set initial weights; ``he`` is True when a ReLU-family activation follows."""
+        """Draw the weights that start from their fan-in/out; ``he`` is True when a ReLU-family
+        activation follows. Other arrays keep their catalogue start (zeros or ones)."""
+        for array in self._arrays:
+            if array.init == INIT_FAN:
+                shape = array.shape
+                receptive = int(np.prod(shape[2:]))
+                self.params[array.name][...] = _weight_init(
+                    rng, shape, int(np.prod(shape[1:])), shape[0] * receptive, he)
 
     def workspace_elements(self) -> int:
         """Extra elements per sample the forward keeps for backward (im2col columns)."""
@@ -125,13 +144,6 @@ class Conv2DLayer(LayerImpl):
 
     def __init__(self, layer, in_shapes, out_shape, dtype):
         super().__init__(layer, in_shapes, out_shape, dtype)
-        c, h, w = in_shapes[0]
-        p = self.config
-        self.windows = window_2d((h, w), p["kernel_size"], p["stride"], p["padding"])
-        fh, fw = self.windows[0].f, self.windows[1].f
-        self._add_param("weight", np.zeros((p["filters"], c, fh, fw)))
-        if p["use_bias"]:
-            self._add_param("bias", np.zeros(p["filters"]))
         self.workspace: K.Workspace = {}
 
     def workspace_elements(self):
@@ -140,11 +152,6 @@ class Conv2DLayer(LayerImpl):
         k, c, fh, fw = self.params["weight"].shape
         wh, ww = self.windows
         return fh * fw * max(c * wh.out * ww.out, k * wh.n * ww.n)
-
-    def init_params(self, rng, he):
-        k, c, fh, fw = self.params["weight"].shape
-        self.params["weight"][...] = _weight_init(rng, (k, c, fh, fw), c * fh * fw,
-                                                  k * fh * fw, he)
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and
@@ -184,10 +191,6 @@ class _KernelPairLayer(LayerImpl):
 class _PoolLayer(_KernelPairLayer):
     def __init__(self, layer, in_shapes, out_shape, dtype):
         super().__init__(layer, in_shapes, out_shape, dtype)
-        _, h, w = in_shapes[0]
-        p = self.config
-        stride = p["stride"] if p["stride"] is not None else p["pool_size"]
-        self.windows = window_2d((h, w), p["pool_size"], stride, p["padding"])
         self.kernel_args = (self.windows,)
 
 
@@ -235,18 +238,6 @@ class FlattenLayer(LayerImpl):
 class DenseLayer(LayerImpl):
     type_name = "Dense"
     output_reusable = True
-
-    def __init__(self, layer, in_shapes, out_shape, dtype):
-        super().__init__(layer, in_shapes, out_shape, dtype)
-        (n,) = in_shapes[0]
-        units = self.config["units"]
-        self._add_param("weight", np.zeros((units, n)))
-        if self.config["use_bias"]:
-            self._add_param("bias", np.zeros(units))
-
-    def init_params(self, rng, he):
-        units, n = self.params["weight"].shape
-        self.params["weight"][...] = _weight_init(rng, (units, n), n, units, he)
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
@@ -378,15 +369,6 @@ class BatchNormLayer(LayerImpl):
 
     type_name = "BatchNorm"
     output_reusable = True
-    frozen_means_inference = True
-
-    def __init__(self, layer, in_shapes, out_shape, dtype):
-        super().__init__(layer, in_shapes, out_shape, dtype)
-        c = in_shapes[0][0]
-        self._add_param("gamma", np.ones(c))
-        self._add_param("beta", np.zeros(c))
-        self.buffers["moving_mean"] = np.zeros(c, dtype=dtype)
-        self.buffers["moving_var"] = np.ones(c, dtype=dtype)
 
     def forward(self, xs, training, rng, inplace=False):
         p, b = self.params, self.buffers

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnstudio.core.catalogue import INIT_TRANSPARENT_ROLES
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.validator import ValidationResult, validate
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.kernels._blas import single_threaded_blas
 from cnnstudio.engine.kernels.activations import softmax_forward
 from cnnstudio.engine.kernels.layout import batch_to_internal, batch_to_public, flat_to_public
-from cnnstudio.engine.layers import HE_ACTIVATIONS, LAYER_TYPES, LayerImpl
+from cnnstudio.engine.layers import LAYER_TYPES, LayerImpl
 from cnnstudio.engine.optimizers import ParamRef
 from cnnstudio.engine.weights import split_meta
 
@@ -33,9 +34,6 @@ __all__ = ["InferenceGradients", "LoadReport", "Network", "softmax"]
 
 #: How many of the validator's errors a refusal quotes.
 _QUOTED_ERRORS = 3
-#: Layers that sit between a weighted layer and its activation without changing which
-#: initialisation suits it.
-_TRANSPARENT = frozenset({"BatchNorm", "Dropout", "SpatialDropout2D"})
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -154,10 +152,10 @@ class Network:
             nxt = self.consumers.get(seen, [])
             if len(nxt) != 1:
                 return False
-            kind = self.graph.layer(nxt[0]).type
-            if kind in HE_ACTIVATIONS:
+            spec = self.graph.layer(nxt[0]).spec
+            if spec.rectifier:
                 return True
-            if kind not in _TRANSPARENT:
+            if spec.role not in INIT_TRANSPARENT_ROLES:
                 return False
             seen = nxt[0]
 

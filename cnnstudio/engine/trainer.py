@@ -92,9 +92,10 @@ def check_compatible(network: Network, data: Dataset) -> None:
     n = data.num_classes
     if out[0] != n:
         last = network.graph.layer(network.logits_id)
-        what = f"the last {last.type} has {out[0]} units" if last.type == "Dense" else (
+        units = "units" in last.params  # the user sets its output count
+        what = f"the last {last.type} has {out[0]} units" if units else (
             f"the model outputs {out[0]} values")
-        fix = ": set units to " + str(n) if last.type == "Dense" else ""
+        fix = ": set units to " + str(n) if units else ""
         raise TrainingError(f"{what} but the dataset has {n} classes{fix}")
 
 

@@ -26,7 +26,7 @@ from cnnstudio.core.shapes import AxisWindow
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.engine.kernels._windows import real_counts
 from cnnstudio.export.identifiers import python_identifiers
-from cnnstudio.export.registry import ExportError, network_plan
+from cnnstudio.export.registry import ExportError, has_bias, network_plan
 
 OPSET = 17
 IR_VERSION = 8
@@ -112,7 +112,7 @@ def _conv(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
           name: str) -> None:
     wh, ww = _windows(rep)
     inputs = [ins[0], b.weight(layer.id, "weight", f"{name}.weight")]
-    if layer.params["use_bias"]:
+    if has_bias(layer, rep):
         inputs.append(b.weight(layer.id, "bias", f"{name}.bias"))
     b.node("Conv", inputs, out, name, pads=_onnx_pads(wh, ww), **_window_attrs(wh, ww))
 
@@ -165,7 +165,7 @@ def _global(op: str) -> NodeBuilder:
 def _dense(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
            name: str) -> None:
     inputs = [ins[0], b.weight(layer.id, "weight", f"{name}.weight")]
-    if layer.params["use_bias"]:
+    if has_bias(layer, rep):
         inputs.append(b.weight(layer.id, "bias", f"{name}.bias"))
     b.node("Gemm", inputs, out, name, transB=1)
 

@@ -28,7 +28,13 @@ from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.shapes import AxisWindow
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.export.identifiers import python_identifiers
-from cnnstudio.export.registry import TORCH_ARRAY_NAMES, NetworkPlan, network_plan
+from cnnstudio.export.registry import (
+    TORCH_ARRAY_NAMES,
+    NetworkPlan,
+    has_bias,
+    network_plan,
+    owned_arrays,
+)
 
 if TYPE_CHECKING:
     from cnnstudio.engine.trainer import TrainConfig
@@ -79,7 +85,7 @@ def _conv(layer: Layer, rep: LayerReport) -> _Emit:
     c_in = rep.input_shapes[0][0]  # type: ignore[index]
     common = (f"{c_in}, {p['filters']}, kernel_size={_size(wh.f, ww.f)}, "
               f"stride={_size(wh.s, ww.s)}")
-    bias = f"bias={p['use_bias']!r}"
+    bias = f"bias={has_bias(layer, rep)!r}"
     if _symmetric(wh, ww):
         return _Emit(f"nn.Conv2d({common}, padding={_size(wh.pad_before, ww.pad_before)}, "
                      f"{bias})")
@@ -136,7 +142,7 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "Flatten": _fixed("nn.Flatten()"),
     "Dense": lambda layer, rep: _Emit(
         f"nn.Linear({rep.input_shapes[0][0]}, {layer.params['units']}, "  # type: ignore[index]
-        f"bias={layer.params['use_bias']!r})"),
+        f"bias={has_bias(layer, rep)!r})"),
     "ReLU": _fixed("nn.ReLU()"),
     "Sigmoid": _fixed("nn.Sigmoid()"),
     "Tanh": _fixed("nn.Tanh()"),
@@ -301,13 +307,12 @@ def _weight_tables(plan: NetworkPlan, names: dict[str, str]) -> list[str]:
     keys, decayed, frozen_bn = [], [], []
     for lid in plan.order:
         layer = plan.graph.layer(lid)
-        spec = layer.spec
-        arrays = [n for n in spec.weights if n != "bias" or layer.params.get("use_bias", True)]
-        for arr in (*arrays, *spec.buffers):
-            keys.append(f"    {f'{lid}/{arr}'!r}: {f'{names[lid]}.{TORCH_ARRAY_NAMES[arr]}'!r},")
-            if arr == "weight":  # the engine decays conv and dense kernels only
-                decayed.append(f"    {f'{names[lid]}.weight'!r},")
-        if layer.type == "BatchNorm" and not layer.trainable:
+        for arr in owned_arrays(layer, plan.result.layers[lid]):
+            torch_name = f"{names[lid]}.{TORCH_ARRAY_NAMES[arr.name]}"
+            keys.append(f"    {f'{lid}/{arr.name}'!r}: {torch_name!r},")
+            if arr.decayed:  # the engine decays conv and dense kernels only
+                decayed.append(f"    {torch_name!r},")
+        if layer.spec.has_moving_statistics and not layer.trainable:
             frozen_bn.append(f"    {names[lid]!r},")
     return [
         "#: Weights-file key -> state_dict key.",
@@ -332,7 +337,7 @@ def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emi
         shape = fmt_shape(result.layers[lid].output_shape)
         init.append(f"        # {lid!r}: {_comment(notation)} -> {shape}")
         init.append(f"        self.{names[lid]} = {emit.module}")
-        if not layer.trainable and (layer.spec.weights or layer.spec.buffers):
+        if not layer.trainable and layer.spec.arrays_decl:
             frozen.append(f"        self.{names[lid]}.requires_grad_(False)  # frozen in cnnstudio")
     init += frozen
     arg = names[plan.input_id]

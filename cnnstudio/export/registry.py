@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cnnstudio.core.atomic import atomic_write_bytes  # noqa: F401  (re-exported for exporters)
-from cnnstudio.core.catalogue import LAYERS
-from cnnstudio.core.graph import Graph
-from cnnstudio.core.validator import ValidationResult, validate
+from cnnstudio.core.catalogue import LAYERS, ArraySpec
+from cnnstudio.core.graph import Graph, Layer
+from cnnstudio.core.validator import LayerReport, ValidationResult, validate
 
 #: Formats ``cnnstudio export --to`` offers.
 FORMATS = ("pytorch", "onnx", "svg", "png", "markdown", "json")
@@ -67,6 +67,15 @@ def layer_tables() -> dict[str, Mapping[str, object]]:
 def unsupported(table: Mapping[str, object]) -> list[str]:
     """Catalogue types a per-type table has no entry for."""
     return [name for name in LAYERS if name not in table]
+
+
+def owned_arrays(layer: Layer, rep: LayerReport) -> tuple[ArraySpec, ...]:
+    """The arrays the catalogue gives ``layer`` (a bias only when it has one), in file order."""
+    return layer.spec.arrays(layer.params, rep.input_shapes)  # type: ignore[arg-type]
+
+
+def has_bias(layer: Layer, rep: LayerReport) -> bool:
+    return any(a.name == "bias" for a in owned_arrays(layer, rep))
 
 
 def refuse_invalid(graph: Graph, strict: bool = False) -> ValidationResult:

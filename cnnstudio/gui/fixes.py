@@ -51,11 +51,11 @@ def fitting_pool_size(document: Any, layer_id: str) -> int | list[int] | None:
     shape = report.input_shapes[0]
     if len(shape) != 3:
         return None
-    params = document.graph.layer(layer_id).params
-    stride = params["stride"] if params["stride"] is not None else params["pool_size"]
+    layer = document.graph.layer(layer_id)
+    params = layer.spec.effective(layer.params)
     sizes = []
-    for axis, (n, f, s) in enumerate(zip(shape[1:], pair(params["pool_size"]), pair(stride),
-                                         strict=True)):
+    for axis, (n, f, s) in enumerate(zip(shape[1:], pair(params["pool_size"]),
+                                         pair(params["stride"]), strict=True)):
         before, after, _ = axis_padding(params["padding"], axis, n, f, s)
         sizes.append(max(1, min(f, n + before + after)))
     h, w = sizes

@@ -37,6 +37,12 @@ def layer_mime_data(type_name: str) -> QMimeData:
     return mime
 
 
+def palette_entries() -> list[tuple[str, list[LayerSpec]]]:
+    """(family title, layer specs) in palette order: every catalogue type, nothing else listed."""
+    return [(FAMILY_TITLES[family], specs) for family, specs in types_by_family().items()
+            if specs]
+
+
 def tooltip_for(spec: LayerSpec) -> str:
     """Rich tooltip: title, the teaching sentence, and the params it takes."""
     params = ", ".join(p.label for p in spec.params)
@@ -94,17 +100,15 @@ class PaletteWidget(QWidget):
     def _populate(self) -> None:
         header_font = QFont(self.font())
         header_font.setBold(True)
-        for family, specs in types_by_family().items():
-            if not specs:
-                continue
-            group = QTreeWidgetItem(self.tree, [FAMILY_TITLES[family]])
+        for title, specs in palette_entries():
+            group = QTreeWidgetItem(self.tree, [title])
             group.setFont(0, header_font)
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             group.setFirstColumnSpanned(True)
-            group.setToolTip(0, FAMILY_TITLES[family])
+            group.setToolTip(0, title)
             for spec in specs:
                 item = QTreeWidgetItem(group, [spec.title])
-                item.setIcon(0, family_icon(family))
+                item.setIcon(0, family_icon(spec.family))
                 item.setToolTip(0, tooltip_for(spec))
                 item.setData(0, TYPE_ROLE, spec.type)
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from cnnstudio.core.catalogue import LAYERS
-from cnnstudio.core.explain import explain, explain_text
+from cnnstudio.core.explain import explain_text
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.templates import load_template
 from cnnstudio.core.validator import validate
@@ -116,36 +113,6 @@ def test_frozen_layer_with_weights_says_so() -> None:
     g = _chain((3, 8, 8), ("Conv2D", {}))
     g.set_trainable("l1", False)
     assert "Frozen" in _text(g, "l1")
-
-
-def _context_for(type_name: str) -> Graph:
-    """A small valid graph in which ``type_name`` (id "x") gets the input it needs."""
-    spec = LAYERS[type_name]
-    g = Graph("t")
-    if type_name == "Input":
-        g.add_layer("Input", layer_id="x")
-        return g
-    g.add_layer("Input", {"channels": 4, "height": 8, "width": 8}, layer_id="in")
-    src = "in"
-    if type_name in ("Dense", "Softmax"):
-        src = g.add_layer("Flatten", inputs=["in"])
-    inputs = [src]
-    if spec.is_merge:
-        other = g.add_layer("ReLU", inputs=["in"])
-        inputs = [src, other]
-    g.add_layer(type_name, layer_id="x", inputs=inputs)
-    return g
-
-
-@pytest.mark.parametrize("type_name", sorted(LAYERS))
-def test_every_catalogue_type_is_explained_with_numbers(type_name: str) -> None:
-    g = _context_for(type_name)
-    result = validate(g)
-    assert result.valid, result.errors
-    sections = explain(g.layer("x"), result.layers["x"])
-    assert sections, f"{type_name} has no explanation"
-    lines = [line.text for s in sections for line in s.lines]
-    assert all(lines) and not any("Unknown" in t for t in lines)
 
 
 def test_receptive_field_states_jump_and_origin_with_the_users_numbers() -> None:

@@ -7,19 +7,6 @@ import numpy as np
 from cnnstudio.core.graph import Graph
 from cnnstudio.engine.network import Network
 
-#: Params that make each catalogue type exercise its interesting path in a one-layer model.
-ONE_LAYER_PARAMS = {
-    "Conv2D": {"filters": 3, "kernel_size": 3, "stride": 2, "padding": "same"},
-    "MaxPool2D": {"pool_size": 3, "stride": 2, "padding": "same"},
-    "AvgPool2D": {"pool_size": 2, "stride": 1, "padding": 1},
-    "Dense": {"units": 4},
-    "LeakyReLU": {"alpha": 0.1},
-    "Dropout": {"rate": 0.3},
-    "SpatialDropout2D": {"rate": 0.3},
-}
-#: Types that need a flat vector input.
-FLAT_INPUT = {"Dense", "Softmax"}
-
 
 def chain(*layers: tuple[str, dict], input_shape=(2, 6, 5), name: str = "t") -> Graph:
     """Input followed by ``(type, params)`` layers in a plain chain."""
@@ -29,21 +16,6 @@ def chain(*layers: tuple[str, dict], input_shape=(2, 6, 5), name: str = "t") -> 
     for i, (kind, params) in enumerate(layers):
         prev = g.add_layer(kind, params, layer_id=f"l{i}_{kind.lower()}", inputs=[prev])
     return g
-
-
-def one_layer_graph(kind: str) -> tuple[Graph, str]:
-    """The smallest valid model around one layer of ``kind``; returns it and the layer's id."""
-    g = Graph(kind)
-    src = g.add_layer("Input", {"channels": 2, "height": 6, "width": 5}, layer_id="in")
-    if kind == "Input":
-        return g, src
-    if kind in FLAT_INPUT:
-        src = g.add_layer("Flatten", layer_id="flat", inputs=[src])
-    if kind in ("Add", "Concatenate"):
-        a = g.add_layer("Tanh", layer_id="a", inputs=[src])
-        b = g.add_layer("Sigmoid", layer_id="b", inputs=[src])
-        return g, g.add_layer(kind, layer_id="x", inputs=[a, b])
-    return g, g.add_layer(kind, ONE_LAYER_PARAMS.get(kind), layer_id="x", inputs=[src])
 
 
 def branching_graph() -> Graph:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _netbuild import branching_graph, chain, network_grad_check, one_layer_graph
+from _netbuild import branching_graph, chain, network_grad_check
 
 from cnnstudio.core.catalogue import LAYERS
-from cnnstudio.core.validator import validate
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.layers import LAYER_TYPES
 from cnnstudio.engine.network import Network
@@ -19,60 +18,6 @@ def test_every_catalogue_type_has_an_implementation():
     missing = sorted(set(LAYERS) - set(LAYER_TYPES))
     assert not missing, f"no engine implementation for {missing}"
     assert not set(LAYER_TYPES) - set(LAYERS), "engine implements types the catalogue lacks"
-
-
-@pytest.mark.parametrize("kind", CATALOGUE)
-def test_engine_shape_equals_validator_shape(kind, rng):
-    graph, lid = one_layer_graph(kind)
-    result = validate(graph)
-    assert result.valid, result.errors
-    net = Network(graph, rng)
-    x = rng.standard_normal((3, *net.input_shape)).astype(np.float32)
-    for training in (False, True):
-        out = net.activations(x, [lid])[lid] if not training else None
-        if training:
-            out = net.forward(x, training=True) if lid == net.output_id else None
-        if out is not None:
-            assert out.shape == (3, *result.layers[lid].output_shape)
-            assert out.dtype == np.float32
-
-
-@pytest.mark.parametrize("kind", CATALOGUE)
-def test_one_gradient_per_param_and_weights_names(kind, rng):
-    graph, lid = one_layer_graph(kind)
-    net = Network(graph, rng)
-    impl = net.layers[lid]
-    spec = LAYERS[kind]
-    assert tuple(impl.params) == spec.weights[: len(impl.params)]
-    assert set(impl.params) <= set(spec.weights)
-    assert tuple(impl.buffers) == spec.buffers
-    assert set(impl.grads) == set(impl.params)
-    x = rng.standard_normal((2, *net.input_shape)).astype(np.float32)
-    out = net.forward(x, training=True)
-    net.backward(np.ones_like(out))
-    for name, g in impl.grads.items():
-        assert g.shape == impl.params[name].shape
-        assert np.isfinite(g).all()
-        assert np.abs(g).sum() > 0, f"{kind}.{name} received no gradient"
-
-
-@pytest.mark.parametrize("kind", CATALOGUE)
-def test_one_layer_model_round_trip(kind, rng):
-    graph, _ = one_layer_graph(kind)
-    a = Network(graph, np.random.default_rng(1))
-    b = Network(graph, np.random.default_rng(2))
-    x = rng.standard_normal((2, *a.input_shape)).astype(np.float32)
-    b.load_state_dict(a.state_dict())
-    np.testing.assert_array_equal(a.forward(x), b.forward(x))
-    assert a.state_dict().keys() == b.state_dict().keys()
-
-
-@pytest.mark.parametrize("kind", [k for k in CATALOGUE if k != "Input"])
-def test_one_layer_gradients_float64(kind, rng, gradcheck):
-    graph, _ = one_layer_graph(kind)
-    net = Network(graph, rng, dtype=np.float64)
-    x = rng.standard_normal((3, *net.input_shape))
-    network_grad_check(net, x, rng, gradcheck)
 
 
 def test_branching_graph_gradients_float64(rng, gradcheck):

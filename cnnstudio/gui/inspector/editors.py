@@ -90,6 +90,8 @@ class ParamEditor(QWidget):
         tip = f"{spec.help}"
         if spec.kind in (cat.INT, cat.FLOAT, cat.SIZE2):
             tip += f"\nallowed: {spec.range_text()}"
+        elif spec.choices:
+            tip += f"\nchoices: {', '.join(spec.choices)}"
         self.setToolTip(tip)
 
     # subclass API
@@ -259,20 +261,40 @@ class FloatEditor(_LineEditor):
         return self.spec.check(value)
 
 
+@register(cat.CHOICE)
+class ChoiceEditor(ParamEditor):
+    """A combo box of the param's choices, read from the catalogue (nothing else to type)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo = _ComboBox(self)
+        self.combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.combo.addItems(spec.choices)
+        self.combo.activated.connect(
+            lambda _i: self._commit(lambda: self.spec.check(self.combo.currentText())))
+        self._row.addWidget(self.combo)
+
+    @property
+    def field(self) -> QWidget:
+        return self.combo
+
+    def _show(self, value: Any) -> None:
+        self.combo.setCurrentText(str(value))
+
+
 @register(cat.PADDING)
 class PaddingEditor(ParamEditor):
-    """Editable combo: pick "valid" or "same", or type a number of pixels or h,w."""
-
-    CHOICES = ("valid", "same")
+    """Editable combo: pick one of the spec's words ("valid", "same"), or type a number of pixels
+    or h,w."""
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.combo = _ComboBox(self)
         self.combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.combo.setEditable(True)
-        self.combo.addItems(self.CHOICES)
+        self.combo.addItems(spec.choices)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.lineEdit().setPlaceholderText("valid, same, n or h,w")
+        self.combo.lineEdit().setPlaceholderText(f"{', '.join(spec.choices)}, n or h,w")
         self.combo.activated.connect(lambda _i: self._commit(self.parse))
         self.combo.lineEdit().editingFinished.connect(lambda: self._commit(self.parse))
         self._row.addWidget(self.combo)
@@ -287,11 +309,11 @@ class PaddingEditor(ParamEditor):
 
     def parse(self) -> Any:
         text = self.combo.currentText().strip()
-        if text.lower() in self.CHOICES:
+        if text.lower() in self.spec.choices:
             return text.lower()
         if not _NUMBERS.match(text):
-            raise ParamError(f"{self.spec.name} must be valid, same, a number of pixels or h,w; "
-                             f"got {text!r}")
+            raise ParamError(f"{self.spec.name} must be {', '.join(self.spec.choices)}, a number "
+                             f"of pixels or h,w; got {text!r}")
         return parse_int_or_pair(text, self.spec)
 
     def _commit(self, parse: Callable[[], Any]) -> None:

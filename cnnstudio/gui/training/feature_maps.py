@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
 from cnnstudio.core.receptive import Box
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.engine.errors import EngineError
@@ -193,7 +194,7 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
                 continue
             self.layer_combo.addItem(f"{lid} \u2014 {layer.type} {fmt_shape(rep.output_shape)}",
                                      lid)
-            if first_conv is None and layer.type == "Conv2D":
+            if first_conv is None and layer.spec.role == ROLE_SPATIAL_FILTER:
                 first_conv = lid
         wanted = current if self.layer_combo.findData(current) >= 0 else first_conv
         if wanted is not None:

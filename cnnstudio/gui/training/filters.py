@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import filters_to_rgb, rgb_to_qimage
@@ -52,7 +53,7 @@ class FiltersWidget(RedrawWhenShown, QWidget):
         doc = self.controller.document
         current = self.layer_id()
         convs = [lid for lid in doc.result.order
-                 if lid in doc.graph and doc.graph.layer(lid).type == "Conv2D"]
+                 if lid in doc.graph and doc.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER]
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
         for lid in convs:

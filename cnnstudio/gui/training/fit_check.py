@@ -66,7 +66,7 @@ def data_mismatches(graph: Graph, result: ValidationResult, dataset: Dataset) ->
                 f"The model ends with {'x'.join(map(str, shape))} feature maps; a classifier "
                 f"needs one value per class ({n}): end it with Flatten and Dense {n}."))
         elif shape[0] != n:
-            if layer.type == "Dense":
+            if "units" in layer.params:  # a layer whose outputs the user sets
                 found.append(Mismatch(
                     f"The last Dense '{logits}' has {shape[0]} units, but {dataset.name} has "
                     f"{n} classes.", logits, {"units": n}, f"Set '{logits}' units to {n}"))
