@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from cnnstudio import DEBUG_ENV
 
 #: Subcommand modules, in the order ``cnnstudio --help`` lists them.
 COMMAND_MODULES = (
@@ -60,6 +63,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 (the last resort; MemoryError included)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return _last_resort(exc)
+
+
+def _last_resort(exc: BaseException) -> int:
+    """One line and a hint for an error no command caught: a user never sees a traceback."""
+    if isinstance(exc, MemoryError):
+        print("error: out of memory: the model or the data is too large for this machine "
+              "(make it smaller, or lower CNNSTUDIO_MEMORY_LIMIT so cnnstudio refuses earlier)",
+              file=sys.stderr)
+        return 1
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    print(f"error: unexpected failure ({detail}); this is a bug in cnnstudio, please report "
+          f"it (run with {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

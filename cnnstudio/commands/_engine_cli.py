@@ -41,11 +41,50 @@ def load_network(path: str, seed: int) -> Any:
         raise CommandError(f"{path}: {exc}", EXIT_FAILED) from None
 
 
-def read_weights(path: str) -> dict:
+def read_weights(path: str, expected: dict | None = None) -> dict:
+    """A weights file; ``expected`` (``Network.expected_shapes()``) skips arrays that cannot
+    fit the model without reading them."""
     from cnnstudio.engine.errors import WeightsError
     from cnnstudio.engine.weights import load_weights
 
     try:
-        return load_weights(path)
+        return load_weights(path, expected)
     except WeightsError as exc:
         raise CommandError(str(exc)) from None
+
+
+def seed(text: str) -> int:
+    """argparse type of ``--seed``: a whole number NumPy accepts as a seed (0 or more)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; a seed is 0 or more")
+    return value
+
+
+def refuse_clobbering(outputs: dict, inputs: list) -> None:
+    """CommandError when an output option names one of the command's input files."""
+    from cnnstudio.core.files import FileRefused, check_not_an_input
+
+    try:
+        check_not_an_input(outputs, inputs)
+    except FileRefused as exc:
+        raise CommandError(str(exc)) from None
+
+
+def dataset_path(spec: str) -> str | None:
+    """The file or folder a dataset spec reads (``npz:PATH``), or None for built-in data."""
+    kind, sep, arg = spec.partition(":")
+    return arg.strip() or None if sep and kind.strip().lower() != "shapes" else None
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on one terminal line: control characters (ANSI escapes, line
+    breaks) from a file's class names are shown escaped instead of acting on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -88,15 +88,15 @@ def _import_torch() -> Any:
 def torch_model(graph: Any, state: dict, torch: Any) -> tuple[Any, dict[str, str]]:
     """The graph as a torch module (through the PyTorch exporter) holding ``state``, and the
     exporter's map from weights-file keys to the module's state-dict names."""
-    import numpy as np
-
+    from cnnstudio.core.atomic import atomic_write_text
+    from cnnstudio.engine.weights import atomic_save_npz
     from cnnstudio.export.pytorch import pytorch_source
 
     folder = Path(tempfile.mkdtemp(prefix="cnnstudio-bench-"))
     source = folder / "bench_model.py"
-    source.write_text(pytorch_source(graph), encoding="utf-8")
+    atomic_write_text(source, pytorch_source(graph))
     weights = folder / "weights.npz"
-    np.savez(weights, **state)
+    atomic_save_npz(weights, state)
     spec = importlib.util.spec_from_file_location("cnnstudio_bench_model", source)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]

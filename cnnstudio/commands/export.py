@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnstudio.commands._engine_cli import seed
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -43,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "by default; onnx: stored in the graph (default: freshly initialised)")
     p.add_argument("--strict", action="store_true",
                    help="treat warnings (e.g. fractional tiling) as errors")
-    p.add_argument("--scale", type=float, default=2.0,
+    p.add_argument("--scale", type=_positive, default=2.0,
                    help="png: pixels per diagram unit (default 2)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="onnx without --weights: seed of the initial weights")
     train = p.add_argument_group("training defaults written into a pytorch export")
     train.add_argument("--optimizer", choices=("sgd", "momentum", "nesterov", "adam"))
@@ -55,6 +57,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--epochs", type=int)
     p.set_defaults(func=run)
+
+
+def _positive(text: str) -> float:
+    """argparse type of ``--scale``: a finite number above 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _fail(message: str) -> int:
@@ -74,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
         SUFFIXES[args.format])
     if args.output is None and out.resolve() == Path(args.file).resolve():
         return _fail(f"{out}: would overwrite the model file; give -o OUT")
+    from cnnstudio.core.files import FileRefused, check_not_an_input
+
+    try:
+        check_not_an_input({"-o": out}, [args.file, args.weights])
+    except FileRefused as exc:
+        return _fail(str(exc))
     try:
         refuse_invalid(graph, args.strict)
         _export(graph, args, out)
@@ -101,9 +122,10 @@ def _export(graph: Graph, args: argparse.Namespace, out: Path) -> None:
         export_pytorch(graph, out, config=_train_config(args), weights_file=args.weights,
                        strict=args.strict)
     elif fmt == "onnx":
-        from cnnstudio.export.onnx_export import export_onnx, require_onnx
+        from cnnstudio.export.onnx_export import export_onnx, refuse_oversized, require_onnx
 
         require_onnx()
+        refuse_oversized(graph)
         export_onnx(graph, out, _load_state(graph, args), strict=args.strict)
     elif fmt in ("svg", "png"):
         from cnnstudio.export.diagram import to_svg
@@ -141,7 +163,7 @@ def _load_state(graph: Graph, args: argparse.Namespace) -> dict[str, np.ndarray]
     try:
         net = Network(graph, np.random.default_rng(args.seed))
         if args.weights:
-            net.load_state_dict(load_weights(args.weights), strict=True)
+            net.load_state_dict(load_weights(args.weights, net.expected_shapes()), strict=True)
     except WeightsError as exc:
         raise ExportError([f"error: {exc}"]) from None
     except NetworkError as exc:

@@ -22,6 +22,14 @@ def run(args: argparse.Namespace) -> int:
     from cnnstudio.core import modelfile
     from cnnstudio.core.templates import DEFAULT_TEMPLATE, load_template
 
+    if args.screenshot and args.file:
+        from cnnstudio.core.files import FileRefused, check_not_an_input
+
+        try:
+            check_not_an_input({"--screenshot": args.screenshot}, [args.file])
+        except FileRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         if args.file:
             graph, path = modelfile.load(args.file), args.file
@@ -73,6 +81,25 @@ def _run_event_loop(ms: int = 50) -> None:
     loop.exec()
 
 
+def _save_png(pixmap, out: str) -> bool:  # noqa: ANN001
+    """Encode in memory, then write through the one atomic writer (as every saved file)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from cnnstudio.core.atomic import atomic_write_bytes
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        return False
+    buffer.close()
+    try:
+        atomic_write_bytes(out, bytes(data.data()))
+    except OSError:
+        return False
+    return True
+
+
 def _screenshot(graph, path, out: str) -> int:  # noqa: ANN001
     """A reproducible picture: fixed size, default dock layout, settings in a throwaway folder."""
     import tempfile
@@ -91,7 +118,7 @@ def _screenshot(graph, path, out: str) -> int:  # noqa: ANN001
         _run_event_loop()
         window.canvas.show_model()
         _run_event_loop()
-        ok = window.grab().save(out)
+        ok = _save_png(window.grab(), out)
         window.files.shutdown()
         window.document.undo_stack.setClean()
         window.close()

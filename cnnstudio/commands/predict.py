@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.commands._engine_cli import (
+    EXIT_FAILED,
     EXIT_OK,
     CommandError,
     fail,
     load_network,
+    printable,
     read_weights,
+    refuse_clobbering,
 )
 
 
@@ -45,8 +48,9 @@ def _predict(args: argparse.Namespace) -> int:
     from cnnstudio.engine.network import softmax
     from cnnstudio.engine.weights import class_names_from_meta, normalizer_from_meta
 
+    refuse_clobbering({"--output": args.output}, [args.file, args.weights, *args.inputs])
     net = load_network(args.file, seed=0)
-    state = read_weights(args.weights)
+    state = read_weights(args.weights, net.expected_shapes())
     try:
         net.load_state_dict(state, strict=True)
         normalizer = normalizer_from_meta(state, args.weights)
@@ -57,16 +61,25 @@ def _predict(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.weights}: its normalisation is for {normalizer.channels} "
                            f"channels, the model takes {batch.shape[1]}")
     logits = predict_logits(net, batch, normalizer)
-    probs = softmax(logits.astype(np.float64))
+    with np.errstate(all="ignore"):
+        probs = softmax(logits.astype(np.float64))
+    broken = [n for n, p in zip(names, probs, strict=True) if not np.isfinite(p).all()]
+    if broken:
+        raise CommandError(f"{broken[0]}: the model's outputs are not finite numbers (NaN or "
+                           "infinity): the input or the weights hold values far too large",
+                           EXIT_FAILED)
     classes = class_names_from_meta(state)
     k = max(1, min(args.top, probs.shape[1]))
     for name, p in zip(names, probs, strict=True):
         best = np.argsort(-p, kind="stable")[:k]
-        text = ", ".join(f"{_label(classes, int(i))} {p[i]:.1%}" for i in best)
-        print(f"{name}: {text}")
+        text = ", ".join(f"{printable(_label(classes, int(i)))} {p[i]:.1%}" for i in best)
+        print(f"{printable(name)}: {text}")
     if args.output:
+        from cnnstudio.core.atomic import atomic_open
+
         try:
-            np.save(args.output, logits)
+            with atomic_open(args.output) as fh:
+                np.save(fh, logits)
         except OSError as exc:
             raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
     return EXIT_OK
@@ -93,6 +106,11 @@ def _read_inputs(paths: list[str], shape: tuple[int, ...]) -> tuple[list[str], A
             if arr.ndim != 4 or tuple(arr.shape[1:]) != (c, h, w):
                 raise CommandError(f"{path}: array of shape {list(arr.shape)} does not fit the "
                                    f"model's Input {c}x{h}x{w} (expected [N,{c},{h},{w}])")
+            if len(arr) == 0:
+                raise CommandError(f"{path}: the array holds no images (shape "
+                                   f"{list(arr.shape)})")
+            if not np.isfinite(arr).all():
+                raise CommandError(f"{path}: the array holds NaN or infinite values")
             names += [f"{path}[{i}]" for i in range(len(arr))]
             images += list(arr.astype(np.float32))
             continue
@@ -109,14 +127,11 @@ def _read_inputs(paths: list[str], shape: tuple[int, ...]) -> tuple[list[str], A
 
 
 def _read_npy(path: str) -> Any:
-    import numpy as np
+    from cnnstudio.engine.npzfile import read_npy
 
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CommandError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise CommandError(f"{path}: not a readable .npy array ({exc})") from None
-    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number):
-        raise CommandError(f"{path}: not a numeric .npy array")
+    arr = read_npy(path, CommandError, "NumPy array (.npy)")
+    if arr.dtype.kind not in "biuf":
+        what = "complex numbers" if arr.dtype.kind == "c" else f"values of type {arr.dtype}"
+        raise CommandError(f"{path}: holds {what}; images are real numbers (bool, integer or "
+                           "float arrays)")
     return arr

@@ -11,9 +11,12 @@ from cnnstudio.commands._engine_cli import (
     EXIT_FAILED,
     EXIT_OK,
     CommandError,
+    dataset_path,
     fail,
     load_network,
     read_weights,
+    refuse_clobbering,
+    seed,
 )
 
 
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="momentum for momentum/nesterov (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="L2 penalty on conv and dense weights (default 0)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed for initial weights, split, shuffling and dropout (default 0)")
     p.add_argument("--val-split", type=float, default=0.1,
                    help="fraction of the training images held out for validation (default 0.1)")
@@ -64,12 +67,15 @@ def _train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cnnstudio.engine.datasets import DatasetError, load_dataset
-    from cnnstudio.engine.errors import TrainingError
+    from cnnstudio.engine.errors import TrainingError, WeightsError
     from cnnstudio.engine.introspect import evaluate
     from cnnstudio.engine.optimizers import OptimizerConfig
     from cnnstudio.engine.trainer import TrainConfig, Trainer
     from cnnstudio.engine.weights import normalizer_from_meta
 
+    refuse_clobbering({"--weights-out": args.weights_out, "--log-json": args.log_json},
+                      [args.file, args.weights_in, dataset_path(args.dataset)])
+    refuse_clobbering({"--log-json": args.log_json}, [args.weights_out])
     net = load_network(args.file, args.seed)
     c, h, w = net.input_shape
     try:
@@ -79,9 +85,12 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     normalizer = None
     if args.weights_in:
-        state = read_weights(args.weights_in)
+        state = read_weights(args.weights_in, net.expected_shapes())
         report = net.load_where_fits(state)
-        normalizer = normalizer_from_meta(state, args.weights_in)
+        try:
+            normalizer = normalizer_from_meta(state, args.weights_in)
+        except WeightsError as exc:
+            raise CommandError(str(exc)) from None
         if report.skipped:
             print(report.text(), file=sys.stderr)
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
@@ -106,7 +115,6 @@ def _train(args: argparse.Namespace) -> int:
         ev = evaluate(net, data.x_test, data.y_test, normalizer=trainer.normalizer)
         print(f"test: loss {ev.loss:.4f}, accuracy {ev.accuracy:.2%} ({len(data.x_test)} images)")
     if args.weights_out:
-        from cnnstudio.engine.errors import WeightsError
         from cnnstudio.engine.weights import save_weights
 
         try:
@@ -158,8 +166,11 @@ def _epoch_line(e: Any) -> str:
 
 
 def _append_json(path: str, record: dict) -> None:
+    from cnnstudio.core.atomic import atomic_append_text
+    from cnnstudio.core.files import FileRefused
+
     try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot append the JSON log ({exc.strerror or exc})") from None
+        atomic_append_text(path, json.dumps(record) + "\n")
+    except (OSError, FileRefused) as exc:
+        reason = str(exc) if isinstance(exc, FileRefused) else exc.strerror or exc
+        raise CommandError(f"{path}: cannot append the JSON log ({reason})") from None

@@ -30,7 +30,8 @@ PADDING = "padding"  # one of its choices ("valid", "same"), an int >= 0, or [h,
 FLOAT = "float"
 BOOL = "bool"
 CHOICE = "choice"  # one of the param's ``choices`` (strings)
-PARAM_KINDS = (INT, SIZE2, PADDING, FLOAT, BOOL, CHOICE)
+SIDES = "sides"  # an int, [h, w] or [top, bottom, left, right] of ints >= 0 (ZeroPadding2D)
+PARAM_KINDS = (INT, SIZE2, PADDING, FLOAT, BOOL, CHOICE, SIDES)
 
 # Roles: what a layer does in a network, asked by code that must treat kinds of layers alike
 # (the initialiser, the training views, the explanations) instead of testing type names.
@@ -101,6 +102,9 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     #: An optional param left empty takes the value of this param (a pool's stride is its size).
     same_as: str | None = None
+    #: One of the spec's "Additions to version 1": saved only when it is not at its default
+    #: (which is the old behaviour), so a reader that predates it still opens such files.
+    addition: bool = False
 
     @property
     def label(self) -> str:
@@ -149,11 +153,26 @@ class ParamSpec:
                                      f"{_show(value)}")
                 return value
             return self._check_pair(value)
+        if self.kind == SIDES:
+            return self._check_sides(value)
         if self.kind == CHOICE:
             if not isinstance(value, str) or value not in self.choices:
                 raise ParamError(f"{self.name} must be {self.choices_text()}, got {_show(value)}")
             return value
         raise AssertionError(f"unknown param kind {self.kind}")
+
+    def _check_sides(self, value: Any) -> int | list[int]:
+        """An int, ``[h, w]`` or ``[top, bottom, left, right]``, in its shortest form."""
+        if not isinstance(value, (list, tuple)) or len(value) == 2:
+            return self._check_pair(value)
+        if len(value) != 4:
+            raise ParamError(f"{self.name} must be an int, [h, w] or [top, bottom, left, right], "
+                             f"got {_show(value)}")
+        t, b, l, r = (self._check_int(v, f"{self.name} {side}")
+                      for v, side in zip(value, ("top", "bottom", "left", "right"), strict=True))
+        if t == b and l == r:
+            return t if t == l else [t, l]
+        return [t, b, l, r]
 
     def _check_pair(self, value: Any) -> int | list[int]:
         if isinstance(value, (list, tuple)):
@@ -291,6 +310,13 @@ class LayerSpec:
                 out[p.name] = out[p.same_as]
         return out
 
+    def file_params(self, params: Params) -> dict[str, Any]:
+        """The params a model file records: empty ones and additions at their default left
+        out (both mean the default when read back)."""
+        return {p.name: params[p.name] for p in self.params
+                if params.get(p.name) is not None
+                and not (p.addition and params[p.name] == p.default)}
+
     @property
     def is_merge(self) -> bool:
         return self.max_inputs is None or self.max_inputs > 1
@@ -349,6 +375,10 @@ def _stride(v: Any) -> str:
     return f" s{h}" if h == w else f" s{h},{w}"
 
 
+def _sides(v: Any) -> str:
+    return str(v) if not isinstance(v, (list, tuple)) else ",".join(str(x) for x in v)
+
+
 def _pad(v: Any) -> str:
     if isinstance(v, str):
         return f" {v}"
@@ -358,7 +388,10 @@ def _pad(v: Any) -> str:
 
 def _conv_notation(p: Mapping[str, Any]) -> str:
     size, stride, pad = _size(p["kernel_size"]), _stride(p["stride"]), _pad(p["padding"])
-    return f"Conv {p['filters']}@{size}{stride}{pad}"
+    dh, dw = pair(p.get("dilation", 1))
+    dilation = "" if (dh, dw) == (1, 1) else (f" d{dh}" if dh == dw else f" d{dh},{dw}")
+    groups = "" if p.get("groups", 1) == 1 else f" g{p['groups']}"
+    return f"Conv {p['filters']}@{size}{stride}{pad}{dilation}{groups}"
 
 
 def _pool_notation(name: str) -> Callable[[Mapping[str, Any]], str]:
@@ -366,7 +399,8 @@ def _pool_notation(name: str) -> Callable[[Mapping[str, Any]], str]:
         stride = p.get("stride")
         s = "" if stride is None or stride == p["pool_size"] else _stride(stride)
         pad = "" if p["padding"] == "valid" else _pad(p["padding"])
-        return f"{name} {_size(p['pool_size'])}{s}{pad}"
+        ceil = " ceil" if p.get("ceil_mode") else ""
+        return f"{name} {_size(p['pool_size'])}{s}{pad}{ceil}"
 
     return notation
 
@@ -413,9 +447,11 @@ def _per_channel(name: str, init: str, trainable: bool = True) -> ArrayDecl:
     return ArrayDecl(name, lambda p, s: (s[0],), trainable=trainable, init=init)
 
 
-#: Conv weight [filters, C_in, Fh, Fw] (PyTorch's layout).
-_CONV_WEIGHT = ArrayDecl("weight", lambda p, s: (p["filters"], s[0], *pair(p["kernel_size"])),
-                         decayed=True)
+#: Conv weight [filters, C_in / groups, Fh, Fw] (PyTorch's layout): a filter sees its group's
+#: channels only.
+_CONV_WEIGHT = ArrayDecl(
+    "weight", lambda p, s: (p["filters"], s[0] // p["groups"], *pair(p["kernel_size"])),
+    decayed=True)
 #: Dense weight [units, N] (PyTorch's layout).
 _DENSE_WEIGHT = ArrayDecl("weight", lambda p, s: (p["units"], s[0]), decayed=True)
 _BATCHNORM_ARRAYS = (
@@ -452,11 +488,18 @@ _register(LayerSpec(
         ParamSpec("filters", INT, 16, "how many filters, i.e. output channels (feature maps)",
                   1, MAX_SIZE),
         _kernel(), _stride_param(), _padding, _use_bias,
+        ParamSpec("dilation", SIZE2, 1, "spacing between the filter's taps (atrous): a 3x3 "
+                  "filter dilated by 2 spans 5x5 pixels with 9 weights, seeing more context for "
+                  "the same cost", 1, MAX_SIZE, addition=True),
+        ParamSpec("groups", INT, 1, "split input channels and filters into this many groups, "
+                  "each filter seeing only its group's channels; groups = input channels is a "
+                  "depthwise convolution", 1, MAX_SIZE, addition=True),
     ),
     rules.conv2d_rule, ROLE_SPATIAL_FILTER, notation=_conv_notation,
     arrays_decl=(_CONV_WEIGHT, _bias("filters")), input_rank=IMAGE,
     windows=rules.conv_windows,
-    example={"filters": 3, "kernel_size": 3, "stride": 2, "padding": "same"},
+    example={"filters": 6, "kernel_size": [3, 2], "stride": 2, "padding": "same",
+             "dilation": [2, 1], "groups": 2},
 ))
 for _name, _title, _short, _reduction, _help, _example in (
     ("MaxPool2D", "MaxPool2D", "MaxPool", "max", "Keeps the largest value in each window: a "
@@ -464,7 +507,7 @@ for _name, _title, _short, _reduction, _help, _example in (
      "tolerance.", {"pool_size": 3, "stride": 2, "padding": "same"}),
     ("AvgPool2D", "AvgPool2D", "AvgPool", "average", "Averages each window (padding is not "
      "counted in the average): a smoother way to shrink the map than max pooling.",
-     {"pool_size": 2, "stride": 1, "padding": 1}),
+     {"pool_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
 ):
     _register(LayerSpec(
         _name, _title, POOL, _help,
@@ -472,6 +515,10 @@ for _name, _title, _short, _reduction, _help, _example in (
             ParamSpec("pool_size", SIZE2, 2, "the window's height and width", 1, MAX_SIZE,
                       title="pool size"),
             _stride_param(optional=True), _padding,
+            ParamSpec("ceil_mode", BOOL, False, "round the output size up instead of down, as "
+                      "PyTorch's ceil_mode: a last window may hang over the edge (one that "
+                      "would start in the right padding is dropped)", title="ceil mode",
+                      addition=True),
         ),
         rules.pool_rule, ROLE_POOLING, notation=_pool_notation(_short), input_rank=IMAGE,
         reduction=_reduction, windows=rules.pool_windows, example=_example,
@@ -496,6 +543,29 @@ _register(LayerSpec(
     (), rules.flatten_rule, ROLE_RESHAPE, notation=lambda p: "Flatten", input_rank=IMAGE,
 ))
 _register(LayerSpec(
+    "ZeroPadding2D", "ZeroPadding2D", CONV,
+    "Adds rows and columns of zeros around every feature map, so a following layer can use "
+    "\"valid\" windows and still keep (or choose) the size.",
+    (ParamSpec("padding", SIDES, 1, "zeros added: one number for every side, h,w (top and "
+               "bottom, left and right) or top,bottom,left,right", 0, MAX_SIZE),),
+    rules.zero_padding_rule, ROLE_RESHAPE, notation=lambda p: f"ZeroPad {_sides(p['padding'])}",
+    input_rank=IMAGE, example={"padding": [1, 2, 0, 3]},
+))
+_register(LayerSpec(
+    "UpSampling2D", "UpSampling2D", CONV,
+    "Enlarges every feature map by a whole factor, repeating pixels (nearest) or blending "
+    "neighbours (bilinear): how decoders and segmentation nets get back to full size.",
+    (
+        ParamSpec("scale", SIZE2, 2, "how many times taller and wider the maps become", 1, 64),
+        ParamSpec("mode", CHOICE, "nearest", "\"nearest\" repeats each pixel, \"bilinear\" "
+                  "blends the two nearest pixels per axis (align_corners false, as PyTorch and "
+                  "Keras)", choices=("nearest", "bilinear")),
+    ),
+    rules.upsampling_rule, ROLE_RESHAPE,
+    notation=lambda p: f"UpSample {_size(p['scale'])} {p['mode']}", input_rank=IMAGE,
+    example={"scale": [2, 3], "mode": "bilinear"},
+))
+_register(LayerSpec(
     "Dense", "Dense", DENSE,
     "Fully connected: every output is a weighted sum of every input. Cheap on small vectors, "
     "ruinous on whole images, which is why CNNs use convolutions first.",
@@ -513,6 +583,14 @@ for _name, _help, _rectifier in (
     ("Sigmoid", "1 / (1 + e^-x): squashes to (0, 1); saturates, so deep stacks learn slowly.",
      False),
     ("Tanh", "Squashes to (-1, 1), centred on 0; saturates like Sigmoid.", False),
+    ("ReLU6", "min(max(0, x), 6): ReLU capped at 6, so activations stay small enough for "
+     "low-precision phones (MobileNet's choice).", True),
+    ("SiLU", "x * sigmoid(x) (swish): a smooth ReLU that lets small negatives through; "
+     "EfficientNet's choice.", True),
+    ("Hardswish", "x * relu6(x + 3) / 6: a cheap, piecewise approximation of SiLU (MobileNetV3).",
+     True),
+    ("Hardsigmoid", "relu6(x + 3) / 6: a cheap, piecewise Sigmoid, 0 below -3 and 1 above 3; "
+     "used to gate channels in MobileNetV3's squeeze-and-excitation.", False),
 ):
     _register(LayerSpec(_name, _name, ACTIVATION, _help, (), rules.same_shape_rule,
                         ROLE_ACTIVATION, notation=lambda p, n=_name: n, rectifier=_rectifier))
@@ -522,6 +600,26 @@ _register(LayerSpec(
     (ParamSpec("alpha", FLOAT, 0.01, "slope for negative inputs", 0.0, 1.0),),
     rules.same_shape_rule, ROLE_ACTIVATION, notation=lambda p: f"LeakyReLU {p['alpha']:g}",
     rectifier=True, example={"alpha": 0.1},
+))
+_register(LayerSpec(
+    "ELU", "ELU", ACTIVATION,
+    "x for positive inputs, alpha * (e^x - 1) below: smooth, with negative outputs that pull the "
+    "mean activation towards zero.",
+    (ParamSpec("alpha", FLOAT, 1.0, "the value negative inputs saturate to is -alpha", 0.0,
+               100.0),),
+    rules.same_shape_rule, ROLE_ACTIVATION, notation=lambda p: f"ELU {p['alpha']:g}",
+    rectifier=True, example={"alpha": 0.7},
+))
+_register(LayerSpec(
+    "GELU", "GELU", ACTIVATION,
+    "x * P(X <= x) for a standard normal X: weighs each input by how likely it is to be kept; "
+    "the transformers' and ConvNeXt's activation.",
+    (ParamSpec("approximate", CHOICE, "none", "\"none\" computes the normal distribution "
+               "exactly, \"tanh\" uses the faster tanh formula (PyTorch's names)",
+               choices=("none", "tanh")),),
+    rules.same_shape_rule, ROLE_ACTIVATION,
+    notation=lambda p: "GELU" if p["approximate"] == "none" else "GELU tanh",
+    rectifier=True, example={"approximate": "tanh"},
 ))
 _register(LayerSpec(
     "Softmax", "Softmax", ACTIVATION,
@@ -543,6 +641,22 @@ _register(LayerSpec(
     arrays_decl=_BATCHNORM_ARRAYS, example={"momentum": 0.8, "epsilon": 1e-3},
 ))
 _register(LayerSpec(
+    "GroupNorm", "GroupNorm", NORM,
+    "Normalises each image on its own: its channels split into groups, each group to zero mean "
+    "and unit variance over its channels and positions, then a learned scale and shift per "
+    "channel. Independent of the batch, so it works with batches of 1.",
+    (
+        ParamSpec("groups", INT, 32, "how many groups the channels are split into (it must "
+                  "divide them): 1 is a layer norm over C, H, W; one per channel is an instance "
+                  "norm", 1, MAX_SIZE),
+        ParamSpec("epsilon", FLOAT, 1e-5, "added to the variance so it never divides by zero",
+                  0.0, 1.0, exclusive_min=True),
+    ),
+    rules.groupnorm_rule, ROLE_NORMALISATION,
+    notation=lambda p: f"GroupNorm {p['groups']}",
+    arrays_decl=_BATCHNORM_ARRAYS[:2], input_rank=IMAGE, example={"groups": 2, "epsilon": 1e-3},
+))
+_register(LayerSpec(
     "Dropout", "Dropout", NORM,
     "In training, zeroes single units at random so the network cannot rely on any one of them.",
     (_rate("units"),), rules.same_shape_rule, ROLE_REGULARISATION,
@@ -562,11 +676,55 @@ _register(LayerSpec(
     (), rules.add_rule, ROLE_MERGE, min_inputs=2, max_inputs=None, notation=lambda p: "Add",
 ))
 _register(LayerSpec(
+    "Multiply", "Multiply", MERGE,
+    "Multiplies its two inputs element by element, or scales each channel of an image by one "
+    "number from a [C] vector: the last step of a squeeze-and-excitation block.",
+    (), rules.multiply_rule, ROLE_MERGE, min_inputs=2, max_inputs=2,
+    notation=lambda p: "Multiply",
+))
+_register(LayerSpec(
     "Concatenate", "Concatenate", MERGE,
     "Stacks its inputs along the channel axis; their other dimensions must agree.",
     (), rules.concatenate_rule, ROLE_MERGE, min_inputs=2, max_inputs=None,
     notation=lambda p: "Concatenate",
 ))
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A palette entry that adds a catalogue type already configured (it is not a type: the
+    model file records the type and its params). ``params`` gets the shape of the layer's first
+    input, or None when it is added unconnected."""
+
+    name: str
+    type: str
+    description: str
+    params: Callable[[Shape | None], dict[str, Any]]
+
+
+def _depthwise_params(shape: Shape | None) -> dict[str, Any]:
+    base: dict[str, Any] = {"kernel_size": 3, "padding": "same", "use_bias": False}
+    if shape is None or len(shape) != 3:
+        return base
+    return {**base, "filters": shape[0], "groups": shape[0]}
+
+
+#: Palette presets by name.
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("DepthwiseConv2D", "Conv2D",
+           "A Conv2D with groups = input channels (and as many filters): one 3x3 filter per "
+           "channel, no mixing between channels; follow it with a 1x1 Conv2D to mix them (a "
+           "depthwise-separable convolution, MobileNet's building block).",
+           _depthwise_params),
+)}
+
+
+def resolve_entry(name: str, input_shape: Shape | None = None) -> tuple[str, dict[str, Any]]:
+    """A palette name (a type or a preset) -> (type, params) for a layer fed ``input_shape``."""
+    if name in PRESETS:
+        preset = PRESETS[name]
+        return preset.type, preset.params(input_shape)
+    return layer_spec(name).type, {}
 
 
 def layer_spec(type_name: str) -> LayerSpec:

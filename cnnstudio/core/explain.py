@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cnnstudio.core.catalogue import ROLE_ACTIVATION, layer_spec
 from cnnstudio.core.graph import Layer
 from cnnstudio.core.rules import fmt_shape, pad_text
-from cnnstudio.core.shapes import AxisWindow, pair
+from cnnstudio.core.shapes import AxisWindow, pad_sides, pair
 from cnnstudio.core.validator import LayerReport
 
 Shape = tuple[int, ...]
@@ -66,8 +66,13 @@ def _times(shape: Shape) -> str:
 _AXES = (("H", "height", "top", "bottom"), ("W", "width", "left", "right"))
 
 
-def _axis_formula(ax: AxisWindow) -> str:
-    return f"floor(({ax.n} + {pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {ax.out}"
+def _axis_formula(ax: AxisWindow, ceil: bool = False) -> str:
+    if not ceil:
+        return f"floor(({ax.n} + {pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {ax.out}"
+    raw = -(-ax.span // ax.s) + 1
+    dropped = f" - 1 (its last window would start in the padding) = {ax.out}" \
+        if raw != ax.out else ""
+    return f"ceil(({ax.n} + {pad_text(ax)} - {ax.f}) / {ax.s}) + 1 = {raw}{dropped}"
 
 
 def _same_split(label: str, ax: AxisWindow, before: str, after: str) -> list[Line]:
@@ -81,14 +86,20 @@ def _same_split(label: str, ax: AxisWindow, before: str, after: str) -> list[Lin
 
 
 def _output_section(axes: tuple[AxisWindow, AxisWindow], channels: int,
-                    what: str) -> Section:
-    """Output size per axis, with the "same" padding split and any untiled remainder."""
+                    what: str, ceil: bool = False, before_formula: tuple[Line, ...] = ()
+                    ) -> Section:
+    """Output size per axis, with the "same" padding split and any untiled remainder;
+    ``ceil`` for pooling's ceil_mode (the output rounded up, as PyTorch)."""
+    rounding = "ceil" if ceil else "floor"
     lines = [_p(f"Per axis, with N the input size, P the padding, F the {what} and S the "
-                "stride:"), _f("out = floor((N + 2P - F) / S) + 1")]
+                "stride:"), *before_formula, _f(f"out = {rounding}((N + 2P - F) / S) + 1")]
+    if ceil:
+        lines.append(_p("ceil mode: the last window may hang over the edge (it reads only the "
+                        "pixels there); one that would start in the right padding is dropped."))
     identical = axes[0] == axes[1]
     for (short, name, before, after), ax in zip(_AXES, axes, strict=True):
         label = "H, W" if identical else short
-        lines.append(_f(f"{label}: {_axis_formula(ax)}"))
+        lines.append(_f(f"{label}: {_axis_formula(ax, ceil)}"))
         if ax.same:
             lines += _same_split(label, ax, before, after)
         if ax.remainder:
@@ -186,11 +197,47 @@ def _input(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Se
     ))]
 
 
+def _dilation_lines(p: dict, axes: tuple[AxisWindow, AxisWindow]) -> tuple[Line, ...]:
+    """The dilated kernel's span, F = D*(K - 1) + 1, with the user's numbers."""
+    (kh, kw), (dh, dw) = pair(p["kernel_size"]), pair(p["dilation"])
+    if (dh, dw) == (1, 1):
+        return ()
+    spans = [f"{d}*({k} - 1) + 1 = {ax.f}" for k, d, ax in zip((kh, kw), (dh, dw), axes,
+                                                                strict=True)]
+    text = (f"H, W: F = {spans[0]}" if spans[0] == spans[1]
+            else f"H: F = {spans[0]}    W: F = {spans[1]}")
+    return (_p(f"Dilation {dh}x{dw} spreads the {kh}x{kw} taps apart (atrous), so the kernel "
+               f"spans F = D*(K - 1) + 1 pixels with the same {kh * kw} weights per channel:"),
+            _f(text))
+
+
+def _group_lines(p: dict, c: int, params: int, has_bias: bool) -> list[Line]:
+    """What groups do to a conv, and what they save against a full convolution."""
+    g, k = p["groups"], p["filters"]
+    fh, fw = pair(p["kernel_size"])
+    if g == 1:
+        return [_p(f"Each filter is {fh}x{fw}x{c}: as deep as its input ({c} channel"
+                   f"{'s' if c != 1 else ''}), so it mixes every channel at once.")]
+    full = fh * fw * c * k + (k if has_bias else 0)
+    kind = (" This is a depthwise convolution (groups = input channels): each filter sees "
+            "one channel, and a 1x1 convolution after it usually mixes them (together, a "
+            "depthwise-separable convolution)." if g == c else "")
+    return [
+        _p(f"{g} groups: the {c} input channels and {k} filters are split into {g} groups of "
+           f"{c // g} channels and {k // g} filters; each filter sees only its own group's "
+           f"channels, so each is {fh}x{fw}x{c // g}.{kind}"),
+        _p(f"A full convolution (groups = 1) would need {fh}*{fw}*{c}*{k}"
+           f"{f' + {k}' if has_bias else ''} = {_n(full)} parameters: "
+           f"{full / params:.3g}x the {_n(params)} of this one."),
+    ]
+
+
 def _conv(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     p = layer.params
     c, _, _ = ins[0]
     fh, fw = pair(p["kernel_size"])
-    k = p["filters"]
+    k, g = p["filters"], p["groups"]
+    depth = str(c) if g == 1 else f"({c}/{g})"
     axes = report.axes
     assert axes is not None  # the validator always tiles a conv it could compute
     ho, wo = axes[0].out, axes[1].out
@@ -198,19 +245,20 @@ def _conv(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sec
     bias = f" + {k}" if has_bias else ""
     params = report.trainable + report.non_trainable
     sections = [
-        _output_section(axes, k, "kernel size"),
+        _output_section(axes, k, "kernel's span", before_formula=_dilation_lines(p, axes)),
         Section("Parameters", (
-            _p("kernel height x kernel width x input channels x filters"
+            _p("kernel height x kernel width x input channels"
+               + (" per group" if g > 1 else "") + " x filters"
                + (" + one bias per filter" if has_bias else " (no bias)")),
-            _f(f"{fh}*{fw}*{c}*{k}{bias} = {_n(params)}"),
-            _p(f"Each filter is {fh}x{fw}x{c}: as deep as its input ({c} channel"
-               f"{'s' if c != 1 else ''}), so it mixes every channel at once."),
+            _f(f"{fh}*{fw}*{depth}*{k}{bias} = {_n(params)}"),
+            *_group_lines(p, c, params, has_bias),
             _p(f"Weight sharing: the same {_n(params)} numbers are reused at all "
                f"{ho}x{wo} = {_n(ho * wo)} output positions."),
         )),
         _rf_section(report, axes),
         Section("Cost", (
-            _macs_line(f"Ho*Wo*K*Fh*Fw*C = {ho}*{wo}*{k}*{fh}*{fw}*{c}", report.macs),
+            _macs_line(f"Ho*Wo*K*Fh*Fw*C{'/groups' if g > 1 else ''} = "
+                       f"{ho}*{wo}*{k}*{fh}*{fw}*{depth}", report.macs),
             _p("multiply-accumulates per image"),
         )),
     ]
@@ -234,7 +282,7 @@ def _pool(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sec
     stride_note = (" The stride is empty, so it equals the pool size: windows do not overlap."
                    if p["stride"] is None else "")
     return [
-        _output_section(axes, c, "pool size"),
+        _output_section(axes, c, "pool size", ceil=p["ceil_mode"]),
         Section("What it does", (
             _p(f"No weights: keeps the {kind} of each {axes[0].f}x{axes[1].f} window, channel "
                f"by channel, so the {c} channels stay {c}.{stride_note}"),
@@ -280,6 +328,7 @@ def _dense(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Se
 
 def _activation(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     return [Section("What it does", (
+        _p(layer.spec.description),
         _p(f"Applied to each of the {_n(_prod(ins[0]))} values on its own: no weights, shape "
            f"unchanged ({fmt_shape(ins[0])})."),
     ))]
@@ -314,6 +363,25 @@ def _drop_line(layer: Layer, what: str) -> Line:
               f"by 1/(1 - {rate:g}) = {scale}; in evaluation nothing is dropped. No weights.")
 
 
+def _groupnorm(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    c, h, w = ins[0]
+    g = layer.params["groups"]
+    kind = (" With one group it is a layer norm (over all of C, H, W)." if g == 1 else
+            " With one group per channel it is an instance norm." if g == c else "")
+    return [Section("Parameters", (
+        _f(f"2C = 2*{c} = {_n(2 * c)} trained (gamma, beta); no moving statistics"),
+    )), Section("What it averages over", (
+        _f(f"{c} channels / {g} groups = {c // g} channels per group"),
+        _p(f"For each image on its own, each group's {c // g}x{h}x{w} = "
+           f"{_n(c // g * h * w)} values are normalised to zero mean and unit variance, then "
+           f"each channel is scaled by gamma and shifted by beta.{kind}"),
+        _p("BatchNorm instead averages each channel over the whole batch, so its statistics "
+           "are noisy for small batches and it needs moving averages for evaluation; GroupNorm "
+           "never looks across images, so it does not depend on the batch size and computes "
+           "the same in training and evaluation."),
+    ))]
+
+
 def _dropout(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     lines = [_drop_line(layer, "each value")]
     if len(ins[0]) == 3:
@@ -338,6 +406,60 @@ def _add(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Sect
     )), _rf_section(report, None, merge=True)]
 
 
+def _multiply(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    if ins[0] == ins[1]:
+        return [Section("What it does", (
+            _p(f"Multiplies its 2 inputs of shape {fmt_shape(ins[0])} element by element; no "
+               "weights. One input can gate the other (values near 0 switch it off)."),
+        )), _rf_section(report, None)]
+    image, scale = (ins[0], ins[1]) if len(ins[0]) == 3 else (ins[1], ins[0])
+    c, h, w = image
+    return [Section("What it does", (
+        _f(f"out[c, y, x] = image[c, y, x] * weight[c]   ({c}x{h}x{w} * {c} -> {c}x{h}x{w})"),
+        _p(f"Each of the {c} channels is rescaled by one weight computed from the whole image: "
+           "the last step of a squeeze-and-excitation block (global pooling squeezes each map "
+           "to one number, two Dense layers and a Sigmoid turn those into weights in (0, 1), "
+           "and Multiply applies them), so the network can stress the channels that matter "
+           "for this image and damp the others."),
+        _p("No weights of its own; the receptive field is the image input's (the weights have "
+           "seen the whole image already)."),
+    )), _rf_section(report, None, merge=True)]
+
+
+def _zero_padding(layer: Layer, report: LayerReport,
+                  ins: tuple[Shape, ...]) -> list[Section]:
+    c, h, w = ins[0]
+    top, bottom, left, right = pad_sides(layer.params["padding"])
+    out = report.output_shape or ()
+    return [Section("What it does", (
+        _f(f"H: {h} + {top} + {bottom} = {out[1]}    W: {w} + {left} + {right} = {out[2]}"),
+        _p(f"Adds {top} row(s) of zeros on top, {bottom} below, {left} column(s) on the left and "
+           f"{right} on the right of each of the {c} maps; no weights. The units see what they "
+           "saw before; the new border sees only padding, so the origin moves back by "
+           f"{top} row(s) and {left} column(s)."),
+    )), _rf_section(report, None)]
+
+
+def _upsampling(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
+    c, h, w = ins[0]
+    sh, sw = pair(layer.params["scale"])
+    out = report.output_shape or ()
+    how = ("repeats each pixel in a {sh}x{sw} block" if layer.params["mode"] == "nearest" else
+           "blends the two nearest input pixels per axis (bilinear, align_corners false)")
+    rh, rw = report.receptive_field or (1, 1)
+    return [Section("What it does", (
+        _f(f"H: {h}*{sh} = {out[1]}    W: {w}*{sw} = {out[2]}"),
+        _p(f"Enlarges each of the {c} maps; no weights. It {how.format(sh=sh, sw=sw)}."),
+    )), Section("Receptive field", (
+        _p(f"Each output value sees a {rh}x{rw} patch of the input image: upsampling adds no "
+           "context. A nearest value copies one input value and sees just what it saw; a "
+           "bilinear value blends two neighbours, one jump apart. Neighbouring outputs are "
+           "closer together (the jump is divided by the scale where it divides evenly)."),
+    )), _rf_section(report, None)]
+
+
+
+
 def _concat(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     parts = " + ".join(str(s[0]) for s in ins)
     return [Section("What it does", (
@@ -357,9 +479,13 @@ EXPLAINERS: dict[str, Explainer] = {
     "Dense": _dense,
     "Softmax": _softmax,
     "BatchNorm": _batchnorm,
+    "GroupNorm": _groupnorm,
     "Dropout": _dropout,
     "SpatialDropout2D": _spatial_dropout,
     "Add": _add,
+    "Multiply": _multiply,
+    "ZeroPadding2D": _zero_padding,
+    "UpSampling2D": _upsampling,
     "Concatenate": _concat,
 }
 

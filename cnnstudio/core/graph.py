@@ -40,13 +40,24 @@ class Layer:
 _ID_RE = re.compile(r"^\S(.*\S)?$")
 
 
+def is_unicode(text: str) -> bool:
+    """False for text holding lone surrogates (JSON's ``"\\ud800"``), which no file or
+    terminal can encode: such a name would be accepted, then crash whatever prints it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_id(layer_id: Any) -> str:
     """Ids are non-empty strings without leading/trailing blanks or control characters."""
     if not isinstance(layer_id, str) or not layer_id or not _ID_RE.match(layer_id):
         raise GraphError(f"a layer id must be a non-empty string without surrounding spaces, "
                          f"got {layer_id!r}")
-    if any(ord(ch) < 32 for ch in layer_id) or len(layer_id) > 200:
-        raise GraphError(f"layer id {layer_id[:40]!r} has control characters or is too long")
+    if any(ord(ch) < 32 for ch in layer_id) or len(layer_id) > 200 or not is_unicode(layer_id):
+        raise GraphError(f"layer id {layer_id[:40]!r} has control characters, characters that "
+                         "are not valid Unicode, or is too long")
     return layer_id
 
 

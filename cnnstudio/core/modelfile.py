@@ -16,7 +16,8 @@ from typing import Any
 
 from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.catalogue import LAYERS, ParamError
-from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id
+from cnnstudio.core.files import FileRefused, read_limited
+from cnnstudio.core.graph import MAX_COORDINATE, Graph, GraphError, Layer, check_id, is_unicode
 from cnnstudio.core.units import Unit, UnitError, check_unit_id
 
 FORMAT = "cnnstudio.model"
@@ -53,14 +54,9 @@ def load(path: str | os.PathLike[str]) -> Graph:
     """Read a model file from disk; every failure is a ModelFileError naming the file."""
     source = str(path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise _fail(source, f"file is {size:,} bytes; a model file is at most "
-                        f"{MAX_FILE_BYTES:,}")
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise _fail(source, f"cannot read file ({exc.strerror or exc})") from None
+        raw = read_limited(path, MAX_FILE_BYTES, "model file")
+    except FileRefused as exc:
+        raise ModelFileError(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -136,6 +132,9 @@ def _read_units(raw: Any, source: str) -> list[Unit]:
         name = entry.get("name", uid)
         if not isinstance(name, str):
             raise _fail(source, f"{where}: field \"name\": must be text, got {_kind(name)}")
+        if not is_unicode(name):
+            raise _fail(source, f"{where}: field \"name\": holds characters that are not valid "
+                        "Unicode (a lone surrogate such as \\ud800)")
         members = entry.get("members")
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise _fail(source, f"{where}: field \"members\": expected a list of layer ids, "
@@ -214,6 +213,9 @@ def _text(doc: Mapping[str, Any], key: str, source: str) -> str:
     value = doc.get(key, "")
     if not isinstance(value, str):
         raise _fail(source, f"\"{key}\" must be text, got {_kind(value)}")
+    if not is_unicode(value):
+        raise _fail(source, f"\"{key}\" holds characters that are not valid Unicode (a lone "
+                    "surrogate such as \\ud800)")
     return value
 
 
@@ -237,7 +239,7 @@ def to_document(graph: Graph) -> dict[str, Any]:
     previous: str | None = None
     for layer in graph:
         entry: dict[str, Any] = {"id": layer.id, "type": layer.type}
-        params = {k: v for k, v in layer.params.items() if v is not None}
+        params = layer.spec.file_params(layer.params)
         if params:
             entry["params"] = params
         implicit = [] if layer.spec.max_inputs == 0 or previous is None else [previous]

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from cnnstudio.core.receptive import Field, union
-from cnnstudio.core.shapes import AxisWindow, pair, window_2d
+from cnnstudio.core.shapes import AxisWindow, dilated_extent, pad_sides, pair, window_2d
 
 Shape = tuple[int, ...]
 Params = Mapping[str, Any]
@@ -123,13 +123,16 @@ _AXIS = ("height", "width")
 
 
 def conv_windows(params: Params, hw: tuple[int, int]) -> tuple[AxisWindow, AxisWindow]:
-    """A convolution's tiling of an ``(H, W)`` input (the catalogue's ``windows`` for Conv2D)."""
-    return _windows(hw[0], hw[1], params["kernel_size"], params["stride"], params["padding"])
+    """A convolution's tiling of an ``(H, W)`` input (the catalogue's ``windows`` for Conv2D):
+    windows of the dilated kernel's extent ``D*(F-1)+1``."""
+    extent = dilated_extent(params["kernel_size"], params["dilation"])
+    return _windows(hw[0], hw[1], extent, params["stride"], params["padding"])
 
 
 def pool_windows(params: Params, hw: tuple[int, int]) -> tuple[AxisWindow, AxisWindow]:
     """A pooling window's tiling of an ``(H, W)`` input; ``stride`` is the effective one."""
-    return _windows(hw[0], hw[1], params["pool_size"], params["stride"], params["padding"])
+    return _windows(hw[0], hw[1], params["pool_size"], params["stride"], params["padding"],
+                    params["ceil_mode"])
 
 
 def _tile(rin: RuleInput, windows: Any, fix: str, noun: str) -> tuple[AxisWindow, AxisWindow]:
@@ -156,20 +159,21 @@ def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _windows(h: int, w: int, kernel: Any, stride: Any, padding: Any
+def _windows(h: int, w: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool = False
              ) -> tuple[AxisWindow, AxisWindow]:
     """``window_2d`` through a memo: the validator runs on every edit, and the same few windows
     recur all over a model (building the two AxisWindows is most of a conv layer's cost)."""
     try:
-        return _windows_memo(h, w, _frozen(kernel), _frozen(stride), _frozen(padding))
+        return _windows_memo(h, w, _frozen(kernel), _frozen(stride), _frozen(padding),
+                             ceil_mode)
     except TypeError:  # an unhashable value the catalogue let through: compute directly
-        return window_2d((h, w), kernel, stride, padding)
+        return window_2d((h, w), kernel, stride, padding, ceil_mode)
 
 
 @lru_cache(maxsize=1024)
-def _windows_memo(h: int, w: int, kernel: Any, stride: Any, padding: Any
+def _windows_memo(h: int, w: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool
                   ) -> tuple[AxisWindow, AxisWindow]:
-    return window_2d((h, w), kernel, stride, padding)
+    return window_2d((h, w), kernel, stride, padding, ceil_mode)
 
 
 def pad_text(ax: AxisWindow) -> str:
@@ -208,16 +212,35 @@ def input_rule(rin: RuleInput) -> RuleOutput:
     return RuleOutput(shape=(p["channels"], p["height"], p["width"]))
 
 
+def _check_groups(groups: int, counts: Mapping[str, int]) -> None:
+    """Groups must divide every count (channels, filters): each group gets an equal share."""
+    bad = {what: n for what, n in counts.items() if n % groups}
+    if bad:
+        listed = " and ".join(f"the {what} ({n})" for what, n in bad.items())
+        raise LayerProblem(
+            "groups_mismatch",
+            f"groups = {groups} must divide {listed}: every group needs the same number; "
+            "try a divisor, or groups = 1",
+        )
+
+
+def groupnorm_rule(rin: RuleInput) -> RuleOutput:
+    """Same shape; the channels split into ``groups`` equal runs."""
+    _check_groups(rin.params["groups"], {"channels": rin.first.shape[0]})
+    return same_shape_rule(rin)
+
+
 def conv2d_rule(rin: RuleInput) -> RuleOutput:
     p = rin.params
     c = rin.first.shape[0]
+    k, g = p["filters"], p["groups"]
+    _check_groups(g, {"input channels": c, "filters": k})
     axes = _tile(rin, conv_windows, FIX_PADDING_SAME, "filter")
     fh, fw = pair(p["kernel_size"])
-    k = p["filters"]
     ho, wo = axes[0].out, axes[1].out
     return RuleOutput(
         shape=(k, ho, wo),
-        macs=ho * wo * k * fh * fw * c,
+        macs=ho * wo * k * fh * fw * (c // g),
         field=rin.first.field.grow(axes), axes=axes,
         fc_equivalent=_prod(rin.first.shape) * k * ho * wo,
         warnings=fractional_warnings(axes),
@@ -289,3 +312,48 @@ def concatenate_rule(rin: RuleInput) -> RuleOutput:
         )
     shape = (sum(s[0] for s in shapes), *shapes[0][1:])
     return RuleOutput(shape=shape, field=_merged_field(rin, shape))
+
+
+def multiply_rule(rin: RuleInput) -> RuleOutput:
+    """Same-shape inputs multiply element by element; an image [C, H, W] and a [C] vector (in
+    either order) scale each channel. The output and its receptive field are the image's: the
+    [C] input was computed from the whole image already."""
+    a, b = rin.inputs
+    if a.shape == b.shape:
+        return RuleOutput(shape=a.shape, field=_merged_field(rin, a.shape))
+    for image, scale in ((a, b), (b, a)):
+        if len(image.shape) == 3 and scale.shape == image.shape[:1]:
+            return RuleOutput(shape=image.shape, field=image.field)
+    raise LayerProblem(
+        "shape_mismatch",
+        f"multiplies inputs of one shape, or an image [C, H, W] by a [C] vector of per-channel "
+        f"weights; got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}",
+    )
+
+
+def zero_padding_rule(rin: RuleInput) -> RuleOutput:
+    """[C, H, W] -> [C, H + top + bottom, W + left + right]. Units see what they saw; unit 0 is
+    now a padding one, so the origin moves back by top (left) jumps."""
+    c, h, w = rin.first.shape
+    top, bottom, left, right = pad_sides(rin.params["padding"])
+    f = rin.first.field
+    return RuleOutput(shape=(c, h + top + bottom, w + left + right),
+                      field=Field(f.size, f.jump, (f.origin[0] - top * f.jump[0],
+                                                   f.origin[1] - left * f.jump[1])))
+
+
+def upsampling_rule(rin: RuleInput) -> RuleOutput:
+    """[C, H, W] -> [C, H*sh, W*sw]. Upsampling adds no context: a nearest unit copies one
+    input unit and sees exactly its box; a bilinear unit blends two neighbouring units, one jump
+    apart, so its box is one jump larger. Unit 0 sees what input unit 0 sees (same origin).
+    Units are s times denser: the jump is divided by s where s divides it; otherwise the
+    input's jump is kept, so the layers after are given boxes that are never too small."""
+    c, h, w = rin.first.shape
+    scale = pair(rin.params["scale"])
+    blend = rin.params["mode"] == "bilinear"
+    f = rin.first.field
+    size = tuple(r + (j if blend and s > 1 else 0) for r, j, s in zip(f.size, f.jump, scale,
+                                                                       strict=True))
+    jump = tuple(j // s if j % s == 0 else j for j, s in zip(f.jump, scale, strict=True))
+    return RuleOutput(shape=(c, h * scale[0], w * scale[1]),
+                      field=Field(size, jump, f.origin))  # type: ignore[arg-type]

@@ -41,7 +41,11 @@ class AxisWindow:
 
     @property
     def remainder(self) -> int:
-        return self.span % self.s if self.span >= 0 else 0
+        """Trailing padded rows/columns no window reaches: ``span % s`` when the output is
+        floored; 0 with ``ceil_mode``, whose last window may hang over the edge instead."""
+        if self.span < 0 or self.out < 1:
+            return 0
+        return max(self.n + self.pad_total - ((self.out - 1) * self.s + self.f), 0)
 
     @property
     def uncovered(self) -> tuple[int, ...]:
@@ -88,11 +92,21 @@ def axis_padding(padding: Padding, axis: int, n: int, f: int, s: int) -> tuple[i
     return p, p, False
 
 
-def window_axis(n: int, f: int, s: int, padding: Padding, axis: int) -> AxisWindow:
-    """Tile one axis: ``out = floor((n + 2p - f) / s) + 1`` (may be < 1: the caller reports it)."""
+def window_axis(n: int, f: int, s: int, padding: Padding, axis: int,
+                ceil_mode: bool = False) -> AxisWindow:
+    """Tile one axis: ``out = floor((n + 2p - f) / s) + 1`` (may be < 1: the caller reports it).
+
+    ``ceil_mode`` (pooling, as PyTorch): ``out = ceil((n + 2p - f) / s) + 1``, the last window
+    hanging over the edge, except that a last window starting in the right padding is dropped.
+    ``f`` is the extent of the window: ``d*(F-1)+1`` for a kernel of F taps dilated by d.
+    """
     before, after, same = axis_padding(padding, axis, n, f, s)
     span = n + before + after - f
     out = span // s + 1 if span >= 0 else 0
+    if ceil_mode and span >= 0:
+        out = -(-span // s) + 1
+        if (out - 1) * s >= n + before:
+            out -= 1
     return AxisWindow(n=n, f=f, s=s, pad_before=before, pad_after=after, out=out, same=same)
 
 
@@ -101,11 +115,30 @@ def window_2d(
     kernel: int | tuple[int, int] | list[int],
     stride: int | tuple[int, int] | list[int],
     padding: Padding,
+    ceil_mode: bool = False,
 ) -> tuple[AxisWindow, AxisWindow]:
-    """Both spatial axes of a convolution or pooling window over an ``(H, W)`` input."""
+    """Both spatial axes of a convolution or pooling window over an ``(H, W)`` input;
+    ``kernel`` is the window's extent (a dilated kernel's span)."""
     fh, fw = pair(kernel)
     sh, sw = pair(stride)
     return (
-        window_axis(hw[0], fh, sh, padding, 0),
-        window_axis(hw[1], fw, sw, padding, 1),
+        window_axis(hw[0], fh, sh, padding, 0, ceil_mode),
+        window_axis(hw[1], fw, sw, padding, 1, ceil_mode),
     )
+
+
+def dilated_extent(kernel: int | tuple[int, int] | list[int],
+                   dilation: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``D*(F-1)+1`` per axis: the pixels a kernel of F taps spaced D apart spans."""
+    return tuple(d * (f - 1) + 1 for f, d in zip(pair(kernel), pair(dilation), strict=True))  # type: ignore[return-value]
+
+
+def pad_sides(value: int | tuple[int, ...] | list[int]) -> tuple[int, int, int, int]:
+    """A ZeroPadding2D ``padding``: ``1`` -> (1, 1, 1, 1); ``[h, w]`` -> (h, h, w, w);
+    ``[top, bottom, left, right]`` as is."""
+    if not isinstance(value, (tuple, list)):
+        return (int(value),) * 4  # type: ignore[return-value]
+    if len(value) == 2:
+        return int(value[0]), int(value[0]), int(value[1]), int(value[1])
+    t, b, l, r = (int(v) for v in value)
+    return t, b, l, r

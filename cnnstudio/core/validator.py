@@ -24,6 +24,7 @@ CODES: dict[str, str] = {
     "wrong_rank": ERROR,
     "shape_mismatch": ERROR,
     "concat_mismatch": ERROR,
+    "groups_mismatch": ERROR,
     "wrong_input_count": ERROR,
     "input_not_connected": ERROR,
     "cycle": ERROR,

@@ -20,14 +20,17 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
+from cnnstudio.core.shapes import pad_sides
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
 from cnnstudio.engine.kernels import dropout as R
 from cnnstudio.engine.kernels import merge as M
 from cnnstudio.engine.kernels import normalization as N
+from cnnstudio.engine.kernels import padding as Z
 from cnnstudio.engine.kernels import pool as P
 from cnnstudio.engine.kernels import reshape as S
+from cnnstudio.engine.kernels import upsampling as U
 
 __all__ = ["LAYER_TYPES", "LayerImpl"]
 
@@ -75,7 +78,7 @@ class LayerImpl:
         for array in self._arrays:
             fill = np.ones if array.init == INIT_ONES else np.zeros
             if array.trainable:
-                self._add_param(array.name, fill(array.shape))
+                self._add_param(array.name, fill(array.shape, dtype=dtype))
             else:
                 self.buffers[array.name] = fill(array.shape, dtype=dtype)
         if spec.windows is not None:
@@ -97,8 +100,8 @@ class LayerImpl:
             if array.init == INIT_FAN:
                 shape = array.shape
                 receptive = int(np.prod(shape[2:]))
-                self.params[array.name][...] = _weight_init(
-                    rng, shape, int(np.prod(shape[1:])), shape[0] * receptive, he)
+                _weight_init(rng, self.params[array.name], int(np.prod(shape[1:])),
+                             shape[0] * receptive, he)
 
     def workspace_elements(self) -> int:
         """Extra elements per sample the forward keeps for backward (im2col columns)."""
@@ -106,7 +109,9 @@ class LayerImpl:
 
     def _add_param(self, name: str, value: np.ndarray) -> None:
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.grads[name] = np.zeros_like(self.params[name])
+        # np.zeros, not zeros_like: its pages stay unmapped until training writes a gradient,
+        # so a network built only to look at (the window's views, export) costs its weights.
+        self.grads[name] = np.zeros(value.shape, self.dtype)
 
     def forward(self, xs: list[np.ndarray], training: bool, rng: np.random.Generator,
                 inplace: bool = False) -> np.ndarray:
@@ -116,14 +121,27 @@ class LayerImpl:
         raise NotImplementedError
 
 
-def _weight_init(rng: np.random.Generator, shape: Shape, fan_in: int, fan_out: int,
-                 he: bool) -> np.ndarray:
-    """He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations, Glorot uniform
-    (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise."""
-    if he:
-        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape)
+def _weight_init(rng: np.random.Generator, out: np.ndarray, fan_in: int, fan_out: int,
+                 he: bool) -> None:
+    """Fill ``out`` with He normal (``std = sqrt(2 / fan_in)``) before ReLU-family activations,
+    Glorot uniform (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise.
+
+    Drawn in slices: the values are those of one draw of the whole shape (a Generator hands out
+    numbers in sequence), but a 500M-parameter layer no longer needs float64 temporaries twice
+    its own size on top of it."""
+    flat = out.reshape(-1)
+    assert np.shares_memory(flat, out)
+    for start in range(0, flat.size, _INIT_SLICE):
+        n = min(_INIT_SLICE, flat.size - start)
+        if he:
+            flat[start:start + n] = rng.standard_normal(n) * np.sqrt(2.0 / fan_in)
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            flat[start:start + n] = rng.uniform(-limit, limit, n)
+
+
+#: Elements drawn at once when initialising weights (8 MB of float64 temporaries).
+_INIT_SLICE = 1 << 20
 
 
 @register
@@ -149,7 +167,8 @@ class Conv2DLayer(LayerImpl):
     def workspace_elements(self):
         # The forward's im2col matrix, or the backward's of the output gradient when that is
         # larger (more filters than input channels): the estimate counts two of these.
-        k, c, fh, fw = self.params["weight"].shape
+        k, _, fh, fw = self.params["weight"].shape
+        c = self.in_shapes[0][0]
         wh, ww = self.windows
         return fh * fw * max(c * wh.out * ww.out, k * wh.n * ww.n)
 
@@ -158,7 +177,8 @@ class Conv2DLayer(LayerImpl):
         # backward, which is the workspace's one rule); any other pass gets fresh ones, so an
         # evaluation or a feature-map request between two steps cannot spoil a cached forward.
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
-                                      self.windows, self.workspace if training else None)
+                                      self.windows, self.workspace if training else None,
+                                      self.config["dilation"], self.config["groups"])
         self.cache = self._kept(cache, training)
         return out
 
@@ -220,6 +240,26 @@ class GlobalMaxPool2DLayer(_KernelPairLayer):
     type_name = "GlobalMaxPool2D"
     _forward = staticmethod(P.global_maxpool_forward)
     _backward = staticmethod(P.global_maxpool_backward)
+
+
+@register
+class GroupNormLayer(LayerImpl):
+    """Per-sample statistics: training and evaluation compute the same thing."""
+
+    type_name = "GroupNorm"
+    output_reusable = True
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = N.groupnorm_forward(xs[0], self.params["gamma"], self.params["beta"],
+                                         self.config["groups"], self.config["epsilon"])
+        self.cache = self._kept(cache, training)
+        return out
+
+    def backward(self, dout, need):
+        dx, dgamma, dbeta = N.groupnorm_backward(dout, self.cache)
+        self.grads["gamma"][...] = dgamma
+        self.grads["beta"][...] = dbeta
+        return [dx if need[0] else None]
 
 
 @register
@@ -305,6 +345,83 @@ class TanhLayer(_ActivationLayer):
 
 
 @register
+class ReLU6Layer(_ActivationLayer):
+    type_name = "ReLU6"
+    _forward = staticmethod(A.relu6_forward)
+    _backward = staticmethod(A.relu6_backward)
+
+
+@register
+class SiLULayer(_ActivationLayer):
+    type_name = "SiLU"
+    _forward = staticmethod(A.silu_forward)
+    _backward = staticmethod(A.silu_backward)
+
+
+@register
+class HardswishLayer(_ActivationLayer):
+    type_name = "Hardswish"
+    _forward = staticmethod(A.hardswish_forward)
+    _backward = staticmethod(A.hardswish_backward)
+
+
+@register
+class HardsigmoidLayer(_ActivationLayer):
+    type_name = "Hardsigmoid"
+    _forward = staticmethod(A.hardsigmoid_forward)
+    _backward = staticmethod(A.hardsigmoid_backward)
+
+
+class _ConfiguredActivationLayer(_ActivationLayer):
+    """An activation whose forward takes one param of the layer after the input."""
+
+    param: ClassVar[str]
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = type(self)._forward(xs[0], self.config[self.param])
+        self.cache = self._kept(cache, training)
+        return out
+
+
+@register
+class ELULayer(_ConfiguredActivationLayer):
+    type_name = "ELU"
+    param = "alpha"
+    _forward = staticmethod(A.elu_forward)
+    _backward = staticmethod(A.elu_backward)
+
+
+@register
+class GELULayer(_ConfiguredActivationLayer):
+    type_name = "GELU"
+    param = "approximate"
+    _forward = staticmethod(A.gelu_forward)
+    _backward = staticmethod(A.gelu_backward)
+
+
+@register
+class ZeroPadding2DLayer(_KernelPairLayer):
+    type_name = "ZeroPadding2D"
+    _forward = staticmethod(Z.zero_pad2d_forward)
+    _backward = staticmethod(Z.zero_pad2d_backward)
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        self.kernel_args = (pad_sides(self.config["padding"]),)
+
+
+@register
+class UpSampling2DLayer(_KernelPairLayer):
+    type_name = "UpSampling2D"
+    _forward = staticmethod(U.upsample2d_forward)
+    _backward = staticmethod(U.upsample2d_backward)
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        self.kernel_args = (self.config["scale"], self.config["mode"])
+
+
+@register
 class SoftmaxLayer(_ActivationLayer):
     type_name = "Softmax"
     _forward = staticmethod(A.softmax_forward)
@@ -345,6 +462,21 @@ class AddLayer(LayerImpl):
 
     def backward(self, dout, need):
         return [g if n else None for g, n in zip(M.add_backward(dout, self.cache), need,
+                                                 strict=True)]
+
+
+@register
+class MultiplyLayer(LayerImpl):
+    type_name = "Multiply"
+    output_reusable = True
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, cache = M.multiply_forward(xs)
+        self.cache = self._kept(cache, training)
+        return out
+
+    def backward(self, dout, need):
+        return [g if n else None for g, n in zip(M.multiply_backward(dout, self.cache), need,
                                                  strict=True)]
 
 

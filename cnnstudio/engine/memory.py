@@ -1,25 +1,76 @@
-"""How much memory a training step needs, and refusing a batch that would not fit.
+"""How much memory cnnstudio may use, and refusing work that would not fit before allocating it.
 
 Running out of memory mid-epoch either kills the process or sends the machine into swap; a
-student cannot tell why. An estimate from the validator's shapes, before the first batch, turns
-that into a sentence with a smaller batch size to try.
+small hostile file (a 1 KB model with a 2^20-unit Dense layer, a 4 MB archive of a 4 GiB array)
+can do the same at once. So every place that is about to allocate in proportion to what a file
+or a model says (building a network, reading an array, resizing a dataset, a training step)
+first asks :func:`memory_refusal` with its estimate, and refuses with one sentence stating the
+numbers. The budget is a share of the memory the OS reports free, or the
+``CNNSTUDIO_MEMORY_LIMIT`` environment variable (``4GB``, ``512MB``) when set.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 from cnnstudio.engine.errors import TrainingError
 
 if TYPE_CHECKING:
+    from cnnstudio.core.validator import ValidationResult
     from cnnstudio.engine.network import Network
 
-__all__ = ["DEFAULT_FRACTION", "available_memory", "check_memory", "estimate_training_bytes",
-           "format_bytes"]
+__all__ = ["DEFAULT_FRACTION", "LIMIT_ENV", "available_memory", "check_memory",
+           "estimate_training_bytes", "format_bytes", "memory_budget", "memory_refusal",
+           "weight_bytes"]
 
-#: Share of the available memory a training run may plan to use by default.
+#: Share of the available memory one piece of work may plan to use by default.
 DEFAULT_FRACTION = 0.5
+#: Environment variable that sets the budget in bytes (suffixes KB, MB, GB, TB; powers of 1024).
+LIMIT_ENV = "CNNSTUDIO_MEMORY_LIMIT"
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
+          "G": 1 << 30, "GB": 1 << 30, "T": 1 << 40, "TB": 1 << 40}
+
+
+def _parse_size(text: str) -> int | None:
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]*)\s*", text)
+    if m is None or m.group(2).upper() not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def memory_budget() -> tuple[int | None, str]:
+    """``(bytes one piece of work may use, how that number came about)``; ``(None, "")`` when
+    the machine's memory cannot be known and no limit is set."""
+    raw = os.environ.get(LIMIT_ENV, "").strip()
+    if raw:
+        limit = _parse_size(raw)
+        if limit is not None:
+            return limit, f"the limit is {format_bytes(limit)} ({LIMIT_ENV}={raw})"
+    avail = available_memory()
+    if avail is None:
+        return None, ""
+    ignored = f"; {LIMIT_ENV}={raw!r} is not a size, ignored" if raw else ""
+    return int(avail * DEFAULT_FRACTION), (
+        f"{format_bytes(avail)} is free and cnnstudio uses at most {DEFAULT_FRACTION:.0%} of it "
+        f"(set {LIMIT_ENV} to change){ignored}")
+
+
+def memory_refusal(need: int, subject: str, purpose: str) -> str | None:
+    """None when ``need`` bytes fit the budget, else the sentence that refuses:
+    ``"{subject} needs 2.1 GB {purpose}; 1.2 GB is free and ..."``, e.g. subject "this model",
+    purpose "for its weights"."""
+    limit, why = memory_budget()
+    if limit is None or need <= limit:
+        return None
+    return f"{subject} needs {format_bytes(need)} {purpose}; {why}"
+
+
+def weight_bytes(result: ValidationResult, itemsize: int = 4) -> int:
+    """Bytes of a built network's weights and buffers, from the validator's totals: what
+    building it will allocate (gradients are allocated lazily, when training writes them)."""
+    return (result.totals.trainable + result.totals.non_trainable) * itemsize
 
 
 def estimate_training_bytes(network: Network, batch_size: int) -> int:
@@ -70,11 +121,9 @@ def check_memory(network: Network, batch_size: int, limit: int | None = None) ->
     need = estimate_training_bytes(network, batch_size)
     where = "the limit"
     if limit is None:
-        avail = available_memory()
-        if avail is None:
+        limit, where = memory_budget()
+        if limit is None:
             return need
-        limit = int(avail * DEFAULT_FRACTION)
-        where = f"{DEFAULT_FRACTION:.0%} of the {format_bytes(avail)} available"
     if need <= limit:
         return need
     per_sample = max(1, estimate_training_bytes(network, 2) - estimate_training_bytes(network, 1))

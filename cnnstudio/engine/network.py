@@ -27,6 +27,7 @@ from cnnstudio.engine.kernels._blas import single_threaded_blas
 from cnnstudio.engine.kernels.activations import softmax_forward
 from cnnstudio.engine.kernels.layout import batch_to_internal, batch_to_public, flat_to_public
 from cnnstudio.engine.layers import LAYER_TYPES, LayerImpl
+from cnnstudio.engine.memory import memory_refusal, weight_bytes
 from cnnstudio.engine.optimizers import ParamRef
 from cnnstudio.engine.weights import split_meta
 
@@ -84,6 +85,10 @@ class Network:
         self.graph = graph
         self.result: ValidationResult = result
         self.dtype = np.dtype(dtype)
+        refusal = memory_refusal(weight_bytes(result, self.dtype.itemsize), "this model",
+                                 "for its weights")
+        if refusal:
+            raise NetworkError(refusal)
         self.rng = rng
         assert result.output_id is not None
         self.output_id: str = result.output_id
@@ -352,6 +357,11 @@ class Network:
         return {f"{lid}/{name}": arr.copy()
                 for lid in self.order
                 for name, arr in {**self.layers[lid].params, **self.layers[lid].buffers}.items()}
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{"<layer id>/<name>": shape}`` of every array a weights file for this network
+        holds: what a reader needs to skip arrays that cannot fit without reading them."""
+        return {key: arr.shape for key, arr in self._expected().items()}
 
     def _expected(self) -> dict[str, np.ndarray]:
         return {f"{lid}/{name}": arr

@@ -12,6 +12,8 @@ gamma/beta only hurts, which is why Keras attaches regularisers to kernels.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -50,6 +52,12 @@ class OptimizerConfig:
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.name!r} (choose {', '.join(OPTIMIZERS)})")
+        for name in ("lr", "momentum", "weight_decay", "beta1", "beta2", "eps"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not math.isfinite(float(value))):
+                raise ValueError(f"{name.replace('_', ' ')} must be a finite number, got "
+                                 f"{value!r}")
         if not self.lr > 0:
             raise ValueError(f"learning rate must be > 0, got {self.lr}")
         if not 0 <= self.momentum < 1:

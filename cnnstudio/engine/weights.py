@@ -14,15 +14,15 @@ model skip meta keys (:func:`split_meta`), so such files still load strictly.
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from cnnstudio.core.atomic import atomic_open
+from cnnstudio.engine import npzfile
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import WeightsError
+from cnnstudio.engine.npzfile import Member
 
 __all__ = [
     "META_PREFIX",
@@ -70,55 +70,43 @@ def save_weights(
         raise WeightsError(f"{path}: cannot write the weights file ({reason})") from None
 
 
-def read_npz(path: str | os.PathLike[str], what: str = "weights file") -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike[str], what: str = "weights file",
+             expected: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` as a dict, never unpickling; WeightsError on any problem.
 
-    Arrays are read eagerly so a corrupt member fails here, with the file's name, rather than
-    later at first use.
+    Headers are checked before anything is read (see :mod:`cnnstudio.engine.npzfile`), and
+    arrays are read eagerly so a corrupt member fails here, with the file's name, rather than
+    later at first use. With ``expected`` (``{key: shape}``, from the model the file is for),
+    only arrays of the expected shape and meta arrays are read; the others are returned as
+    zero-size stand-ins of their declared shape, enough to report the misfit.
     """
-    name = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise WeightsError(f"{name}: no such file")
-    if p.is_dir():
-        raise WeightsError(f"{name}: is a folder, not a {what} (.npz)")
-    try:
-        archive = np.load(p, allow_pickle=False)
-    except PermissionError:
-        raise WeightsError(f"{name}: permission denied") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{name}: not a readable .npz {what} ({_reason(exc)})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise WeightsError(f"{name}: holds a single array, not a .npz {what} of named arrays")
-    out: dict[str, np.ndarray] = {}
-    with archive:
-        for key in archive.files:
-            try:
-                out[key] = archive[key]
-            except ValueError as exc:
-                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                    raise WeightsError(
-                        f"{name}: array {key!r} holds pickled Python objects, which are never "
-                        "loaded (they can run code); save plain numeric arrays"
-                    ) from None
-                raise WeightsError(f"{name}: array {key!r} is corrupt ({_reason(exc)})") from None
-            except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-                raise WeightsError(f"{name}: array {key!r} is corrupt ({_reason(exc)})") from None
-    return out
+    def wanted(member: Member) -> bool:
+        return (expected is None or member.key.startswith(META_PREFIX)
+                or expected.get(member.key) == member.shape)
+
+    return npzfile.read_npz(path, WeightsError, what, wanted)
 
 
-def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def load_weights(path: str | os.PathLike[str],
+                 expected: Mapping[str, tuple[int, ...]] | None = None
+                 ) -> dict[str, np.ndarray]:
     """Read a weights file: ``{"<layer id>/<name>": array}`` (meta keys included, see
-    :func:`split_meta`). Raises WeightsError with a one-line message naming the file."""
-    arrays = read_npz(path)
+    :func:`split_meta`). ``expected`` as for :func:`read_npz`. Raises WeightsError with a
+    one-line message naming the file."""
+    arrays = read_npz(path, expected=expected)
     for key, arr in arrays.items():
         if "/" not in key:
             raise WeightsError(
                 f"{path}: key {key!r} is not of the form '<layer id>/<name>': not a cnnstudio "
                 "weights file"
             )
-        if not key.startswith(META_PREFIX) and not np.issubdtype(arr.dtype, np.floating):
+        if key.startswith(META_PREFIX):
+            continue
+        if not np.issubdtype(arr.dtype, np.floating):
             raise WeightsError(f"{path}: array {key!r} has type {arr.dtype}, expected floats")
+        if not np.isfinite(arr).all():
+            raise WeightsError(f"{path}: array {key!r} holds NaN or infinite values; these "
+                               "weights cannot predict anything (did a training run diverge?)")
     return arrays
 
 
@@ -152,8 +140,3 @@ def class_names_from_meta(state: Mapping[str, np.ndarray]) -> tuple[str, ...] | 
     if names is None or names.ndim != 1 or names.dtype.kind != "U":
         return None
     return tuple(str(n) for n in names)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

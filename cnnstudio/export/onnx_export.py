@@ -22,7 +22,7 @@ import numpy as np
 
 from cnnstudio.core.atomic import atomic_write_bytes
 from cnnstudio.core.graph import Graph, Layer
-from cnnstudio.core.shapes import AxisWindow
+from cnnstudio.core.shapes import AxisWindow, pad_sides, pair
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.engine.kernels._windows import real_counts
 from cnnstudio.export.identifiers import python_identifiers
@@ -36,6 +36,24 @@ INSTALL_HINT = "pip install cnnstudio[onnx]"
 
 class OnnxMissing(ExportError):
     """The optional ``onnx`` package is not installed."""
+
+
+#: An ONNX file is one protobuf message, which cannot exceed 2 GB; leave room for the graph.
+MAX_ONNX_WEIGHT_BYTES = (2 << 30) - (64 << 20)
+
+
+def refuse_oversized(graph: Graph) -> None:
+    """ExportError when the model's weights (float32, from the validator's totals) cannot fit
+    in one ONNX file: said before building the weights, not as a protobuf error after."""
+    from cnnstudio.core.validator import validate
+
+    totals = validate(graph).totals
+    size = 4 * (totals.trainable + totals.non_trainable)
+    if size > MAX_ONNX_WEIGHT_BYTES:
+        raise ExportError([f"error: the model's weights take {size >> 20:,} MB; an ONNX file "
+                           f"holds at most {MAX_ONNX_WEIGHT_BYTES >> 20:,} MB of them (protobuf "
+                           "messages stop at 2 GB): export to PyTorch instead, or make the model "
+                           "smaller"])
 
 
 def require_onnx() -> Any:
@@ -91,15 +109,29 @@ def _onnx_pads(wh: AxisWindow, ww: AxisWindow) -> list[int]:
     return [wh.pad_before, ww.pad_before, wh.pad_after, ww.pad_after]
 
 
+def _pool_pads(w: AxisWindow) -> tuple[int, int]:
+    """A pool's (before, after) padding, the after side grown by however far a ``ceil_mode``
+    last window hangs over the edge: plain floor pooling then gives exactly the windows the
+    engine uses (whatever rule a runtime has for ceil_mode)."""
+    hang = max((w.out - 1) * w.s + w.f - (w.n + w.pad_total), 0)
+    return w.pad_before, w.pad_after + hang
+
+
+def _onnx_pool_pads(wh: AxisWindow, ww: AxisWindow) -> list[int]:
+    (top, bottom), (left, right) = _pool_pads(wh), _pool_pads(ww)
+    return [top, left, bottom, right]
+
+
 def _native_pool_pads(wh: AxisWindow, ww: AxisWindow) -> bool:
     """Runtimes (onnxruntime) accept pool pads only smaller than the window."""
-    return all(p < w.f for w in (wh, ww) for p in (w.pad_before, w.pad_after))
+    return all(p < w.f for w in (wh, ww) for p in _pool_pads(w))
 
 
 def _explicit_pad(b: _Builder, x: str, wh: AxisWindow, ww: AxisWindow, name: str,
                   value: float) -> str:
-    pads = b.const(f"{name}.pads", np.array([0, 0, wh.pad_before, ww.pad_before,
-                                             0, 0, wh.pad_after, ww.pad_after], dtype=np.int64))
+    (top, bottom), (left, right) = _pool_pads(wh), _pool_pads(ww)
+    pads = b.const(f"{name}.pads", np.array([0, 0, top, left, 0, 0, bottom, right],
+                                            dtype=np.int64))
     fill = b.const(f"{name}.fill", np.array(value, dtype=np.float32))
     return b.node("Pad", [x, pads, fill], f"{name}.padded", f"{name}.pad", mode="constant")
 
@@ -110,11 +142,44 @@ def _real_counts(wh: AxisWindow, ww: AxisWindow) -> np.ndarray:
 
 def _conv(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
           name: str) -> None:
+    """The windows span the dilated extent; ONNX wants the kernel's taps and the dilation."""
     wh, ww = _windows(rep)
+    p = layer.params
     inputs = [ins[0], b.weight(layer.id, "weight", f"{name}.weight")]
     if has_bias(layer, rep):
         inputs.append(b.weight(layer.id, "bias", f"{name}.bias"))
-    b.node("Conv", inputs, out, name, pads=_onnx_pads(wh, ww), **_window_attrs(wh, ww))
+    b.node("Conv", inputs, out, name, pads=_onnx_pads(wh, ww),
+           kernel_shape=list(pair(p["kernel_size"])), strides=[wh.s, ww.s],
+           dilations=list(pair(p["dilation"])), group=p["groups"])
+
+
+def _groupnorm(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+               name: str) -> None:
+    """Opset 17 has no GroupNormalization: reshape to [B, G, -1], normalise each row with its
+    mean and biased variance, reshape back, then scale and shift per channel."""
+    c, h, w = rep.input_shapes[0]  # type: ignore[misc]
+    g, eps = layer.params["groups"], layer.params["epsilon"]
+    rows = b.node("Reshape", [ins[0], b.const(f"{name}.grouped",
+                                                 np.array([0, g, -1], dtype=np.int64))],
+                  f"{name}.rows", f"{name}.rows")
+    mean = b.node("ReduceMean", [rows], f"{name}.mean", f"{name}.mean", axes=[2], keepdims=1)
+    centred = b.node("Sub", [rows, mean], f"{name}.centred", f"{name}.centred")
+    var = b.node("ReduceMean", [b.node("Mul", [centred, centred], f"{name}.sq", f"{name}.sq")],
+                 f"{name}.var", f"{name}.var", axes=[2], keepdims=1)
+    std = b.node("Sqrt", [b.node("Add", [var, b.const(f"{name}.eps", _f32(eps))],
+                                 f"{name}.var_eps", f"{name}.var_eps")], f"{name}.std",
+                 f"{name}.std")
+    normal = b.node("Div", [centred, std], f"{name}.normal", f"{name}.normal")
+    maps = b.node("Reshape", [normal, b.const(f"{name}.maps",
+                                                 np.array([0, c, h, w], dtype=np.int64))],
+                  f"{name}.maps_out", f"{name}.maps_out")
+    gamma = np.asarray(b.state.get(f"{layer.id}/gamma", np.ones(c)), np.float32).reshape(c, 1, 1)
+    beta = np.asarray(b.state.get(f"{layer.id}/beta", np.zeros(c)), np.float32).reshape(c, 1, 1)
+    if f"{layer.id}/gamma" not in b.state or f"{layer.id}/beta" not in b.state:
+        raise ExportError([f"error: the weights have no {layer.id}/gamma or {layer.id}/beta"])
+    scaled = b.node("Mul", [maps, b.const(f"{name}.gamma", gamma)], f"{name}.scaled",
+                    f"{name}.scaled")
+    b.node("Add", [scaled, b.const(f"{name}.beta", beta)], out, name)
 
 
 def _maxpool(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
@@ -122,7 +187,7 @@ def _maxpool(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: s
     wh, ww = _windows(rep)
     attrs = _window_attrs(wh, ww)
     if _native_pool_pads(wh, ww):
-        b.node("MaxPool", ins, out, name, pads=_onnx_pads(wh, ww), **attrs)
+        b.node("MaxPool", ins, out, name, pads=_onnx_pool_pads(wh, ww), **attrs)
         return
     padded = _explicit_pad(b, ins[0], wh, ww, name, float("-inf"))
     empty = _real_counts(wh, ww) == 0
@@ -141,8 +206,8 @@ def _avgpool(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: s
     wh, ww = _windows(rep)
     attrs = _window_attrs(wh, ww)
     if _native_pool_pads(wh, ww):
-        b.node("AveragePool", ins, out, name, pads=_onnx_pads(wh, ww), count_include_pad=0,
-               **attrs)
+        b.node("AveragePool", ins, out, name, pads=_onnx_pool_pads(wh, ww),
+               count_include_pad=0, **attrs)
         return
     # Average over the zero-padded window, then rescale by window area / real pixels.
     padded = _explicit_pad(b, ins[0], wh, ww, name, 0.0)
@@ -185,6 +250,81 @@ def _simple(op: str, **fixed: Any) -> NodeBuilder:
     return build
 
 
+def _f32(value: float) -> np.ndarray:
+    return np.array(value, dtype=np.float32)
+
+
+def _relu6(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+           name: str) -> None:
+    lo, hi = b.const(f"{name}.min", _f32(0.0)), b.const(f"{name}.max", _f32(6.0))
+    b.node("Clip", [ins[0], lo, hi], out, name)
+
+
+def _silu(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+          name: str) -> None:
+    gate = b.node("Sigmoid", ins[:1], f"{name}.sigmoid", f"{name}.sigmoid")
+    b.node("Mul", [ins[0], gate], out, name)
+
+
+def _gelu(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+          name: str) -> None:
+    """Opset 17 has no Gelu: x * 0.5 * (1 + erf(x / sqrt 2)), or the tanh formula."""
+    x = ins[0]
+    if layer.params["approximate"] == "tanh":
+        cube = b.node("Mul", [x, b.node("Mul", [x, x], f"{name}.sq", f"{name}.sq")],
+                      f"{name}.cube", f"{name}.cube")
+        inner = b.node("Add", [x, b.node("Mul", [cube, b.const(f"{name}.c", _f32(0.044715))],
+                                         f"{name}.ccube", f"{name}.ccube")],
+                       f"{name}.inner", f"{name}.inner")
+        scaled = b.node("Mul", [inner, b.const(f"{name}.k", _f32(np.sqrt(2 / np.pi)))],
+                        f"{name}.arg", f"{name}.arg")
+        core = b.node("Tanh", [scaled], f"{name}.core", f"{name}.core")
+    else:
+        scaled = b.node("Mul", [x, b.const(f"{name}.k", _f32(1 / np.sqrt(2)))],
+                        f"{name}.arg", f"{name}.arg")
+        core = b.node("Erf", [scaled], f"{name}.core", f"{name}.core")
+    one_plus = b.node("Add", [core, b.const(f"{name}.one", _f32(1.0))], f"{name}.onep",
+                      f"{name}.onep")
+    half = b.node("Mul", [x, b.const(f"{name}.half", _f32(0.5))], f"{name}.half_x",
+                  f"{name}.half_x")
+    b.node("Mul", [half, one_plus], out, name)
+
+
+def _zero_padding(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+                  name: str) -> None:
+    top, bottom, left, right = pad_sides(layer.params["padding"])
+    pads = b.const(f"{name}.pads", np.array([0, 0, top, left, 0, 0, bottom, right],
+                                            dtype=np.int64))
+    b.node("Pad", [ins[0], pads], out, name, mode="constant")
+
+
+def _upsampling(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+                name: str) -> None:
+    """Resize as PyTorch's interpolate: nearest reads floor(o / s); bilinear samples at
+    (o + 0.5) / s - 0.5, clamped at the border (half_pixel)."""
+    sh, sw = pair(layer.params["scale"])
+    scales = b.const(f"{name}.scales", np.array([1, 1, sh, sw], dtype=np.float32))
+    if layer.params["mode"] == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                 "nearest_mode": "floor"}
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    b.node("Resize", [ins[0], "", scales], out, name, **attrs)
+
+
+def _multiply(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
+              name: str) -> None:
+    """Element-wise; a per-channel [B, C] input is unsqueezed to [B, C, 1, 1] to broadcast."""
+    shapes = rep.input_shapes
+    if shapes[0] == shapes[1]:
+        b.node("Mul", ins, out, name)
+        return
+    scale = 0 if shapes[0] is not None and len(shapes[0]) == 1 else 1
+    axes = b.const(f"{name}.axes", np.array([2, 3], dtype=np.int64))
+    column = b.node("Unsqueeze", [ins[scale], axes], f"{name}.scale", f"{name}.unsqueeze")
+    b.node("Mul", [ins[1 - scale], column], out, name)
+
+
 def _add(b: _Builder, layer: Layer, rep: LayerReport, ins: list[str], out: str,
          name: str) -> None:
     acc = ins[0]
@@ -206,10 +346,21 @@ NODE_BUILDERS: dict[str, NodeBuilder | None] = {
     "ReLU": _simple("Relu"),
     "Sigmoid": _simple("Sigmoid"),
     "Tanh": _simple("Tanh"),
+    "ReLU6": _relu6,
+    "SiLU": _silu,
+    "Hardswish": _simple("HardSwish"),
+    "Hardsigmoid": _simple("HardSigmoid", alpha=1 / 6, beta=0.5),
+    "ELU": lambda b, layer, rep, ins, out, name: _simple(
+        "Elu", alpha=layer.params["alpha"])(b, layer, rep, ins, out, name),
+    "GELU": _gelu,
+    "ZeroPadding2D": _zero_padding,
+    "UpSampling2D": _upsampling,
+    "Multiply": _multiply,
     "LeakyReLU": lambda b, layer, rep, ins, out, name: _simple(
         "LeakyRelu", alpha=layer.params["alpha"])(b, layer, rep, ins, out, name),
     "Softmax": _simple("Softmax", axis=1),
     "BatchNorm": _batchnorm,
+    "GroupNorm": _groupnorm,
     "Dropout": _simple("Identity"),  # inference graph: dropout does nothing
     "SpatialDropout2D": _simple("Identity"),
     "Add": _add,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.rules import fmt_shape
-from cnnstudio.core.shapes import AxisWindow
+from cnnstudio.core.shapes import AxisWindow, pad_sides, pair
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.export.identifiers import python_identifiers
 from cnnstudio.export.registry import (
@@ -50,11 +50,14 @@ GENERATED_GLOBALS = (
 
 
 class _Emit:
-    """What one layer contributes: a constructor for ``__init__`` (or None) and helper names."""
+    """What one layer contributes: a constructor for ``__init__`` (or None), helper names, and
+    for a layer without a module (merges) the ``forward`` expression over its inputs' names."""
 
-    def __init__(self, module: str | None, helpers: tuple[str, ...] = ()) -> None:
+    def __init__(self, module: str | None, helpers: tuple[str, ...] = (),
+                 expression: Callable[[list[str]], str] | None = None) -> None:
         self.module = module
         self.helpers = helpers
+        self.expression = expression
 
 
 Builder = Callable[[Layer, LayerReport], _Emit]
@@ -83,8 +86,12 @@ def _conv(layer: Layer, rep: LayerReport) -> _Emit:
     wh, ww = _windows(rep)
     p = layer.params
     c_in = rep.input_shapes[0][0]  # type: ignore[index]
-    common = (f"{c_in}, {p['filters']}, kernel_size={_size(wh.f, ww.f)}, "
+    common = (f"{c_in}, {p['filters']}, kernel_size={_size(*pair(p['kernel_size']))}, "
               f"stride={_size(wh.s, ww.s)}")
+    if pair(p["dilation"]) != (1, 1):
+        common += f", dilation={_size(*pair(p['dilation']))}"
+    if p["groups"] != 1:
+        common += f", groups={p['groups']}"
     bias = f"bias={has_bias(layer, rep)!r}"
     if _symmetric(wh, ww):
         return _Emit(f"nn.Conv2d({common}, padding={_size(wh.pad_before, ww.pad_before)}, "
@@ -97,23 +104,35 @@ def _fits_torch_pool(wh: AxisWindow, ww: AxisWindow) -> bool:
     return _symmetric(wh, ww) and 2 * wh.pad_before <= wh.f and 2 * ww.pad_before <= ww.f
 
 
+def _pool_args(layer: Layer, wh: AxisWindow, ww: AxisWindow) -> str:
+    ceil = ", ceil_mode=True" if layer.params["ceil_mode"] else ""
+    return f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}{ceil}"
+
+
+def _helper_pool_args(layer: Layer, wh: AxisWindow, ww: AxisWindow) -> str:
+    """For the explicit-padding helpers: torch's ceil_mode sees the padded input as unpadded
+    and could keep a last window cnnstudio drops, so the output size is given too."""
+    size = f", size=({wh.out}, {ww.out})" if layer.params["ceil_mode"] else ""
+    return f"{_pool_args(layer, wh, ww)}, pads={_pads(wh, ww)}{size}"
+
+
 def _maxpool(layer: Layer, rep: LayerReport) -> _Emit:
     wh, ww = _windows(rep)
-    args = f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}"
+    args = _pool_args(layer, wh, ww)
     if _fits_torch_pool(wh, ww):
         return _Emit(f"nn.MaxPool2d({args}, padding={_size(wh.pad_before, ww.pad_before)})")
-    return _Emit(f"PaddedMaxPool2d({args}, pads={_pads(wh, ww)})", ("PaddedMaxPool2d",))
+    return _Emit(f"PaddedMaxPool2d({_helper_pool_args(layer, wh, ww)})", ("PaddedMaxPool2d",))
 
 
 def _avgpool(layer: Layer, rep: LayerReport) -> _Emit:
     wh, ww = _windows(rep)
-    args = f"kernel_size={_size(wh.f, ww.f)}, stride={_size(wh.s, ww.s)}"
+    args = _pool_args(layer, wh, ww)
     if wh.pad_total == 0 and ww.pad_total == 0:
         return _Emit(f"nn.AvgPool2d({args})")
     if _fits_torch_pool(wh, ww):
         return _Emit(f"nn.AvgPool2d({args}, padding={_size(wh.pad_before, ww.pad_before)}, "
                      "count_include_pad=False)")
-    return _Emit(f"RealAvgPool2d({args}, pads={_pads(wh, ww)})", ("RealAvgPool2d",))
+    return _Emit(f"RealAvgPool2d({_helper_pool_args(layer, wh, ww)})", ("RealAvgPool2d",))
 
 
 def _batchnorm(layer: Layer, rep: LayerReport) -> _Emit:
@@ -130,8 +149,34 @@ def _fixed(text: str) -> Builder:
     return lambda layer, rep: _Emit(text)
 
 
-#: Catalogue type -> how its module is built. Input, Add and Concatenate have no module: forward
-#: handles them (see ``_forward_line``).
+def _merge(expression: Callable[[list[str]], str]) -> Builder:
+    return lambda layer, rep: _Emit(None, expression=expression)
+
+
+def _multiply(layer: Layer, rep: LayerReport) -> _Emit:
+    """Element-wise, or an image times a per-channel [B, C] vector (either order)."""
+    a, b = rep.input_shapes
+    if a == b:
+        return _Emit(None, expression=lambda ins: f"{ins[0]} * {ins[1]}")
+    image = 0 if a is not None and len(a) == 3 else 1
+    return _Emit(None, expression=lambda ins: f"{ins[image]} * {ins[1 - image]}[:, :, None, None]")
+
+
+def _zero_padding(layer: Layer, rep: LayerReport) -> _Emit:
+    top, bottom, left, right = pad_sides(layer.params["padding"])
+    return _Emit(f"nn.ZeroPad2d(({left}, {right}, {top}, {bottom}))")
+
+
+def _upsampling(layer: Layer, rep: LayerReport) -> _Emit:
+    sh, sw = pair(layer.params["scale"])
+    mode = layer.params["mode"]
+    corners = ", align_corners=False" if mode == "bilinear" else ""
+    return _Emit(f"nn.Upsample(scale_factor=({float(sh)!r}, {float(sw)!r}), mode={mode!r}"
+                 f"{corners})")
+
+
+#: Catalogue type -> how its module is built. Input and the merges have no module: a merge's
+#: ``expression`` is its forward line.
 LAYER_BUILDERS: dict[str, Builder] = {
     "Input": lambda layer, rep: _Emit(None),
     "Conv2D": _conv,
@@ -146,13 +191,25 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "ReLU": _fixed("nn.ReLU()"),
     "Sigmoid": _fixed("nn.Sigmoid()"),
     "Tanh": _fixed("nn.Tanh()"),
+    "ReLU6": _fixed("nn.ReLU6()"),
+    "SiLU": _fixed("nn.SiLU()"),
+    "Hardswish": _fixed("nn.Hardswish()"),
+    "Hardsigmoid": _fixed("nn.Hardsigmoid()"),
+    "ELU": lambda layer, rep: _Emit(f"nn.ELU(alpha={layer.params['alpha']!r})"),
+    "GELU": lambda layer, rep: _Emit(f"nn.GELU(approximate={layer.params['approximate']!r})"),
+    "ZeroPadding2D": _zero_padding,
+    "UpSampling2D": _upsampling,
     "LeakyReLU": lambda layer, rep: _Emit(f"nn.LeakyReLU({layer.params['alpha']!r})"),
     "Softmax": _fixed("nn.Softmax(dim=1)"),
     "BatchNorm": _batchnorm,
+    "GroupNorm": lambda layer, rep: _Emit(
+        f"nn.GroupNorm({layer.params['groups']}, {rep.input_shapes[0][0]}, "  # type: ignore[index]
+        f"eps={layer.params['epsilon']!r})"),
     "Dropout": lambda layer, rep: _Emit(f"nn.Dropout(p={layer.params['rate']!r})"),
     "SpatialDropout2D": lambda layer, rep: _Emit(f"nn.Dropout2d(p={layer.params['rate']!r})"),
-    "Add": lambda layer, rep: _Emit(None),
-    "Concatenate": lambda layer, rep: _Emit(None),
+    "Add": _merge(" + ".join),
+    "Multiply": _multiply,
+    "Concatenate": _merge(lambda ins: f"torch.cat([{', '.join(ins)}], dim=1)"),
 }
 
 _HELPERS: dict[str, str] = {
@@ -179,16 +236,18 @@ class PaddedMaxPool2d(nn.Module):
     made only of padding gives 0, as in cnnstudio.
     """
 
-    def __init__(self, kernel_size, stride, pads):
+    def __init__(self, kernel_size, stride, pads, ceil_mode=False, size=None):
         super().__init__()
         self.kernel_size, self.stride, self.pads = kernel_size, stride, tuple(pads)
+        self.ceil_mode, self.size = ceil_mode, size
 
     def forward(self, x):
         out = F.max_pool2d(F.pad(x, self.pads, value=float("-inf")), self.kernel_size,
-                           self.stride)
+                           self.stride, ceil_mode=self.ceil_mode)
         real = F.max_pool2d(F.pad(x.new_ones((1, 1) + x.shape[2:]), self.pads),
-                            self.kernel_size, self.stride)
-        return torch.where(real > 0, out, torch.zeros_like(out))
+                            self.kernel_size, self.stride, ceil_mode=self.ceil_mode)
+        out = torch.where(real > 0, out, torch.zeros_like(out))
+        return out if self.size is None else out[:, :, :self.size[0], :self.size[1]]
 ''',
     "RealAvgPool2d": '''
 class RealAvgPool2d(nn.Module):
@@ -198,15 +257,19 @@ class RealAvgPool2d(nn.Module):
     (asymmetric, or more than half the window). A window made only of padding gives 0.
     """
 
-    def __init__(self, kernel_size, stride, pads):
+    def __init__(self, kernel_size, stride, pads, ceil_mode=False, size=None):
         super().__init__()
         self.kernel_size, self.stride, self.pads = kernel_size, stride, tuple(pads)
+        self.ceil_mode, self.size = ceil_mode, size
 
     def forward(self, x):
-        total = F.avg_pool2d(F.pad(x, self.pads), self.kernel_size, self.stride)
+        total = F.avg_pool2d(F.pad(x, self.pads), self.kernel_size, self.stride,
+                             ceil_mode=self.ceil_mode, count_include_pad=False)
         real = F.avg_pool2d(F.pad(x.new_ones((1, 1) + x.shape[2:]), self.pads),
-                            self.kernel_size, self.stride)
-        return total / real.clamp_min(torch.finfo(real.dtype).tiny)
+                            self.kernel_size, self.stride, ceil_mode=self.ceil_mode,
+                            count_include_pad=False)
+        out = total / real.clamp_min(torch.finfo(real.dtype).tiny)
+        return out if self.size is None else out[:, :, :self.size[0], :self.size[1]]
 ''',
 }
 
@@ -364,12 +427,10 @@ def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emi
 
 def _forward_line(layer: Layer, names: dict[str, str], emit: _Emit) -> str | None:
     ins = [names[s] for s in layer.inputs]
-    if layer.type == "Input":
+    if emit.expression is not None:
+        return emit.expression(ins)
+    if emit.module is None:  # the Input: the forward's argument
         return None
-    if layer.type == "Add":
-        return " + ".join(ins)
-    if layer.type == "Concatenate":
-        return f"torch.cat([{', '.join(ins)}], dim=1)"
     return f"self.{names[layer.id]}({ins[0]})"
 
 

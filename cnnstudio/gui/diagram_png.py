@@ -8,6 +8,7 @@ headless: without a display it asks Qt for the ``offscreen`` platform.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -39,15 +40,27 @@ def _ensure_app() -> None:
 _APP: QGuiApplication | None = None
 
 
+#: Largest PNG drawn (4 bytes a pixel while drawing: 1 GB). Qt itself refuses images over 2 GB.
+MAX_PNG_PIXELS = 256 * 1024 * 1024
+
+
 def svg_to_png(svg: str, scale: float = DEFAULT_SCALE) -> bytes:
     """PNG bytes of an SVG document, ``scale`` pixels per SVG unit, on a white background."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"the PNG scale must be a positive number, got {scale}")
     _ensure_app()
     renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
     if not renderer.isValid():
         raise ValueError("the diagram SVG could not be read by Qt")
     size = renderer.defaultSize()
-    image = QImage(max(1, round(size.width() * scale)), max(1, round(size.height() * scale)),
-                   QImage.Format.Format_ARGB32)
+    width, height = round(size.width() * scale), round(size.height() * scale)
+    if width < 1 or height < 1:
+        raise ValueError(f"at scale {scale:g} the {size.width()}x{size.height()} diagram would be "
+                         f"{width}x{height} pixels; use a larger scale")
+    if width * height > MAX_PNG_PIXELS:
+        raise ValueError(f"at scale {scale:g} the diagram would be {width}x{height} pixels, more "
+                         f"than the {MAX_PNG_PIXELS:,} a PNG may have; use a smaller scale or SVG")
+    image = QImage(width, height, QImage.Format.Format_ARGB32)
     image.fill(Qt.GlobalColor.white)
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -24,7 +24,7 @@ from PySide6.QtCore import QByteArray, QObject, QSaveFile, Signal
 from PySide6.QtGui import QUndoStack
 
 from cnnstudio.core import modelfile
-from cnnstudio.core.catalogue import layer_spec
+from cnnstudio.core.catalogue import layer_spec, resolve_entry
 from cnnstudio.core.graph import Graph, GraphError
 from cnnstudio.core.layout import DEFAULT_TARGET, LayoutReport, auto_layout
 from cnnstudio.core.validator import ValidationResult, validate
@@ -141,26 +141,35 @@ class Document(QObject):
         return modelfile.to_document(sub)
 
     # --- edits ------------------------------------------------------------------------------
+    def _entry(self, name: str, fed_by: str | None) -> tuple[str, dict[str, Any]]:
+        """A palette name (a type or a preset such as DepthwiseConv2D) -> (type, params), the
+        preset's params fitted to the shape ``fed_by`` outputs."""
+        rep = self.result.layers.get(fed_by) if fed_by is not None else None
+        return resolve_entry(name, rep.output_shape if rep is not None else None)
+
     def add_layer(self, type_name: str, params: Mapping[str, Any] | None = None,
                   position: tuple[float, float] | None = None,
                   inputs: Sequence[str] | None = None) -> str:
-        """Add a block (at ``position``, else below the last block); returns its id."""
+        """Add a block (at ``position``, else below the last block); returns its id.
+        ``type_name`` may be a palette preset."""
+        kind, preset = self._entry(type_name, inputs[0] if inputs else None)
         lid = self.graph.new_id(type_name)
         if position is None:
             position = self._free_position()
-        self._edit(f"Add {type_name}", [AddLayer(type_name, dict(params or {}), lid,
+        self._edit(f"Add {type_name}", [AddLayer(kind, {**preset, **dict(params or {})}, lid,
                                                  list(inputs or ()), position=position)])
         return lid
 
     def insert_after(self, type_name: str, after_id: str) -> str:
         """New layer fed by ``after_id``; what ``after_id`` fed is now fed by the new layer."""
         self._require(after_id)
-        if layer_spec(type_name).max_inputs == 0:  # an Input feeds on nothing: just add it
+        kind, preset = self._entry(type_name, after_id)
+        if layer_spec(kind).max_inputs == 0:  # an Input feeds on nothing: just add it
             x, y = self.graph.positions.get(after_id, (0.0, 0.0))
             return self.add_layer(type_name, position=(x + 260.0, y))
         lid = self.graph.new_id(type_name)
         x, y = self.graph.positions.get(after_id, (0.0, 0.0))
-        ops: list[Op] = [AddLayer(type_name, None, lid, self._feed(type_name, [after_id]),
+        ops: list[Op] = [AddLayer(kind, preset or None, lid, self._feed(kind, [after_id]),
                                   position=(x, y + _BELOW),
                                   index=self.graph.index_of(after_id) + 1)]
         for cid in self.graph.consumers(after_id):
@@ -191,12 +200,13 @@ class Document(QObject):
         self._require(src)
         if src not in target.inputs:
             self._refuse(f"{src} does not feed {dst}")
+        kind, preset = self._entry(type_name, src)
         lid = self.graph.new_id(type_name)
         if position is None:
             (x1, y1), (x2, y2) = (self.graph.positions.get(i, (0.0, 0.0)) for i in (src, dst))
             position = ((x1 + x2) / 2, (y1 + y2) / 2)
         ops: list[Op] = [
-            AddLayer(type_name, None, lid, [src], position=position,
+            AddLayer(kind, preset or None, lid, [src], position=position,
                      index=self.graph.index_of(dst)),
             SetInputs(dst, [lid if s == src else s for s in target.inputs]),
         ]

@@ -20,7 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.catalogue import FAMILY_TITLES, LayerSpec, layer_spec, types_by_family
+from cnnstudio.core.catalogue import (
+    FAMILY_TITLES,
+    PRESETS,
+    LayerSpec,
+    Preset,
+    layer_spec,
+    types_by_family,
+)
 from cnnstudio.core.graph import GraphError
 from cnnstudio.gui.glyphs import family_icon
 from cnnstudio.gui.mime import LAYER_MIME
@@ -43,11 +50,35 @@ def palette_entries() -> list[tuple[str, list[LayerSpec]]]:
             if specs]
 
 
-def tooltip_for(spec: LayerSpec) -> str:
+def presets_of(specs: list[LayerSpec]) -> list[Preset]:
+    """The presets (DepthwiseConv2D...) listed after their type's family."""
+    types = {s.type for s in specs}
+    return [p for p in PRESETS.values() if p.type in types]
+
+
+def _describe(name: str) -> tuple[str, str]:
+    """(title, teaching text) of a palette name: a catalogue type or a preset."""
+    if name in PRESETS:
+        return name, PRESETS[name].description
+    spec = layer_spec(name)
+    return spec.title, spec.description
+
+
+def _type_of(entry: LayerSpec | Preset) -> str:
+    return entry.type
+
+
+def tooltip_for(spec: LayerSpec | Preset) -> str:
     """Rich tooltip: title, the teaching sentence, and the params it takes."""
-    params = ", ".join(p.label for p in spec.params)
-    extra = f"<br><i>params: {html.escape(params)}</i>" if params else ""
-    title, text = html.escape(spec.title, quote=False), html.escape(spec.description, quote=False)
+    if isinstance(spec, Preset):
+        base = layer_spec(spec.type)
+        title, text = spec.name, spec.description
+        params = f"a {base.type} with " + ", ".join(p.label for p in base.params)
+    else:
+        base, title, text = spec, spec.title, spec.description
+        params = ", ".join(p.label for p in base.params)
+    extra = f"<br><i>params: {html.escape(params)}</i>" if base.params else ""
+    title, text = html.escape(title, quote=False), html.escape(text, quote=False)
     return (f"<b>{title}</b><br>{text}{extra}"
             "<br><small>Drag onto the canvas, or double-click to add after the selection.</small>")
 
@@ -106,11 +137,12 @@ class PaletteWidget(QWidget):
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             group.setFirstColumnSpanned(True)
             group.setToolTip(0, title)
-            for spec in specs:
-                item = QTreeWidgetItem(group, [spec.title])
-                item.setIcon(0, family_icon(spec.family))
+            for spec in [*specs, *presets_of(specs)]:
+                name = spec.name if isinstance(spec, Preset) else spec.type
+                item = QTreeWidgetItem(group, [_describe(name)[0]])
+                item.setIcon(0, family_icon(layer_spec(_type_of(spec)).family))
                 item.setToolTip(0, tooltip_for(spec))
-                item.setData(0, TYPE_ROLE, spec.type)
+                item.setData(0, TYPE_ROLE, name)
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                               | Qt.ItemFlag.ItemIsDragEnabled)
             group.setExpanded(True)
@@ -136,8 +168,8 @@ class PaletteWidget(QWidget):
             shown = 0
             for j in range(group.childCount()):
                 item = group.child(j)
-                spec = layer_spec(item.data(0, TYPE_ROLE))
-                haystack = f"{spec.type} {spec.title} {spec.description}".lower()
+                name = item.data(0, TYPE_ROLE)
+                haystack = f"{name} {' '.join(_describe(name))}".lower()
                 hide = not all(w in haystack for w in words)
                 item.setHidden(hide)
                 shown += not hide

@@ -117,6 +117,20 @@ def concat_rank_mismatch() -> Graph:
     return g
 
 
+def conv_groups_not_dividing() -> Graph:
+    return chain((6, 8, 8), [("c", "Conv2D", {"filters": 8, "groups": 4})])
+
+
+def groupnorm_groups_not_dividing() -> Graph:
+    return chain((6, 8, 8), [("gn", "GroupNorm", {"groups": 4})])
+
+
+def multiply_mismatch() -> Graph:
+    g = chain((4, 8, 8), [("gap", "GlobalAvgPool2D", {}), ("d", "Dense", {"units": 3})])
+    g.add_layer("Multiply", layer_id="m", inputs=["in", "d"])
+    return g
+
+
 # (code, build, layer, words the message must contain, fix)
 CASES: list[tuple[str, Callable[[], Graph], str | None, list[str], str | None]] = [
     ("kernel_too_large", kernel_too_large, "c3",
@@ -142,6 +156,12 @@ CASES: list[tuple[str, Callable[[], Graph], str | None, list[str], str | None]] 
      ["Add a", "4x8x8", "8x8x8", "one shape", "1x1 Conv2D"], None),
     ("concat_mismatch", concat_mismatch, "cat", ["Concatenate cat", "4x8x8", "4x4x4"], None),
     ("concat_mismatch", concat_rank_mismatch, "cat", ["4x8x8", "256"], None),
+    ("groups_mismatch", conv_groups_not_dividing, "c",
+     ["Conv2D c", "groups = 4", "input channels (6)"], None),
+    ("groups_mismatch", groupnorm_groups_not_dividing, "gn",
+     ["GroupNorm gn", "groups = 4", "channels (6)"], None),
+    ("shape_mismatch", multiply_mismatch, "m",
+     ["Multiply m", "4x8x8", "3", "[C] vector"], None),
 ]
 
 

@@ -37,7 +37,8 @@ def test_add_layer_fills_params_and_keeps_file_order() -> None:
     g = small()
     assert g.ids == ["in", "c1", "r1", "f", "out"]
     assert g.layer("c1").params == {"filters": 4, "kernel_size": 3, "stride": 1,
-                                    "padding": "valid", "use_bias": True}
+                                    "padding": "valid", "use_bias": True, "dilation": 1,
+                                    "groups": 1}
     assert g.layer("out").inputs == ["f"]
     assert len(g) == 5 and "c1" in g and "nope" not in g
 

@@ -128,8 +128,30 @@ def test_missing_params_take_defaults_and_unknown_top_level_keys_are_ignored() -
     g = modelfile.from_document(doc([IN, {"id": "c", "type": "Conv2D"}],
                                     generator="other tool", extra={"a": [1, 2]}))
     assert g.layer("c").params == {"filters": 16, "kernel_size": 3, "stride": 1,
-                                   "padding": "valid", "use_bias": True}
+                                   "padding": "valid", "use_bias": True, "dilation": 1,
+                                   "groups": 1}
     assert g.name == "m" and g.description == ""
+
+
+def test_additions_at_their_default_are_not_written() -> None:
+    """A model that uses none of the additions to version 1 saves as it always did, so a
+    reader that predates them still opens it; one that uses them records them."""
+    g = modelfile.from_document(doc([IN, {"id": "c", "type": "Conv2D"},
+                                     {"id": "p", "type": "MaxPool2D"}]))
+    text = modelfile.dumps(g)
+    assert "dilation" not in text and "groups" not in text and "ceil_mode" not in text
+    g.set_param("c", "groups", 1)
+    g.set_param("c", "dilation", 2)
+    g.set_param("p", "ceil_mode", True)
+    again = modelfile.loads(modelfile.dumps(g))
+    assert again.layer("c").params["dilation"] == 2 and again.layer("p").params["ceil_mode"]
+    assert '"dilation": 2' in modelfile.dumps(g) and '"groups"' not in modelfile.dumps(g)
+
+
+def test_an_unknown_layer_type_is_refused_naming_it() -> None:
+    with pytest.raises(modelfile.ModelFileError) as exc:
+        modelfile.from_document(doc([IN, {"id": "x", "type": "Upsample3D"}]), "m.json")
+    assert "Upsample3D" in str(exc.value) and "m.json" in str(exc.value)
 
 
 def test_layout_for_unknown_layers_is_dropped() -> None:

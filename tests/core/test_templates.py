@@ -7,7 +7,8 @@ import pytest
 from cnnstudio.core.templates import DEFAULT_TEMPLATE, list_templates, load_template
 from cnnstudio.core.validator import validate
 
-EXPECTED = {"lenet5", "cifar_vgg", "mini_resnet", "dense_baseline", "shapes_cnn", "digits_tiny"}
+EXPECTED = {"lenet5", "cifar_vgg", "mini_resnet", "dense_baseline", "shapes_cnn", "digits_tiny",
+            "mobilenet_se", "dilated_context"}
 KEYS = sorted(t.key for t in list_templates())
 
 
@@ -83,3 +84,29 @@ def test_digits_template_fits_8x8_digits() -> None:
     r = validate(load_template("digits_tiny"))
     assert r.layers["in"].output_shape == (1, 8, 8)
     assert r.layers[r.output_id].output_shape == (10,)
+
+
+def test_mobilenet_template_is_depthwise_separable_with_a_squeeze_and_excitation_block() -> None:
+    g = load_template("mobilenet_se")
+    r = validate(g)
+    convs = [lay for lay in g if lay.type == "Conv2D"]
+    depthwise = [lay for lay in convs
+                 if lay.params["groups"] == r.layers[lay.id].input_shapes[0][0] > 1]
+    pointwise = [lay for lay in convs if lay.params["kernel_size"] == 1]
+    assert len(depthwise) == 2 and len(pointwise) == 2
+    assert {"ReLU6", "BatchNorm", "Multiply", "Sigmoid", "GlobalAvgPool2D"} <= types(
+        "mobilenet_se")
+    (mul,) = [lay for lay in g if lay.type == "Multiply"]
+    shapes = sorted(r.layers[mul.id].input_shapes, key=len)
+    assert len(shapes[0]) == 1 and shapes[0][0] == shapes[1][0]  # a [C] weight per channel
+    assert r.layers[mul.id].output_shape == shapes[1]
+
+
+def test_dilated_template_grows_its_receptive_field_without_shrinking_the_maps() -> None:
+    g = load_template("dilated_context")
+    r = validate(g)
+    convs = [lay for lay in g if lay.type == "Conv2D"]
+    assert [lay.params["dilation"] for lay in convs] == [1, 2, 4, 8]
+    assert [r.layers[lay.id].receptive_field for lay in convs] == [(3, 3), (7, 7), (15, 15),
+                                                                   (31, 31)]
+    assert all(r.layers[lay.id].output_shape[1:] == (32, 32) for lay in convs)

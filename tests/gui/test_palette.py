@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 
-from cnnstudio.core.catalogue import LAYERS, layer_spec
+from cnnstudio.core.catalogue import LAYERS, PRESETS, layer_spec
 from cnnstudio.gui.mime import LAYER_MIME
 from cnnstudio.gui.palette import TYPE_ROLE, PaletteWidget, layer_mime_data
 
@@ -32,12 +34,13 @@ def _double_click(qtbot, palette: PaletteWidget, type_name: str) -> None:
 
 def test_lists_every_catalogue_type_under_its_family(qtbot, document, selection) -> None:
     palette = _palette(qtbot, document, selection)
-    assert sorted(palette.visible_types()) == sorted(LAYERS)
+    assert sorted(palette.visible_types()) == sorted([*LAYERS, *PRESETS])
     for item in palette.type_items():
-        spec = layer_spec(item.data(0, TYPE_ROLE))
+        name = item.data(0, TYPE_ROLE)
+        text = PRESETS[name].description if name in PRESETS else layer_spec(name).description
         assert item.parent().text(0).startswith(("Input", "Convolution", "Pooling", "Dense",
                                                  "Activations", "Normalisation", "Merge"))
-        assert spec.description in item.toolTip(0)
+        assert html.escape(text, quote=False) in item.toolTip(0)
         assert not item.icon(0).isNull()
 
 
@@ -50,7 +53,7 @@ def test_search_filters_by_name_and_by_teaching_text(qtbot, document, selection)
     qtbot.keyClicks(palette.search, "residual")  # only in Add's description
     assert palette.visible_types() == ["Add"]
     palette.search.clear()
-    assert sorted(palette.visible_types()) == sorted(LAYERS)
+    assert sorted(palette.visible_types()) == sorted([*LAYERS, *PRESETS])
     qtbot.keyClicks(palette.search, "no such layer")
     assert palette.visible_types() == []
 
@@ -97,3 +100,25 @@ def test_enter_on_a_search_hit_adds_it(qtbot, document, selection) -> None:
     new = selection.current()
     assert document.graph.layer(new).type == "Softmax"
     assert document.graph.layer(new).inputs == ["out"]
+
+
+def test_depthwise_entry_adds_a_conv_with_one_group_per_input_channel(qtbot, document,
+                                                                      selection) -> None:
+    """The DepthwiseConv2D preset is a Conv2D (the file knows no such type) whose groups and
+    filters match the channels of the layer it is added after; one undo removes it."""
+    palette = _palette(qtbot, document, selection)
+    g = document.graph
+    feeding = next(lid for lid in document.result.order
+                   if len(document.result.layers[lid].output_shape or ()) == 3
+                   and lid != document.result.input_ids[0])
+    channels = document.result.layers[feeding].output_shape[0]
+    selection.set([feeding])
+    _double_click(qtbot, palette, "DepthwiseConv2D")
+    (new,) = selection.ids()
+    layer = g.layer(new)
+    assert layer.type == "Conv2D"
+    assert layer.params["groups"] == layer.params["filters"] == channels
+    assert layer.inputs == [feeding]
+    assert document.result.layers[new].trainable == channels * 9  # one 3x3 filter per channel
+    document.undo_stack.undo()
+    assert new not in g

@@ -10,18 +10,35 @@ from __future__ import annotations
 import numpy as np
 
 from cnnstudio.engine.datasets.base import DatasetError
+from cnnstudio.engine.memory import memory_refusal
 
 __all__ = [
     "LUMA",
+    "MAX_CLASSES",
     "change_channels",
+    "check_images_fit",
     "labels_to_int64",
     "pixels_to_unit",
     "resize_images",
     "to_nchw",
 ]
 
+#: Most classes a dataset may have: a label of 2**62 would otherwise ask for a class list of
+#: that length. ImageNet-21k has 21,841.
+MAX_CLASSES = 100_000
+
 #: ITU-R 601 luma weights: how Pillow (and most tools) turn RGB into grey.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def check_images_fit(count: int, shape: tuple[int, int, int], where: str, doing: str) -> None:
+    """Refuse (DatasetError) before making ``count`` float32 images of ``shape`` (C, H, W)
+    when they would not fit the memory budget; ``doing`` says what would make them."""
+    c, h, w = shape
+    need = 4 * count * c * h * w
+    refusal = memory_refusal(need, f"{where}: {doing} {c}x{h}x{w}", f"for {count:,} images")
+    if refusal:
+        raise DatasetError(refusal)
 
 
 def pixels_to_unit(x: np.ndarray, where: str) -> np.ndarray:
@@ -66,6 +83,9 @@ def labels_to_int64(y: np.ndarray, where: str, num_classes: int | None = None) -
         raise DatasetError(f"{where}: labels have unsupported type {y.dtype}")
     if y.size and y.min() < 0:
         raise DatasetError(f"{where}: labels must not be negative, found {y.min()}")
+    if y.size and y.max() >= MAX_CLASSES:
+        raise DatasetError(f"{where}: label {y.max()} is too large: labels are class indices "
+                           f"and cnnstudio handles at most {MAX_CLASSES:,} classes")
     out = y.astype(np.int64)
     if num_classes is not None and out.size and out.max() >= num_classes:
         raise DatasetError(

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnstudio.core.files import FileRefused, read_limited, regular_size
 from cnnstudio.engine.datasets.arrays import labels_to_int64, pixels_to_unit
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
+from cnnstudio.engine.memory import memory_refusal
 
 __all__ = ["CIFAR10_CLASSES", "RECORD_BYTES", "read_cifar_batch", "load_cifar10"]
 
@@ -32,17 +34,20 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 )
 _SIDE = 32
 RECORD_BYTES = 1 + 3 * _SIDE * _SIDE
+_META_LIMIT = 64 * 1024  # ten short class names; anything bigger is not batches.meta.txt
 _TRAIN_BATCH = re.compile(r"data_batch_(\d+)\.bin")
 
 
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one binary batch: uint8 images ``[N, 3, 32, 32]`` and int64 labels ``[N]``."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        size = regular_size(path, "CIFAR-10 batch")
+        refusal = memory_refusal(5 * size, f"{path}: this batch", "as bytes and float32 images")
+        if refusal:
+            raise DatasetError(refusal)
+        data = read_limited(path, size, "CIFAR-10 batch")
+    except FileRefused as exc:
+        raise DatasetError(str(exc)) from None
     if not data or len(data) % RECORD_BYTES:
         raise DatasetError(
             f"{path}: truncated or not a CIFAR-10 binary batch ({len(data)} bytes is not a "
@@ -106,9 +111,10 @@ def _class_names(folder: Path) -> tuple[str, ...]:
     if not meta.is_file():
         return CIFAR10_CLASSES
     try:
-        lines = meta.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise DatasetError(f"{meta}: cannot be read ({exc.strerror or exc})") from None
+        raw = read_limited(meta, _META_LIMIT, "class-name list")
+    except FileRefused as exc:
+        raise DatasetError(str(exc)) from None
+    lines = raw.decode("utf-8", errors="replace").splitlines()
     names = tuple(line.strip() for line in lines if line.strip())
     if len(names) != len(CIFAR10_CLASSES):
         raise DatasetError(

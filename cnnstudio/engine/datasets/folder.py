@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.core.files import FileRefused, regular_size
+from cnnstudio.engine.datasets.arrays import check_images_fit
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image", "load_folder"]
@@ -63,6 +65,8 @@ def load_folder(
     if image_size is None:
         first = _decode(train_files[0][0], 1, None)
         image_size = (first.shape[1], first.shape[2])
+    check_images_fit(len(train_files) + len(test_files), (channels or 3, *image_size), str(path),
+                     "decoding")
     decoded = [_decode(file, channels, image_size) for file, _ in train_files + test_files]
     depth = max(pixels.shape[0] for pixels in decoded)  # auto: 1 only if every image is grey
     x = np.stack([np.broadcast_to(p, (depth,) + p.shape[1:]) for p in decoded])
@@ -128,6 +132,10 @@ def _decode(path: Path, channels: int | None, size: tuple[int, int] | None) -> n
     """Return uint8 ``[C, H, W]``; ``channels=None`` gives 1 channel for grey pictures (grey
     modes, or RGB files whose channels are all equal) and 3 otherwise."""
     image_module = _pillow(path)
+    try:
+        regular_size(path, "image")  # a FIFO would make Pillow wait forever
+    except FileRefused as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc.problem})") from None
     try:
         with image_module.open(path) as img:
             img.load()

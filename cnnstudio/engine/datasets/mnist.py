@@ -9,14 +9,19 @@ surfacing later as a reshape error or, worse, silently misaligned images and lab
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from cnnstudio.core.files import FileRefused, open_regular, regular_size
 from cnnstudio.engine.datasets.arrays import labels_to_int64, pixels_to_unit
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
 from cnnstudio.engine.datasets.npz import load_npz
+from cnnstudio.engine.memory import memory_refusal
+from cnnstudio.engine.npzfile import inflation_refusal
 
 __all__ = ["MNIST_CLASSES", "FASHION_CLASSES", "read_idx", "load_mnist"]
 
@@ -46,14 +51,37 @@ _TYPE_NAMES = {
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (raw or ``.gz``) of unsigned bytes, checking header against length."""
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DatasetError(f"{path}: too short to be an IDX file ({len(data)} bytes)")
-    zero, dtype, ndim = int.from_bytes(data[:2], "big"), data[2], data[3]
+    """Read one IDX file (raw or ``.gz``) of unsigned bytes, checking header against length.
+
+    The header is read first and what it declares is checked against the file's size (raw) and
+    the memory budget (the images will also exist as float32), so a 1.6 MB gzip stream that
+    claims a 40000x40000 image is refused before anything is inflated; a stream is then read
+    only up to what its header declares, plus one byte to notice trailing data.
+    """
+    try:
+        size = regular_size(path, "IDX file")
+        with open_regular(path, "IDX file") as raw:
+            handle: IO[bytes] = (gzip.GzipFile(fileobj=raw, mode="rb")
+                                 if path.suffix.lower() == ".gz" else raw)
+            return _read_idx_stream(handle, path, size, compressed=handle is not raw)
+    except FileRefused as exc:
+        raise DatasetError(str(exc)) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{path}: damaged gzip file ({exc})") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_idx_stream(handle: IO[bytes], path: Path, size: int, compressed: bool
+                     ) -> np.ndarray:
+    """``size`` is the file's length (the compressed length for a gzip stream)."""
+    magic = handle.read(4)
+    if len(magic) < 4:
+        raise DatasetError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
+    zero, dtype, ndim = int.from_bytes(magic[:2], "big"), magic[2], magic[3]
     if zero != 0 or dtype not in _TYPE_NAMES or ndim == 0:
         raise DatasetError(
-            f"{path}: not an IDX file (magic bytes {data[:4].hex()}, expected 0000 08 0n)"
+            f"{path}: not an IDX file (magic bytes {magic.hex()}, expected 0000 08 0n)"
         )
     if dtype != _UBYTE:
         raise DatasetError(
@@ -61,17 +89,34 @@ def read_idx(path: Path) -> np.ndarray:
             "and labels, as in MNIST)"
         )
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(f"{path}: truncated IDX header ({len(data)} bytes)")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
+    raw_dims = handle.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DatasetError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes)")
+    dims = [int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    count = math.prod(dims)
+    expected = header + count
+    if compressed:
+        bomb = inflation_refusal(size, expected)
+        if bomb:
+            raise DatasetError(f"{path}: its header says {dims}: {bomb}")
+    elif size != expected:
+        problem = "truncated" if size < expected else "has trailing bytes"
         raise DatasetError(
             f"{path}: {problem}: header says {dims} ({expected} bytes) but the file has "
-            f"{len(data)} bytes"
+            f"{size} bytes"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    refusal = memory_refusal(5 * count, f"{path}: its header says {dims}, which",
+                             "as bytes and float32 images")
+    if refusal:
+        raise DatasetError(refusal)
+    data = handle.read(count + 1)
+    if len(data) != count:
+        problem = "truncated" if len(data) < count else "has trailing bytes"
+        got = f"{header + len(data)} bytes" if len(data) < count else "more"
+        raise DatasetError(
+            f"{path}: {problem}: header says {dims} ({expected} bytes) but the data holds {got}"
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def load_mnist(path: Path, *, fashion: bool | None = None) -> Dataset:
@@ -113,20 +158,6 @@ def load_mnist(path: Path, *, fashion: bool | None = None) -> Dataset:
         name=name,
         source=str(folder),
     )
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix.lower() == ".gz":
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{path}: damaged gzip file ({exc})") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _idx_file(folder: Path, prefix: str, kind: str) -> Path | None:

@@ -8,44 +8,30 @@ be able to run code, so object arrays are refused with a message saying why.
 
 from __future__ import annotations
 
-import zipfile
-import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from cnnstudio.engine import npzfile
 from cnnstudio.engine.datasets.arrays import labels_to_int64, pixels_to_unit, to_nchw
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
 
 __all__ = ["read_npz", "load_npz"]
 
-_ZIP_MAGIC = b"PK\x03\x04"
-_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
-
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` archive, turning each failure into a DatasetError."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if magic not in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC):
-        raise DatasetError(f"{path}: not an .npz archive (NumPy savez file)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise DatasetError(
-                f"{path}: holds Python object arrays, which cnnstudio never unpickles; "
-                "save plain numeric (and string) arrays"
-            ) from None
-        raise DatasetError(f"{path}: damaged .npz archive ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DatasetError(f"{path}: damaged .npz archive ({exc})") from None
+    """Read every array of an ``.npz`` archive, turning each failure into a DatasetError.
+
+    Headers are checked first (:mod:`cnnstudio.engine.npzfile`), and the memory the images
+    will take as float32 is asked of the budget before a byte of them is read."""
+    return npzfile.read_npz(path, DatasetError, "dataset", cost=_dataset_bytes)
+
+
+def _dataset_bytes(members: Mapping[str, npzfile.Member]) -> int:
+    """The arrays as read, plus images (``x_*``) once converted to float32."""
+    return sum(m.nbytes + (4 * m.size if m.key.startswith("x_") else 0)
+               for m in members.values())
 
 
 def load_npz(
@@ -69,7 +55,7 @@ def load_npz(
         y_test = np.zeros(0, dtype=np.int64)
     names = _class_names(arrays, path) or class_names
     if names is None:
-        top = max(int(y.max()) for y in (y_train, y_test) if y.size) + 1
+        top = max((int(y.max()) for y in (y_train, y_test) if y.size), default=0) + 1
         names = tuple(str(i) for i in range(top))
     return Dataset(
         x_train=x_train,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnstudio.engine.datasets.arrays import change_channels, resize_images
+from cnnstudio.engine.datasets.arrays import change_channels, check_images_fit, resize_images
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
 from cnnstudio.engine.datasets.cifar10 import load_cifar10
 from cnnstudio.engine.datasets.digits import load_digits
@@ -45,6 +45,8 @@ class _Form:
 
 def _shapes(argument: str, request: DatasetRequest) -> Dataset:
     config, seed = parse_shapes(argument, request)
+    check_images_fit(config.train + config.test, (config.channels, config.height, config.width),
+                     f"shapes:{argument}" if argument else "shapes", "generating")
     rng = request.rng if seed is None else np.random.default_rng(seed)
     return make_shapes(config, rng)
 
@@ -150,6 +152,11 @@ def adapt_dataset(
     size = (int(image_size[0]), int(image_size[1])) if image_size is not None else None
     if channels in (None, c) and size in (None, (h, w)):
         return dataset
+
+    out_shape = (channels or c, *(size or (h, w)))
+    count = len(dataset.x_train) + len(dataset.x_test)
+    # The resize keeps a row-resized copy besides the result: count both.
+    check_images_fit(2 * count, out_shape, dataset.source, "resizing to")
 
     def fit(x: np.ndarray) -> np.ndarray:
         if channels is not None:

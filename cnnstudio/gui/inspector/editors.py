@@ -247,6 +247,24 @@ class SizeEditor(_LineEditor):
         return parse_int_or_pair(self.line.text(), self.spec)
 
 
+@register(cat.SIDES)
+class SidesEditor(_LineEditor):
+    """"n", "h,w" or "top,bottom,left,right": padding on every side, per axis or per side."""
+
+    placeholder = "n, h,w or top,bottom,left,right"
+
+    def parse(self) -> Any:
+        text = self.line.text().strip()
+        try:
+            numbers = [int(p) for p in _PAIR_SPLIT.split(text)] if text else []
+        except ValueError:
+            numbers = []
+        if len(numbers) not in (1, 2, 4):
+            raise ParamError(f"{self.spec.name} takes 1, 2 (h,w) or 4 (top,bottom,left,right) "
+                             f"whole numbers, got {text!r}")
+        return self.spec.check(numbers[0] if len(numbers) == 1 else numbers)
+
+
 @register(cat.FLOAT)
 class FloatEditor(_LineEditor):
     def placeholder_for(self, spec: ParamSpec) -> str:

@@ -22,6 +22,7 @@ from cnnstudio.core.graph import Graph
 from cnnstudio.engine.control import TrainingControl
 from cnnstudio.engine.datasets import (
     Dataset,
+    DatasetError,
     adapt_dataset,
     load_dataset,
     load_image,
@@ -185,7 +186,11 @@ class TrainingController(QObject):
             self.open_dataset_async(self.dataset_spec)
             return
         source, spec = self._source_dataset, self.dataset_spec
-        adapted = adapt_dataset(source, channels, size)
+        try:
+            adapted = adapt_dataset(source, channels, size)
+        except DatasetError as exc:
+            self.datasetFailed.emit(str(exc))
+            return
         self.set_dataset(adapted, spec)
         self._source_dataset = source
 
@@ -403,8 +408,8 @@ class TrainingController(QObject):
         Raises WeightsError (unreadable file) or NetworkError (the model has errors). Layers the
         file does not fit keep their current (or initial) weights.
         """
-        arrays = load_weights(path)
         net = self.view_network()
+        arrays = load_weights(path, net.expected_shapes())
         report = net.load_where_fits(arrays)
         if not report.loaded:
             from cnnstudio.engine.errors import WeightsError
@@ -433,6 +438,9 @@ class TrainingController(QObject):
                 self._view_net = Network(self.document.graph.copy(), np.random.default_rng(0))
             except NetworkError as exc:
                 self._view_error = str(exc)
+            except MemoryError:
+                self._view_error = ("not enough memory to build this model; make it smaller "
+                                    "(fewer units or a smaller Input)")
             self._view_stale = False
             self._load_view_weights()
         if self._view_net is None:

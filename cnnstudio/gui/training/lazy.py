@@ -9,11 +9,30 @@ from __future__ import annotations
 
 from PySide6.QtGui import QShowEvent
 
+from cnnstudio.gui.guard import shows_errors_in_place
+
 
 class RedrawWhenShown:
-    """Mixin for a QWidget with a ``refresh()`` method: call ``begin_redraw()`` at its top."""
+    """Mixin for a QWidget with a ``refresh()`` method: call ``begin_redraw()`` at its top.
+
+    A subclass's ``refresh`` is guarded (:func:`~cnnstudio.gui.guard.shows_errors_in_place`):
+    whatever goes wrong while redrawing is shown in the view instead of escaping into Qt."""
 
     _stale = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "refresh" in cls.__dict__:
+            cls.refresh = shows_errors_in_place(cls.__dict__["refresh"])  # type: ignore[attr-defined]
+
+    def show_refresh_error(self, message: str) -> None:
+        """Show why the view could not be drawn: in its tile grid, else in its info line."""
+        grid = getattr(self, "grid", None)
+        info = getattr(self, "info", None)
+        if grid is not None:
+            grid.clear(message)
+        if info is not None:
+            info.setText("" if grid is not None else message)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)  # type: ignore[misc]
