@@ -117,7 +117,12 @@ def test_event_loop_never_stalls_while_training(qtbot, window):
             watching = True
             clock.restart()
 
+    def scrub_back(point) -> None:  # replay an earlier epoch while the run goes on
+        if point.epoch % 2 == 0:
+            ui.scrubber.show_epoch(point.epoch // 2)
+
     ui.controller.batches.connect(first_batch)
+    ui.controller.epochEnded.connect(scrub_back)
     ui.controller.runFinished.connect(lambda _o: probe.stop())
     probe.timeout.connect(tick)
     clock.start()
@@ -125,6 +130,7 @@ def test_event_loop_never_stalls_while_training(qtbot, window):
     run_to_end(qtbot, ui)
     assert ui.feature_maps.isVisible() and ui.curves.isVisible() and ui.why.isVisible()
     assert ui.feature_maps.sample_view.has_heat() and ui.why.result is not None
+    assert ui.scrubber.epochs() == list(range(9))
     assert len(gaps) > 20  # the probe watched a run
     worst = max(gaps)
     assert worst < 100, f"the event loop stalled for {worst} ms"

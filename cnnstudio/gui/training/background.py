@@ -15,9 +15,9 @@ from PySide6.QtCore import QObject, Slot
 
 from cnnstudio.core.graph import Graph
 from cnnstudio.engine.network import Network
-from cnnstudio.gui.training.worker import BackgroundJob
+from cnnstudio.gui.training.worker import BackgroundJob, lower_priority
 
-__all__ = ["LatestOnly", "network_builder"]
+__all__ = ["LatestOnly", "NetworkCache", "network_builder"]
 
 Request = tuple[Callable[[], object], Callable[[object], None], Callable[[str], None] | None]
 
@@ -34,6 +34,42 @@ def network_builder(graph: Graph, weights: dict[str, np.ndarray] | None
             net.load_where_fits(weights)
         return net
     return build
+
+
+class NetworkCache:
+    """One view's private network, built again only when the model changes.
+
+    Building a network is mostly Python (validation, layer set-up); done for every request it
+    keeps a background thread holding the GIL, which the window pays for on every Qt call while
+    it paints. Weights that change (every epoch, a replayed epoch) are only loaded. Used by one
+    LatestOnly, so by one thread at a time.
+    """
+
+    def __init__(self) -> None:
+        self._net: Network | None = None
+        self._key = ""
+        self._weights: dict[str, np.ndarray] | None = None
+
+    def builder(self, graph: Graph, weights: dict[str, np.ndarray] | None
+                ) -> Callable[[], Network]:
+        """Call in the window's thread; the returned callable runs in the job's thread."""
+        from cnnstudio.gui.training.controller import model_signature
+
+        key = model_signature(graph)
+        rebuild = key != self._key or self._net is None or weights is None
+        copy = graph.copy() if rebuild else None
+
+        def build() -> Network:
+            fresh = weights is None and self._weights is not None  # back to the initial ones
+            if self._net is None or key != self._key or fresh:
+                self._net = network_builder(copy or graph.copy(), weights)()
+                self._key, self._weights = key, weights
+            elif weights is not self._weights:
+                if weights:
+                    self._net.load_where_fits(weights)
+                self._weights = weights
+            return self._net
+        return build
 
 
 class LatestOnly(QObject):
@@ -77,7 +113,13 @@ class LatestOnly(QObject):
         if self._waiting is None or self._closed:
             return
         request, self._waiting = self._waiting, None
-        job = BackgroundJob(request[0], self)
+        fn = request[0]
+
+        def run() -> object:
+            lower_priority()  # like training: the window's thread wins the CPU when both want it
+            return fn()
+
+        job = BackgroundJob(run, self)
         generation = self._generation
         job.succeeded.connect(self._succeeded)
         job.failed.connect(self._failed)

@@ -36,7 +36,7 @@ from cnnstudio.core.receptive import Box
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.introspect import effective_field
-from cnnstudio.gui.training.background import LatestOnly, network_builder
+from cnnstudio.gui.training.background import LatestOnly, NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import colourise, rgb_to_qimage, scale_each
 from cnnstudio.gui.training.lazy import RedrawWhenShown
@@ -119,8 +119,10 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.grid.pixelClicked.connect(self._unit_clicked)
         #: The unit clicked on: (layer id, channel, row, col); its box stays shown.
         self.pinned: tuple[str, int, int, int] | None = None
+        self.shown_maps: np.ndarray | None = None
         self._shown_layer: str | None = None
         self._jobs = LatestOnly(self)
+        self._nets = NetworkCache()  # used only by self._jobs' thread
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.grid)
@@ -248,6 +250,7 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.show_maps(lid, out)
 
     def show_maps(self, layer_id: str, out: np.ndarray) -> None:
+        self.shown_maps = out  # the values behind the tiles (tests compare them)
         maps = out if out.ndim == 3 else vector_as_map(out)
         images = [rgb_to_qimage(rgb) for rgb in colourise(scale_each(maps))]
         lo, hi = maps.min(axis=(1, 2)), maps.max(axis=(1, 2))
@@ -326,7 +329,7 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
             self.sample_view.set_heat(None)
             return
         lid, channel, row, col = self.pinned
-        build = network_builder(c.document.graph.copy(), c.weights)
+        build = self._nets.builder(c.document.graph, c.shown_weights)
         x = c.prepare(c.sample[None])[0]
         self._jobs.submit(lambda: effective_field(build(), x, lid, channel, row, col),
                           self._effective_ready, self._effective_failed)

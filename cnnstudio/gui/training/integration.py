@@ -29,6 +29,7 @@ from cnnstudio.gui.training.filters import FiltersWidget
 from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
 from cnnstudio.gui.training.run import evaluation_split
+from cnnstudio.gui.training.scrubber import EpochScrubber
 from cnnstudio.gui.training.weights_actions import WeightsActions
 from cnnstudio.gui.training.why import WhyWidget
 
@@ -57,6 +58,8 @@ class TrainingUI(QObject):
         self.filters = FiltersWidget(self.controller)
         self.confusion = ConfusionWidget(self.controller)
         self.why = WhyWidget(self.controller)
+        self.scrubber = EpochScrubber(self.controller)
+        self.panel.run_layout.addWidget(self.scrubber)
         self.weights = WeightsActions(self.controller, window)
         self.docks: dict[str, QDockWidget] = {}
         self._closing = False
@@ -278,6 +281,7 @@ class TrainingUI(QObject):
         """Stop the run and wait for every background thread the views started."""
         self.feature_maps.shutdown()
         self.why.shutdown()
+        self.scrubber.shutdown()
         return self.controller.shutdown()
 
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.introspect import Explanation, explain_prediction
-from cnnstudio.gui.training.background import LatestOnly, network_builder
+from cnnstudio.gui.training.background import LatestOnly, NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
@@ -65,6 +65,7 @@ class WhyWidget(RedrawWhenShown, QWidget):
             note.setFixedWidth(_VIEW_PX)
         self.result: Explanation | None = None
         self._jobs = LatestOnly(self)
+        self._nets = NetworkCache()  # used only by self._jobs' thread
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Explain class"))
@@ -149,7 +150,7 @@ class WhyWidget(RedrawWhenShown, QWidget):
             self.info.setText("The model has errors; fix them to see where it looks.")
             return
         cls = self.chosen_class()
-        build = network_builder(c.document.graph.copy(), c.weights)
+        build = self._nets.builder(c.document.graph, c.shown_weights)
         x = c.prepare(sample[None])[0]
         self.info.setText(f"Computing for {c.sample_caption or 'the sample'}\u2026")
         self._jobs.submit(
@@ -167,7 +168,7 @@ class WhyWidget(RedrawWhenShown, QWidget):
 
         top = np.argsort(-probs)[:3]
         ranked = ", ".join(f"{name(i)} {probs[i]:.0%}" for i in top)
-        weights = self.controller.weights_note
+        weights = self.controller.shown_weights_note
         about = (f"the predicted class, {name(result.class_index)}"
                  if result.class_index == result.predicted
                  else f"{name(result.class_index)} (predicted: {name(result.predicted)})")
