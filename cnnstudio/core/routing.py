@@ -94,6 +94,14 @@ class BlockIndex:
                     if not keys:
                         del self._cells[cell]
 
+    def extent(self) -> Rect | None:
+        """The rectangle all blocks cover, or None when there are none."""
+        if not self.rects:
+            return None
+        rects = self.rects.values()
+        return (min(r[0] for r in rects), min(r[1] for r in rects),
+                max(r[2] for r in rects), max(r[3] for r in rects))
+
     def hits(self, rect: Rect, skip: Container[str] = ()) -> list[str]:
         """Keys of the blocks overlapping ``rect`` (touching edges do not count)."""
         left, top, right, bottom = rect

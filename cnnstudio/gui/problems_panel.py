@@ -26,6 +26,7 @@ from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR
 from cnnstudio.core.graph import GraphError
 from cnnstudio.core.validator import ERROR, Problem
 from cnnstudio.gui.fixes import fix_for
+from cnnstudio.gui.guard import shows_errors_in_place
 
 _OK_COLOR = "#3f9a5a"
 
@@ -142,6 +143,7 @@ class ProblemsPanel(QWidget):
         selection.changed.connect(self._highlight)
         self.refresh()
 
+    @shows_errors_in_place
     def refresh(self, *_args: object) -> None:
         result = self.document.result
         page = QWidget()
@@ -174,6 +176,9 @@ class ProblemsPanel(QWidget):
                   f"{n_warn} warning{'s' if n_warn != 1 else ''}")
         self.header.setText(counts if self.rows else "No problems")
         self._highlight(self.selection.ids())
+
+    def show_refresh_error(self, message: str) -> None:
+        self.header.setText(message)
 
     def focus_layer(self, layer_id: str) -> None:
         """Select the problem's block and ask the canvas to bring it into view."""

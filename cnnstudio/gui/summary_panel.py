@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR
 from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_rows
+from cnnstudio.gui.guard import shows_errors_in_place
 
 #: Item data role holding the layer id of a row (None on the totals row).
 LAYER_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -90,6 +91,10 @@ class SummaryPanel(QWidget):
         self.refresh()
 
     # --- rendering --------------------------------------------------------------------------
+    def show_refresh_error(self, message: str) -> None:
+        self.totals.setText(message)
+
+    @shows_errors_in_place
     def refresh(self, *_args: object) -> None:
         graph, result = self.document.graph, self.document.result
         rows = summary_rows(graph, result)

@@ -157,11 +157,15 @@ def make_general(case, dtype, rng):
 
 
 @pytest.mark.parametrize("case", GENERAL, ids=GENERAL_IDS)
-def test_dilated_and_grouped_forward_matches_naive(case, rng):
-    x, w, b, windows, dilation, groups = make_general(case, np.float64, rng)
-    out, _ = conv2d_forward(x, w, b, windows, dilation=dilation, groups=groups)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dilated_and_grouped_forward_matches_naive(case, dtype, rng):
+    x, w, b, windows, dilation, groups = make_general(case, dtype, rng)
+    out, cache = conv2d_forward(x, w, b, windows, dilation=dilation, groups=groups)
     ref = conv2d_naive(x, w, b, windows, dilation, groups)
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    assert out.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    assert all(g is None or g.dtype == dtype for g in conv2d_backward(out, cache))
 
 
 @pytest.mark.parametrize("case", GENERAL, ids=GENERAL_IDS)

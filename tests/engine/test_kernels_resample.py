@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnnstudio.core.shapes import pad_sides
 from cnnstudio.engine.kernels import (
-    padding_sides,
     to_public,
     upsample2d_backward,
     upsample2d_forward,
@@ -20,7 +20,7 @@ PADDINGS = [1, (2, 1), (0, 2, 1, 3), 0]
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_zero_padding_places_the_input_and_crops_back(padding, rng, gradcheck):
     x = rng.standard_normal((2, 3, 4, 5))
-    top, bottom, left, right = padding_sides(padding)
+    top, bottom, left, right = pad_sides(padding)
     out, cache = zero_pad2d_forward(x, padding)
     assert out.shape == (2, 3, 4 + top + bottom, 5 + left + right)
     np.testing.assert_array_equal(out[:, :, top : top + 4, left : left + 5], x)
@@ -34,7 +34,7 @@ def test_zero_padding_places_the_input_and_crops_back(padding, rng, gradcheck):
 def test_zero_padding_matches_torch(padding, rng):
     torch = pytest.importorskip("torch")
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
-    top, bottom, left, right = padding_sides(padding)
+    top, bottom, left, right = pad_sides(padding)
     out, _ = zero_pad2d_forward(x, padding)
     ot = torch.nn.ZeroPad2d((left, right, top, bottom))(torch.tensor(to_public(x)))
     np.testing.assert_array_equal(to_public(out), ot.numpy())
@@ -43,7 +43,7 @@ def test_zero_padding_matches_torch(padding, rng):
 @pytest.mark.parametrize("bad", [-1, (1, 2, 3), (1, -1), 1.5])
 def test_zero_padding_refuses_bad_sizes(bad):
     with pytest.raises(ValueError, match="padding"):
-        padding_sides(bad)
+        zero_pad2d_forward(np.zeros((1, 1, 2, 2)), bad)
 
 
 SCALES = [2, 3, (2, 3), (1, 2)]

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
 from cnnstudio.core.graph import Graph
 from cnnstudio.gui.canvas import CanvasView
-from cnnstudio.gui.canvas.view import READABLE_ZOOM
+from cnnstudio.gui.canvas.style import LEGIBLE_ZOOM
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.mime import LAYER_MIME
 
@@ -262,7 +262,7 @@ def test_opening_fits_the_model_when_it_reads_at_that_size(qtbot, selection, cha
     v.show()
     qtbot.waitExposed(v)
     v.show_model()
-    assert READABLE_ZOOM <= v.zoom() < 0.8
+    assert LEGIBLE_ZOOM <= v.zoom() < 0.8
     assert all(_visible(v, lid) for lid in v.document.graph.ids)
 
 
@@ -273,7 +273,7 @@ def test_opening_a_tall_model_shows_its_top_readably(qtbot, selection, chain):
     v.show()
     qtbot.waitExposed(v)
     v.show_model()
-    assert v.zoom() == pytest.approx(READABLE_ZOOM)
+    assert v.zoom() == pytest.approx(LEGIBLE_ZOOM)
     ids = v.document.graph.ids
     assert _visible(v, ids[0]) and not _visible(v, ids[-1])
 
@@ -296,6 +296,6 @@ def test_undoing_new_shows_the_old_model_from_its_top(qtbot, selection, chain):
     doc.replace_graph(single)
     assert _visible(v, single.ids[0])
     doc.undo_stack.undo()
-    assert _visible(v, first) and v.zoom() == pytest.approx(READABLE_ZOOM)
+    assert _visible(v, first) and v.zoom() == pytest.approx(LEGIBLE_ZOOM)
     doc.undo_stack.redo()
     assert _visible(v, single.ids[0])

@@ -168,3 +168,28 @@ def test_case5_window_peak_memory_stays_bounded(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "this model needs 2.0 GB for its weights" in result["message"]
     assert result["peak_mb"] < 600, result
+
+
+def test_summary_and_problems_show_a_failing_refresh_in_place(qtbot, monkeypatch):
+    from cnnstudio.gui import problems_panel, summary_panel
+
+    document = Document(_graph(8, 10))
+    selection = Selection()
+    summary = summary_panel.SummaryPanel(document, selection)
+    problems = problems_panel.ProblemsPanel(document, selection)
+    qtbot.addWidget(summary)
+    qtbot.addWidget(problems)
+
+    def broken(*_args):
+        raise RuntimeError("a bug in a view")
+
+    monkeypatch.setattr(summary_panel, "summary_rows", broken)
+    monkeypatch.setattr(problems_panel, "ProblemRow", broken)
+    monkeypatch.delenv(DEBUG_ENV)
+    document.set_params("c1", {"padding": "valid", "kernel_size": 9})  # > the 8x8 input
+    assert not document.result.valid
+    assert "could not be drawn (RuntimeError: a bug in a view)" in summary.totals.text()
+    assert "could not be drawn (RuntimeError: a bug in a view)" in problems.header.text()
+    monkeypatch.undo()
+    document.undo_stack.undo()
+    assert "error" not in problems.header.text().lower()

@@ -42,7 +42,6 @@ from cnnstudio.engine.kernels.conv import (
     col2im,
     conv2d_backward,
     conv2d_forward,
-    dilation_pair,
     im2col,
 )
 from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
@@ -78,7 +77,6 @@ from cnnstudio.engine.kernels.normalization import (
     groupnorm_forward,
 )
 from cnnstudio.engine.kernels.padding import (
-    padding_sides,
     zero_pad2d_backward,
     zero_pad2d_forward,
 )
@@ -98,7 +96,6 @@ from cnnstudio.engine.kernels.pool import (
 from cnnstudio.engine.kernels.reshape import flatten_backward, flatten_forward
 from cnnstudio.engine.kernels.upsampling import (
     UpsampleCache,
-    scale_pair,
     upsample2d_backward,
     upsample2d_forward,
 )
@@ -129,7 +126,6 @@ __all__ = [
     "conv2d_forward",
     "dense_backward",
     "dense_forward",
-    "dilation_pair",
     "dropout_backward",
     "dropout_forward",
     "elu_backward",
@@ -157,12 +153,10 @@ __all__ = [
     "maxpool2d_forward",
     "multiply_backward",
     "multiply_forward",
-    "padding_sides",
     "relu6_backward",
     "relu6_forward",
     "relu_backward",
     "relu_forward",
-    "scale_pair",
     "sigmoid_backward",
     "sigmoid_forward",
     "silu_backward",

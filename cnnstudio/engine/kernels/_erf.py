@@ -11,7 +11,7 @@ Chebyshev interpolant converges geometrically (Weideman's construction, 1994). T
 are interpolated once, at import, from the standard library's ``math.erfc`` at Chebyshev
 points: no constants to trust. Measured against ``math.erf`` over ``[0, 1e6]``: degree 20 is
 within 4e-15 (float64), degree 10 within 1e-8 (below float32's resolution), and the float32
-path evaluates only the short series.
+path evaluates only the short series. The evaluation runs in cache-sized blocks on all cores.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from cnnstudio.engine.kernels._parallel import run_chunks, split
 _L = 2.5
 _DEGREE = {np.dtype(np.float64): 20, np.dtype(np.float32): 10}
 _SQRT_PI = math.sqrt(math.pi)
-#: Values per block of the recurrence: its five work arrays stay in a core's L2 cache.
-_BLOCK = 1 << 14
+#: Values per block: a block's work arrays stay in a core's L2 cache through the recurrence.
+_BLOCK = 1 << 16
 
 
 def _erfcx(z: float) -> float:
@@ -45,41 +45,36 @@ def _erfcx(z: float) -> float:
 
 
 def _coefficients(degree: int) -> np.ndarray:
+    """Power-series coefficients in ``u`` (lowest first) of the degree-``degree`` Chebyshev
+    interpolant of ``erfcx``. They are small (their absolute values sum to about 1), so Horner's
+    rule in the power basis is as accurate as Clenshaw's in the Chebyshev one, with two array
+    operations a term instead of three."""
+
     def h(u: np.ndarray) -> np.ndarray:
         z = _L * (1 + u) / (1 - u)
         return np.array([_erfcx(float(v)) for v in z])
 
-    return chebyshev.chebinterpolate(h, degree)
+    return chebyshev.cheb2poly(chebyshev.chebinterpolate(h, degree))
 
 
-_COEFFS = {dt: _coefficients(deg) for dt, deg in _DEGREE.items()}
+_COEFFS = {dt: _coefficients(deg).astype(dt) for dt, deg in _DEGREE.items()}
 
 
 def _erfc_block(z: np.ndarray, out: np.ndarray, coeffs: np.ndarray) -> None:
-    """``out = erfc(z)`` for a 1-D block small enough to stay in cache through the recurrence
-    (Clenshaw's, on the Chebyshev series of ``erfcx``; every step in place)."""
+    """``out = erfc(z)`` for a 1-D block small enough to stay in cache through Horner's rule
+    (every step in place)."""
     dt = z.dtype
     u = z + dt.type(_L)
     np.divide(z - dt.type(_L), u, out=u)
-    two_u = u + u
-    b1 = np.zeros_like(z)
-    b2 = np.zeros_like(z)
-    tmp = np.empty_like(z)
-    for c in coeffs[:0:-1]:
-        # b_k = 2u b_{k+1} - b_{k+2} + c_k, written over b_{k+2}
-        np.multiply(two_u, b1, out=tmp)
-        np.subtract(tmp, b2, out=b2)
-        b2 += c
-        b1, b2 = b2, b1
-    # erfcx = u b_1 - b_2 + c_0
-    np.multiply(u, b1, out=out)
-    out -= b2
-    out += coeffs[0]
-    np.multiply(z, z, out=tmp)
-    np.negative(tmp, out=tmp)
+    out[...] = coeffs[-1]
+    for c in coeffs[-2::-1]:
+        out *= u
+        out += c
+    np.multiply(z, z, out=u)
+    np.negative(u, out=u)
     with np.errstate(under="ignore"):
-        np.exp(tmp, out=tmp)
-    out *= tmp
+        np.exp(u, out=u)
+    out *= u
 
 
 def erfc_nonnegative(z: np.ndarray) -> np.ndarray:
@@ -88,7 +83,7 @@ def erfc_nonnegative(z: np.ndarray) -> np.ndarray:
     dt = z.dtype if z.dtype in _COEFFS else np.dtype(np.float64)
     flat = np.ascontiguousarray(z, dtype=dt).reshape(-1)
     out = np.empty_like(flat)
-    coeffs = _COEFFS[dt].astype(dt)
+    coeffs = _COEFFS[dt]
     blocks = split(flat.size, max(1, flat.size // _BLOCK))
     run_chunks(lambda i: _erfc_block(flat[blocks[i]], out[blocks[i]], coeffs), len(blocks))
     return out.reshape(z.shape)
@@ -97,7 +92,10 @@ def erfc_nonnegative(z: np.ndarray) -> np.ndarray:
 def normal_cdf(x: np.ndarray) -> np.ndarray:
     """Phi(x) = (1 + erf(x / sqrt 2)) / 2, in x's dtype; accurate to a few ulp in absolute terms
     and relatively in the lower tail (Phi of -30 is 5e-198, not 0)."""
-    half_tail = erfc_nonnegative(np.abs(x) * x.dtype.type(math.sqrt(0.5)))
-    half_tail *= 0.5
-    upper = 1 - half_tail
-    return np.where(x < 0, half_tail, upper)
+    tail = erfc_nonnegative(np.abs(x) * x.dtype.type(math.sqrt(0.5)))
+    tail *= x.dtype.type(0.5)
+    # tail where x < 0, else 1 - tail; branch-free (np.where is slow on unpredictable masks)
+    flip = 1 - 2 * tail
+    flip *= x >= 0
+    flip += tail
+    return flip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnstudio.core.shapes import AxisWindow
+from cnnstudio.core.shapes import AxisWindow, pair
 
 Windows = tuple[AxisWindow, AxisWindow]
 
@@ -66,6 +66,19 @@ def pad(x: np.ndarray, windows: Windows, fill: float) -> np.ndarray:
 
 
 Dilation = tuple[int, int]
+
+
+def checked_pair(value: object, name: str, minimum: int) -> tuple[int, int]:
+    """``pair(value)`` (an int for both axes, or ``[h, w]``), refusing anything but integers of
+    at least ``minimum`` with a message naming the param: a kernel given a float dilation or
+    scale would otherwise truncate it silently."""
+    values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+    if len(values) not in (1, 2) or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum
+        for v in values
+    ):
+        raise ValueError(f"{name} must be an int >= {minimum} or [h, w] of them, got {value!r}")
+    return pair(value)  # type: ignore[arg-type]
 
 
 def taps(win: AxisWindow, dilation: int = 1) -> int:

@@ -1,10 +1,10 @@
 """Element-wise activations and Softmax, each a forward/backward pair.
 
 Caches hold whatever makes the backward pass a single cheap expression: ReLU, Sigmoid, Tanh and
-Softmax keep their output (their derivatives are functions of it); LeakyReLU, ELU, GELU, ReLU6,
-Hardsigmoid and Hardswish keep their input, SiLU its input and sigmoid. Every kernel works on
-any shape and keeps the input's dtype. ReLU, on every conv block's hot path, splits large arrays
-over the cores along the first axis.
+Softmax keep their output (their derivatives are functions of it); LeakyReLU, ELU, ReLU6,
+Hardsigmoid and Hardswish keep their input, SiLU and exact GELU also their sigmoid or normal
+CDF. Every kernel works on any shape and keeps the input's dtype. ReLU, on every conv block's
+hot path, splits large arrays over the cores along the first axis.
 """
 
 from __future__ import annotations
@@ -122,11 +122,14 @@ def softmax_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 
 def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
     """``x`` where positive, else ``alpha * (exp(x) - 1)`` (via ``expm1``: exact near 0);
-    the cache is ``(x, alpha)``."""
-    a = x.dtype.type(alpha)
-    out = np.expm1(np.minimum(x, 0))  # the min keeps exp from overflowing on large inputs
-    out *= a
-    return np.where(x > 0, x, out), (x, alpha)
+    the cache is ``(x, alpha)``.
+
+    Computed branch-free and exactly as ``max(x, 0) + alpha * expm1(min(x, 0))`` (one of the
+    two terms is always an exact 0; the min also keeps exp from overflowing)."""
+    out = np.expm1(np.minimum(x, 0))
+    out *= x.dtype.type(alpha)
+    out += np.maximum(x, 0)
+    return out, (x, alpha)
 
 
 def elu_backward(dout: np.ndarray, cache: tuple[np.ndarray, float]) -> np.ndarray:
@@ -134,7 +137,9 @@ def elu_backward(dout: np.ndarray, cache: tuple[np.ndarray, float]) -> np.ndarra
     x, alpha = cache
     slope = np.exp(np.minimum(x, 0))
     slope *= x.dtype.type(alpha)
-    return dout * np.where(x > 0, 1, slope).astype(dout.dtype, copy=False)
+    slope *= x <= 0
+    slope += x > 0
+    return dout * slope
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -144,18 +149,20 @@ _GELU_CUBIC = 0.044715
 
 def gelu_forward(
     x: np.ndarray, approximate: str = "none"
-) -> tuple[np.ndarray, tuple[np.ndarray, str]]:
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
     """GELU ``x * Phi(x)``, Phi the standard normal CDF (``approximate="none"``, exact: see
     :mod:`._erf`), or ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))`` (``"tanh"``), as
-    ``torch.nn.GELU(approximate=...)``. The cache is ``(x, approximate)``."""
+    ``torch.nn.GELU(approximate=...)``. The cache is ``(x, Phi(x))`` for the exact form (the CDF
+    is the expensive part, so the backward pass reuses it) and ``(x, None)`` for the tanh one."""
     if approximate == "none":
-        return x * normal_cdf(x), (x, approximate)
+        cdf = normal_cdf(x)
+        return x * cdf, (x, cdf)
     if approximate == "tanh":
         t = np.tanh(_gelu_tanh_argument(x))
         t += 1
         t *= x
         t *= x.dtype.type(0.5)
-        return t, (x, approximate)
+        return t, (x, None)
     raise ValueError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
@@ -169,15 +176,15 @@ def _gelu_tanh_argument(x: np.ndarray) -> np.ndarray:
     return inner
 
 
-def gelu_backward(dout: np.ndarray, cache: tuple[np.ndarray, str]) -> np.ndarray:
+def gelu_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
     """dx = dout * (Phi(x) + x phi(x)) (exact), or the derivative of the tanh form."""
-    x, approximate = cache
+    x, cdf = cache
     dt = x.dtype.type
-    if approximate == "none":
+    if cdf is not None:
         slope = np.exp(x * x * dt(-0.5))
         slope *= dt(_INV_SQRT_2PI)
         slope *= x
-        slope += normal_cdf(x)
+        slope += cdf
         return dout * slope
     t = np.tanh(_gelu_tanh_argument(x))
     # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
@@ -247,6 +254,6 @@ def hardswish_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     dt = x.dtype.type
     slope = x / dt(3)
     slope += dt(0.5)
-    slope *= x > -3
-    np.copyto(slope, dt(1), where=x >= 3)
+    slope *= (x > -3) & (x < 3)
+    slope += x >= 3  # branch-free: np.where and masked copies are slow on unpredictable masks
     return dout * slope

@@ -31,6 +31,7 @@ from cnnstudio.engine.kernels._windows import (
     Dilation,
     Windows,
     check_windows,
+    checked_pair,
     conv_view,
     offset_ranges,
     pad,
@@ -188,14 +189,6 @@ def _input_gradient_valid_stride1(
     return lines[:size].reshape(c, b, h, wid)
 
 
-def dilation_pair(dilation: int | tuple[int, int] | list[int]) -> Dilation:
-    """``2`` -> (2, 2); ``[1, 2]`` -> (1, 2) (height, width); positive integers only."""
-    d = (dilation, dilation) if isinstance(dilation, (int, np.integer)) else tuple(dilation)
-    if len(d) != 2 or any(not isinstance(v, (int, np.integer)) or v < 1 for v in d):
-        raise ValueError(f"dilation must be a positive int or [h, w], got {dilation!r}")
-    return int(d[0]), int(d[1])
-
-
 def _grouped_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a [G, M, N] @ b [G, N, L]`` -> [G, M, L] (into ``out`` when given), the groups split
     over the cores. With N == 1 (a depthwise layer's input gradient) the product is an outer
@@ -232,7 +225,7 @@ def conv2d_forward(
     in place) and the cache for :func:`conv2d_backward`.
     """
     k, cg, fh, fw = w.shape
-    d = dilation_pair(dilation)
+    d = checked_pair(dilation, "dilation", 1)
     check_windows(x.shape, windows, (d[0] * (fh - 1) + 1, d[1] * (fw - 1) + 1))
     c = x.shape[0]
     if groups < 1 or c % groups or k % groups:

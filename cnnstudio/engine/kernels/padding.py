@@ -10,28 +10,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cnnstudio.core.shapes import pad_sides
+
 Sides = tuple[int, int, int, int]
 
 
-def padding_sides(padding: int | Sequence[int]) -> Sides:
-    """``1`` -> (1, 1, 1, 1); ``[1, 2]`` -> (1, 1, 2, 2); ``[t, b, l, r]`` unchanged (as ints).
-
-    Refuses negative sizes and any other length: cropping is not padding.
-    """
+def _sides(padding: int | Sequence[int]) -> Sides:
+    """The four sides, by the model format's one reading (``core.shapes.pad_sides``), refusing
+    negative or non-integer sizes and other lengths with a message naming the param."""
     values = list(padding) if isinstance(padding, (list, tuple, np.ndarray)) else [padding]
-    if len(values) == 1:
-        sides = (values[0],) * 4
-    elif len(values) == 2:
-        sides = (values[0], values[0], values[1], values[1])
-    elif len(values) == 4:
-        sides = tuple(values)
-    else:
-        raise ValueError(f"padding must be an int, [h, w] or [top, bottom, left, right], "
-                         f"got {padding!r}")
-    if any(not isinstance(v, (int, np.integer)) or v < 0 for v in sides):
-        raise ValueError(f"padding sizes must be non-negative integers, got {padding!r}")
-    top, bottom, left, right = (int(v) for v in sides)
-    return top, bottom, left, right
+    if len(values) not in (1, 2, 4) or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values
+    ):
+        raise ValueError("ZeroPadding2D padding must be an int, [h, w] or [top, bottom, left, "
+                         f"right] of non-negative integers, got {padding!r}")
+    return pad_sides(padding)  # type: ignore[arg-type]
 
 
 def zero_pad2d_forward(
@@ -41,7 +34,7 @@ def zero_pad2d_forward(
     around a copy of x). The cache is ``(sides, x.shape)``."""
     if x.ndim != 4:
         raise ValueError(f"ZeroPadding2D expects images [C, B, H, W], got shape {x.shape}")
-    top, bottom, left, right = sides = padding_sides(padding)
+    top, bottom, left, right = sides = _sides(padding)
     c, b, h, w = x.shape
     out = np.zeros((c, b, h + top + bottom, w + left + right), dtype=x.dtype)
     out[:, :, top : top + h, left : left + w] = x

@@ -17,15 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnstudio.engine.kernels._windows import checked_pair
+
 MODES = ("nearest", "bilinear")
-
-
-def scale_pair(scale: int | Sequence[int]) -> tuple[int, int]:
-    """``2`` -> (2, 2); ``[2, 3]`` -> (2, 3) (height, width); positive integers only."""
-    values = list(scale) if isinstance(scale, (list, tuple, np.ndarray)) else [scale, scale]
-    if len(values) != 2 or any(not isinstance(v, (int, np.integer)) or v < 1 for v in values):
-        raise ValueError(f"scale must be a positive int or [h, w], got {scale!r}")
-    return int(values[0]), int(values[1])
 
 
 def bilinear_matrix(n: int, s: int) -> np.ndarray:
@@ -60,7 +54,7 @@ def upsample2d_forward(
         raise ValueError(f"UpSampling2D expects images [C, B, H, W], got shape {x.shape}")
     if mode not in MODES:
         raise ValueError(f"UpSampling2D mode must be one of {MODES}, got {mode!r}")
-    sh, sw = scale_pair(scale)
+    sh, sw = checked_pair(scale, "scale", 1)
     c, b, h, w = x.shape
     if mode == "nearest":
         out = np.empty((c, b, h, sh, w, sw), dtype=x.dtype)

@@ -18,9 +18,14 @@ from cnnstudio.core import routing
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, PORT_RADIUS
 from cnnstudio.gui.canvas.style import (
     CORNER_RADIUS,
-    DETAIL_ZOOM,
+    FULL,
     HEADER_HEIGHT,
+    NO_ID,
+    TYPE_AND_SHAPE,
+    TYPE_ONLY,
     CanvasStyle,
+    detail_level,
+    legible_point_size,
     mix,
 )
 
@@ -191,10 +196,11 @@ class BlockItem(QGraphicsItem):
             painter.drawRoundedRect(rect.adjusted(-2.5, -2.5, 2.5, 2.5), CORNER_RADIUS + 2,
                                     CORNER_RADIUS + 2)
         painter.setPen(QPen(outline, width))
-        if lod < DETAIL_ZOOM:
+        detail = detail_level(lod)
+        if detail == TYPE_ONLY:
             self._paint_overview(painter, rect, family, lod)
         else:
-            self._paint_detail(painter, rect, family, view)
+            self._paint_detail(painter, rect, family, view, detail, lod)
         if view.status == "error":
             self._paint_badge(painter, QPointF(rect.right(), rect.top()))
 
@@ -216,55 +222,87 @@ class BlockItem(QGraphicsItem):
         text = QFontMetricsF(font).elidedText(word, Qt.TextElideMode.ElideRight, room)
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
+    def lines_at(self, zoom: float) -> list[str]:
+        """The texts the block shows at ``zoom``, most important first (what ``paint`` draws)."""
+        view = self.view
+        if view is None:
+            return []
+        detail = detail_level(zoom)
+        if detail == TYPE_ONLY:
+            return [view.title.split(" ")[0]]
+        lines = [view.title, view.shape]
+        if detail in (FULL, NO_ID) and view.params:
+            lines.append(view.params)
+        if detail == FULL:
+            lines.append(view.layer_id)
+        return lines
+
     def _paint_detail(self, painter: QPainter, rect: QRectF, family: QColor,
-                      view: BlockView) -> None:
+                      view: BlockView, detail: str, lod: float) -> None:
+        """Header with the notation; body with the output shape, then (zoom allowing) the
+        parameter count and the id. With fewer lines the type and shape are drawn larger."""
         style = self.style
+        compact = detail == TYPE_AND_SHAPE
+        header_h = HEADER_HEIGHT + (6.0 if compact else 0.0)
         painter.setBrush(style.body(view.family))
         painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
         # Header: the family colour, clipped to the rounded top.
         header = QPainterPath()
         header.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
         band = QPainterPath()
-        band.addRect(QRectF(rect.left(), rect.top(), rect.width(), HEADER_HEIGHT))
+        band.addRect(QRectF(rect.left(), rect.top(), rect.width(), header_h))
         painter.save()
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(family)
         painter.drawPath(header.intersected(band))
         painter.restore()
         x = rect.left() + _PAD
-        if paint_glyph is not None:
-            paint_glyph(painter, QRectF(x - 2, rect.top() + (HEADER_HEIGHT - _GLYPH) / 2,
+        if paint_glyph is not None and not compact:
+            paint_glyph(painter, QRectF(x - 2, rect.top() + (header_h - _GLYPH) / 2,
                                         _GLYPH, _GLYPH), view.family)
             x += _GLYPH + 3
         right = rect.right() - _PAD - (14 if view.frozen else 0)
-        painter.setFont(style.title_font)
+        title_font = QFont(style.title_font)
+        if compact:
+            title_font.setPointSizeF(legible_point_size(style.title_font.pointSizeF(), lod, 13))
+        painter.setFont(title_font)
         painter.setPen(style.header_text)
-        fm = QFontMetricsF(style.title_font)
-        title = fm.elidedText(view.title, Qt.TextElideMode.ElideRight, right - x)
-        painter.drawText(QRectF(x, rect.top(), right - x, HEADER_HEIGHT),
+        title = QFontMetricsF(title_font).elidedText(view.title, Qt.TextElideMode.ElideRight,
+                                                     right - x)
+        painter.drawText(QRectF(x, rect.top(), right - x, header_h),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
         if view.frozen:
             self._paint_lock(painter, QPointF(rect.right() - _PAD - 9, rect.top() + 5))
-        # Body: output shape (muted "?" when unknown) and parameter count, then the id.
-        body_top = rect.top() + HEADER_HEIGHT
-        line = (rect.bottom() - body_top) / 2
-        known = view.shape != "?"
-        painter.setFont(style.shape_font)
-        painter.setPen(style.text if known else style.muted)
+        # Body: output shape (muted "?" when unknown), the parameter count, then the id.
+        body_top = rect.top() + header_h
         left = rect.left() + _PAD
         width = rect.width() - 2 * _PAD
-        painter.drawText(QRectF(left, body_top + 1, width, line),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, view.shape)
+        known = view.shape != "?"
+        shape_font = QFont(style.shape_font)
+        if compact:
+            shape_font.setPointSizeF(legible_point_size(style.shape_font.pointSizeF(), lod, 16))
+            body = QRectF(left, body_top, width, rect.bottom() - body_top)
+        elif detail == NO_ID:
+            body = QRectF(left, body_top, width, rect.bottom() - body_top)
+        else:
+            body = QRectF(left, body_top + 1, width, (rect.bottom() - body_top) / 2)
+        painter.setFont(shape_font)
+        painter.setPen(style.text if known else style.muted)
+        shape = QFontMetricsF(shape_font).elidedText(view.shape, Qt.TextElideMode.ElideLeft,
+                                                     width)
+        painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shape)
+        if compact:
+            return
         painter.setFont(style.small_font)
         painter.setPen(style.muted)
         if view.params:
-            painter.drawText(QRectF(left, body_top + 1, width, line),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+            painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                              view.params)
-        ident = QFontMetricsF(style.small_font).elidedText(view.layer_id,
-                                                           Qt.TextElideMode.ElideMiddle, width)
-        painter.drawText(QRectF(left, body_top + line - 2, width, line),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, ident)
+        if detail == FULL:
+            ident = QFontMetricsF(style.small_font).elidedText(
+                view.layer_id, Qt.TextElideMode.ElideMiddle, width)
+            painter.drawText(body.translated(0, body.height() - 3),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, ident)
 
     def _paint_badge(self, painter: QPainter, at: QPointF) -> None:
         painter.save()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from cnnstudio.core import routing
 from cnnstudio.gui.canvas.block import EDGE_Z
-from cnnstudio.gui.canvas.style import DETAIL_ZOOM, CanvasStyle
+from cnnstudio.gui.canvas.style import PARAMS_ZOOM, CanvasStyle
 
 _ARROW = 6.0
 _HIT_WIDTH = 12.0
@@ -111,7 +111,7 @@ class EdgeItem(QGraphicsItem):
         painter.drawPolygon(QPolygonF([end, QPointF(end.x() - _ARROW / 2, end.y() - _ARROW),
                                        QPointF(end.x() + _ARROW / 2, end.y() - _ARROW)]))
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.label and not self._label_rect.isNull() and lod >= DETAIL_ZOOM:
+        if self.label and not self._label_rect.isNull() and lod >= PARAMS_ZOOM:
             painter.setBrush(style.background)
             painter.drawRoundedRect(self._label_rect, 3, 3)
             painter.setFont(style.small_font)

@@ -115,6 +115,14 @@ class CanvasScene(QGraphicsScene):
                                self._labels)
         edge.set_geometry(course, edge.label_text)
 
+    def content_rect(self) -> QRectF:
+        """The rectangle the blocks cover (null when there are none)."""
+        extent = self.index.extent()
+        if extent is None:
+            return QRectF()
+        left, top, right, bottom = extent
+        return QRectF(left, top, right - left, bottom - top)
+
     def _grow_rect(self) -> None:
         bounds = self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
         self.setSceneRect(bounds.united(QRectF(-800, -400, 1600, 1000)))

@@ -19,8 +19,30 @@ from cnnstudio.core.appearance import (
 
 HEADER_HEIGHT = 22.0
 CORNER_RADIUS = 7.0
-#: Below this zoom the detail lines are unreadable: blocks show only their type, larger.
-DETAIL_ZOOM = 0.55
+#: Level of detail. As the zoom falls a block drops its detail lines in order, first the id,
+#: then the parameter count (with the edges' shape labels), and keeps its type and output shape,
+#: drawn larger, while they are legible (8 to 9 screen pixels); below LEGIBLE_ZOOM only the
+#: type shows, as large as the block allows. Thresholds from the fonts below at 96 dpi.
+ID_ZOOM = 0.8
+PARAMS_ZOOM = 0.62
+LEGIBLE_ZOOM = 0.4
+FULL, NO_ID, TYPE_AND_SHAPE, TYPE_ONLY = "full", "no id", "type and shape", "type only"
+
+
+def detail_level(zoom: float) -> str:
+    """What a block shows at ``zoom`` (one of FULL, NO_ID, TYPE_AND_SHAPE, TYPE_ONLY)."""
+    zoom += 1e-6  # a zoom set to a threshold may read back a hair below it
+    if zoom >= ID_ZOOM:
+        return FULL
+    if zoom >= PARAMS_ZOOM:
+        return NO_ID
+    return TYPE_AND_SHAPE if zoom >= LEGIBLE_ZOOM else TYPE_ONLY
+
+
+def legible_point_size(base: float, zoom: float, most: float) -> float:
+    """A font size (points) that reads as about 9 pixels at ``zoom``: never smaller than the
+    design size ``base``, never larger than ``most`` (what fits the block)."""
+    return min(most, max(base, 6.8 / max(zoom, 0.01)))
 
 
 def mix(a: QColor, b: QColor, t: float) -> QColor:

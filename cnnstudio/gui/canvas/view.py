@@ -28,7 +28,9 @@ from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
 from cnnstudio.core.graph import GraphError
 from cnnstudio.gui.canvas.edge import EdgeItem
 from cnnstudio.gui.canvas.interactions import Interaction, start_interaction
+from cnnstudio.gui.canvas.overview import OverviewMap, top_left_centre
 from cnnstudio.gui.canvas.scene import CanvasScene
+from cnnstudio.gui.canvas.style import LEGIBLE_ZOOM
 from cnnstudio.gui.document import Document, parse_fragment
 from cnnstudio.gui.mime import LAYER_MIME
 from cnnstudio.gui.selection import Selection
@@ -36,8 +38,6 @@ from cnnstudio.gui.selection import Selection
 #: The clipboard carries copied blocks as a model document (also readable as plain text).
 FRAGMENT_MIME = "application/x-cnnstudio-fragment"
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
-#: The zoom a model opens at when fitting would make its text too small to read.
-READABLE_ZOOM = 0.7
 PASTE_OFFSET = (30.0, 30.0)
 
 
@@ -67,6 +67,10 @@ class CanvasView(QGraphicsView):
         self._toast = self._overlay("toast")
         self._toast_timer = QTimer(self, singleShot=True, interval=5000)
         self._toast_timer.timeout.connect(self._toast.hide)
+        self.overview = OverviewMap(self, self._content_rect, self.viewport())
+        self.horizontalScrollBar().valueChanged.connect(self._view_moved)
+        self.verticalScrollBar().valueChanged.connect(self._view_moved)
+        self.zoomChanged.connect(self._view_moved)
         document.editRefused.connect(self.show_message)
         document.lockedChanged.connect(self._show_lock)
         document.renamed.connect(selection.follow_rename)
@@ -82,6 +86,10 @@ class CanvasView(QGraphicsView):
         if self._show_after_change:
             self._show_after_change = False
             self.show_model()
+        self._view_moved()
+
+    def _view_moved(self, *_: object) -> None:
+        self.overview.refresh()
 
     # --- actions (the Edit menu shows the same objects) -------------------------------------
     def _make_actions(self) -> dict[str, QAction]:
@@ -131,8 +139,12 @@ class CanvasView(QGraphicsView):
             y = 12 if top else self.viewport().height() - label.height() - 12
             label.move(x, y)
 
-    def show_message(self, message: str) -> None:
-        """A refused edit's reason, at the bottom of the canvas for a few seconds."""
+    def show_message(self, message: str, error: bool = True) -> None:
+        """A refused edit's reason (or, ``error=False``, a note), at the bottom of the canvas
+        for a few seconds."""
+        colour = "#c0392b" if error else "#3a5f8f"
+        self._toast.setStyleSheet(f"QLabel {{ background: {colour}; color: white; "
+                                  "padding: 6px 10px; border-radius: 4px; }")
         self._toast.setText(message)
         self._place_overlays()
         self._toast.show()
@@ -154,6 +166,7 @@ class CanvasView(QGraphicsView):
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
         super().resizeEvent(event)
         self._place_overlays()
+        self.overview.refresh()
         size = self.viewport().size()
         if size.width() > 100 and size.height() > 100:  # Auto-Layout shapes the model to fit
             self.document.layout_target = (float(size.width()), float(size.height()))
@@ -193,36 +206,41 @@ class CanvasView(QGraphicsView):
         self.zoom_by(1.0 / self.zoom())
 
     def fit_all(self) -> None:
-        """Show the whole model (never magnified beyond 1:1: a small model stays crisp)."""
-        rect = self._content_rect()
-        if rect.isNull():
-            return
-        self.resetTransform()
-        self.fitInView(rect.adjusted(-30, -30, 30, 30), Qt.AspectRatioMode.KeepAspectRatio)
-        if self.zoom() > 1.0:
-            self.resetTransform()
-            self.centerOn(rect.center())
-        self.zoomChanged.emit(self.zoom())
+        """Show the whole model, never magnified beyond 1:1 (a small model stays crisp) and
+        never below the legible zoom without saying so: a larger model is then shown from its
+        start at the legible zoom, with the overview in the corner."""
+        self._fit(announce=True)
 
     def show_model(self) -> None:
-        """The opening view: everything if it reads at that size, else readable from the top."""
+        """The opening view: the whole model at the largest zoom up to 1:1 if its type and shape
+        text stay legible that way; else its start at the legible zoom (and the overview)."""
+        self._fit(announce=False)
+
+    def _fit(self, announce: bool) -> bool:
         rect = self._content_rect()
         if rect.isNull():
-            return
-        self.fit_all()
-        if self.zoom() < READABLE_ZOOM:
+            return False
+        self.resetTransform()
+        self.fitInView(rect.adjusted(-30, -30, 30, 30), Qt.AspectRatioMode.KeepAspectRatio)
+        whole = self.zoom()
+        if whole > 1.0:
             self.resetTransform()
-            self.scale(READABLE_ZOOM, READABLE_ZOOM)
-            top = QPointF(rect.center().x(), rect.top() - 30)
-            half_h = self.viewport().height() / (2 * READABLE_ZOOM)
-            self.centerOn(QPointF(top.x(), top.y() + half_h))
-            self.zoomChanged.emit(self.zoom())
+            self.centerOn(rect.center())
+        elif whole < LEGIBLE_ZOOM:
+            self.resetTransform()
+            self.scale(LEGIBLE_ZOOM, LEGIBLE_ZOOM)
+            self.centerOn(top_left_centre(self, rect, LEGIBLE_ZOOM))
+            if announce:
+                self.show_message(
+                    f"The whole model would need {whole:.0%} zoom, where its text cannot be "
+                    f"read: shown at {LEGIBLE_ZOOM:.0%} from its start. The overview in the "
+                    "corner shows all of it (click to go there); the mouse wheel zooms out "
+                    "further.", error=False)
+        self.zoomChanged.emit(self.zoom())
+        return True
 
     def _content_rect(self) -> QRectF:
-        rect = QRectF()
-        for item in self.canvas_scene.blocks.values():
-            rect = rect.united(item.sceneBoundingRect())
-        return rect
+        return self.canvas_scene.content_rect()
 
     def focus_layer(self, layer_id: str) -> None:
         """Select a layer and scroll it to the middle (a click on its problem)."""
