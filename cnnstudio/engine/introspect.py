@@ -14,19 +14,21 @@ gradient of that one unit with respect to the input (Luo et al. 2016).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
-from cnnstudio.core.receptive import Field
+from cnnstudio.core.receptive import Box, Field
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.kernels import loss as loss_kernel
 from cnnstudio.engine.kernels.layout import flat_to_public
 from cnnstudio.engine.network import InferenceGradients, Network, softmax
 
-__all__ = ["Evaluation", "Explanation", "class_score_gradients", "confusion_matrix",
+__all__ = ["Evaluation", "Explanation", "TopUnit", "class_score_gradients", "confusion_matrix",
+           "crop_field", "top_activations",
            "effective_field", "evaluate", "explain_prediction", "grad_cam", "grad_cam_layer",
            "predict_logits", "predict_proba", "resample_to_input", "saliency",
            "softmax_cross_entropy"]
@@ -215,3 +217,65 @@ def effective_field(network: Network, x: np.ndarray, layer_id: str, channel: int
     dout[0, channel, row, col] = 1.0
     grads = network.inference_gradients(np.asarray(x)[None], layer_id, dout)
     return np.abs(grads.input[0]).sum(axis=0)
+
+
+# --- what a channel looks for -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TopUnit:
+    """One of a channel's strongest responses: its value, the image and the unit's position."""
+
+    value: float
+    image: int
+    row: int
+    col: int
+
+
+def top_activations(network: Network, images: np.ndarray, layer_id: str, channel: int,
+                    k: int = 9, normalizer: Normalizer | None = None,
+                    batch_size: int = EVAL_BATCH, stop: Callable[[], bool] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[TopUnit]:
+    """The ``k`` largest values of ``channel`` of a layer's maps over every position of every
+    image ``[N, C, H, W]`` (inference mode), largest first (ties: earlier image, row, column).
+
+    ``stop()`` is asked between batches (returns what was found so far when it says so);
+    ``progress(done, total)`` is told after each batch."""
+    shape = network.result.layers[layer_id].output_shape
+    if shape is None or len(shape) != 3:
+        raise NetworkError(f"layer {layer_id!r} has no feature maps")
+    if not 0 <= channel < shape[0]:
+        raise NetworkError(f"{layer_id} has channels 0..{shape[0] - 1}, not {channel}")
+    _, h, w = shape
+    best_v = np.zeros(0)
+    best_i = np.zeros(0, dtype=np.int64)  # flat index: image * h * w + row * w + col
+    total = len(images)
+    for start in range(0, total, batch_size):
+        if stop is not None and stop():
+            break
+        xb = images[start:start + batch_size]
+        if normalizer is not None:
+            xb = normalizer.apply(xb)
+        maps = network.activations(xb, [layer_id])[layer_id][:, channel]
+        values = np.concatenate([best_v, maps.reshape(-1).astype(np.float64)])
+        index = np.concatenate([best_i, start * h * w + np.arange(maps.size)])
+        order = np.lexsort((index, -values))[:k]  # by value, then by position
+        best_v, best_i = values[order], index[order]
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+    image, rest = np.divmod(best_i, h * w)
+    row, col = np.divmod(rest, w)
+    return [TopUnit(float(v), int(i), int(r), int(c))
+            for v, i, r, c in zip(best_v, image, row, col, strict=True)]
+
+
+def crop_field(image: np.ndarray, box: Box) -> np.ndarray:
+    """The pixels of ``image`` [C, H, W] under ``box``, ``[C, box height, box width]``; the
+    part of the box in padding is 0, as zero padding feeds the network."""
+    c, h, w = image.shape
+    out = np.zeros((c, box.height, box.width), dtype=image.dtype)
+    inside = box.clipped(h, w)
+    if inside is not None:
+        out[:, inside.top - box.top:inside.bottom - box.top + 1,
+            inside.left - box.left:inside.right - box.left + 1] = \
+            image[:, inside.top:inside.bottom + 1, inside.left:inside.right + 1]
+    return out

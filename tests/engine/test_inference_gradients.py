@@ -140,3 +140,31 @@ def test_unknown_class_is_refused() -> None:
     net = _network(tiny_classifier())
     with pytest.raises(NetworkError, match="class 7"):
         introspect.class_score_gradients(net, np.zeros((1, 2, 6, 5)), 7)
+
+
+def test_top_activations_are_the_brute_force_top_k() -> None:
+    net = _network(tiny_classifier())
+    images = np.random.default_rng(8).normal(size=(37, 2, 6, 5))
+    maps = net.activations(images, ["c1"])["c1"][:, 2]  # [37, 6, 5]
+    flat = maps.reshape(-1)
+    want = np.argsort(-flat, kind="stable")[:9]
+    seen = []
+    top = introspect.top_activations(net, images, "c1", 2, k=9, batch_size=8,
+                                     progress=lambda done, total: seen.append((done, total)))
+    assert [(t.image, t.row, t.col) for t in top] == [tuple(int(v) for v in np.unravel_index(
+        i, maps.shape)) for i in want]
+    np.testing.assert_allclose([t.value for t in top], flat[want])
+    assert seen[-1] == (37, 37) and len(seen) == 5
+    stopped = introspect.top_activations(net, images, "c1", 2, k=9, batch_size=8,
+                                         stop=lambda: True)
+    assert stopped == []
+
+
+def test_crop_field_fills_the_padding_with_zeros() -> None:
+    from cnnstudio.core.receptive import Box
+
+    image = np.arange(2 * 4 * 5, dtype=np.float64).reshape(2, 4, 5) + 1
+    crop = introspect.crop_field(image, Box(-1, 3, 1, 5))  # rows -1..1, columns 3..5
+    assert crop.shape == (2, 3, 3)
+    np.testing.assert_array_equal(crop[:, 1:, :2], image[:, 0:2, 3:5])
+    assert not crop[:, 0, :].any() and not crop[:, :, 2].any()

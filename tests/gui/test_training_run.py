@@ -134,3 +134,43 @@ def test_event_loop_never_stalls_while_training(qtbot, window):
     assert len(gaps) > 20  # the probe watched a run
     worst = max(gaps)
     assert worst < 100, f"the event loop stalled for {worst} ms"
+
+
+def _longest_gap_while(qtbot, busy, start) -> float:
+    """Milliseconds of the longest gap between ticks of a 10 ms QTimer probe from ``start()``
+    until ``busy()`` is false."""
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(lambda: gaps.append(clock.restart()))
+    clock.start()
+    probe.start()
+    start()
+    qtbot.waitUntil(lambda: not busy(), timeout=RUN_TIMEOUT_MS)
+    probe.stop()
+    assert len(gaps) > 5
+    return max(gaps)
+
+
+def test_event_loop_never_stalls_while_searching_top_patches(qtbot):
+    """The search scores every position of 1,797 images in the background while the feature
+    maps (a unit pinned, its effective field on) and Why are on screen."""
+    from cnnstudio.engine.datasets import load_dataset
+
+    w = make_window(qtbot, dataset=load_dataset("digits"))
+    ui = w.training
+    w.splitDockWidget(ui.docks["top_patches"], ui.docks["feature_maps"],
+                      Qt.Orientation.Horizontal)
+    w.splitDockWidget(ui.docks["feature_maps"], ui.docks["why"], Qt.Orientation.Horizontal)
+    ui.feature_maps.pin(0, 2, 3)
+    ui.feature_maps.effective.setChecked(True)
+    ui.top_patches.choose("c2", 3)
+    # Let the split docks lay out and draw first: the probe measures the search, not that.
+    qtbot.waitUntil(lambda: ui.why.result is not None and ui.feature_maps.sample_view.has_heat(),
+                    timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(200)
+    worst = _longest_gap_while(qtbot, ui.top_patches.busy, ui.top_patches.find)
+    assert len(ui.top_patches.found) == 9 and ui.top_patches.isVisible()
+    assert worst < 100, f"the event loop stalled for {worst} ms"
+    ui.shutdown()

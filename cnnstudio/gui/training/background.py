@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Slot
 
 from cnnstudio.core.graph import Graph
 from cnnstudio.engine.network import Network
-from cnnstudio.gui.training.worker import BackgroundJob, lower_priority
+from cnnstudio.gui.training.worker import BackgroundJob, lower_priority, short_gil_switch
 
 __all__ = ["LatestOnly", "NetworkCache", "network_builder"]
 
@@ -117,7 +117,8 @@ class LatestOnly(QObject):
 
         def run() -> object:
             lower_priority()  # like training: the window's thread wins the CPU when both want it
-            return fn()
+            with short_gil_switch():  # and gets the interpreter back quickly between Qt calls
+                return fn()
 
         job = BackgroundJob(run, self)
         generation = self._generation

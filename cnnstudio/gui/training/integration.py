@@ -30,6 +30,7 @@ from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
 from cnnstudio.gui.training.run import evaluation_split
 from cnnstudio.gui.training.scrubber import EpochScrubber
+from cnnstudio.gui.training.top_patches import TopPatchesWidget
 from cnnstudio.gui.training.weights_actions import WeightsActions
 from cnnstudio.gui.training.why import WhyWidget
 
@@ -37,7 +38,7 @@ __all__ = ["TrainingUI", "install_training"]
 
 #: (key, title) of the docks that share the bottom area with the summary and problems.
 _BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "Filters"),
-           ("confusion", "Confusion"), ("why", "Why"))
+           ("confusion", "Confusion"), ("why", "Why"), ("top_patches", "Top patches"))
 _DIGITS_INPUT = "1x8x8"
 #: Height the bottom docks grow to when a run starts.
 _TRAINING_HEIGHT = 330
@@ -59,6 +60,8 @@ class TrainingUI(QObject):
         self.confusion = ConfusionWidget(self.controller)
         self.why = WhyWidget(self.controller)
         self.scrubber = EpochScrubber(self.controller)
+        self.top_patches = TopPatchesWidget(self.controller)
+        self.feature_maps.grid.pixelClicked.connect(self._unit_picked)
         self.panel.run_layout.addWidget(self.scrubber)
         self.weights = WeightsActions(self.controller, window)
         self.docks: dict[str, QDockWidget] = {}
@@ -121,7 +124,8 @@ class TrainingUI(QObject):
             w.tabifyDockWidget(existing["inspector"], training)
         below = existing.get("problems") or existing.get("summary")
         widgets = {"curves": self.curves, "feature_maps": self.feature_maps,
-                   "filters": self.filters, "confusion": self.confusion, "why": self.why}
+                   "filters": self.filters, "confusion": self.confusion, "why": self.why,
+                   "top_patches": self.top_patches}
         for key, title in _BOTTOM:
             dock = self._dock(key, title, widgets[key], Qt.DockWidgetArea.BottomDockWidgetArea)
             if below is not None:
@@ -243,6 +247,12 @@ class TrainingUI(QObject):
             self._show_status(f"Training finished after {n} epoch{'s' if n != 1 else ''}; "
                               "see Confusion for the mistakes.")
 
+    def _unit_picked(self, channel: int, _row: int, _col: int) -> None:
+        """A clicked feature-map unit's layer and channel are what Top patches would search."""
+        pinned = self.feature_maps.pinned
+        if pinned is not None:
+            self.top_patches.choose(pinned[0], channel)
+
     def pick_confusion_image(self, tile: int) -> None:
         """An image of a confusion cell becomes the sample: Why and Feature maps show it."""
         c = self.controller
@@ -282,6 +292,7 @@ class TrainingUI(QObject):
         self.feature_maps.shutdown()
         self.why.shutdown()
         self.scrubber.shutdown()
+        self.top_patches.shutdown()
         return self.controller.shutdown()
 
 

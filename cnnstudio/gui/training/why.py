@@ -11,7 +11,7 @@ computed in the background on a private copy of the network.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -94,10 +94,16 @@ class WhyWidget(RedrawWhenShown, QWidget):
         layout.addLayout(top)
         layout.addWidget(scroll, 1)
 
-        controller.sampleChanged.connect(self.refresh)
-        controller.weightsChanged.connect(self.refresh)
+        # Coalesced and after the signal's other handlers: an epoch's end or a scrub asks many
+        # views to redraw at once, and each gets its own turn of the event loop.
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self.refresh)
+        controller.sampleChanged.connect(self._soon.start)
+        controller.weightsChanged.connect(self._soon.start)
         controller.datasetChanged.connect(lambda _d: self._fill_classes())
-        controller.document.changed.connect(lambda _r: self.refresh())
+        controller.document.changed.connect(lambda _r: self._soon.start())
         self._fill_classes()
 
     # -- choices ------------------------------------------------------------------------------
