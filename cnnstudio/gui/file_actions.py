@@ -1,5 +1,5 @@
 """File handling of the designer window: new, templates, open, save, recent files,
-the unsaved-changes question and the minute-by-minute recovery copy.
+the unsaved-changes question and the recovery copy written within a second of each change.
 
 Separate from the window's layout code because every path here ends in a dialog or on disk,
 and tests drive it by patching the dialogs (QMessageBox, QFileDialog) with plain answers.
@@ -7,9 +7,10 @@ and tests drive it by patching the dialogs (QMessageBox, QFileDialog) with plain
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
@@ -21,6 +22,8 @@ from cnnstudio.gui.document import Document
 from cnnstudio.gui.recovery import RecoveryStore
 
 MODEL_FILTER = "cnnstudio models (*.json);;All files (*)"
+#: ``() -> (weights with meta or None, what they are, not saved in any file?)``
+WeightsSource = Callable[[], tuple[Mapping[str, np.ndarray] | None, str, bool]]
 
 
 class FileActions(QObject):
@@ -36,11 +39,21 @@ class FileActions(QObject):
         self.settings = settings
         self._after_load = after_load  # e.g. fit the new model into the canvas
         self.recovery = RecoveryStore(cfg.settings_folder(settings) / "recovery")
+        #: Set by training: ``() -> (weights with meta or None, what they are, unsaved?)``, so
+        #: the recovery copy keeps the weights too; and how to give them back after a crash.
+        self.weights_source: WeightsSource | None = None
+        self.weights_restorer: Callable[[dict[str, np.ndarray], str], None] | None = None
+        self._weights_version = 0  # bumped by weights_changed()
+        self._weights_written = -1  # the version the recovery copy holds
+        self._has_copy = False
+        # Single shot, started by the first change of a burst: the copy is at most this late,
+        # and a burst of edits (typing, dragging) is written once.
         self.autosave_timer = QTimer(self)
-        self.autosave_timer.setInterval(1000 * max(5, cfg.get(settings, "recovery/interval_s")))
-        self.autosave_timer.timeout.connect(self.autosave)
-        self.autosave_timer.start()
-        document.cleanChanged.connect(self._clean_changed)
+        self.autosave_timer.setSingleShot(True)
+        self.autosave_timer.setInterval(max(0, cfg.get(settings, "recovery/delay_ms")))
+        self.autosave_timer.timeout.connect(lambda: self.autosave(wait=False))
+        document.changed.connect(self.schedule_autosave)
+        document.cleanChanged.connect(self.schedule_autosave)
 
     # --- new / templates --------------------------------------------------------------------
     def new(self) -> None:
@@ -95,7 +108,6 @@ class FileActions(QObject):
             QMessageBox.warning(self.window, "Cannot open model", str(exc))
             return False
         self._remember(Path(path))
-        self.recovery.clear()
         self._after_load()
         self.modelReplaced.emit()
         return True
@@ -138,7 +150,7 @@ class FileActions(QObject):
             QMessageBox.critical(self.window, "Cannot save model", str(exc))
             return False
         self._remember(path)
-        self.recovery.clear()
+        self.autosave(wait=False)  # nothing unsaved: the copy goes (unless weights are unsaved)
         return True
 
     def maybe_save(self) -> bool:
@@ -155,27 +167,47 @@ class FileActions(QObject):
         return answer == QMessageBox.StandardButton.Discard
 
     # --- recovery ---------------------------------------------------------------------------
-    def autosave(self) -> None:
-        """Timer tick: keep a recovery copy while there are unsaved changes, none otherwise."""
-        if self.document.is_clean():
-            self.recovery.clear()
+    def schedule_autosave(self, *_: object) -> None:
+        """A change: the recovery copy follows within ``recovery/delay_ms``."""
+        if not self.autosave_timer.isActive():
+            self.autosave_timer.start()
+
+    def weights_changed(self) -> None:
+        """Training, loading or resetting changed the weights: keep the new ones aside too."""
+        self._weights_version += 1
+        self.schedule_autosave()
+
+    def autosave(self, wait: bool = True) -> None:
+        """Keep a recovery copy while there is unsaved work (model changes, or weights that are
+        in no file), none otherwise. The GUI thread only serialises the model (milliseconds);
+        the writing happens in the store's background thread (``wait=False``)."""
+        weights, note, weights_unsaved = (self.weights_source() if self.weights_source
+                                          else (None, "", False))
+        if self.document.is_clean() and not weights_unsaved:
+            if self._has_copy:
+                self.recovery.clear(wait=wait)
+                self._has_copy, self._weights_written = False, -1
             return
+        changed = self._weights_written != self._weights_version
         try:
-            self.recovery.write(self.document.to_json_text(), self.document.path)
-        except OSError:
-            pass  # a recovery copy is a courtesy; never interrupt work over it
+            self.recovery.write(self.document.to_json_text(), self.document.path,
+                                weights=weights, weights_changed=changed, weights_note=note,
+                                model_unsaved=not self.document.is_clean(), wait=wait)
+        except (OSError, ValueError):
+            return  # a recovery copy is a courtesy; never interrupt work over it
+        self._has_copy, self._weights_written = True, self._weights_version
 
     def offer_recovery(self) -> bool:
-        """After a crash: offer the newest copy left behind; True when it was restored."""
+        """After a crash: offer the newest copy left behind, saying what it holds and how old
+        it is; True when it was restored (the model, and the weights kept beside it)."""
         found = self.recovery.orphans()
         if not found:
             return False
         item = found[0]
-        where = f" (unsaved changes to {item.original.name})" if item.original else ""
         answer = QMessageBox.question(
             self.window, "Recover unsaved work?",
-            f"cnnstudio did not close normally last time. A recovery copy of "
-            f"\u201c{item.graph.name or 'Untitled'}\u201d{where} was kept.\n\nRestore it?",
+            f"cnnstudio did not close normally last time.\n\n{item.describe()}\n\n"
+            "Restore it? (No deletes the copy.)",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes)
         if answer != QMessageBox.StandardButton.Yes:
@@ -183,9 +215,12 @@ class FileActions(QObject):
                 RecoveryStore.discard(other)
             return False
         try:
-            self.document.load_graph(item.graph, item.original, clean=False)
+            self.document.load_graph(item.graph, item.original, clean=not item.model_unsaved)
         except GraphError:
             return False
+        self.modelReplaced.emit()  # the previous results belong to another model
+        if item.weights and self.weights_restorer is not None:
+            self.weights_restorer(item.weights, item.weights_note)
         for other in found:
             RecoveryStore.discard(other)
         self.autosave()  # the restored work is protected again at once
@@ -197,10 +232,6 @@ class FileActions(QObject):
         self.recovery.close()
 
     # --- helpers ----------------------------------------------------------------------------
-    def _clean_changed(self, clean: bool) -> None:
-        if clean:
-            self.recovery.clear()
-
     def _remember(self, path: Path) -> None:
         cfg.remember_recent(self.settings, path)
         self.remember_folder(path)

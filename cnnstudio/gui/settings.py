@@ -33,8 +33,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "which docks are shown, where, and tabbed with which"),
     Setting("files/recent", list, [], "recently opened or saved model files, newest first"),
     Setting("files/last_dir", str, "", "folder the Open and Save dialogs start in"),
-    Setting("recovery/interval_s", int, 60,
-            "seconds between recovery copies of a model with unsaved changes"),
+    Setting("recovery/delay_ms", int, 500,
+            "milliseconds from a change to its recovery copy (changes in between are written "
+            "together)"),
 )}
 
 

@@ -191,11 +191,13 @@ def test_a_running_window_copy_is_not_offered(qtbot, settings, dialogs):
     first.files.shutdown()
 
 
-def test_saving_clears_the_recovery_copy(window, tmp_path):
+def test_saving_clears_the_recovery_copy(qtbot, window, tmp_path):
     window.document.set_param("c1", "filters", 7)
     window.files.autosave()
     assert window.files.recovery.path.exists()
     window.document.save(tmp_path / "m.json")
+    qtbot.waitUntil(lambda: not window.files.autosave_timer.isActive(), timeout=5000)
+    assert window.files.recovery.flush()  # the writing thread has done what it was given
     assert not window.files.recovery.path.exists()
 
 
@@ -204,3 +206,100 @@ def test_save_failure_is_reported(window, tmp_path, dialogs):
     assert not window.files._save_to(tmp_path / "missing-folder" / "m.json")
     assert dialogs.shown[-1][0] == "critical"
     assert not window.document.is_clean()
+
+
+KILLED_SESSION = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+    QSettings.setPath(QSettings.Format.IniFormat, scope, sys.argv[1])
+app = QApplication([])
+import numpy as np
+from cnnstudio.core.templates import load_template
+from cnnstudio.engine.datasets import Dataset, load_dataset
+from cnnstudio.gui.document import Document
+from cnnstudio.gui.main_window import MainWindow
+from cnnstudio.gui.training.hyperparams import RunSettings
+
+window = MainWindow(Document(load_template("digits_tiny")))
+c = window.training.controller
+d = load_dataset("digits")
+c.set_dataset(Dataset(d.x_train[:200], d.y_train[:200], d.x_test[:60], d.y_test[:60],
+                      d.class_names, d.name, d.source), "digits")
+
+def trained(state):
+    if state != "idle" or not c.weights:
+        return
+    window.document.set_param("c1", "filters", 7)  # the edit made just before the crash
+    np.savez(sys.argv[2], **c.weights)
+    print("edited", flush=True)
+
+c.stateChanged.connect(trained)
+c.start(RunSettings(epochs=1, batch_size=32))
+app.exec()
+"""
+
+
+def test_a_killed_session_gets_its_last_edit_and_its_weights_back(qtbot, settings, tmp_path,
+                                                                 dialogs, settings_dir):
+    """SIGKILL about a second after an edit: the copy holds that edit and the trained weights."""
+    import signal
+    import time
+
+    import numpy as np
+
+    expected = tmp_path / "weights-at-kill.npz"
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_SESSION, str(settings_dir),
+                                 str(expected)], stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        line = proc.stdout.readline()  # the child trained, then made its edit
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert line.strip() == "edited", errors.read_text()
+    assert proc.returncode == -signal.SIGKILL
+
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    assert window.offer_recovery()
+    kind, title, text = dialogs.shown[-1]
+    assert title == "Recover unsaved work?"
+    assert "second" in text and "ago" in text and f"({len(window.document.graph)} layers)" in text
+    assert "its weights: trained 1 epoch" in text and "on digits" in text
+    graph = window.document.graph
+    assert graph.layer("c1").params["filters"] == 7  # the edit of a second before the kill
+    assert not window.document.is_clean()
+    c = window.training.controller
+    with np.load(expected) as want:
+        assert set(want.files) == set(c.weights)
+        for key in want.files:
+            np.testing.assert_array_equal(c.weights[key], want[key])
+    assert c.normalizer is not None  # the normalisation the weights were trained with
+    assert "(recovered)" in window.training.panel.weights_label.text()
+    window.document.undo_stack.setClean()
+    window.files.shutdown()
+
+
+def test_the_prompt_says_what_is_restored_and_how_old_it_is(tmp_path):
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.gui.recovery import Recovered
+
+    graph = load_template("shapes_cnn")
+    item = Recovered(tmp_path / "r.json", graph, tmp_path / "work.json", 1000.0)
+    text = item.describe(now=1000.0 + 125)
+    assert "2 minutes ago" in text and "unsaved changes to work.json" in text
+    assert f"({len(graph)} layers)" in text and "no trained weights" in text
+    kept = Recovered(tmp_path / "r.json", graph, None, 1000.0, weights={"c1/weight": None},
+                     weights_note="trained 3 epochs on shapes")
+    assert "its weights: trained 3 epochs on shapes" in kept.describe(now=1003.0)
+    assert "3 seconds ago" in kept.describe(now=1003.0) and "never saved" in kept.describe()
+    broken = Recovered(tmp_path / "r.json", graph, None, 1000.0,
+                       weights_problem="r.npz: not a readable .npz weights file")
+    assert "not its weights (r.npz: not a readable" in broken.describe()

@@ -28,7 +28,7 @@ from cnnstudio.engine.datasets import (
     load_image,
 )
 from cnnstudio.engine.datasets.normalize import Normalizer
-from cnnstudio.engine.errors import NetworkError
+from cnnstudio.engine.errors import EngineError, NetworkError
 from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
 from cnnstudio.engine.network import LoadReport, Network
 from cnnstudio.engine.weights import (
@@ -92,6 +92,8 @@ class TrainingController(QObject):
         self.weights: dict[str, np.ndarray] | None = None
         self.normalizer: Normalizer | None = None
         self.weights_note = "random initial weights"
+        #: The current weights are in no file (trained here, or recovered): worth a recovery copy.
+        self.weights_unsaved = False
         self.evaluation: Evaluation | None = None
         self.evaluated_on = ""
         #: model_signature of the model the curves / the evaluation were made with ("" = none).
@@ -360,6 +362,7 @@ class TrainingController(QObject):
                        ) -> None:
         if weights:
             self.weights = weights
+            self.weights_unsaved = True
         if normalizer is not None:
             self.normalizer = normalizer
         self._load_view_weights()
@@ -399,6 +402,7 @@ class TrainingController(QObject):
         self.normalizer = None
         self.replay = None
         self.weights_note = "random initial weights"
+        self.weights_unsaved = False
         self.evaluation = None
         self._view_stale = True
         self.evaluationChanged.emit(None)
@@ -411,6 +415,7 @@ class TrainingController(QObject):
             net = self.view_network()
             state = net.state_dict()
         save_weights(path, state, self.normalizer)
+        self.weights_unsaved = False
 
     def load_weights(self, path: str | Path) -> LoadReport:
         """Load a weights file where it fits the current model; report loaded/skipped layers.
@@ -437,10 +442,28 @@ class TrainingController(QObject):
         if normalizer is not None:
             self.normalizer = normalizer
         self.weights_note = f"loaded from {Path(path).name} ({len(report.loaded)} layer(s))"
+        self.weights_unsaved = False
         self.evaluation = None
         self.evaluationChanged.emit(None)
         self.weightsChanged.emit()
         return report
+
+    def restore_weights(self, arrays: dict[str, np.ndarray], note: str) -> None:
+        """Weights kept by a recovery copy (with their normaliser): current again, as they were.
+        They are still in no file, so they stay worth a recovery copy."""
+        weights, meta = split_meta(arrays)
+        try:
+            normalizer = normalizer_from_meta(meta, "recovery copy")
+        except EngineError:
+            normalizer = None
+        self.weights = dict(weights) or None
+        self.normalizer = normalizer
+        self.weights_note = f"{note or 'weights'} (recovered)"
+        self.weights_unsaved = bool(self.weights)
+        self.evaluation = None
+        self._view_stale = True
+        self.evaluationChanged.emit(None)
+        self.weightsChanged.emit()
 
     # -- inspection ---------------------------------------------------------------------------
     def view_network(self) -> Network:

@@ -85,6 +85,10 @@ class TrainingUI(QObject):
         files = getattr(window, "files", None)
         if files is not None and hasattr(files, "modelReplaced"):
             files.modelReplaced.connect(self.model_replaced)
+            # The recovery copy keeps the weights beside the model, and a restore gives them back.
+            files.weights_source = self._weights_for_recovery
+            files.weights_restorer = c.restore_weights
+            c.weightsChanged.connect(files.weights_changed)
 
         self.panel.default_spec = self.default_spec
         self.panel.refresh()
@@ -225,6 +229,10 @@ class TrainingUI(QObject):
         weights line check for themselves)."""
         self.curves.set_earlier_model(not self.controller.is_current(
             self.controller.curves_model))
+
+    def _weights_for_recovery(self) -> tuple[dict | None, str, bool]:
+        c = self.controller
+        return self.current_weights(), c.weights_note, c.weights_unsaved
 
     def _run_started(self, epochs: int) -> None:
         self.curves.reset(epochs)
