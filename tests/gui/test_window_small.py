@@ -172,3 +172,32 @@ def test_weights_dialogs_start_in_the_last_folder(window, tmp_path, monkeypatch)
     assert (folder / "trained.npz").exists()
     ui.weights.load_action.trigger()
     assert asked[1] == str(folder)
+
+
+def test_confusion_images_have_whole_captions_and_enlarge_on_double_click(qtbot):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QDialog, QLabel
+    from training_support import configure, make_window, run_to_end
+
+    w = make_window(qtbot)
+    ui = w.training
+    configure(ui, epochs=1)
+    run_to_end(qtbot, ui)
+    view = ui.confusion
+    ui.docks["confusion"].raise_()
+    view.show_wrong()
+    assert view.images.count() > 0
+    fm = view.images.fontMetrics()
+    for caption in view.images.captions():  # confidence, then the class: each fits its tile
+        percent, name = caption.split("\n")
+        assert percent.endswith("%") and name in ui.controller.class_names()
+        assert fm.horizontalAdvance(name) <= view.images.tile_size() + 6
+    assert view.images._caption_height() >= 2 * fm.height()
+    centre = view.images._tile_rect(0).center()
+    qtbot.mouseDClick(view.images, Qt.MouseButton.LeftButton, pos=QPoint(centre))
+    (dialog,) = [d for d in view.findChildren(QDialog, "enlargedImage") if d.isVisible()]
+    picture = dialog.findChildren(QLabel)[0].pixmap()
+    assert picture.width() >= 256 or picture.height() >= 256
+    assert "true" in dialog.findChildren(QLabel)[1].text()
+    dialog.close()
+    ui.controller.shutdown()
