@@ -197,7 +197,7 @@ class BlockItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         rect = self.rect()
-        family = style.family(view.family)
+        family = style.header(view.family)
         outline = self._state_colour()
         width = 2.2 if view.status in ("error", "warning") else 1.0
         if self.selected:
@@ -345,7 +345,7 @@ class BlockItem(QGraphicsItem):
         """A small padlock: the layer's weights are frozen during training."""
         painter.save()
         if colour is None:  # on the family colour
-            colour = mix(self.style.header_text, self.style.family(self.view.family), 0.1)  # type: ignore
+            colour = mix(self.style.header_text, self.style.header(self.view.family), 0.1)  # type: ignore
         painter.setPen(QPen(colour, 1.4))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawArc(QRectF(at.x() + 2, at.y(), 6, 8), 0, 180 * 16)

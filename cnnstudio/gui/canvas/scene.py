@@ -48,6 +48,15 @@ class CanvasScene(QGraphicsScene):
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
 
+    def restyle(self, style: CanvasStyle | None = None) -> None:
+        """Take the colours of the current palette (light/dark switch) into every item."""
+        self.style = style or canvas_style()
+        self.setBackgroundBrush(self.style.background)
+        for item in (*self.blocks.values(), *self.edges.values()):
+            item.style = self.style
+            item.update()
+        self.update()
+
     # --- model -> items ---------------------------------------------------------------------
     def set_alerts(self, alerts: dict[str, tuple[str, ...]]) -> None:
         """Mark blocks with training alerts (layer id -> messages); an empty dict clears."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
@@ -121,6 +121,13 @@ class CanvasView(QGraphicsView):
         return actions
 
     # --- overlays ---------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        """A light/dark switch changes the palette: the canvas takes the new colours."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.canvas_scene.restyle()
+            self.overview.update()
+
     def _overlay(self, name: str) -> QLabel:
         label = QLabel(self.viewport())
         label.setObjectName(name)
