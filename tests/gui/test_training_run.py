@@ -154,9 +154,11 @@ def _longest_gap_while(qtbot, busy, start) -> float:
 
 
 def test_event_loop_never_stalls_while_searching_top_patches(qtbot):
-    """The search scores every position of the training images in the background while the
-    feature maps (a unit pinned, its effective field on) and Why are on screen."""
-    w = make_window(qtbot)
+    """The search scores every position of 1,797 images in the background while the feature
+    maps (a unit pinned, its effective field on) and Why are on screen."""
+    from cnnstudio.engine.datasets import load_dataset
+
+    w = make_window(qtbot, dataset=load_dataset("digits"))
     ui = w.training
     w.splitDockWidget(ui.docks["top_patches"], ui.docks["feature_maps"],
                       Qt.Orientation.Horizontal)
