@@ -84,6 +84,15 @@ class LayerImpl:
         if spec.windows is not None:
             self.windows = spec.windows(self.config, tuple(self.in_shapes[0][1:]))
 
+    #: Set by Network.inference_gradients: keep what backward needs in an inference-mode pass
+    #: too (saliency, Grad-CAM and effective receptive fields differentiate the network as it
+    #: predicts, with moving statistics and without dropout).
+    recording = False
+
+    def _kept(self, cache: Any, training: bool) -> Any:
+        """What a forward keeps for backward: always in training, else only while recording."""
+        return cache if training or self.recording else None
+
     def init_params(self, rng: np.random.Generator, he: bool) -> None:
         """Draw the weights that start from their fan-in/out; ``he`` is True when a ReLU-family
         activation follows. Other arrays keep their catalogue start (zeros or ones)."""
@@ -170,7 +179,7 @@ class Conv2DLayer(LayerImpl):
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
                                       self.windows, self.workspace if training else None,
                                       self.config["dilation"], self.config["groups"])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -192,7 +201,7 @@ class _KernelPairLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0], *self.kernel_args)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -243,7 +252,7 @@ class GroupNormLayer(LayerImpl):
     def forward(self, xs, training, rng, inplace=False):
         out, cache = N.groupnorm_forward(xs[0], self.params["gamma"], self.params["beta"],
                                          self.config["groups"], self.config["epsilon"])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -272,7 +281,7 @@ class DenseLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -291,7 +300,7 @@ class _ActivationLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -305,7 +314,7 @@ class ReLULayer(_ActivationLayer):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = A.relu_forward(xs[0], inplace=inplace)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
 
@@ -317,7 +326,7 @@ class LeakyReLULayer(_ActivationLayer):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = A.leaky_relu_forward(xs[0], self.config["alpha"])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
 
@@ -370,7 +379,7 @@ class _ConfiguredActivationLayer(_ActivationLayer):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0], self.config[self.param])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
 
@@ -463,7 +472,7 @@ class MultiplyLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = M.multiply_forward(xs)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):

@@ -71,6 +71,8 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.images_title = QLabel()
         self.images = TileGrid(48)
+        #: Evaluation-split indices of the images shown, tile by tile.
+        self.shown_indices = np.zeros(0, dtype=np.int64)
         self.images.setToolTip("")
         self.images.tileDoubleClicked.connect(self.enlarge)
         self._tips: list[str] = []
@@ -180,6 +182,7 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         if split is None or len(split[0]) != len(ev.labels):
             self.images.clear("The images are no longer available (the dataset changed).")
             return
+        self.shown_indices = np.asarray(indices)  # what each tile is, for picking one
         x, files = split
         images = [rgb_to_qimage(image_to_rgb(x[i])) for i in indices]
         # Short lines (confidence, the predicted class, the file's name), so none is cut.
