@@ -104,3 +104,45 @@ def test_a_new_run_clears_the_hover_line(qtbot):
     curves.reset(3)
     assert not curves._cursor.isVisible()
     assert curves.readout.text() == "Training\u2026"
+
+
+@pytest.mark.parametrize("zoom", [0.25, 0.4, 0.7, 1.0, 2.0])
+def test_a_frozen_layer_shows_its_lock_at_every_zoom(qtbot, zoom):
+    """The lock is drawn at every zoom, not only when the detail lines show; with the detail
+    lines it sits in the body, so the title keeps its whole width."""
+    import dataclasses
+
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtWidgets import QStyleOptionGraphicsItem
+
+    from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
+    from cnnstudio.gui.canvas import CanvasView
+    from cnnstudio.gui.selection import Selection
+
+    document = Document(load_template("shapes_cnn"))
+    canvas = CanvasView(document, Selection())
+    qtbot.addWidget(canvas)
+    block = canvas.canvas_scene.blocks["c1"]
+
+    def render(frozen: bool) -> QImage:
+        block.set_view(dataclasses.replace(block.view, frozen=frozen))
+        w, h = int(BLOCK_WIDTH * zoom) + 20, int(BLOCK_HEIGHT * zoom) + 20
+        image = QImage(w, h, QImage.Format.Format_ARGB32)
+        image.fill(0)
+        painter = QPainter(image)
+        painter.translate(10, 10)
+        painter.scale(zoom, zoom)
+        block.paint(painter, QStyleOptionGraphicsItem())
+        painter.end()
+        return image
+
+    plain, locked = render(False), render(True)
+    right = 10 + int(BLOCK_WIDTH * zoom)
+    differs = [(x, y) for x in range(right - int(max(14, 40 * zoom)), right)
+               for y in range(locked.height()) if plain.pixel(x, y) != locked.pixel(x, y)]
+    assert differs, f"no lock drawn at zoom {zoom}"
+    assert all(x >= right - max(14, 40 * zoom) for x, _ in differs)
+    if zoom >= 0.7:  # the title is drawn in full: the lock takes none of its width
+        header = [(x, y) for x in range(locked.width()) for y in range(10, 10 + int(20 * zoom))
+                  if plain.pixel(x, y) != locked.pixel(x, y)]
+        assert not header, f"the lock changed the header at zoom {zoom}"
