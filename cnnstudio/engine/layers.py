@@ -20,7 +20,6 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
-from cnnstudio.core.shapes import pad_sides
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
@@ -191,13 +190,21 @@ class Conv2DLayer(LayerImpl):
 
 
 class _KernelPairLayer(LayerImpl):
-    """A weightless layer that is one forward/backward kernel pair (pooling of every kind)."""
+    """A weightless layer that is one forward/backward kernel pair (pooling, activations,
+    padding, upsampling): ``_forward(x, *kernel_args) -> (out, cache)``,
+    ``_backward(dout, cache) -> dx``. ``config_args`` names the layer params passed after the
+    input, in order."""
 
     output_reusable = True
     _forward: ClassVar[Any]
     _backward: ClassVar[Any]
+    config_args: ClassVar[tuple[str, ...]] = ()
     #: Extra positional arguments of the forward kernel after the input.
     kernel_args: tuple[Any, ...] = ()
+
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        self.kernel_args = tuple(self.config[name] for name in self.config_args)
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0], *self.kernel_args)
@@ -292,19 +299,11 @@ class DenseLayer(LayerImpl):
         return [dx]
 
 
-class _ActivationLayer(LayerImpl):
-    """Element-wise activations: ``_forward(x) -> (out, cache)``, ``_backward(dout, cache)``."""
+class _ActivationLayer(_KernelPairLayer):
+    """Element-wise activations. Not reusable by default: Sigmoid, Tanh and Softmax keep their
+    output as the cache, so nothing may overwrite it before backward."""
 
-    _forward: ClassVar[Any]
-    _backward: ClassVar[Any]
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = type(self)._forward(xs[0])
-        self.cache = self._kept(cache, training)
-        return out
-
-    def backward(self, dout, need):
-        return [type(self)._backward(dout, self.cache) if need[0] else None]
+    output_reusable = False
 
 
 @register
@@ -321,13 +320,10 @@ class ReLULayer(_ActivationLayer):
 @register
 class LeakyReLULayer(_ActivationLayer):
     type_name = "LeakyReLU"
-    output_reusable = True
+    output_reusable = True  # its cache is the input
+    config_args = ("alpha",)
+    _forward = staticmethod(A.leaky_relu_forward)
     _backward = staticmethod(A.leaky_relu_backward)
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = A.leaky_relu_forward(xs[0], self.config["alpha"])
-        self.cache = self._kept(cache, training)
-        return out
 
 
 @register
@@ -372,29 +368,18 @@ class HardsigmoidLayer(_ActivationLayer):
     _backward = staticmethod(A.hardsigmoid_backward)
 
 
-class _ConfiguredActivationLayer(_ActivationLayer):
-    """An activation whose forward takes one param of the layer after the input."""
-
-    param: ClassVar[str]
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = type(self)._forward(xs[0], self.config[self.param])
-        self.cache = self._kept(cache, training)
-        return out
-
-
 @register
-class ELULayer(_ConfiguredActivationLayer):
+class ELULayer(_ActivationLayer):
     type_name = "ELU"
-    param = "alpha"
+    config_args = ("alpha",)
     _forward = staticmethod(A.elu_forward)
     _backward = staticmethod(A.elu_backward)
 
 
 @register
-class GELULayer(_ConfiguredActivationLayer):
+class GELULayer(_ActivationLayer):
     type_name = "GELU"
-    param = "approximate"
+    config_args = ("approximate",)
     _forward = staticmethod(A.gelu_forward)
     _backward = staticmethod(A.gelu_backward)
 
@@ -404,10 +389,7 @@ class ZeroPadding2DLayer(_KernelPairLayer):
     type_name = "ZeroPadding2D"
     _forward = staticmethod(Z.zero_pad2d_forward)
     _backward = staticmethod(Z.zero_pad2d_backward)
-
-    def __init__(self, layer, in_shapes, out_shape, dtype):
-        super().__init__(layer, in_shapes, out_shape, dtype)
-        self.kernel_args = (pad_sides(self.config["padding"]),)
+    config_args = ("padding",)
 
 
 @register
@@ -415,10 +397,7 @@ class UpSampling2DLayer(_KernelPairLayer):
     type_name = "UpSampling2D"
     _forward = staticmethod(U.upsample2d_forward)
     _backward = staticmethod(U.upsample2d_backward)
-
-    def __init__(self, layer, in_shapes, out_shape, dtype):
-        super().__init__(layer, in_shapes, out_shape, dtype)
-        self.kernel_args = (self.config["scale"], self.config["mode"])
+    config_args = ("scale", "mode")
 
 
 @register
