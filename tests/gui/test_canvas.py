@@ -302,13 +302,13 @@ def test_undoing_new_shows_the_old_model_from_its_top(qtbot, selection, chain):
 
 
 def _drawn_edges(view: CanvasView) -> dict[tuple[str, str], tuple[object, str, tuple]]:
-    return {key: (edge.course, edge.label, edge._label_rect.getRect())
+    return {key: (edge._ends, edge.label, edge._label_rect.getRect())
             for key, edge in view.scene().edges.items()}
 
 
 def test_edges_after_edits_match_a_freshly_drawn_canvas(qtbot, view, document, selection):
-    """Edits that move nothing keep the routes and only relabel; every edit leaves the edges
-    exactly as a canvas drawn from scratch would show them."""
+    """Every edit leaves the edges (routes, labels) exactly as a canvas drawn from scratch
+    would show them."""
     conv = next(lay.id for lay in document.graph if lay.type == "Conv2D")
     steps = [
         lambda: document.set_param(conv, "filters", 7),  # labels change, widths may not

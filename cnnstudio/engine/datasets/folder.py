@@ -81,6 +81,7 @@ def load_folder(
         class_names=tuple(names),
         name=path.name or str(path),
         source=str(path),
+        file_names=tuple(f.relative_to(path).as_posix() for f, _ in train_files + test_files),
     )
 
 

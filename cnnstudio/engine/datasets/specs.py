@@ -171,6 +171,7 @@ def adapt_dataset(
         class_names=dataset.class_names,
         name=dataset.name,
         source=dataset.source,
+        file_names=dataset.file_names,
     )
 
 

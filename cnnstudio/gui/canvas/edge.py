@@ -47,6 +47,8 @@ class EdgeItem(QGraphicsItem):
     def __init__(self, src: str, dst: str, style: CanvasStyle) -> None:
         super().__init__()
         self.src, self.dst = src, dst
+        #: The nodes drawn at its two ends: the layers, or the collapsed units standing for them.
+        self.ends = (src, dst)
         self.style = style
         self.selected = False
         self.highlight = False
@@ -62,11 +64,6 @@ class EdgeItem(QGraphicsItem):
     @property
     def key(self) -> tuple[str, str]:
         return (self.src, self.dst)
-
-    @property
-    def course(self) -> routing.Route | None:
-        """The route the edge is drawn along (None before it is first placed)."""
-        return self._ends
 
     def set_geometry(self, course: routing.Route, label: str) -> None:
         """Show the edge along ``course``; nothing is redone when neither changed."""
