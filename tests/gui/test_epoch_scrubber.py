@@ -48,6 +48,8 @@ def _scrub_to(qtbot, scrub, fm, epoch: int) -> np.ndarray:
 def test_replayed_maps_are_those_of_a_network_loaded_with_that_epoch(qtbot, trained):
     ui = trained.training
     scrub, fm, c = ui.scrubber, ui.feature_maps, ui.controller
+    ui.docks["feature_maps"].raise_()  # a covered tab draws when it comes to the front
+    qtbot.waitUntil(lambda: fm.shown_maps is not None)
     last = fm.shown_maps.copy()
     live = c.evaluation  # of the final weights, made at the end of the run
     first = _scrub_to(qtbot, scrub, fm, 0)

@@ -72,26 +72,6 @@ def test_filters_show_the_first_conv_kernels(qtbot, window):
     assert "3x3 over 1 channel" in f.info.text()
 
 
-def test_views_behind_a_tab_wait_for_it_and_then_show_the_current_model(qtbot, window,
-                                                                        monkeypatch):
-    """An edit while the Filters tab is covered builds no network for it; bringing the tab to
-    the front shows the model as it is now (not as it was when the tab was last seen)."""
-    ui, f = window.training, window.training.filters
-    ui.docks["filters"].raise_()
-    qtbot.waitUntil(lambda: f.grid.count() == 16)
-    ui.docks["confusion"].raise_()
-    qtbot.waitUntil(lambda: f.visibleRegion().isEmpty())
-    builds = []
-    real = type(ui.controller).view_network
-    monkeypatch.setattr(type(ui.controller), "view_network",
-                        lambda self: builds.append(1) or real(self))
-    window.document.set_param("c1", "filters", 5)
-    assert builds == [] and f.grid.count() == 16
-    ui.docks["filters"].raise_()
-    qtbot.waitUntil(lambda: f.grid.count() == 5)
-    assert builds and "5 filters of c1" in f.info.text()
-
-
 def test_refused_with_the_reason_while_the_model_has_errors(qtbot, window):
     ui = window.training
     assert ui.panel.start_action.isEnabled()

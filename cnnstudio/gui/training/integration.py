@@ -27,7 +27,6 @@ from cnnstudio.gui.training.curves import CurvesWidget
 from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
 from cnnstudio.gui.training.filters import FiltersWidget
 from cnnstudio.gui.training.health_view import HealthView
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
 from cnnstudio.gui.training.run import evaluation_split
@@ -122,8 +121,6 @@ class TrainingUI(QObject):
         dock = QDockWidget(title, w)
         dock.setObjectName(f"dock_{key}")
         dock.setWidget(widget)
-        if isinstance(widget, RedrawWhenShown):
-            dock.visibilityChanged.connect(widget.dock_shown)
         w.addDockWidget(area, dock)
         self.docks[key] = dock
         if isinstance(getattr(w, "docks", None), dict):

@@ -7,17 +7,9 @@ training run never spends GUI-thread time on pictures nobody is looking at.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QWidget
 
 from cnnstudio.gui.guard import shows_errors_in_place
-
-
-def is_seen(widget: QWidget) -> bool:
-    """Whether some of ``widget`` is on screen. ``isVisible`` alone is not enough: the docks
-    behind a tab stay "visible" to Qt while nothing of them shows."""
-    return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
 class RedrawWhenShown:
@@ -47,19 +39,9 @@ class RedrawWhenShown:
         if self._stale:
             self.refresh()  # type: ignore[attr-defined]
 
-    def dock_shown(self, visible: bool) -> None:
-        """Connected to the ``visibilityChanged`` of the dock holding the view: a tab brought to
-        the front catches up once Qt has laid it out (a tab switch sends no show event)."""
-        if visible and self._stale:
-            QTimer.singleShot(0, self._catch_up)  # type: ignore[arg-type]
-
-    def _catch_up(self) -> None:
-        if self._stale:
-            self.refresh()  # type: ignore[attr-defined]
-
     def begin_redraw(self) -> bool:
-        """True when the caller should redraw now; False (and marked stale) while unseen."""
-        if not is_seen(self):  # type: ignore[arg-type]
+        """True when the caller should redraw now; False (and marked stale) while hidden."""
+        if not self.isVisible():  # type: ignore[attr-defined]
             self._stale = True
             return False
         self._stale = False
