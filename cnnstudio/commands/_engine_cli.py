@@ -23,18 +23,27 @@ def fail(exc: CommandError) -> int:
     return exc.code
 
 
-def load_network(path: str, seed: int) -> Any:
-    """Model file -> Network; CommandError (2 unreadable, 1 invalid model)."""
+def load_network(path: str, seed: int, train_batch: int | None = None) -> Any:
+    """Model file -> Network; CommandError (2 unreadable, 1 invalid model). With
+    ``train_batch``, a model whose training would not fit in memory is refused before any of
+    it is built."""
     import numpy as np
 
     from cnnstudio.core import modelfile
+    from cnnstudio.core.validator import validate
     from cnnstudio.engine.errors import NetworkError
+    from cnnstudio.engine.memory import training_refusal
     from cnnstudio.engine.network import Network
 
     try:
         graph = modelfile.load(path)
     except modelfile.ModelFileError as exc:
         raise CommandError(str(exc)) from None
+    if train_batch is not None:
+        result = validate(graph)
+        refusal = training_refusal(result, train_batch) if result.valid else None
+        if refusal:
+            raise CommandError(f"{path}: {refusal}", EXIT_FAILED)
     try:
         return Network(graph, np.random.default_rng(seed))
     except NetworkError as exc:

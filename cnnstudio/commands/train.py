@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     refuse_clobbering({"--weights-out": args.weights_out, "--log-json": args.log_json},
                       [args.file, args.weights_in, dataset_path(args.dataset)])
     refuse_clobbering({"--log-json": args.log_json}, [args.weights_out])
-    net = load_network(args.file, args.seed)
+    net = load_network(args.file, args.seed, train_batch=max(1, args.batch_size))
     c, h, w = net.input_shape
     try:
         data = load_dataset(args.dataset, image_size=(h, w), channels=c if c in (1, 3) else None,

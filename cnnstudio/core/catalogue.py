@@ -248,6 +248,12 @@ class ArrayDecl:
     present: Callable[[Params], bool] = field(default=lambda p: True)
 
 
+#: Parameter counts by (type, input shape, param values): a pure function, memoised.
+_COUNTS: dict[tuple[Any, ...], tuple[int, int]] = {}
+#: Per type, its params that default to another param when empty (filled by ``effective``).
+_DEFAULTED: dict[str, tuple[ParamSpec, ...]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
     """One layer type: identity, teaching text, params, arity, derived meaning and its rule."""
@@ -302,12 +308,18 @@ class LayerSpec:
             raise ParamError(f"unknown param {unknown[0]!r} for {self.type} (known: {known})")
         return {p.name: p.check(params.get(p.name, p.default)) for p in self.params}
 
-    def effective(self, params: Params) -> dict[str, Any]:
-        """Resolved params with every empty ``same_as`` param filled in (pool stride = size)."""
+    def effective(self, params: Params) -> Params:
+        """Resolved params with every empty ``same_as`` param filled in (pool stride = size);
+        ``params`` itself when nothing is empty (the validator calls this on every edit)."""
+        defaulted = _DEFAULTED.get(self.type)
+        if defaulted is None:
+            defaulted = _DEFAULTED[self.type] = tuple(p for p in self.params if p.same_as)
+        empty = [p for p in defaulted if params.get(p.name) is None]
+        if not empty:
+            return params
         out = dict(params)
-        for p in self.params:
-            if p.same_as is not None and out.get(p.name) is None:
-                out[p.name] = out[p.same_as]
+        for p in empty:
+            out[p.name] = out[p.same_as]  # type: ignore[index]
         return out
 
     def file_params(self, params: Params) -> dict[str, Any]:
@@ -349,16 +361,38 @@ class LayerSpec:
     def apply(self, rin: rules.RuleInput) -> rules.RuleOutput:
         """The layer's rule on effective params, after the input-rank check, with parameter
         counts taken from the arrays it owns (so counts and the engine's arrays agree)."""
-        if rin.inputs:
+        if self.input_rank != ANY_RANK and rin.inputs:
             rules.check_rank(self.input_rank, rin.first.shape)
         params = self.effective(rin.params)
-        out = self.rule(rules.RuleInput(params, rin.inputs))
-        for array in self.arrays(params, [i.shape for i in rin.inputs]):
-            if array.trainable:
-                out.trainable += array.size
-            else:
-                out.non_trainable += array.size
+        out = self.rule(rules.RuleInput(params, rin.inputs) if params is not rin.params
+                        else rin)
+        if not self.arrays_decl:
+            return out
+        shape = rin.first.shape if rin.inputs else ()
+        try:  # the validator runs on every edit, and a model repeats the same few layers
+            key = (self.type, shape, tuple(params.values()))
+            counts = _COUNTS.get(key)
+        except TypeError:  # a list param ([3, 5]): not hashable, count directly
+            key, counts = None, None
+        if counts is None:
+            counts = self._counts(params, shape)
+            if key is not None and len(_COUNTS) < 4096:
+                _COUNTS[key] = counts
+        out.trainable += counts[0]
+        out.non_trainable += counts[1]
         return out
+
+    def _counts(self, params: Params, shape: Shape) -> tuple[int, int]:
+        """(trainable, non-trainable) sizes of what ``arrays`` lists, without building it."""
+        trainable = non_trainable = 0
+        for d in self.arrays_decl:
+            if d.present(params):
+                size = math.prod(d.shape(params, shape))
+                if d.trainable:
+                    trainable += size
+                else:
+                    non_trainable += size
+        return trainable, non_trainable
 
 
 # --- notation helpers -------------------------------------------------------------------------

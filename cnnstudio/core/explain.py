@@ -223,6 +223,10 @@ def _dilation_lines(p: dict, axes: tuple[AxisWindow, AxisWindow]) -> tuple[Line,
             _f(text))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def _group_lines(p: dict, c: int, params: int, has_bias: bool) -> list[Line]:
     """What groups do to a conv, and what they save against a full convolution."""
     g, k = p["groups"], p["filters"]
@@ -236,8 +240,8 @@ def _group_lines(p: dict, c: int, params: int, has_bias: bool) -> list[Line]:
             "depthwise-separable convolution)." if g == c else "")
     return [
         _p(f"{g} groups: the {c} input channels and {k} filters are split into {g} groups of "
-           f"{c // g} channels and {k // g} filters; each filter sees only its own group's "
-           f"channels, so each is {fh}x{fw}x{c // g}.{kind}"),
+           f"{_count(c // g, 'channel')} and {_count(k // g, 'filter')}; each filter sees only "
+           f"its own group's channels, so each is {fh}x{fw}x{c // g}.{kind}"),
         _p(f"A full convolution (groups = 1) would need {fh}*{fw}*{c}*{k}"
            f"{f' + {k}' if has_bias else ''} = {_n(full)} parameters: "
            f"{full / params:.3g}x the {_n(params)} of this one."),
@@ -340,7 +344,6 @@ def _dense(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Se
 
 def _activation(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list[Section]:
     return [Section("What it does", (
-        _p(layer.spec.description),
         _p(f"Applied to each of the {_n(_prod(ins[0]))} values on its own: no weights, shape "
            f"unchanged ({fmt_shape(ins[0])})."),
     ))]
@@ -423,7 +426,7 @@ def _multiply(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list
         return [Section("What it does", (
             _p(f"Multiplies its 2 inputs of shape {fmt_shape(ins[0])} element by element; no "
                "weights. One input can gate the other (values near 0 switch it off)."),
-        )), _rf_section(report, None)]
+        )), _rf_section(report, None, merge=len(ins[0]) == 3)]
     image, scale = (ins[0], ins[1]) if len(ins[0]) == 3 else (ins[1], ins[0])
     c, h, w = image
     return [Section("What it does", (
@@ -435,7 +438,7 @@ def _multiply(layer: Layer, report: LayerReport, ins: tuple[Shape, ...]) -> list
            "for this image and damp the others."),
         _p("No weights of its own; the receptive field is the image input's (the weights have "
            "seen the whole image already)."),
-    )), _rf_section(report, None, merge=True)]
+    )), _rf_section(report, None)]
 
 
 def _zero_padding(layer: Layer, report: LayerReport,

@@ -326,3 +326,59 @@ def _pack(segments: list[tuple[int, int]], most: int) -> list[list[int]]:
         columns[-1].append(i)
         rows += n
     return columns
+
+
+# --- making room for new blocks --------------------------------------------------------------
+def make_room(positions: dict[str, tuple[float, float]], placed: dict[str, tuple[float, float]]
+              ) -> dict[str, tuple[float, float]]:
+    """New positions for the blocks that would overlap the ``placed`` ones (new, pasted or
+    inserted blocks, which stay where they are): each is pushed straight down to just below the
+    block it collides with, and the blocks it then lands on are pushed in turn. Pushing only
+    downwards ends the cascade; the work is bounded by a few passes over the blocks."""
+    from cnnstudio.core.routing import BlockIndex, block_rect
+
+    def padded(p: tuple[float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = block_rect(p)
+        return (x0 - COLUMN_GAP_X / 4, y0 - LAYER_GAP_Y / 4, x1 + COLUMN_GAP_X / 4,
+                y1 + LAYER_GAP_Y / 4)
+
+    index = BlockIndex({lid: block_rect(p) for lid, p in positions.items() if lid not in placed})
+    where = dict(positions)
+    where.update(placed)
+    moved: dict[str, tuple[float, float]] = {}
+    queue = list(placed)
+    budget = 8 * (len(positions) + len(placed)) + 16
+    while queue and budget > 0:
+        budget -= 1
+        lid = queue.pop(0)
+        x, y = where[lid]
+        for hit in index.hits(padded((x, y)), skip=(lid,)):
+            hx, hy = where[hit]
+            below = y + BLOCK_HEIGHT + LAYER_GAP_Y
+            if hy >= below:
+                continue
+            where[hit] = moved[hit] = (hx, round(below, 1))
+            index.put(hit, block_rect(where[hit]))
+            queue.append(hit)
+    return moved
+
+
+def free_offset(positions: dict[str, tuple[float, float]],
+                piece: dict[str, tuple[float, float]], offset: tuple[float, float]
+                ) -> tuple[float, float]:
+    """Where pasted blocks go: shifted by ``offset`` if no block is there, else one step to the
+    right at a time (the width of the pasted group plus a gap, keeping its rows) until they
+    land on free canvas. After a bounded number of steps the last is taken (and the neighbours
+    are then pushed aside by :func:`make_room`)."""
+    from cnnstudio.core.routing import BlockIndex, block_rect
+
+    if not piece:
+        return offset
+    index = BlockIndex({lid: block_rect(p) for lid, p in positions.items()})
+    xs = [x for x, _ in piece.values()]
+    step = max(xs) - min(xs) + BLOCK_WIDTH + COLUMN_GAP_X
+    candidates = [offset] + [(k * step, 0.0) for k in range(1, 25)]
+    for dx, dy in candidates:
+        if not any(index.hits(block_rect((x + dx, y + dy))) for x, y in piece.values()):
+            return (dx, dy)
+    return candidates[-1]

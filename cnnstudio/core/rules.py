@@ -209,6 +209,8 @@ def input_rule(rin: RuleInput) -> RuleOutput:
 
 def _check_groups(groups: int, counts: Mapping[str, int]) -> None:
     """Groups must divide every count (channels, filters): each group gets an equal share."""
+    if groups == 1:
+        return
     bad = {what: n for what, n in counts.items() if n % groups}
     if bad:
         listed = " and ".join(f"the {what} ({n})" for what, n in bad.items())

@@ -142,6 +142,8 @@ def window_2d(
 def dilated_extent(kernel: int | tuple[int, int] | list[int],
                    dilation: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     """``D*(F-1)+1`` per axis: the pixels a kernel of F taps spaced D apart spans."""
+    if dilation == 1:
+        return kernel  # type: ignore[return-value]
     return tuple(d * (f - 1) + 1 for f, d in zip(pair(kernel), pair(dilation), strict=True))  # type: ignore[return-value]
 
 

@@ -63,7 +63,7 @@ class LayerImpl:
         spec = layer.spec
         self.id = layer.id
         #: The params with defaulted ones filled in (a pool's stride), as the validator saw them.
-        self.config: dict[str, Any] = spec.effective(layer.params)
+        self.config: dict[str, Any] = dict(spec.effective(layer.params))
         self.in_shapes = list(in_shapes)
         self.out_shape = out_shape
         self.dtype = dtype

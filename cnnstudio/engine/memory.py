@@ -11,6 +11,7 @@ numbers. The budget is a share of the memory the OS reports free, or the
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_FRACTION", "LIMIT_ENV", "available_memory", "check_memory",
            "estimate_training_bytes", "format_bytes", "memory_budget", "memory_refusal",
-           "weight_bytes"]
+           "training_refusal", "weight_bytes"]
 
 #: Share of the available memory one piece of work may plan to use by default.
 DEFAULT_FRACTION = 0.5
@@ -71,6 +72,28 @@ def weight_bytes(result: ValidationResult, itemsize: int = 4) -> int:
     """Bytes of a built network's weights and buffers, from the validator's totals: what
     building it will allocate (gradients are allocated lazily, when training writes them)."""
     return (result.totals.trainable + result.totals.non_trainable) * itemsize
+
+
+def training_refusal(result: ValidationResult, batch_size: int, itemsize: int = 4
+                     ) -> str | None:
+    """Before a network is built for training: the weights with their gradients and two
+    optimizer slots, and every layer's output and gradient for the batch, from the validator's
+    numbers alone. None when that fits the budget, else the sentence that refuses. (The
+    trainer's :func:`check_memory` adds the im2col workspaces once the network exists.)"""
+    outputs = 0
+    for report in result.layers.values():
+        if report.output_shape is not None:
+            outputs += math.prod(report.output_shape)
+    fixed, per_image = 4 * weight_bytes(result, itemsize), 2 * outputs * itemsize
+    refusal = memory_refusal(fixed + per_image * batch_size, "training this model",
+                             f"for its weights, their gradients, the optimizer's state and a "
+                             f"batch of {batch_size}")
+    if refusal is None:
+        return None
+    limit, _ = memory_budget()
+    fits = max(0, ((limit or 0) - fixed) // max(per_image, 1))
+    return refusal + (f": use a batch size of at most {fits}" if fits >= 1 else
+                      ": the model is too large for this machine even with one image per batch")
 
 
 def estimate_training_bytes(network: Network, batch_size: int) -> int:

@@ -26,7 +26,7 @@ from PySide6.QtGui import QUndoStack
 from cnnstudio.core import modelfile
 from cnnstudio.core.catalogue import layer_spec, resolve_entry
 from cnnstudio.core.graph import Graph, GraphError
-from cnnstudio.core.layout import DEFAULT_TARGET, LayoutReport, auto_layout
+from cnnstudio.core.layout import DEFAULT_TARGET, LayoutReport, auto_layout, free_offset, make_room
 from cnnstudio.core.validator import ValidationResult, validate
 from cnnstudio.gui.commands import (
     AddLayer,
@@ -156,8 +156,9 @@ class Document(QObject):
         lid = self.graph.new_id(type_name)
         if position is None:
             position = self._free_position()
-        self._edit(f"Add {type_name}", [AddLayer(kind, {**preset, **dict(params or {})}, lid,
-                                                 list(inputs or ()), position=position)])
+        ops: list[Op] = [AddLayer(kind, {**preset, **dict(params or {})}, lid,
+                                  list(inputs or ()), position=position)]
+        self._edit(f"Add {type_name}", ops + self._room_for(ops))
         return lid
 
     def insert_after(self, type_name: str, after_id: str) -> str:
@@ -169,14 +170,14 @@ class Document(QObject):
             return self.add_layer(type_name, position=(x + 260.0, y))
         lid = self.graph.new_id(type_name)
         x, y = self.graph.positions.get(after_id, (0.0, 0.0))
-        ops: list[Op] = [AddLayer(kind, preset or None, lid, self._feed(kind, [after_id]),
+        ops: list[Op] = [AddLayer(kind, preset or None, lid, feedable_inputs(kind, [after_id]),
                                   position=(x, y + _BELOW),
                                   index=self.graph.index_of(after_id) + 1)]
         for cid in self.graph.consumers(after_id):
             new_inputs = [lid if s == after_id else s for s in self.graph.layer(cid).inputs]
             ops.append(SetInputs(cid, new_inputs))
         ops += self._shift_down(after_id, self.graph.consumers(after_id))
-        self._edit(f"Insert {type_name} after {after_id}", ops)
+        self._edit(f"Insert {type_name} after {after_id}", ops + self._room_for(ops))
         return lid
 
     def insert_before(self, type_name: str, layer_id: str) -> str:
@@ -185,12 +186,12 @@ class Document(QObject):
         lid = self.graph.new_id(type_name)
         x, y = self.graph.positions.get(layer_id, (0.0, 0.0))
         ops: list[Op] = [
-            AddLayer(type_name, None, lid, self._feed(type_name, target.inputs), position=(x, y),
-                     index=self.graph.index_of(layer_id)),
+            AddLayer(type_name, None, lid, feedable_inputs(type_name, target.inputs),
+                     position=(x, y), index=self.graph.index_of(layer_id)),
             SetInputs(layer_id, [lid]),
         ]
         ops += self._shift_down(None, [layer_id])
-        self._edit(f"Insert {type_name} before {layer_id}", ops)
+        self._edit(f"Insert {type_name} before {layer_id}", ops + self._room_for(ops))
         return lid
 
     def insert_on_edge(self, type_name: str, src: str, dst: str,
@@ -210,7 +211,7 @@ class Document(QObject):
                      index=self.graph.index_of(dst)),
             SetInputs(dst, [lid if s == src else s for s in target.inputs]),
         ]
-        self._edit(f"Insert {type_name} between {src} and {dst}", ops)
+        self._edit(f"Insert {type_name} between {src} and {dst}", ops + self._room_for(ops))
         return lid
 
     def remove_layers(self, ids: Iterable[str]) -> None:
@@ -280,7 +281,7 @@ class Document(QObject):
         taken = set(self.graph.ids)
         renamed: dict[str, str] = {}
         ops: list[Op] = []
-        for layer in piece:
+        for layer in piece:  # ids first, so an input listed after its consumer is kept too
             new = layer.id
             if new in taken:  # c1 -> c1_2, and a copy of c1_2 -> c1_3 (not c1_2_2)
                 base = re.sub(r"_\d+$", "", layer.id) or layer.id
@@ -290,12 +291,17 @@ class Document(QObject):
                 new = f"{base}_{n}"
             taken.add(new)
             renamed[layer.id] = new
-            x, y = piece.positions.get(layer.id, missing[layer.id])
-            ops.append(AddLayer(layer.type, layer.params, new,
+        where = {lid: piece.positions.get(lid, missing[lid]) for lid in piece.ids}
+        dx, dy = free_offset(self.graph.positions, where, offset)
+        for lid in piece.topological_order():  # inputs before the layers they feed
+            layer = piece.layer(lid)
+            x, y = where[lid]
+            ops.append(AddLayer(layer.type, layer.params, renamed[layer.id],
                                 [renamed[s] for s in layer.inputs if s in renamed],
-                                layer.trainable, (x + offset[0], y + offset[1])))
+                                layer.trainable, (round(x + dx, 1), round(y + dy, 1))))
         if ops:
-            self._edit(f"Paste {len(ops)} layer{'s' if len(ops) > 1 else ''}", ops)
+            self._edit(f"Paste {len(ops)} layer{'s' if len(ops) > 1 else ''}",
+                       ops + self._room_for(ops))
         return list(renamed.values())
 
     def replace_graph(self, graph: Graph, text: str = "New model") -> None:
@@ -440,12 +446,6 @@ class Document(QObject):
             self._refuse(f"no layer with id {layer_id!r}")
         return self.graph.layer(layer_id)  # type: ignore[arg-type]
 
-    def _feed(self, type_name: str, inputs: Sequence[str]) -> list[str]:
-        """The inputs a new layer can take (none for Input, at most its arity)."""
-        spec = layer_spec(type_name)
-        limit = len(inputs) if spec.max_inputs is None else spec.max_inputs
-        return list(inputs)[:limit]
-
     def _shift_down(self, anchor: str | None, starts: Iterable[str]) -> list[Op]:
         """Make room for an inserted block: move everything downstream of ``starts`` one row."""
         below: set[str] = set()
@@ -458,6 +458,18 @@ class Document(QObject):
             stack.extend(self.graph.consumers(lid))
         return [Move(lid, (x, y + _BELOW)) for lid in self.graph.ids if lid in below
                 for (x, y) in [self.graph.positions.get(lid, (0.0, 0.0))]]
+
+    def _room_for(self, ops: Sequence[Op]) -> list[Op]:
+        """Moves that push the neighbours of the blocks ``ops`` add out of their way (after the
+        moves ``ops`` already make), to go in the same undo step."""
+        positions = dict(self.graph.positions)
+        added: dict[str, tuple[float, float]] = {}
+        for op in ops:
+            if isinstance(op, Move):
+                positions[op.layer_id] = op.position
+            elif isinstance(op, AddLayer) and op.position is not None:
+                added[op.layer_id] = op.position
+        return [Move(lid, pos) for lid, pos in make_room(positions, added).items()]
 
     def _free_position(self) -> tuple[float, float]:
         if not self.graph.positions:
@@ -478,6 +490,13 @@ class Document(QObject):
                 laid = {lid: (x - left + right, y) for lid, (x, y) in laid.items()}
             for lid in missing:
                 graph.positions[lid] = laid[lid]
+
+
+def feedable_inputs(type_name: str, inputs: Sequence[str]) -> list[str]:
+    """The inputs a new layer can take (none for Input, at most its arity)."""
+    spec = layer_spec(type_name)
+    limit = len(inputs) if spec.max_inputs is None else spec.max_inputs
+    return list(inputs)[:limit]
 
 
 def write_atomically(path: Path, text: str) -> None:

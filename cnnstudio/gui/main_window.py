@@ -33,6 +33,7 @@ from cnnstudio.gui.canvas import CanvasView
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.export_actions import ExportActions
 from cnnstudio.gui.file_actions import FileActions
+from cnnstudio.gui.focus_keeper import FocusKeeper
 from cnnstudio.gui.inspector import InspectorWidget
 from cnnstudio.gui.palette import PaletteWidget
 from cnnstudio.gui.problems_panel import ProblemsPanel
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._undo_keys = ModelUndoKeys(self)  # Ctrl+Z after an inspector entry undoes it
+        self.focus_keeper = FocusKeeper(self)  # shortcuts work again once an error box closes
         self.resize(*SCREENSHOT_SIZE)
         self._default_dock_sizes()
         self._default_state = self.saveState()
@@ -198,6 +200,10 @@ class MainWindow(QMainWindow):
             "quit": self._action("&Quit", self.close, keys.Quit),
             "auto_layout": self._action("&Auto-Layout", self._auto_layout, "Ctrl+L",
                                         tip="arrange the blocks top to bottom"),
+            "validate": self._action("&Check the Model", self.show_problems, "F7",
+                                     tip="list every error and warning of the model"),
+            "summary": self._action("&Summary Table", self.show_summary,
+                                    tip="layers, shapes, parameters and cost as a table"),
             "shortcuts": self._action("&Mouse and Keyboard", self._show_gestures),
             "about": self._action("&About cnnstudio", self._show_about),
             "reset_layout": self._action("&Reset Window Layout", self.reset_layout),
@@ -255,8 +261,15 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addAction(a["reset_layout"])
 
+        # Model-level actions. Others add theirs in sections: training adds the weights
+        # actions after the "weights" separator; checks of the model (sanity checks) belong
+        # after validate, before that separator.
         model = self.menus["model"] = bar.addMenu("&Model")
+        for name in ("validate", "summary"):
+            model.addAction(a[name])
+        self.model_checks_end = model.addSeparator()  # insert sanity checks before this
         model.addAction(a["auto_layout"])
+        self.model_weights_start = model.addSeparator()  # weights actions go after this
 
         helpm = self.menus["help"] = bar.addMenu("&Help")
         helpm.addAction(a["shortcuts"])
@@ -308,6 +321,19 @@ class MainWindow(QMainWindow):
     def _update_title(self, *_: object) -> None:
         self.setWindowTitle(f"{self.document.display_name()}[*] — cnnstudio")
         self.setWindowModified(not self.document.is_clean())
+
+    def show_problems(self) -> None:
+        """Model > Check the Model: the Problems list in front, and the verdict in the status
+        bar (the validator runs on every change; this shows its result)."""
+        dock = self.docks["problems"]
+        dock.show()
+        dock.raise_()
+        self.statusBar().showMessage(f"The model is {self._valid_label.text()}.", 8000)
+
+    def show_summary(self) -> None:
+        dock = self.docks["summary"]
+        dock.show()
+        dock.raise_()
 
     def _auto_layout(self) -> None:
         self.document.auto_layout()

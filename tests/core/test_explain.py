@@ -151,3 +151,54 @@ def test_merge_explains_its_field_is_the_union() -> None:
     add = next(lay.id for lay in g if lay.type == "Add")
     text = _text(g, add)
     assert "union" in text and "Origin (" in text
+
+
+def test_grouped_conv_explains_its_groups_and_the_saving_against_a_full_conv() -> None:
+    g = _chain((8, 10, 10), ("Conv2D", {"filters": 16, "kernel_size": 3, "groups": 4}))
+    text = _text(g, "l1")
+    assert "3*3*(8/4)*16 + 16 = 304" in text
+    assert "each filter sees only its own group's channels" in text
+    assert "4 groups of 2 channels and 4 filters" in text
+    assert "3*3*8*16 + 16 = 1,168" in text and "3.84x the 304" in text
+    assert "MACs = Ho*Wo*K*Fh*Fw*C/groups = 8*8*16*3*3*(8/4) = 18,432" in text
+
+
+def test_depthwise_conv_is_named_as_such() -> None:
+    g = _chain((6, 8, 8), ("Conv2D", {"filters": 6, "groups": 6, "padding": "same"}))
+    assert "depthwise convolution" in _text(g, "l1")
+
+
+def test_dilated_conv_explains_its_span() -> None:
+    g = _chain((1, 12, 12), ("Conv2D", {"filters": 2, "kernel_size": 3, "dilation": 3}))
+    text = _text(g, "l1")
+    assert "F = 3*(3 - 1) + 1 = 7" in text
+    assert "floor((12 + 2*0 - 7) / 1) + 1 = 6" in text
+    assert "sees a 7x7 patch" in text
+
+
+def test_ceil_mode_pool_shows_the_rounding_up_and_the_dropped_window() -> None:
+    g = _chain((1, 5, 5), ("AvgPool2D", {"pool_size": 2, "stride": 2, "padding": 1,
+                                          "ceil_mode": True}))
+    text = _text(g, "l1")
+    assert "out = ceil((N + 2P - F) / S) + 1" in text
+    assert "ceil((5 + 2*1 - 2) / 2) + 1 = 4 - 1 (its last window would start in the padding)" \
+        " = 3" in text
+
+
+def test_squeeze_and_excitation_multiply_is_explained() -> None:
+    g = load_template("mobilenet_se")
+    mul = next(lay.id for lay in g if lay.type == "Multiply")
+    text = _text(g, mul)
+    assert "Each of the 64 channels is rescaled by one weight computed from the whole image" \
+        in text
+    assert "squeeze-and-excitation" in text and "union" not in text
+
+
+def test_groupnorm_says_what_it_averages_over_and_why_the_batch_does_not_matter() -> None:
+    g = _chain((8, 5, 5), ("GroupNorm", {"groups": 2}))
+    text = _text(g, "l1")
+    assert "8 channels / 2 groups = 4 channels per group" in text
+    assert "4x5x5 = 100 values" in text
+    assert "does not depend on the batch size" in text
+    assert "layer norm" in _text(_chain((8, 5, 5), ("GroupNorm", {"groups": 1})), "l1")
+    assert "instance norm" in _text(_chain((8, 5, 5), ("GroupNorm", {"groups": 8})), "l1")

@@ -111,3 +111,29 @@ def test_templates_use_the_full_method_without_overlaps(name):
     assert report.method == "layered"
     assert set(pos) == set(graph.ids)
     assert_no_overlap(pos)
+
+
+def test_resnet18_with_its_residual_blocks_collapsed_fits_one_screen_legibly():
+    """Eight collapsed residual-block units: 15 visible blocks, laid out for the canvas of a
+    1280x800 window (about 700x450 pixels), fit it whole at the legible zoom or better."""
+    from cnnstudio.core.units import visible_graph
+    from tests.core.test_real_architectures import resnet18
+
+    graph = resnet18()
+    for stage in (1, 2, 3, 4):
+        for block in (0, 1):
+            name = f"layer{stage}_{block}"
+            members = [lid for lid in graph.ids if lid.startswith(name + "_")]
+            graph.units.add(name, f"Residual block {stage}.{block}", members, collapsed=True)
+    seen = visible_graph(graph)
+    assert len(seen.nodes) == 15
+    target = (700.0, 450.0)
+    pos = auto_layout(graph, target=target)
+    shown = {node: pos[graph.units.entry(node) if seen.is_unit(node) else node]
+             for node in seen.nodes}
+    assert_no_overlap(shown)
+    xs = [x for x, _ in shown.values()]
+    ys = [y for _, y in shown.values()]
+    width = max(xs) - min(xs) + BLOCK_WIDTH + 60
+    height = max(ys) - min(ys) + BLOCK_HEIGHT + 60
+    assert min(target[0] / width, target[1] / height) >= 0.4  # LEGIBLE_ZOOM of the canvas

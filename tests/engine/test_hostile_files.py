@@ -219,9 +219,24 @@ def test_case5_weights_are_checked_before_they_are_allocated(files, dense_2_20, 
     argv = [a.format(model=dense_2_20, dir=files) for a in argv]
     proc, peak = run_measured(argv, env={"CNNSTUDIO_MEMORY_LIMIT": "512MB"})
     err = _one_line(proc)
-    assert "this model needs 1.0 GB for its weights; the limit is 512.0 MB" in err
+    if argv[0] == "train":
+        assert ("training this model needs 4.3 GB for its weights, their gradients, the "
+                "optimizer's state and a batch of 32; the limit is 512.0 MB") in err
+    else:
+        assert "this model needs 1.0 GB for its weights; the limit is 512.0 MB" in err
     assert peak < REFUSAL_PEAK_MB, peak
     assert not (files / "big.onnx").exists()
+
+
+def test_case5_training_is_checked_before_the_weights_are_built(dense_2_20):
+    """Weights that fit (1 GB of 2 GB) but a training run that does not (4.3 GB with gradients,
+    Adam's slots and the batch): refused before one weight is allocated."""
+    proc, peak = run_measured(["train", str(dense_2_20), "--dataset", "digits"],
+                              env={"CNNSTUDIO_MEMORY_LIMIT": "2GB"})
+    err = _one_line(proc, 1)
+    assert "training this model needs 4.3 GB" in err
+    assert "too large for this machine even with one image per batch" in err
+    assert peak < REFUSAL_PEAK_MB, peak
 
 
 def test_case5_resizing_the_dataset_is_checked_before_it_is_done(tmp_path):
@@ -485,3 +500,12 @@ def test_onnx_export_of_weights_beyond_protobufs_2_gb_is_refused_before_building
     err = _one_line(proc, 2)
     assert "the model's weights take 2,120 MB; an ONNX file holds at most 1,984 MB" in err
     assert peak < REFUSAL_PEAK_MB and not (files / "big.onnx").exists()
+
+
+def test_training_refusal_says_which_batch_size_fits():
+    proc, _ = run_measured(["train", DIGITS, "--dataset", "digits", "--batch-size", "1000000"],
+                           env={"CNNSTUDIO_MEMORY_LIMIT": "64MB"})
+    err = _one_line(proc, 1)
+    assert "a batch of 1000000; the limit is 64.0 MB" in err
+    fits = int(err.rsplit("use a batch size of at most ", 1)[1].split()[0])
+    assert 1 <= fits < 1000000

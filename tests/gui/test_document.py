@@ -119,8 +119,14 @@ def test_paste_makes_ids_unique_and_keeps_internal_edges(document):
     assert new == ["c1_2", "r1_2"]
     assert document.graph.layer("c1_2").inputs == []  # its source was not copied
     assert document.graph.layer("r1_2").inputs == ["c1_2"]
-    x, y = document.graph.positions["c1"]
-    assert document.graph.positions["c1_2"] == (x + 400, y)
+    pos = document.graph.positions
+    # Shifted as a group (the copy keeps its shape), onto free canvas: the offset asked for
+    # when nothing is there, else further right.
+    assert (pos["r1_2"][0] - pos["c1_2"][0], pos["r1_2"][1] - pos["c1_2"][1]) == \
+        (pos["r1"][0] - pos["c1"][0], pos["r1"][1] - pos["c1"][1])
+    assert pos["c1_2"][1] == pos["c1"][1] and pos["c1_2"][0] >= pos["c1"][0] + 400
+    far = document.paste(document.fragment(["c1"]), (5000, 0))
+    assert pos[far[0]] == (pos["c1"][0] + 5000, pos["c1"][1])
 
 
 def test_insert_before_dense_fixes_the_flatten_error():

@@ -214,6 +214,16 @@ class BlockItem(QGraphicsItem):
         size = min(24.0, 8.5 / max(lod, 0.05))
         font.setPointSizeF(size)
         room = rect.width() - 10
+        if self.view.frozen:  # type: ignore[union-attr]
+            # The lock, as large on screen as at 100%, in the top-right corner; the centred
+            # type name keeps clear of it on both sides.
+            scale = min(3.0, 1.0 / max(lod, 0.05))
+            painter.save()
+            painter.translate(rect.right() - 4 - 11 * scale, rect.top() + 4)
+            painter.scale(scale, scale)
+            self._paint_lock(painter, QPointF(0, 0))
+            painter.restore()
+            room -= 2 * (11 * scale + 4)
         wide = QFontMetricsF(font).horizontalAdvance(word)
         if wide > room:  # shrink to fit rather than cut the type name
             font.setPointSizeF(max(6.0, size * room / wide * 0.95))
@@ -261,7 +271,7 @@ class BlockItem(QGraphicsItem):
             paint_glyph(painter, QRectF(x - 2, rect.top() + (header_h - _GLYPH) / 2,
                                         _GLYPH, _GLYPH), view.family)
             x += _GLYPH + 3
-        right = rect.right() - _PAD - (14 if view.frozen else 0)
+        right = rect.right() - _PAD
         title_font = QFont(style.title_font)
         if compact:
             title_font.setPointSizeF(legible_point_size(style.title_font.pointSizeF(), lod, 13))
@@ -271,8 +281,9 @@ class BlockItem(QGraphicsItem):
                                                      right - x)
         painter.drawText(QRectF(x, rect.top(), right - x, header_h),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
-        if view.frozen:
-            self._paint_lock(painter, QPointF(rect.right() - _PAD - 9, rect.top() + 5))
+        if view.frozen:  # in the body's free corner, so the title keeps its whole width
+            self._paint_lock(painter, QPointF(rect.right() - _PAD - 10, rect.bottom() - 16),
+                             style.text)
         # Body: output shape (muted "?" when unknown), the parameter count, then the id.
         body_top = rect.top() + header_h
         left = rect.left() + _PAD
@@ -317,10 +328,11 @@ class BlockItem(QGraphicsItem):
                          "!")
         painter.restore()
 
-    def _paint_lock(self, painter: QPainter, at: QPointF) -> None:
+    def _paint_lock(self, painter: QPainter, at: QPointF, colour: QColor | None = None) -> None:
         """A small padlock: the layer's weights are frozen during training."""
         painter.save()
-        colour = mix(self.style.header_text, self.style.family(self.view.family), 0.1)  # type: ignore
+        if colour is None:  # on the family colour
+            colour = mix(self.style.header_text, self.style.family(self.view.family), 0.1)  # type: ignore
         painter.setPen(QPen(colour, 1.4))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawArc(QRectF(at.x() + 2, at.y(), 6, 8), 0, 180 * 16)

@@ -24,9 +24,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QToolTip, QWidget
 
-from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
 from cnnstudio.core.graph import GraphError
-from cnnstudio.gui.canvas.edge import EdgeItem
+from cnnstudio.gui.canvas.drop_target import DropHint, DropPlan, plan_drop
 from cnnstudio.gui.canvas.interactions import Interaction, start_interaction
 from cnnstudio.gui.canvas.overview import OverviewMap, top_left_centre
 from cnnstudio.gui.canvas.scene import CanvasScene
@@ -52,7 +51,6 @@ class CanvasView(QGraphicsView):
         self.selection = selection
         self.space_held = False
         self._active: Interaction | None = None
-        self._drop_edge: EdgeItem | None = None
         self.setRenderHints(QPainter.RenderHint.Antialiasing
                             | QPainter.RenderHint.TextAntialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
@@ -65,9 +63,11 @@ class CanvasView(QGraphicsView):
         self.setMouseTracking(True)
         self._banner = self._overlay("banner")
         self._toast = self._overlay("toast")
+        self._hint = self._overlay("hint")
         self._toast_timer = QTimer(self, singleShot=True, interval=5000)
         self._toast_timer.timeout.connect(self._toast.hide)
         self.overview = OverviewMap(self, self._content_rect, self.viewport())
+        self._drop_hint = DropHint(self.canvas_scene)
         self.horizontalScrollBar().valueChanged.connect(self._view_moved)
         self.verticalScrollBar().valueChanged.connect(self._view_moved)
         self.zoomChanged.connect(self._view_moved)
@@ -81,12 +81,14 @@ class CanvasView(QGraphicsView):
         document.graphReplaced.connect(lambda: setattr(self, "_show_after_change", True))
         document.changed.connect(self._model_changed)
         self.actions_by_name = self._make_actions()
+        self._show_hint()
 
     def _model_changed(self, _result: object) -> None:
         if self._show_after_change:
             self._show_after_change = False
             self.show_model()
         self._view_moved()
+        self._show_hint()
 
     def _view_moved(self, *_: object) -> None:
         self.overview.refresh()
@@ -124,7 +126,7 @@ class CanvasView(QGraphicsView):
         label.setObjectName(name)
         label.setWordWrap(True)
         label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        colour = "#b8860b" if name == "banner" else "#c0392b"
+        colour = {"banner": "#b8860b", "hint": "#5a6b7d"}.get(name, "#c0392b")
         label.setStyleSheet(f"QLabel {{ background: {colour}; color: white; padding: 6px 10px;"
                             " border-radius: 4px; }")
         label.hide()
@@ -132,12 +134,32 @@ class CanvasView(QGraphicsView):
 
     def _place_overlays(self) -> None:
         width = min(self.viewport().width() - 24, 640)
-        for label, top in ((self._banner, True), (self._toast, False)):
+        for label, top in ((self._banner, True), (self._toast, False), (self._hint, True)):
             label.setFixedWidth(max(width, 100))
             label.adjustSize()
             x = (self.viewport().width() - label.width()) // 2
             y = 12 if top else self.viewport().height() - label.height() - 12
+            if label is self._hint and self._banner.isVisible():
+                y += self._banner.height() + 8
             label.move(x, y)
+
+    def _show_hint(self) -> None:
+        """How to wire, said on the canvas while a model has no connection yet (an empty
+        model, a lone block); gone once the first wire is made."""
+        graph = self.document.graph
+        wired = any(layer.inputs for layer in graph)
+        if wired:
+            self._hint.hide()
+            return
+        start = "" if len(graph) else "Drag a layer from the palette onto the canvas; then "
+        how = ("drag from a block's bottom port to another's top port, or drop a block onto a "
+               "wire")
+        self._hint.setText(start + (how if start else how[0].upper() + how[1:]) + ".")
+        self._place_overlays()
+        self._hint.show()
+
+    def hint_text(self) -> str:
+        return self._hint.text() if self._hint.isVisible() else ""
 
     def show_message(self, message: str, error: bool = True) -> None:
         """A refused edit's reason (or, ``error=False``, a note), at the bottom of the canvas
@@ -317,44 +339,48 @@ class CanvasView(QGraphicsView):
         if not event.mimeData().hasFormat(LAYER_MIME):
             event.ignore()
             return
-        self._highlight_drop_edge(self.canvas_scene.edge_at(
-            self.mapToScene(event.position().toPoint())))
+        self._drop_hint.show(self._plan(event))
         event.acceptProposedAction()
 
     def dragLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
-        self._highlight_drop_edge(None)
+        self._drop_hint.clear()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        self._highlight_drop_edge(None)
         if not event.mimeData().hasFormat(LAYER_MIME):
+            self._drop_hint.clear()
             event.ignore()
             return
-        type_name = bytes(event.mimeData().data(LAYER_MIME).data()).decode("utf-8").strip()
+        plan = self._plan(event)
+        self._drop_hint.clear()
         event.acceptProposedAction()
-        self.drop_layer(type_name, self.mapToScene(event.position().toPoint()))
+        self._carry_out(_dragged_type(event), plan)
+
+    def _plan(self, event: QDragMoveEvent | QDropEvent) -> DropPlan:
+        return plan_drop(self.canvas_scene, _dragged_type(event),
+                         self.mapToScene(event.position().toPoint()), self._single_selected(),
+                         self._drop_hint.checked)
+
+    def _single_selected(self) -> str | None:
+        ids = self.selection.ids()
+        return ids[0] if len(ids) == 1 else None
 
     def drop_layer(self, type_name: str, at: QPointF) -> str | None:
-        """Create a block centred at ``at``; on an edge, insert it into that edge."""
-        position = (round(at.x() - BLOCK_WIDTH / 2, 1), round(at.y() - BLOCK_HEIGHT / 2, 1))
-        edge = self.canvas_scene.edge_at(at)
+        """Create a block centred at ``at``: on an edge, inserted into that edge; below the
+        selected block or the end of a chain, wired to it (``drop_target``)."""
+        return self._carry_out(type_name, plan_drop(self.canvas_scene, type_name, at,
+                                                    self._single_selected()))
+
+    def _carry_out(self, type_name: str, plan: DropPlan) -> str | None:
         try:
-            if edge is not None:
-                new = self.document.insert_on_edge(type_name, edge.src, edge.dst, position)
+            if plan.edge is not None:
+                new = self.document.insert_on_edge(type_name, *plan.edge, plan.position)
             else:
-                new = self.document.add_layer(type_name, position=position)
+                new = self.document.add_layer(type_name, position=plan.position,
+                                              inputs=[plan.source] if plan.source else None)
         except GraphError:
             return None
         self.selection.set([new])
         return new
-
-    def _highlight_drop_edge(self, edge: EdgeItem | None) -> None:
-        if edge is self._drop_edge:
-            return
-        if self._drop_edge is not None and self._drop_edge.scene() is not None:
-            self._drop_edge.set_state(highlight=False)
-        self._drop_edge = edge
-        if edge is not None:
-            edge.set_state(highlight=True)
 
     # --- edit commands ----------------------------------------------------------------------
     def select_all(self) -> None:
@@ -422,3 +448,7 @@ class CanvasView(QGraphicsView):
 
     def show_tooltip(self, text: str) -> None:
         QToolTip.showText(self.mapToGlobal(self.rect().center()), text, self)
+
+
+def _dragged_type(event: QDragMoveEvent | QDropEvent) -> str:
+    return bytes(event.mimeData().data(LAYER_MIME).data()).decode("utf-8", "replace").strip()

@@ -8,8 +8,22 @@ light and dark themes alike.
 from __future__ import annotations
 
 import html
+import re
 
 from cnnstudio.core.explain import Section
+
+#: Zero-width space: lets a long product like ``Ho*Wo*K*Fh*Fw*C/groups`` wrap after an operator
+#: in a narrow dock instead of running past its edge.
+_BREAK = "\u200b"
+_OPERATOR = re.compile(r"([*/+,])(?=\S)")
+#: Words up to this many characters stay whole (they fit any dock a form fits in).
+_LONG_WORD = 12
+
+
+def breakable(text: str) -> str:
+    """``text`` with a break opportunity after each operator inside a long word."""
+    return " ".join(_OPERATOR.sub(lambda m: m.group(1) + _BREAK, word)
+                    if len(word) > _LONG_WORD else word for word in text.split(" "))
 
 
 def sections_html(sections: list[Section], muted: str) -> str:
@@ -21,6 +35,7 @@ def sections_html(sections: list[Section], muted: str) -> str:
         for line in section.lines:
             text = html.escape(line.text)
             if line.formula:
+                text = breakable(text)
                 parts.append(f'<p style="margin:1px 0 1px 8px; font-family:monospace;">{text}</p>')
             else:
                 parts.append(f'<p style="margin:1px 0 3px 0;">{text}</p>')

@@ -117,6 +117,17 @@ class ParamEditor(QWidget):
             self.field, "lineEdit", lambda: None)()
         return bool(line is not None and line.hasFocus() and line.isModified())
 
+    def commit_pending(self) -> None:
+        """Apply what was typed but not committed yet (Enter and focus-out commit by
+        themselves; this is for the form being replaced while the field still has focus)."""
+        if self.is_editing():
+            self._apply_typed()
+
+    def _apply_typed(self) -> None:
+        parse = getattr(self, "parse", None)
+        if callable(parse):
+            self._commit(parse)
+
     def show_error(self, message: str) -> None:
         self.error.setText(message)
         self.error.show()
@@ -204,6 +215,9 @@ class IntEditor(ParamEditor):
     @property
     def field(self) -> QWidget:
         return self.spin
+
+    def _apply_typed(self) -> None:
+        self.spin.interpretText()  # emits valueChanged when the typed number differs
 
     def _show(self, value: Any) -> None:
         self.spin.setValue(int(value))

@@ -87,7 +87,8 @@ class InspectorWidget(QWidget):
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Text wraps; only a dock narrower than the form itself scrolls sideways (never cuts).
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll)
@@ -162,11 +163,21 @@ class InspectorWidget(QWidget):
             return
         layer = graph.layer(lid)
         if self._key != (lid, layer.type):
+            self._commit_pending()
             self._build(layer)
         self._update(layer)
 
+    def _commit_pending(self) -> None:
+        """Another layer is about to be shown while a field still holds typed text: apply it
+        to the layer it was typed for, as Enter or leaving the field would have."""
+        if self._key is None or self._key[0] not in self.document.graph:
+            return
+        for editor in list(self.editors.values()):
+            editor.commit_pending()
+
     def _show_model(self) -> None:
         """Nothing selected: the model at a glance, and what to do next."""
+        self._commit_pending()
         self._key = None
         box = self._new_page()
         graph, result = self.document.graph, self.document.result

@@ -136,10 +136,6 @@ class TrainingUI(QObject):
                        self.panel.stop_action):
             menu.addAction(action)
         menu.addSeparator()
-        for action in (self.weights.save_action, self.weights.load_action,
-                       self.weights.predict_action, self.reset_action):
-            menu.addAction(action)
-        menu.addSeparator()
         for key in ("training", *(k for k, _ in _BOTTOM)):
             menu.addAction(self.docks[key].toggleViewAction())
         menus = getattr(w, "menus", None)
@@ -151,6 +147,14 @@ class TrainingUI(QObject):
         if isinstance(menus, dict):
             menus["train"] = menu
         self.menu = menu
+        # Weights belong to the model: Model menu where the window has one, else Train.
+        model_menu = menus.get("model") if isinstance(menus, dict) else None
+        target = model_menu if model_menu is not None else menu
+        if target is menu:
+            menu.addSeparator()
+        for action in (self.weights.save_action, self.weights.load_action,
+                       self.reset_action, self.weights.predict_action):
+            target.addAction(action)
 
     def _add_toolbar(self) -> None:
         bar = getattr(self.window, "toolbar", None)
