@@ -63,6 +63,12 @@ def _cnnstudio_predict(model: Path, weights: Path, images: list[str], tmp_path: 
     return np.load(out), capsys.readouterr().out.splitlines()
 
 
+def _export(model: Path, weights: Path, fmt: str, out: Path, *extra: str) -> Path:
+    assert main(["export", str(model), "--to", fmt, "-o", str(out), "--weights", str(weights),
+                 *extra]) == 0
+    return out
+
+
 def _names(lines: list[str]) -> list[list[str]]:
     """``path: name 12.3%, name 4.5%`` -> the class names in order, per line."""
     return [[part.rsplit(" ", 1)[0] for part in line.split(": ", 1)[1].split(", ")]
@@ -81,9 +87,7 @@ def test_pytorch_export_predicts_image_files_as_cnnstudio_does(trained, tmp_path
                                                                ) -> None:
     model, weights, images, units = trained
     expected, lines = _cnnstudio_predict(model, weights, images, tmp_path, capsys)
-    py = tmp_path / "exported.py"
-    assert main(["export", str(model), "--to", "pytorch", "-o", str(py), "--weights",
-                 str(weights)]) == 0
+    py = _export(model, weights, "pytorch", tmp_path / "exported.py")
     module = import_file(py)
     assert module.CLASS_NAMES == CLASSES[:units]
     assert np.allclose(module.NORMALIZATION[0], [0.49, 0.48, 0.45])
@@ -109,17 +113,14 @@ def test_onnx_export_takes_images_and_records_names_and_normalisation(trained, t
     ort = pytest.importorskip("onnxruntime")
     model, weights, images, units = trained
     expected, _ = _cnnstudio_predict(model, weights, images, tmp_path, capsys)
-    path = tmp_path / "m.onnx"
-    assert main(["export", str(model), "--to", "onnx", "-o", str(path), "--weights",
-                 str(weights)]) == 0
+    path = _export(model, weights, "onnx", tmp_path / "m.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(props["class_names"]) == list(CLASSES[:units])
     assert json.loads(props["norm_mean"]) == pytest.approx([0.49, 0.48, 0.45])
     assert json.loads(props["norm_std"]) == pytest.approx([0.25, 0.24, 0.26])
     assert "[0, 1]" in props["input"]
-    py = tmp_path / "exported.py"  # its load_image is the documented way to read a picture
-    assert main(["export", str(model), "--to", "pytorch", "-o", str(py), "--weights",
-                 str(weights)]) == 0
+    # The PyTorch file's load_image is the documented way to read a picture for either export.
+    py = _export(model, weights, "pytorch", tmp_path / "exported.py")
     load_image = import_file(py).load_image
     x = np.stack([load_image(p) for p in images])
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -132,9 +133,7 @@ def test_without_normalization_the_exports_take_standardised_inputs(trained, tmp
                                                                     ) -> None:
     model, weights, images, units = trained
     expected, _ = _cnnstudio_predict(model, weights, images, tmp_path, capsys)
-    py = tmp_path / "exported.py"
-    assert main(["export", str(model), "--to", "pytorch", "-o", str(py), "--weights",
-                 str(weights), "--without-normalization"]) == 0
+    py = _export(model, weights, "pytorch", tmp_path / "exported.py", "--without-normalization")
     module = import_file(py)
     assert module.NORMALIZE_IN_MODEL is False and module.CLASS_NAMES == CLASSES[:units]
     x = np.stack([module.load_image(p) for p in images])
@@ -147,9 +146,7 @@ def test_without_normalization_the_exports_take_standardised_inputs(trained, tmp
     np.testing.assert_allclose(module.predict(images), expected, atol=1e-4, rtol=0)
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    path = tmp_path / "m.onnx"
-    assert main(["export", str(model), "--to", "onnx", "-o", str(path), "--weights",
-                 str(weights), "--without-normalization"]) == 0
+    path = _export(model, weights, "onnx", tmp_path / "m.onnx", "--without-normalization")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert props["normalization_inside"] == "false" and "standardised" in props["input"]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
