@@ -212,3 +212,21 @@ def test_folder_spec_options_set_the_share_and_seed(tmp_path: Path) -> None:
     for bad in ("test=1", "test=-0.1", "test=abc", "seed=x"):
         with pytest.raises(DatasetError, match="test must be"):
             load_dataset(f"folder:{root},{bad}")
+
+
+def test_cli_training_says_how_the_test_split_was_made(tmp_path: Path, capsys) -> None:
+    from cnnstudio.cli import main
+    from cnnstudio.core import modelfile
+    from cnnstudio.core.graph import Graph
+
+    _coloured_tree(tmp_path / "pics", {"a": 10, "b": 10})
+    g = Graph("tiny")
+    g.add_layer("Input", {"channels": 1, "height": 4, "width": 4}, layer_id="in")
+    g.add_layer("Flatten", layer_id="f", inputs=["in"])
+    g.add_layer("Dense", {"units": 2}, layer_id="out", inputs=["f"])
+    modelfile.save(g, tmp_path / "m.json")
+    assert main(["train", str(tmp_path / "m.json"), "--dataset",
+                 f"folder:{tmp_path / 'pics'},test=0.3", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "14 train / 6 test images" in out and "30% of each class held out" in out
+    assert "test: loss" in out and "(6 images)" in out  # scored on the held-out images only
