@@ -150,27 +150,29 @@ def _curve_box(p1: Point, p2: Point) -> Rect:
 
 
 def route(p1: Point, p2: Point, index: BlockIndex, ends: Container[str] = (),
-          label_width: float = 60.0, labels: BlockIndex | None = None) -> Route:
+          label_width: float = 60.0, labels: BlockIndex | None = None,
+          label_key: str | None = None) -> Route:
     """The course of an edge from ``p1`` (an output anchor) to ``p2`` (an input anchor).
 
     ``ends`` names the edge's own blocks: the curve may touch them, a detour's long lane may not.
     The shape label (``label_width`` wide) goes beside the course where neither a block nor a
-    label already placed in ``labels`` covers it (and is then added there); with no such room
-    the edge has no label (``label_at`` is None).
+    label already placed in ``labels`` covers it (and is then added there, under
+    ``label_key``); with no such room the edge has no label (``label_at`` is None).
     """
     if p2[1] > p1[1] + 2 * TURN and not index.hits(_curve_box(p1, p2), ends):
         controls = curve_controls(p1, p2)
         spots = [(_bezier(p1, *controls, p2, t), 0.0) for t in (0.5, 0.35, 0.65)]
-        return Route((p1, p2), True, _label_place(spots, index, label_width, labels))
+        return Route((p1, p2), True,
+                     _label_place(spots, index, label_width, labels, label_key))
     points = _detour(p1, p2, index)
     runs = sorted(((((a[0], (a[1] + b[1]) / 2)), abs(b[1] - a[1]))
                    for a, b in zip(points, points[1:], strict=False) if a[0] == b[0]),
                   key=lambda run: -run[1])
-    return Route(points, False, _label_place(runs, index, label_width, labels))
+    return Route(points, False, _label_place(runs, index, label_width, labels, label_key))
 
 
 def _label_place(spots: list[tuple[Point, float]], index: BlockIndex, width: float,
-                 labels: BlockIndex | None) -> Point | None:
+                 labels: BlockIndex | None, key: str | None) -> Point | None:
     """The left end of the label: beside the first spot (the longest vertical run first) with
     a free side, right before left."""
     for (x, y), _ in spots:
@@ -178,7 +180,7 @@ def _label_place(spots: list[tuple[Point, float]], index: BlockIndex, width: flo
             rect = (left, y - 7, left + width, y + 7)
             if not index.hits(rect) and (labels is None or not labels.hits(rect)):
                 if labels is not None:
-                    labels.put(f"{len(labels.rects)}", rect)
+                    labels.put(key if key is not None else f"\0{len(labels.rects)}", rect)
                 return (left, y)
     return None
 

@@ -4,7 +4,7 @@ overview, wires around blocks, and a ResNet-18 laid out to fit the screen."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtTest import QTest
 
 from cnnstudio.core import modelfile, routing
@@ -143,3 +143,31 @@ def test_resnet18_auto_layout_fits_two_screens_with_branches_side_by_side(
     # and it opens (Auto-Layout shows it) at a zoom where type and shape read.
     assert window.canvas.zoom() >= LEGIBLE_ZOOM - 1e-6
     assert BLOCK_HEIGHT * window.canvas.zoom() >= 20
+
+
+def test_dragging_a_block_reroutes_only_the_wires_it_can_change(qtbot, selection, monkeypatch):
+    """Live feedback during a drag on a ResNet-18: the wires of the moved block and those it
+    passes over follow at once, not all 77 of them on every mouse move; the release re-syncs."""
+    from tests.gui.test_canvas import at
+
+    view = open_view(qtbot, selection, resnet18())
+    scene = view.canvas_scene
+    x0, y0 = view.document.graph.positions["layer3_1_conv1"]
+    placed: list[tuple[str, str]] = []
+    original = scene._place_edge
+    monkeypatch.setattr(scene, "_place_edge", lambda e: (placed.append(e.key), original(e)))
+    block = scene.blocks["layer3_1_conv1"].sceneBoundingRect().center()
+    view.centerOn(block)
+    vp = view.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     at(view, block))
+    QTest.mouseMove(vp, at(view, block + QPointF(40, 0)))
+    QTest.mouseMove(vp, at(view, block + QPointF(80, 0)))
+    during = len(placed)
+    assert 0 < during < len(scene.edges)  # two moves, each touching a few wires
+    assert ("layer3_1_conv1", "layer3_1_conv1_bn") in placed
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       at(view, block + QPointF(80, 0)))
+    x1, y1 = view.document.graph.positions["layer3_1_conv1"]
+    assert (x1 - x0, y1 - y0) == pytest.approx((80, 0), abs=3 / view.zoom())
+    assert view.document.undo_stack.count() == 1

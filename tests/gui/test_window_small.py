@@ -146,3 +146,58 @@ def test_a_frozen_layer_shows_its_lock_at_every_zoom(qtbot, zoom):
         header = [(x, y) for x in range(locked.width()) for y in range(10, 10 + int(20 * zoom))
                   if plain.pixel(x, y) != locked.pixel(x, y)]
         assert not header, f"the lock changed the header at zoom {zoom}"
+
+
+def test_weights_dialogs_start_in_the_last_folder(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    window.files.remember_folder(folder / "model.json")  # e.g. a model was opened from there
+    asked = []
+
+    def save(_parent, _title, start, _filter):  # noqa: ANN001, ANN202
+        asked.append(start)
+        return str(folder / "trained"), ""
+
+    def open_(_parent, _title, start, _filter):  # noqa: ANN001, ANN202
+        asked.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(open_))
+    ui = window.training
+    ui.weights.save_action.trigger()
+    assert asked[0].startswith(str(folder))
+    assert (folder / "trained.npz").exists()
+    ui.weights.load_action.trigger()
+    assert asked[1] == str(folder)
+
+
+def test_confusion_images_have_whole_captions_and_enlarge_on_double_click(qtbot):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QDialog, QLabel
+    from training_support import configure, make_window, run_to_end
+
+    w = make_window(qtbot)
+    ui = w.training
+    configure(ui, epochs=1)
+    run_to_end(qtbot, ui)
+    view = ui.confusion
+    ui.docks["confusion"].raise_()
+    view.show_wrong()
+    assert view.images.count() > 0
+    fm = view.images.fontMetrics()
+    for caption in view.images.captions():  # confidence, then the class: each fits its tile
+        percent, name = caption.split("\n")
+        assert percent.endswith("%") and name in ui.controller.class_names()
+        assert fm.horizontalAdvance(name) <= view.images.tile_size() + 6
+    assert view.images._caption_height() >= 2 * fm.height()
+    centre = view.images._tile_rect(0).center()
+    qtbot.mouseDClick(view.images, Qt.MouseButton.LeftButton, pos=QPoint(centre))
+    (dialog,) = [d for d in view.findChildren(QDialog, "enlargedImage") if d.isVisible()]
+    picture = dialog.findChildren(QLabel)[0].pixmap()
+    assert picture.width() >= 256 or picture.height() >= 256
+    assert "true" in dialog.findChildren(QLabel)[1].text()
+    dialog.close()
+    ui.controller.shutdown()

@@ -110,9 +110,11 @@ class CanvasScene(QGraphicsScene):
         src, dst = self.blocks[edge.src], self.blocks[edge.dst]
         p1 = src.output_anchor()
         p2 = dst.input_anchor(slots.get(edge.src, 0), len(slots))
+        key = f"{edge.src}\0{edge.dst}"
+        self._labels.remove(key)  # its own old label is no obstacle
         course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
                                (edge.src, edge.dst), label_width(self.style, edge.label_text),
-                               self._labels)
+                               self._labels, key)
         edge.set_geometry(course, edge.label_text)
 
     def content_rect(self) -> QRectF:
@@ -164,19 +166,28 @@ class CanvasScene(QGraphicsScene):
     # --- live feedback during a drag (the Document records the result on release) -----------
     def preview_positions(self, positions: dict[str, QPointF]) -> None:
         touched: set[str] = set()
+        swept: list[QRectF] = []  # where the moved blocks were and are
         for lid, pos in positions.items():
             item = self.blocks.get(lid)
             if item is not None and item.pos() != pos:
+                swept.append(item.sceneBoundingRect())
                 item.setPos(pos)
+                swept.append(item.sceneBoundingRect())
                 self.index.put(lid, routing.block_rect((pos.x(), pos.y())))
                 touched.add(lid)
         if not touched:
             return
-        self._slots = {}
-        self._labels = routing.BlockIndex()
-        for edge in self.edges.values():
-            # Edges of a moved block follow it; any other may need to swing around it.
-            self._place_edge(edge)
+        # Re-route only what the move can change (a drag on a large model stays smooth): the
+        # edges of moved blocks, every input of a block fed by one (its slots may reorder), and
+        # edges whose course or label crossed where a block was or now is. The release re-syncs
+        # everything.
+        fed = {dst for (src, dst) in self.edges if src in touched}
+        for key, edge in self.edges.items():
+            src, dst = key
+            if (src in touched or dst in touched or dst in fed
+                    or any(edge.sceneBoundingRect().intersects(r) for r in swept)):
+                self._slots.pop(dst, None)
+                self._place_edge(edge)
 
     def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
         from cnnstudio.gui.canvas.block import BLOCK_Z, DRAG_Z

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtGui import QBrush, QColor, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -68,9 +69,13 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.images_title = QLabel()
         self.images = TileGrid(48)
+        self.images.setToolTip("")
+        self.images.tileDoubleClicked.connect(self.enlarge)
+        self._tips: list[str] = []
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.images)
+        self._strip = scroll
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
@@ -170,13 +175,41 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
             self.images.clear("The images are no longer available (the dataset changed).")
             return
         images = [rgb_to_qimage(image_to_rgb(x[i])) for i in indices]
-        captions = [f"{ev.confidences[i]:.0%} {names[ev.predictions[i]]}" for i in indices]
+        # Two short lines (confidence, then the predicted class), so neither is cut.
+        captions = [f"{ev.confidences[i]:.0%}\n{names[ev.predictions[i]]}" for i in indices]
         tips = [f"image {i}: true {names[ev.labels[i]]}, predicted {names[ev.predictions[i]]} "
-                f"with {ev.confidences[i]:.1%}" for i in indices]
+                f"with {ev.confidences[i]:.1%}\ndouble-click: enlarge" for i in indices]
+        self._tips = [t.rsplit("\n", 1)[0] for t in tips]
         self.images_title.setText(title)
         self.images.set_tiles(images, captions, tips)
+        # At least one whole row, captions included, however low the dock.
+        self._strip.setMinimumHeight(self.images.minimumSizeHint().height()
+                                     + 2 * self._strip.frameWidth())
         if not images:
             self.images.clear("No images here.")
+
+    def enlarge(self, tile: int) -> QDialog | None:
+        """Double-click on an image: the same image large (pixels kept sharp) with its line."""
+        if tile >= self.images.count():
+            return None
+        dialog = QDialog(self)
+        dialog.setObjectName("enlargedImage")
+        dialog.setWindowTitle("Image")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        picture = QLabel()
+        image = self.images.image(tile)
+        side = max(256, image.width(), image.height())
+        picture.setPixmap(QPixmap.fromImage(image).scaled(
+            side, side, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.FastTransformation))
+        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        caption = QLabel(self._tips[tile] if tile < len(self._tips) else "")
+        caption.setWordWrap(True)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(picture)
+        layout.addWidget(caption)
+        dialog.open()
+        return dialog
 
     def open_cell(self, row: int, column: int) -> None:
         """Show the images counted in one cell, most confident first."""

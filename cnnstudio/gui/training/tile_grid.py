@@ -28,6 +28,7 @@ class TileGrid(QWidget):
     """
 
     tileClicked = Signal(int)
+    tileDoubleClicked = Signal(int)
 
     def __init__(self, tile_size: int = 64, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,8 +90,13 @@ class TileGrid(QWidget):
         return self._selected
 
     # -- geometry ---------------------------------------------------------------------------
+    def _caption_lines(self) -> int:
+        return max((c.count("\n") + 1 for c in self._captions if c), default=0)
+
     def _caption_height(self) -> int:
-        return self.fontMetrics().height() + _CAPTION_GAP if any(self._captions) else 0
+        """Room for the longest caption; a caption with a newline takes two lines."""
+        lines = self._caption_lines()
+        return lines * self.fontMetrics().height() + _CAPTION_GAP if lines else 0
 
     def _cell(self) -> QSize:
         return QSize(self._tile + _GAP, self._tile + self._caption_height() + _GAP)
@@ -174,10 +180,13 @@ class TileGrid(QWidget):
             caption = self._captions[i]
             if caption:
                 painter.setPen(text)
-                cap = QRect(r.left() - _GAP // 2, r.bottom() + _CAPTION_GAP, r.width() + _GAP,
-                            fm.height())
-                painter.drawText(cap, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                                 fm.elidedText(caption, Qt.TextElideMode.ElideRight, cap.width()))
+                for n, part in enumerate(caption.split("\n")):
+                    cap = QRect(r.left() - _GAP // 2, r.bottom() + _CAPTION_GAP
+                                + n * fm.height(), r.width() + _GAP, fm.height())
+                    painter.drawText(cap,
+                                     Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                     fm.elidedText(part, Qt.TextElideMode.ElideRight,
+                                                   cap.width()))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         index = self.index_at(event.position().toPoint())
@@ -186,6 +195,15 @@ class TileGrid(QWidget):
                 self.set_selected(index)
             self.tileClicked.emit(index)
         super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        index = self.index_at(event.position().toPoint())
+        if index is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.tileDoubleClicked.emit(index)
+        super().mouseDoubleClickEvent(event)
+
+    def image(self, index: int) -> QImage:
+        return self._images[index]
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         index = self.index_at(event.position().toPoint())

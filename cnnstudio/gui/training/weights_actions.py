@@ -68,22 +68,44 @@ class WeightsActions(QObject):
         self.save_action.setEnabled(idle)
 
     # -- dialogs ------------------------------------------------------------------------------
+    def _files(self):  # noqa: ANN202 - the window's FileActions, when there is one
+        return getattr(self.parent_widget, "files", None)
+
+    def _where(self, suffix: str) -> str:
+        """Where a weights dialog starts: in the last folder used, like Open and Save (beside
+        the model file, named after it, when it has one)."""
+        files = self._files()
+        if files is None:
+            return "weights.npz" if suffix else ""
+        suggested = files.suggested_path(suffix or ".npz")
+        return str(suggested if suffix else suggested.parent)
+
+    def _remember(self, path: str) -> None:
+        files = self._files()
+        if files is not None:
+            files.remember_folder(Path(path))
+
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save weights", "weights.npz",
-                                              _WEIGHTS_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save weights",
+                                              self._where(".npz"), _WEIGHTS_FILTER)
         if path:
-            self.save_to(path if path.endswith(".npz") else path + ".npz")
+            path = path if path.endswith(".npz") else path + ".npz"
+            if self.save_to(path):
+                self._remember(path)
 
     def _ask_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Load weights", "",
-                                              _WEIGHTS_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Load weights",
+                                              self._where(""), _WEIGHTS_FILTER)
         if path:
+            self._remember(path)
             self.load_from(path)
 
     def _ask_predict(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Classify an image", "",
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Classify an image",
+                                              self._where(""),
                                               "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
         if path:
+            self._remember(path)
             self.predict_file(path)
 
     # -- the work (callable without dialogs) --------------------------------------------------
