@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "templates",
     "datasets",
     "train",
+    "check",
     "predict",
     "export",
     "bench",

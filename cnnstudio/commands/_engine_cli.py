@@ -62,6 +62,20 @@ def read_weights(path: str, expected: dict | None = None) -> dict:
         raise CommandError(str(exc)) from None
 
 
+def load_data_for(net: Any, spec: str, seed: int) -> Any:
+    """Dataset SPEC at the network's Input size (generated data) or as stored; CommandError 2."""
+    import numpy as np
+
+    from cnnstudio.engine.datasets import DatasetError, load_dataset
+
+    c, h, w = net.input_shape
+    try:
+        return load_dataset(spec, image_size=(h, w), channels=c if c in (1, 3) else None,
+                            rng=np.random.default_rng(seed))
+    except DatasetError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def seed(text: str) -> int:
     """argparse type of ``--seed``: a whole number NumPy accepts as a seed (0 or more)."""
     import argparse

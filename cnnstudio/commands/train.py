@@ -13,6 +13,7 @@ from cnnstudio.commands._engine_cli import (
     CommandError,
     dataset_path,
     fail,
+    load_data_for,
     load_network,
     read_weights,
     refuse_clobbering,
@@ -51,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated layer ids whose weights are not trained")
     p.add_argument("--log-json", metavar="PATH",
                    help="append one JSON object per epoch (epoch, loss, accuracy, val_loss, "
-                   "val_accuracy, images_per_s)")
+                   "val_accuracy, images_per_s, alerts); a run stopped by an alert appends "
+                   "a last row with stopped: true")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -64,12 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from cnnstudio.engine.datasets import DatasetError, load_dataset
     from cnnstudio.engine.errors import TrainingError, WeightsError
     from cnnstudio.engine.introspect import evaluate
-    from cnnstudio.engine.optimizers import OptimizerConfig
+    from cnnstudio.engine.optimizers import OptimizerConfig, default_lr
     from cnnstudio.engine.trainer import TrainConfig, Trainer
     from cnnstudio.engine.weights import normalizer_from_meta
 
@@ -77,12 +76,7 @@ def _train(args: argparse.Namespace) -> int:
                       [args.file, args.weights_in, dataset_path(args.dataset)])
     refuse_clobbering({"--log-json": args.log_json}, [args.weights_out])
     net = load_network(args.file, args.seed, train_batch=max(1, args.batch_size))
-    c, h, w = net.input_shape
-    try:
-        data = load_dataset(args.dataset, image_size=(h, w), channels=c if c in (1, 3) else None,
-                            rng=np.random.default_rng(args.seed))
-    except DatasetError as exc:
-        raise CommandError(str(exc)) from None
+    data = load_data_for(net, args.dataset, args.seed)
     normalizer = None
     if args.weights_in:
         state = read_weights(args.weights_in, net.expected_shapes())
@@ -93,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         if report.skipped:
             print(report.text(), file=sys.stderr)
-    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
+    lr = args.lr if args.lr is not None else default_lr(args.optimizer)
     freeze = frozenset(s.strip() for s in args.freeze.split(",") if s.strip())
     try:
         config = TrainConfig(
@@ -132,7 +126,13 @@ def _loop(trainer: Any, args: argparse.Namespace) -> int:
     from cnnstudio.engine.progress import BatchProgress, EpochProgress, Failed, Stopped
 
     bar = None
+    alerts: list[dict] = []  # raised since the last --log-json row
     for record in trainer.run():
+        for alert in getattr(record, "alerts", ()):
+            if bar is not None:
+                bar.clear()
+            print(f"alert: {alert.line()}", file=sys.stderr, flush=True)
+            alerts.append(alert.to_json())
         if isinstance(record, BatchProgress):
             if bar is None:
                 bar = tqdm(total=record.batches_per_epoch, unit="batch", leave=False,
@@ -141,13 +141,23 @@ def _loop(trainer: Any, args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{record.loss:.3f}", acc=f"{record.accuracy:.2f}",
                             refresh=False)
+            stop = next((a for a in record.alerts if a.stops), None)
+            if stop is not None:
+                bar.close()
+                print(f"error: stopped in epoch {record.epoch}, batch {record.batch} by the "
+                      f"{stop.kind} alert above", file=sys.stderr)
+                if args.log_json:
+                    _append_json(args.log_json, {"epoch": record.epoch, "stopped": True,
+                                                 "alerts": alerts})
+                return EXIT_FAILED
         elif isinstance(record, EpochProgress):
             if bar is not None:
                 bar.close()
                 bar = None
             print(_epoch_line(record), flush=True)
             if args.log_json:
-                _append_json(args.log_json, record.to_json())
+                _append_json(args.log_json, {**record.to_json(), "alerts": alerts})
+            alerts = []
         elif isinstance(record, Failed):
             if bar is not None:
                 bar.close()

@@ -30,6 +30,8 @@ FIX_INSERT_FLATTEN = "insert_flatten"
 FIX_PADDING_SAME = "set_padding_same"
 FIX_SHRINK_POOL = "shrink_pool"
 FIX_CONNECT_PREVIOUS = "connect_previous"
+FIX_INSERT_RELU = "insert_relu"
+FIX_REMOVE_BRIDGED = "remove_bridged"
 
 
 class LayerProblem(Exception):

@@ -12,8 +12,16 @@ from typing import Any
 
 from cnnstudio.core import rules
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.layer_kinds import LINEAR_PASS, SATURATING, WEIGHTED_LINEAR, is_rectifier
 from cnnstudio.core.receptive import Box, Field
-from cnnstudio.core.rules import FIX_CONNECT_PREVIOUS, Incoming, LayerProblem, RuleInput
+from cnnstudio.core.rules import (
+    FIX_CONNECT_PREVIOUS,
+    FIX_INSERT_RELU,
+    FIX_REMOVE_BRIDGED,
+    Incoming,
+    LayerProblem,
+    RuleInput,
+)
 from cnnstudio.core.shapes import AxisWindow
 
 ERROR, WARNING = "error", "warning"
@@ -33,6 +41,8 @@ CODES: dict[str, str] = {
     "not_connected": WARNING,
     "fractional_tiling": WARNING,
     "softmax_not_last": WARNING,
+    "linear_stack": WARNING,
+    "activation_on_logits": WARNING,
 }
 
 
@@ -248,6 +258,7 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
             rep.status = "warning"
 
     _check_outputs(graph, result, report)
+    _check_design(graph, result, report)
     for rep in result.layers.values():
         if rep.connected and rep.output_shape is not None:
             result.totals.trainable += rep.trainable
@@ -284,9 +295,50 @@ def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
         if rep.type == "Softmax" and rep.connected and lid not in sinks:
             report(lid, "softmax_not_last",
                    f"Softmax {lid} is not the last layer: probabilities are meant for the "
-                   "output; inside the network they squash the signal")
+                   "output; inside the network they squash the signal",
+                   FIX_REMOVE_BRIDGED if len(rep.inputs) == 1 else None)
             if rep.status == "ok":
                 rep.status = "warning"
+
+
+def _check_design(graph: Graph, result: ValidationResult, report: Any) -> None:
+    """Model-level mistakes that need no data: they train, but worse than the user thinks."""
+    layers = result.layers
+    for lid in result.order:
+        rep = layers[lid]
+        if rep.type not in WEIGHTED_LINEAR or rep.output_shape is None:
+            continue
+        between, src = [], rep.inputs[0] if len(rep.inputs) == 1 else None
+        while src is not None and layers[src].type in LINEAR_PASS:
+            between.append(src)
+            ins = layers[src].inputs
+            src = ins[0] if len(ins) == 1 else None
+        if src is None or layers[src].type not in WEIGHTED_LINEAR:
+            continue
+        via = f" (only {', '.join(reversed(between))} between them)" if between else ""
+        report(lid, "linear_stack",
+               f"{rep.type} {lid} follows {layers[src].type} {src} with no activation "
+               f"between them{via}: two linear maps in a row collapse into one, so {lid} adds "
+               "weights but no power; insert ReLU between them", FIX_INSERT_RELU)
+        if rep.status == "ok":
+            rep.status = "warning"
+    out = result.output_id
+    if out is None:
+        return
+    # Only with a final Softmax is it certain the layer before it gives class scores (a model
+    # still being built often ends with an activation for a moment).
+    if layers[out].type != "Softmax" or len(layers[out].inputs) != 1:
+        return
+    scores = layers[out].inputs[0]
+    rep = layers[scores]
+    if is_rectifier(rep.type) or rep.type in SATURATING:
+        report(scores, "activation_on_logits",
+               f"{rep.type} {scores} acts on the class scores: the loss turns scores into "
+               f"probabilities itself and needs them free to be any number, which {rep.type} "
+               "forbids (so some classes can never win clearly); end with the Dense layer "
+               "instead")
+        if rep.status == "ok":
+            rep.status = "warning"
 
 
 def fmt_shape(shape: tuple[int, ...] | None) -> str:

@@ -14,7 +14,7 @@ by the weights file's names, so ``state_dict()`` is simply ``"<layer id>/<name>"
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,7 +177,8 @@ class Network:
             return self._run_layers(x_internal, training, stop_at, set(keep) | {stop_at})
 
     def _run_layers(self, x_internal: np.ndarray, training: bool, stop_at: str,
-                    keep: set[str]) -> dict[str, np.ndarray]:
+                    keep: set[str], observe: Callable[[str, np.ndarray], None] | None = None
+                    ) -> dict[str, np.ndarray]:
         outputs: dict[str, np.ndarray] = {}
         remaining = {lid: len(c) for lid, c in self.consumers.items()}
         allow_inplace = keep == {stop_at}
@@ -199,6 +200,8 @@ class Network:
                     remaining[s] -= 1
                     if remaining[s] == 0 and s not in keep:
                         outputs.pop(s, None)
+                if observe is not None:
+                    observe(lid, out)
             outputs[lid] = out
             if lid == stop_at:
                 break
@@ -218,6 +221,16 @@ class Network:
         The trainer's loss uses this so softmax and cross-entropy are computed fused."""
         xi = batch_to_internal(self._check_input(x))
         return self._run(xi, training, self.logits_id)[self.logits_id]
+
+    def forward_logits_observed(self, x: np.ndarray, training: bool,
+                                observe: Callable[[str, np.ndarray], None]) -> np.ndarray:
+        """:meth:`forward_logits` that calls ``observe(layer id, output)`` (internal layout)
+        as each layer's output is made, before any later layer may overwrite it in place:
+        health figures without keeping every output or giving up in-place reuse."""
+        xi = batch_to_internal(self._check_input(x))
+        with single_threaded_blas():
+            return self._run_layers(xi, training, self.logits_id, {self.logits_id},
+                                    observe)[self.logits_id]
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """Backpropagate ``dout`` (batch-first, the gradient of the output of the last

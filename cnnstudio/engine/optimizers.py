@@ -26,11 +26,46 @@ __all__ = [
     "Optimizer",
     "OptimizerConfig",
     "ParamRef",
+    "default_lr",
+    "lr_warning",
     "make_optimizer",
+    "usual_lr_range",
 ]
 
 #: The optimizer names the CLI and the GUI offer.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+
+#: The learning rate each optimizer usually starts from (what the CLI and the window default to).
+_DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2, "momentum": 1e-2, "nesterov": 1e-2}
+#: Rates outside these bounds are almost always a slip: Adam's steps are about ``lr`` per weight
+#: whatever the gradient, so above 0.1 it overshoots at once; plain SGD scales with the gradient
+#: and tolerates more.
+_USUAL_LR = {"adam": (1e-6, 0.1), "sgd": (1e-5, 1.0), "momentum": (1e-5, 1.0),
+             "nesterov": (1e-5, 1.0)}
+
+
+def default_lr(name: str) -> float:
+    """The usual starting learning rate of optimizer ``name``."""
+    return _DEFAULT_LR[name]
+
+
+def usual_lr_range(name: str) -> tuple[float, float]:
+    """The learning rates optimizer ``name`` is normally used with (outside: a warning)."""
+    return _USUAL_LR[name]
+
+
+def lr_warning(name: str, lr: float) -> str | None:
+    """A plain warning when ``lr`` is far outside what optimizer ``name`` normally uses."""
+    lo, hi = usual_lr_range(name)
+    usual = f"{name} usually trains with about {default_lr(name):g}"
+    if lr > hi:
+        return (f"A learning rate of {lr:g} is far above the usual range for {name} (at most "
+                f"{hi:g}): training will most likely diverge; {usual}.")
+    if lr < lo:
+        return (f"A learning rate of {lr:g} is far below the usual range for {name} (at least "
+                f"{lo:g}): the weights will hardly move; {usual}.")
+    return None
+
 
 #: ``(layer id, param name, param array, gradient array)``.
 ParamRef = tuple[str, str, np.ndarray, np.ndarray]

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnstudio.engine.alerts import AlertMonitor
 from cnnstudio.engine.control import TrainingControl
 from cnnstudio.engine.datasets.base import Dataset, split_validation
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import TrainingError
+from cnnstudio.engine.health import HealthSnapshot, first_nonfinite, measured_step
 from cnnstudio.engine.introspect import evaluate, softmax_cross_entropy
 from cnnstudio.engine.memory import check_memory
 from cnnstudio.engine.network import Network
@@ -53,7 +55,9 @@ _OPT, _NET = "optimizer/", "network/"
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    """How to train. ``memory_limit`` in bytes (None: half the available memory)."""
+    """How to train. ``memory_limit`` in bytes (None: half the available memory).
+    ``health_every``: measure every layer's health on every n-th batch (the first included; 0:
+    never), over the first ``health_sample`` images of that batch."""
 
     epochs: int = 10
     batch_size: int = 32
@@ -63,6 +67,8 @@ class TrainConfig:
     freeze: frozenset[str] = frozenset()
     normalize: bool = True
     memory_limit: int | None = None
+    health_every: int = 16
+    health_sample: int = 16
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -71,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if not 0 <= self.val_split < 1:
             raise ValueError(f"validation split must be in [0, 1), got {self.val_split}")
+        if self.health_every < 0 or self.health_sample < 1:
+            raise ValueError("health_every must be >= 0 and health_sample >= 1")
 
 
 def check_compatible(network: Network, data: Dataset) -> None:
@@ -145,13 +153,23 @@ class Trainer:
         self._perm: np.ndarray | None = None
         self._epoch_start_state: dict | None = None
         self._sums = np.zeros(3)  # loss * n, correct, n over the epoch so far
+        self.monitor = AlertMonitor(config.optimizer, data.num_classes)
+        self._steps = 0  # steps taken by this trainer (decides the measured ones)
 
     @property
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.x_train) / self.config.batch_size)
 
-    def train_step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, int]:
-        return train_step(self.network, self.optimizer, xb, yb)
+    def train_step(self, xb: np.ndarray, yb: np.ndarray
+                   ) -> tuple[float, int, HealthSnapshot | None]:
+        """One step; every ``health_every``-th also measures the layers' health."""
+        every = self.config.health_every
+        measure = every > 0 and self._steps % every == 0
+        self._steps += 1
+        if measure:
+            return measured_step(self.network, self.optimizer, xb, yb,
+                                 self.config.health_sample, self.epoch + 1, self.batch + 1)
+        return (*train_step(self.network, self.optimizer, xb, yb), None)
 
     def run(self) -> Iterator[Progress]:
         """Train until the configured epochs are done, stopped, or failed."""
@@ -171,13 +189,10 @@ class Trainer:
                     yield Stopped(self.epoch + 1, self.batch)
                     return
                 idx = self._perm[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
-                loss, correct = self.train_step(self.x_train[idx], self.y_train[idx])
+                xb = self.x_train[idx]
+                loss, correct, health = self.train_step(xb, self.y_train[idx])
                 if not math.isfinite(loss):
-                    yield Failed(
-                        f"the loss became {loss} in epoch {self.epoch + 1}, batch "
-                        f"{self.batch + 1}: the weights diverged; lower the learning rate "
-                        f"(now {cfg.optimizer.lr:g}), e.g. to {cfg.optimizer.lr / 10:g}",
-                        self.epoch + 1, self.batch + 1)
+                    yield self._failed(loss, xb)
                     return
                 self.batch += 1
                 self._sums += (loss * len(idx), correct, len(idx))
@@ -185,8 +200,10 @@ class Trainer:
                 elapsed = time.perf_counter() - epoch_start
                 rate = seen_now / elapsed if elapsed > 0 else 0.0
                 left = (n * (cfg.epochs - self.epoch) - self._sums[2]) / rate if rate else 0.0
+                alerts = self.monitor.batch(self.epoch + 1, self.batch, loss,
+                                            time.perf_counter() - run_start, health)
                 yield BatchProgress(self.epoch + 1, cfg.epochs, self.batch, bpe, loss,
-                                    correct / len(idx), rate, left)
+                                    correct / len(idx), rate, left, health, alerts)
             seconds = time.perf_counter() - epoch_start
             val_loss = val_acc = None
             if len(self.x_val):
@@ -197,10 +214,23 @@ class Trainer:
             self.batch = 0
             self._perm = None
             self._sums = np.zeros(3)
-            yield EpochProgress(self.epoch, cfg.epochs, float(s_loss / s_n),
-                                float(s_correct / s_n), val_loss, val_acc,
-                                seen_now / seconds if seconds > 0 else 0.0, seconds)
+            loss, acc = float(s_loss / s_n), float(s_correct / s_n)
+            alerts = self.monitor.epoch(self.epoch, loss, acc, val_loss,
+                                        time.perf_counter() - run_start)
+            yield EpochProgress(self.epoch, cfg.epochs, loss, acc, val_loss, val_acc,
+                                seen_now / seconds if seconds > 0 else 0.0, seconds, alerts)
         yield Finished(cfg.epochs, time.perf_counter() - run_start)
+
+    def _failed(self, loss: float, xb: np.ndarray) -> Failed:
+        """The record of a run whose loss stopped being a number, naming the first layer where
+        the numbers went bad."""
+        lr = self.config.optimizer.lr
+        where = first_nonfinite(self.network, xb)
+        place = f"; the first NaN/Inf is in {where[0]}: {where[1]}" if where else ""
+        return Failed(
+            f"the loss became {loss} in epoch {self.epoch + 1}, batch {self.batch + 1}: the "
+            f"weights diverged{place}; lower the learning rate (now {lr:g}), e.g. to "
+            f"{lr / 10:g}", self.epoch + 1, self.batch + 1, where[0] if where else None)
 
     # --- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:

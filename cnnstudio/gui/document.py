@@ -222,6 +222,21 @@ class Document(QObject):
             what = ids[0] if len(ids) == 1 else f"{len(ids)} layers"
             self._edit(f"Delete {what}", [RemoveLayer(lid) for lid in ids])
 
+    def remove_bridged(self, layer_id: str) -> None:
+        """Delete a one-input layer and feed what it fed from its input instead (one undo
+        step): the fix for a shape-preserving layer in the wrong place, such as a Softmax in
+        the middle of a network."""
+        layer = self._require(layer_id)
+        if len(layer.inputs) != 1:
+            self._refuse(f"{layer_id} has {len(layer.inputs)} inputs; only a layer with one "
+                         "input can be removed and bridged")
+        src = layer.inputs[0]
+        ops: list[Op] = [SetInputs(cid, [src if s == layer_id else s
+                                         for s in self.graph.layer(cid).inputs])
+                         for cid in self.graph.consumers(layer_id)]
+        ops.append(RemoveLayer(layer_id))
+        self._edit(f"Remove {layer_id}", ops)
+
     def connect(self, src: str, dst: str) -> None:
         self._edit(f"Connect {src} to {dst}",
                    [SetInputs(dst, [], apply=lambda g: g.connect(src, dst))])

@@ -78,6 +78,12 @@ def repairs_for(problem: Problem, document: Any) -> Iterator[Repair]:
             yield Repair(f"Shrink the pool to {shown}",
                          lambda g: g.set_param(lid, "pool_size", size),
                          lambda: document.set_params(lid, {"pool_size": size}))
+    elif problem.fix == rules.FIX_INSERT_RELU:
+        yield Repair(f"Insert ReLU before {lid}", lambda g: _insert_before(g, "ReLU", lid),
+                     lambda: document.insert_before("ReLU", lid))
+    elif problem.fix == rules.FIX_REMOVE_BRIDGED:
+        yield Repair(f"Remove {lid}", lambda g: _remove_bridged(g, lid),
+                     lambda: document.remove_bridged(lid))
     elif problem.fix == rules.FIX_CONNECT_PREVIOUS:
         for src in previous_blocks(document, lid):
             yield Repair(f"Connect {src} -> {lid}", lambda g, s=src: g.connect(s, lid),
@@ -90,6 +96,14 @@ def _insert_before(graph: Graph, type_name: str, layer_id: str) -> None:
     new = graph.add_layer(type_name, inputs=feedable_inputs(type_name, target.inputs),
                           index=graph.index_of(layer_id))
     graph.set_inputs(layer_id, [new])
+
+
+def _remove_bridged(graph: Graph, layer_id: str) -> None:
+    """What Document.remove_bridged does, on a plain graph."""
+    (src,) = graph.layer(layer_id).inputs
+    for cid in graph.consumers(layer_id):
+        graph.set_inputs(cid, [src if s == layer_id else s for s in graph.layer(cid).inputs])
+    graph.remove_layer(layer_id)
 
 
 def fitting_pool_size(document: Any, layer_id: str) -> int | list[int] | None:

@@ -57,8 +57,8 @@ def test_summary_json_matches_the_spec(capsys) -> None:
 
 
 def fractional_model():
-    return chain((1, 10, 10), [("c", "Conv2D", {"stride": 2}), ("f", "Flatten", {}),
-                               ("d", "Dense", {})])
+    return chain((1, 10, 10), [("c", "Conv2D", {"stride": 2}), ("r", "ReLU", {}),
+                               ("f", "Flatten", {}), ("d", "Dense", {})])
 
 
 def test_strict_fails_on_fractional_tiling(tmp_path: Path, capsys) -> None:

@@ -117,6 +117,16 @@ def concat_rank_mismatch() -> Graph:
     return g
 
 
+def dense_after_dense() -> Graph:
+    return chain((1, 4, 4), [("f", "Flatten", {}), ("d1", "Dense", {"units": 8}),
+                             ("drop", "Dropout", {}), ("d2", "Dense", {"units": 3})])
+
+
+def relu_on_scores() -> Graph:
+    return chain((1, 4, 4), [("f", "Flatten", {}), ("d", "Dense", {"units": 3}),
+                             ("r", "ReLU", {}), ("sm", "Softmax", {})])
+
+
 def conv_groups_not_dividing() -> Graph:
     return chain((6, 8, 8), [("c", "Conv2D", {"filters": 8, "groups": 4})])
 
@@ -151,7 +161,12 @@ CASES: list[tuple[str, Callable[[], Graph], str | None, list[str], str | None]] 
     ("input_not_connected", add_with_loose_input, "a", ["Add a", "loose", "not connected"], None),
     ("not_connected", unconnected, "lonely", ["Dense lonely", "not connected to the Input"],
      rules.FIX_CONNECT_PREVIOUS),
-    ("softmax_not_last", softmax_inside, "sm", ["Softmax sm", "not the last layer"], None),
+    ("softmax_not_last", softmax_inside, "sm", ["Softmax sm", "not the last layer"],
+     rules.FIX_REMOVE_BRIDGED),
+    ("linear_stack", dense_after_dense, "d2",
+     ["Dense d2 follows Dense d1", "drop", "collapse into one", "insert ReLU"],
+     rules.FIX_INSERT_RELU),
+    ("activation_on_logits", relu_on_scores, "r", ["ReLU r", "class scores"], None),
     ("shape_mismatch", add_mismatch, "a",
      ["Add a", "4x8x8", "8x8x8", "one shape", "1x1 Conv2D"], None),
     ("concat_mismatch", concat_mismatch, "cat", ["Concatenate cat", "4x8x8", "4x4x4"], None),
@@ -195,8 +210,10 @@ def test_every_code_has_a_case() -> None:
 
 def test_severities_follow_the_spec() -> None:
     """Spec: warnings are a layer not connected to the Input, fractional tiling, Softmax not
-    last; everything else stops the model."""
-    warnings = {"not_connected", "fractional_tiling", "softmax_not_last"}
+    last (and the model-design warnings added since: linear stacks, activations on the class
+    scores); everything else stops the model."""
+    warnings = {"not_connected", "fractional_tiling", "softmax_not_last", "linear_stack",
+                "activation_on_logits"}
     assert {c for c, s in CODES.items() if s == WARNING} == warnings
     assert all(s in (ERROR, WARNING) for s in CODES.values())
 

@@ -32,7 +32,9 @@ def test_lenet_shapes_params_and_macs_by_hand() -> None:
         ("out", "Dense", {"units": 10}),
     ])
     r = validate(g)
-    assert r.valid and r.problems == []
+    # Valid; the only remarks are that the Dense layers have no activation between them.
+    assert r.valid and [(p.code, p.layer) for p in r.problems] == [
+        ("linear_stack", "fc2"), ("linear_stack", "out")]
     shapes = {lid: r.layers[lid].output_shape for lid in r.order}
     assert shapes["c1"] == (6, 28, 28) and shapes["p1"] == (6, 14, 14)
     assert shapes["c2"] == (16, 10, 10) and shapes["p2"] == (16, 5, 5)
@@ -182,16 +184,16 @@ def test_totals_exclude_disconnected_layers() -> None:
 
 
 def test_statuses() -> None:
-    g = chain((1, 10, 10), [("c", "Conv2D", {"stride": 2}), ("f", "Flatten", {}),
-                            ("d", "Dense", {})])
+    g = chain((1, 10, 10), [("c", "Conv2D", {"stride": 2}), ("r", "ReLU", {}),
+                            ("f", "Flatten", {}), ("d", "Dense", {})])
     r = validate(g)
     assert r.layers["in"].status == "ok" and r.layers["c"].status == "warning"
     assert r.layers["d"].status == "ok"
 
 
 def test_strict_turns_warnings_into_errors() -> None:
-    g = chain((1, 10, 10), [("c", "Conv2D", {"stride": 2}), ("f", "Flatten", {}),
-                            ("d", "Dense", {})])
+    g = chain((1, 10, 10), [("c", "Conv2D", {"stride": 2}), ("r", "ReLU", {}),
+                            ("f", "Flatten", {}), ("d", "Dense", {})])
     loose = validate(g)
     assert loose.valid and {p.code for p in loose.warnings} == {"fractional_tiling"}
     strict = validate(g, strict=True)

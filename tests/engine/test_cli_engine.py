@@ -31,7 +31,7 @@ def test_train_digits_reaches_95_percent_and_predicts(tmp_path, capsys):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, 11))
     assert set(records[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                               "images_per_s"}
+                               "images_per_s", "alerts"}
     assert max(r["val_accuracy"] for r in records) >= 0.95
     assert "epoch 10/10: loss" in out and "images/s" in out and "val accuracy" in out
 
@@ -124,3 +124,26 @@ def test_bench_runs(capsys):
     out = capsys.readouterr().out
     assert "validator:" in out and "lenet5" in out and "cifar_vgg" in out
     assert "images/s" in out
+
+
+def test_train_stops_a_diverging_run_with_an_alert(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    code = main(["train", DIGITS, "--dataset", "digits", "--epochs", "3", "--lr", "1e6",
+                 "--no-progress", "--log-json", str(log)])
+    assert code == 1
+    captured = capsys.readouterr()
+    alerts = [line for line in captured.err.splitlines() if line.startswith("alert: ")]
+    assert len(alerts) == 1 and alerts[0].startswith("alert: diverging (epoch 1, batch 1)")
+    assert "learning rate 1e+06" in alerts[0]
+    assert "epoch 1/3" not in captured.out  # stopped within the first epoch
+    (row,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert row["stopped"] is True and row["alerts"][0]["kind"] == "diverging"
+
+
+def test_log_json_rows_carry_an_alerts_list(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    assert main(["train", DIGITS, "--dataset", "digits", "--epochs", "2", "--no-progress",
+                 "--log-json", str(log)]) == 0
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["alerts"] for r in rows] == [[], []]
+    assert "alert:" not in capsys.readouterr().err

@@ -87,7 +87,7 @@ def test_no_wire_on_the_canvas_runs_through_a_block(qtbot, selection, name):
     graph = resnet18() if name == "resnet18" else load_template(name)
     view = open_view(qtbot, selection, graph)
     scene = view.canvas_scene
-    rects = {lid: item.sceneBoundingRect().adjusted(4, 4, -10, -4)  # the block itself
+    rects = {lid: item.mapRectToScene(item.rect())  # the block itself, without its badges
              for lid, item in scene.blocks.items()}
     for (src, dst), edge in scene.edges.items():
         path = edge._path
@@ -104,7 +104,7 @@ def test_moving_a_block_onto_a_wire_reroutes_it_around(qtbot, selection):
     c1 = scene.blocks["c1"].pos()
     view.document.move_layers({"a1": (c1.x(), c1.y() + 400)})
     view.document.move_layers({"p1": (c1.x() - 20, c1.y() + 180)})  # onto the c1 -> a1 wire
-    blocker = scene.blocks["p1"].sceneBoundingRect().adjusted(4, 4, -10, -4)
+    blocker = scene.blocks["p1"].mapRectToScene(scene.blocks["p1"].rect())
     path = edge._path
     assert not any(blocker.contains(path.pointAtPercent(i / 200)) for i in range(201))
 

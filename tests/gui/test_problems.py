@@ -125,3 +125,24 @@ def test_clicking_a_problem_selects_and_centres_its_layer(qtbot, document, selec
     assert focus.args == ["p1"]
     assert selection.ids() == ["p1"]
     assert "background" in row.styleSheet()  # the row shows it belongs to the selection
+
+
+def test_fix_insert_relu_between_two_linear_layers(qtbot, document, selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    document.remove_layers(["r3"])
+    document.connect("c3", "gap")  # c3 -> gap -> out: one linear map in two layers
+    assert any(p.code == "linear_stack" and p.layer == "out" for p in document.result.warnings)
+    broken = _fix_in_one_click(qtbot, panel, document, "linear_stack", "Insert ReLU before out")
+    (relu,) = document.graph.layer("out").inputs
+    assert document.graph.layer(relu).type == "ReLU"
+    document.undo_stack.undo()
+    assert document.graph == broken
+
+
+def test_fix_removes_a_softmax_in_the_middle_and_bridges_it(qtbot, document, selection) -> None:
+    panel = _panel(qtbot, document, selection)
+    sm = document.insert_before("Softmax", "out")  # gap -> sm -> out
+    broken = _fix_in_one_click(qtbot, panel, document, "softmax_not_last", f"Remove {sm}")
+    assert sm not in document.graph and document.graph.layer("out").inputs == ["gap"]
+    document.undo_stack.undo()
+    assert document.graph == broken

@@ -25,20 +25,43 @@ def _fail_run(qtbot, ui) -> str:
     return blocker.args[0]
 
 
-def test_a_huge_learning_rate_stops_with_advice(qtbot, window):
+def test_a_huge_learning_rate_pauses_with_advice_and_stops_cleanly(qtbot, window):
     ui = window.training
     drawn = modelfile.dumps(window.document.graph)
     configure(ui, epochs=2)
     form = ui.panel.form
     form.optimizer.setCurrentIndex(form.optimizer.findData("sgd"))
     form.lr.setValue(1e6)
-    message = _fail_run(qtbot, ui)
-    assert "lower the learning rate" in message
-    box = open_boxes(window, "trainingProblem")[-1]
-    assert box.windowTitle() == "Training stopped" and "learning rate" in box.text()
+    with qtbot.waitSignal(ui.controller.alertsRaised, timeout=RUN_TIMEOUT_MS) as raised:
+        ui.panel.start_action.trigger()
+    alert = raised.args[0][0]
+    assert alert.kind == "diverging" and "lower the learning rate to 0.01" in alert.message
+    qtbot.waitUntil(lambda: ui.controller.state == "paused", timeout=RUN_TIMEOUT_MS)
+    assert "diverging" in ui.panel.progress_label.text()
+    ui.panel.stop_action.trigger()
+    qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
     assert not window.document.locked
     assert modelfile.dumps(window.document.graph) == drawn
     assert ui.panel.start_action.isEnabled()
+
+
+def test_weights_that_overflow_stop_the_run_naming_the_layer(qtbot, window):
+    import numpy as np
+
+    from cnnstudio.engine.network import Network
+
+    ui = window.training
+    net = Network(window.document.graph, np.random.default_rng(0))
+    weights = net.state_dict()
+    weights["c1/weight"] *= 1e20
+    weights["c2/weight"] *= 1e20  # c2's output overflows to inf on the first batch
+    ui.controller.weights = weights
+    configure(ui, epochs=1)
+    message = _fail_run(qtbot, ui)
+    assert "the first NaN/Inf is in c2" in message and "lower the learning rate" in message
+    box = open_boxes(window, "trainingProblem")[-1]
+    assert box.windowTitle() == "Training stopped"
+    assert not window.document.locked and ui.panel.start_action.isEnabled()
     assert "Training stopped" in ui.panel.progress_label.text()
 
 

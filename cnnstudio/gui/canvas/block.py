@@ -39,6 +39,10 @@ _PAD = 7.0
 _GLYPH = 13.0
 
 
+#: Alert text in tooltips: the warning amber, dark enough to read on a tooltip's pale ground.
+ALERT_TEXT = "#9a5200"
+
+
 @dataclass(frozen=True, slots=True)
 class BlockView:
     """Everything a block shows; equality decides whether it must be repainted."""
@@ -55,6 +59,8 @@ class BlockView:
     has_input_port: bool
     merge: bool
     input_count: int
+    #: Training alerts about this layer (dead units, vanishing gradients...), newest last.
+    alerts: tuple[str, ...] = ()
 
 
 class PortItem(QGraphicsItem):
@@ -140,6 +146,9 @@ class BlockItem(QGraphicsItem):
         if view.messages:
             tip += [f"<span style='color:{self._state_colour().name()}'>{m}</span>"
                     for m in view.messages]
+        if view.alerts:
+            tip += [f"<span style='color:{ALERT_TEXT}'>Training alert: {m}</span>"
+                    for m in view.alerts]
         self.setToolTip("<br>".join(t for t in tip if t))
         self.update()
         return True
@@ -155,7 +164,8 @@ class BlockItem(QGraphicsItem):
         return QRectF(0, 0, BLOCK_WIDTH, BLOCK_HEIGHT)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        return self.rect().adjusted(-4, -4, 10, 4)  # outline and the badge over the corner
+        # The outline, and the badges over the top corners (training alerts left, errors right).
+        return self.rect().adjusted(-10, -10, 10, 4)
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -203,6 +213,8 @@ class BlockItem(QGraphicsItem):
             self._paint_detail(painter, rect, family, view, detail, lod)
         if view.status == "error":
             self._paint_badge(painter, QPointF(rect.right(), rect.top()))
+        if view.alerts:
+            self._paint_badge(painter, QPointF(rect.left(), rect.top()), self.style.warning)
 
     def _paint_overview(self, painter: QPainter, rect: QRectF, family: QColor,
                         lod: float) -> None:
@@ -315,10 +327,11 @@ class BlockItem(QGraphicsItem):
             painter.drawText(body.translated(0, body.height() - 3),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, ident)
 
-    def _paint_badge(self, painter: QPainter, at: QPointF) -> None:
+    def _paint_badge(self, painter: QPainter, at: QPointF, colour: QColor | None = None
+                     ) -> None:
         painter.save()
         painter.setPen(QPen(self.style.block_fill, 1.5))
-        painter.setBrush(self.style.error)
+        painter.setBrush(colour or self.style.error)
         painter.drawEllipse(at, 8.0, 8.0)
         font = QFont(self.style.title_font)
         font.setPointSizeF(9.0)

@@ -36,6 +36,7 @@ class CanvasScene(QGraphicsScene):
         self.setBackgroundBrush(self.style.background)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.blocks: dict[str, BlockItem] = {}
+        self.alerts: dict[str, tuple[str, ...]] = {}
         self.edges: dict[tuple[str, str], EdgeItem] = {}
         self.selected_edges: set[tuple[str, str]] = set()
         #: Where every block stands, for routing edges around them (Qt's own index would ask
@@ -48,6 +49,12 @@ class CanvasScene(QGraphicsScene):
         self.sync(document.result)
 
     # --- model -> items ---------------------------------------------------------------------
+    def set_alerts(self, alerts: dict[str, tuple[str, ...]]) -> None:
+        """Mark blocks with training alerts (layer id -> messages); an empty dict clears."""
+        if alerts != self.alerts:
+            self.alerts = dict(alerts)
+            self.sync(self.document.result)
+
     def sync(self, result: ValidationResult) -> None:
         graph = self.document.graph
         problems: dict[str, list[str]] = {}
@@ -67,7 +74,7 @@ class CanvasScene(QGraphicsScene):
                 messages=tuple(problems.get(layer.id, ())), description=spec.description,
                 frozen=not layer.trainable and bool(spec.weights),
                 has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
-                input_count=len(layer.inputs))
+                input_count=len(layer.inputs), alerts=self.alerts.get(layer.id, ()))
             item = self.blocks.get(layer.id)
             if item is None:
                 item = self.blocks[layer.id] = BlockItem(layer.id, self.style)

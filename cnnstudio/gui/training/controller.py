@@ -31,6 +31,7 @@ from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import EngineError, NetworkError
 from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
 from cnnstudio.engine.network import LoadReport, Network
+from cnnstudio.engine.trainer import TrainConfig
 from cnnstudio.engine.weights import (
     load_weights,
     normalizer_from_meta,
@@ -79,6 +80,7 @@ class TrainingController(QObject):
     resultsCleared = Signal()
     evaluationChanged = Signal(object)  # Evaluation | None
     sampleChanged = Signal()
+    alertsRaised = Signal(object)  # tuple[Alert, ...] of the running run
 
     def __init__(self, document, parent: QObject | None = None) -> None:  # noqa: ANN001
         super().__init__(parent)
@@ -108,6 +110,10 @@ class TrainingController(QObject):
         self._view_net: Network | None = None
         self._view_error = ""
         self._view_stale = True
+        #: Alerts of the current (or last) run, oldest first.
+        self.alerts: list = []
+        self._start_weights: dict[str, np.ndarray] | None = None
+        self._restart: RunSettings | None = None
         document.changed.connect(self._model_changed)
 
     # -- dataset ------------------------------------------------------------------------------
@@ -247,15 +253,20 @@ class TrainingController(QObject):
             return problems[0].message
         return None
 
-    def start(self, settings: RunSettings) -> None:
-        """Start a run in a worker thread; raises TrainingRefused with the reason."""
+    def checked_config(self, settings: RunSettings) -> TrainConfig:
+        """The engine config for ``settings`` when the model and the data allow a run now;
+        TrainingRefused with the reason otherwise (runs and sanity checks share these words)."""
         reason = self.refusal()
         if reason:
             raise TrainingRefused(reason)
         try:
-            config = settings.to_config()
+            return settings.to_config()
         except ValueError as exc:
             raise TrainingRefused(str(exc)) from None
+
+    def start(self, settings: RunSettings) -> None:
+        """Start a run in a worker thread; raises TrainingRefused with the reason."""
+        config = self.checked_config(settings)
         assert self.dataset is not None
         try:
             network = Network(self.document.graph.copy(), np.random.default_rng(settings.seed))
@@ -270,11 +281,13 @@ class TrainingController(QObject):
         normalizer = self.normalizer if same_norm else None
         worker = TrainingWorker(lambda: run_events(network, dataset, config, control, normalizer,
                                                    evaluate_at_end=lambda: not self._closing))
-        worker.batches.connect(self.batches)
+        worker.batches.connect(self._batches_arrived)
         worker.epochEnded.connect(self._epoch_ended)
         worker.finished.connect(self._run_finished)
         worker.failed.connect(self.runFailed)
         self._control = control
+        self.alerts = []
+        self._start_weights = self.weights
         self._thread = WorkerThread(worker, self)
         self._thread.finished.connect(self._run_done)
         self.document.set_locked(True, LOCK_REASON)
@@ -282,6 +295,18 @@ class TrainingController(QObject):
         self._set_state(RUNNING)
         self.runStarted.emit(config.epochs)
         self._thread.start()
+
+    def restart(self, settings: RunSettings) -> None:
+        """Stop the run (if any) and start again with ``settings`` from the weights the run
+        started from (an alert's fix: the diverged weights are worth nothing)."""
+        if self.state == IDLE:
+            self.weights = self._start_weights
+            self._view_stale = True
+            self.weightsChanged.emit()
+            self.start(settings)
+            return
+        self._restart = settings
+        self.stop()
 
     def pause(self) -> None:
         if self._control is not None and self.state == RUNNING:
@@ -323,11 +348,24 @@ class TrainingController(QObject):
             self.state = state
             self.stateChanged.emit(state)
 
+    def _batches_arrived(self, points: tuple) -> None:
+        self.batches.emit(points)
+        self._take_alerts(tuple(a for p in points for a in p.alerts))
+
+    def _take_alerts(self, alerts: tuple) -> None:
+        if not alerts:
+            return
+        self.alerts += alerts
+        if any(a.stops for a in alerts) and self.state == RUNNING:
+            self._set_state(PAUSED)  # the run paused itself in its thread (see run_events)
+        self.alertsRaised.emit(alerts)
+
     def _epoch_ended(self, point: EpochPoint) -> None:
         name = self.dataset.name if self.dataset is not None else "?"
         self.weights_note = f"training on {name}: epoch {point.epoch}/{point.epochs} done"
         self._adopt_weights(point.weights, point.normalizer)
         self.epochEnded.emit(point)
+        self._take_alerts(point.alerts)
 
     def _run_finished(self, outcome: RunOutcome) -> None:
         name = self.dataset.name if self.dataset is not None else "?"
@@ -348,6 +386,12 @@ class TrainingController(QObject):
         self._control = None
         self.document.set_locked(False)
         self._set_state(IDLE)
+        settings, self._restart = self._restart, None
+        if settings is not None and not self._closing:
+            try:
+                self.restart(settings)
+            except TrainingRefused as exc:
+                self.runFailed.emit(str(exc))
 
     def _adopt_weights(self, weights: dict[str, np.ndarray], normalizer: Normalizer | None
                        ) -> None:

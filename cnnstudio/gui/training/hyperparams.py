@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QLabel,
     QSpinBox,
     QWidget,
 )
 
-from cnnstudio.engine.optimizers import OptimizerConfig
+from cnnstudio.engine.optimizers import OptimizerConfig, lr_warning
 from cnnstudio.engine.trainer import TrainConfig
 
 __all__ = ["OPTIMIZER_TITLES", "HyperparamsForm", "RunSettings"]
@@ -63,7 +65,8 @@ class HyperparamsForm(QWidget):
         self.epochs = _int_box(1, 10_000, "How many passes over the training images")
         self.batch_size = _int_box(1, 65_536, "Images per optimisation step; smaller uses less "
                                    "memory, larger is faster per image")
-        self.optimizer = QComboBox()
+        self.optimizer = _ComboBox()
+        self.optimizer.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.optimizer.setMinimumWidth(FIELD_MIN_WIDTH)
         for key, title in OPTIMIZER_TITLES.items():
             self.optimizer.addItem(title, key)
@@ -71,6 +74,11 @@ class HyperparamsForm(QWidget):
         self.lr = _float_box(1e-7, 1e6, 6, "Step size of each update; lower it if the loss "
                              "explodes or becomes NaN")
         self.lr.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        #: Says at once when the rate is far outside what the optimizer normally uses.
+        self.lr_warning = QLabel()
+        self.lr_warning.setWordWrap(True)
+        self.lr_warning.setStyleSheet("color: #b8620b;")
+        self.lr_warning.setVisible(False)
         self.momentum = _float_box(0.0, 0.999, 3, "Fraction of the previous update carried over "
                                    "(SGD with momentum only)")
         self.momentum.setSingleStep(0.05)
@@ -88,6 +96,7 @@ class HyperparamsForm(QWidget):
         form.addRow("Batch size", self.batch_size)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Learning rate", self.lr)
+        form.addRow(self.lr_warning)
         form.addRow("Momentum", self.momentum)
         form.addRow("Weight decay", self.weight_decay)
         form.addRow("Validation split", self.val_split)
@@ -96,6 +105,7 @@ class HyperparamsForm(QWidget):
             box.valueChanged.connect(self.changed)
         for box in (self.lr, self.momentum, self.weight_decay, self.val_split):
             box.valueChanged.connect(self.changed)
+        self.lr.valueChanged.connect(self._check_lr)
         self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
         self.set_settings(settings or RunSettings())
 
@@ -119,7 +129,14 @@ class HyperparamsForm(QWidget):
 
     def _optimizer_changed(self) -> None:
         self.momentum.setEnabled(self.optimizer.currentData() in _USES_MOMENTUM)
+        self._check_lr()
         self.changed.emit()
+
+    def _check_lr(self) -> None:
+        text = lr_warning(self.optimizer.currentData(), self.lr.value())
+        self.lr_warning.setText(text or "")
+        self.lr_warning.setVisible(text is not None)
+        self.lr.setStyleSheet("" if text is None else "color: #b8620b;")
 
 
 #: Narrowest a field may get: a spin box otherwise claims room for its largest value (ten
@@ -127,8 +144,33 @@ class HyperparamsForm(QWidget):
 FIELD_MIN_WIDTH = 90
 
 
+class _WheelWhenFocused:
+    """The dock scrolls under the mouse wheel; a field changes only once clicked into. Without
+    this, scrolling the Training dock silently changed whichever number passed under the
+    pointer (a batch size of 32 became 25). An ignored wheel event goes on to the scroll area."""
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        if self.hasFocus():  # type: ignore[attr-defined]
+            super().wheelEvent(event)  # type: ignore[misc]
+        else:
+            event.ignore()
+
+
+class _SpinBox(_WheelWhenFocused, QSpinBox):
+    pass
+
+
+class _DoubleSpinBox(_WheelWhenFocused, QDoubleSpinBox):
+    pass
+
+
+class _ComboBox(_WheelWhenFocused, QComboBox):
+    pass
+
+
 def _int_box(lo: int, hi: int, tip: str) -> QSpinBox:
-    box = QSpinBox()
+    box = _SpinBox()
+    box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     box.setMinimumWidth(FIELD_MIN_WIDTH)
     box.setRange(lo, hi)
     box.setGroupSeparatorShown(True)
@@ -137,7 +179,8 @@ def _int_box(lo: int, hi: int, tip: str) -> QSpinBox:
 
 
 def _float_box(lo: float, hi: float, decimals: int, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+    box = _DoubleSpinBox()
+    box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     box.setMinimumWidth(FIELD_MIN_WIDTH)
     box.setDecimals(decimals)
     box.setRange(lo, hi)

@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
 from cnnstudio.engine.weights import class_names_meta, normalizer_meta
 from cnnstudio.gui.training import dialogs
 from cnnstudio.gui.training.confusion import ConfusionWidget
-from cnnstudio.gui.training.controller import IDLE, TrainingController
+from cnnstudio.gui.training.controller import IDLE, TrainingController, TrainingRefused
 from cnnstudio.gui.training.curves import CurvesWidget
 from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
 from cnnstudio.gui.training.filters import FiltersWidget
+from cnnstudio.gui.training.health_view import HealthView
 from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
 from cnnstudio.gui.training.weights_actions import WeightsActions
@@ -34,7 +35,7 @@ __all__ = ["TrainingUI", "install_training"]
 
 #: (key, title) of the docks that share the bottom area with the summary and problems.
 _BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "Filters"),
-           ("confusion", "Confusion"))
+           ("confusion", "Confusion"), ("health", "Health"))
 _DIGITS_INPUT = "1x8x8"
 #: Height the bottom docks grow to when a run starts.
 _TRAINING_HEIGHT = 330
@@ -54,6 +55,7 @@ class TrainingUI(QObject):
         self.feature_maps = FeatureMapsWidget(self.controller, selection)
         self.filters = FiltersWidget(self.controller)
         self.confusion = ConfusionWidget(self.controller)
+        self.health = HealthView(self.controller)
         self.weights = WeightsActions(self.controller, window)
         self.docks: dict[str, QDockWidget] = {}
         self._closing = False
@@ -71,6 +73,13 @@ class TrainingUI(QObject):
         self.reset_action.triggered.connect(c.reset_weights)
         c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
         c.resultsCleared.connect(self.curves.clear)
+        c.alertsRaised.connect(self._alerts_raised)
+        self.health.fixRequested.connect(self.apply_fix)
+        self.sanity_action = QAction("Sanity Checks\u2026", self)
+        self.sanity_action.setToolTip("Quick checks before a long run: initial loss, gradients, "
+                                      "overfit one batch, learning-rate range test")
+        self.sanity_action.triggered.connect(self.show_sanity_checks)
+        self.sanity_dialog = None
         document.changed.connect(self._mark_earlier_results)
         files = getattr(window, "files", None)
         if files is not None and hasattr(files, "modelReplaced"):
@@ -118,7 +127,7 @@ class TrainingUI(QObject):
             w.tabifyDockWidget(existing["inspector"], training)
         below = existing.get("problems") or existing.get("summary")
         widgets = {"curves": self.curves, "feature_maps": self.feature_maps,
-                   "filters": self.filters, "confusion": self.confusion}
+                   "filters": self.filters, "confusion": self.confusion, "health": self.health}
         for key, title in _BOTTOM:
             dock = self._dock(key, title, widgets[key], Qt.DockWidgetArea.BottomDockWidgetArea)
             if below is not None:
@@ -135,6 +144,7 @@ class TrainingUI(QObject):
         for action in (self.panel.start_action, self.panel.pause_action,
                        self.panel.stop_action):
             menu.addAction(action)
+        menu.addAction(self.sanity_action)
         menu.addSeparator()
         for key in ("training", *(k for k, _ in _BOTTOM)):
             menu.addAction(self.docks[key].toggleViewAction())
@@ -146,6 +156,10 @@ class TrainingUI(QObject):
             w.menuBar().addMenu(menu)
         if isinstance(menus, dict):
             menus["train"] = menu
+            model_menu = menus.get("model")
+            if model_menu is not None:  # model-level actions gather in the Model menu
+                model_menu.addSeparator()
+                model_menu.addAction(self.sanity_action)
         self.menu = menu
         # Weights belong to the model: Model menu where the window has one, else Train.
         model_menu = menus.get("model") if isinstance(menus, dict) else None
@@ -230,11 +244,60 @@ class TrainingUI(QObject):
         return self.current_weights(), c.weights_note, c.weights_unsaved
 
     def _run_started(self, epochs: int) -> None:
+        self._mark_alerts()
         self.curves.reset(epochs)
         self._mark_earlier_results()
         self.docks["curves"].raise_()
         self.docks["training"].raise_()
         self._make_room()
+
+    # -- alerts -------------------------------------------------------------------------------
+    def _canvas_scene(self) -> object | None:
+        canvas = getattr(self.window, "canvas", None)
+        return getattr(canvas, "canvas_scene", None)
+
+    def _mark_alerts(self) -> None:
+        """Badge every block the current run's alerts name (none at the start of a run)."""
+        scene = self._canvas_scene()
+        if scene is None:
+            return
+        marks: dict[str, tuple[str, ...]] = {}
+        for alert in self.controller.alerts:
+            if alert.layer is not None:
+                marks[alert.layer] = (*marks.get(alert.layer, ()), alert.message)
+        scene.set_alerts(marks)  # type: ignore[attr-defined]
+
+    def _alerts_raised(self, alerts: tuple) -> None:
+        self._mark_alerts()
+        self.docks["health"].raise_()
+        stop = next((a for a in alerts if a.stops), None)
+        first = stop or alerts[0]
+        what = "Paused by an alert" if stop is not None else "Alert"
+        self._show_status(f"{what}: {first.kind} \u2014 see Health")
+
+    def apply_fix(self, alert: object) -> None:
+        """An alert's fix button: set its learning rate and restart the run from the weights
+        it started from."""
+        lr = getattr(alert, "suggested_lr", None)
+        if lr is None:
+            return
+        self.panel.form.lr.setValue(lr)
+        try:
+            self.controller.restart(self.panel.form.settings())
+        except TrainingRefused as exc:
+            self._show_status(str(exc))
+
+    def show_sanity_checks(self) -> None:
+        """Open (or raise) the sanity-checks window; it runs with the panel's settings."""
+        if self.sanity_dialog is None:
+            from cnnstudio.gui.training.sanity_dialog import SanityDialog
+
+            self.sanity_dialog = SanityDialog(self.controller, self.panel.form, self.window)
+        c = self.controller
+        if c.dataset is None and not c.is_loading():
+            self.choose_default_dataset()
+        self.sanity_dialog.show()
+        self.sanity_dialog.raise_()
 
     def _make_room(self) -> None:
         """Curves and matrices need more height than the summary strip the designer keeps."""
@@ -262,6 +325,9 @@ class TrainingUI(QObject):
                 self._closing = True
                 QTimer.singleShot(0, self._close_cancelled)
             elif event.type() == QEvent.Type.Hide and self._closing:
+                if self.sanity_dialog is not None:
+                    self.sanity_dialog.runner.stop()
+                    self.sanity_dialog.runner.wait()
                 self.controller.shutdown()
         return False
 

@@ -235,6 +235,7 @@ class TrainingPanel(QWidget):
         c.epochEnded.connect(self._epoch)
         c.runFinished.connect(self._finished)
         c.runFailed.connect(self._failed)
+        c.alertsRaised.connect(self._alerts)
         c.weightsChanged.connect(self.refresh)
         c.document.changed.connect(lambda _r: self.refresh())
         self.refresh()
@@ -387,6 +388,16 @@ class TrainingPanel(QWidget):
         # A stopped run's bar goes back to empty (the toolbar's follows): a bar left at 40%
         # reads as a run still going.
         self._set_progress(0.0 if outcome.stopped else 1.0)
+
+    def _alerts(self, alerts: tuple) -> None:
+        """A run paused by an alert says why where its progress was."""
+        stop = next((a for a in alerts if a.stops), None)
+        if stop is not None:
+            self._progress_timer.stop()
+            self._pending = None
+            self._last_progress = (f"{stop.kind} (epoch {stop.epoch}, batch {stop.batch}): "
+                                   f"{stop.message} See Health for the fix.")
+            self.refresh()
 
     def _failed(self, message: str) -> None:
         self._progress_timer.stop()

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnstudio.engine.alerts import Alert
 from cnnstudio.engine.datasets.normalize import Normalizer
+from cnnstudio.engine.health import HealthSnapshot
 from cnnstudio.engine.introspect import Evaluation
 
 __all__ = ["BatchPoint", "EpochPoint", "RunOutcome", "format_duration", "progress_text"]
@@ -20,7 +22,8 @@ __all__ = ["BatchPoint", "EpochPoint", "RunOutcome", "format_duration", "progres
 
 @dataclass(frozen=True)
 class BatchPoint:
-    """One optimisation step. ``epoch`` and ``batch`` count from 1."""
+    """One optimisation step. ``epoch`` and ``batch`` count from 1. ``health`` on measured
+    steps; ``alerts`` raised by this step (the engine's frozen records, plain numbers only)."""
 
     epoch: int
     epochs: int
@@ -30,6 +33,8 @@ class BatchPoint:
     accuracy: float | None
     images_per_s: float
     seconds_left: float | None
+    health: HealthSnapshot | None = field(default=None, compare=False)
+    alerts: tuple[Alert, ...] = ()
 
     @property
     def position(self) -> float:
@@ -58,6 +63,7 @@ class EpochPoint:
     images_per_s: float
     weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     normalizer: Normalizer | None = field(default=None, repr=False, compare=False)
+    alerts: tuple[Alert, ...] = ()
 
 
 @dataclass(frozen=True)

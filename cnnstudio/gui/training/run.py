@@ -39,18 +39,24 @@ def run_events(
     Ends with one RunOutcome, or raises the engine's TrainingError when the run cannot start or
     fails (its message says what to try). ``evaluate_at_end`` is asked when the run ends: a
     window that is closing says no, so it does not wait for an evaluation nobody will see.
+    An alert that makes going on pointless (diverging) pauses the run here, in the training
+    thread, before another batch can run; the window then shows it and offers its fix.
     """
     trainer = Trainer(network, dataset, config, control, normalizer)
     done = 0
     for p in trainer.run():
         if isinstance(p, BatchProgress):
+            if any(a.stops for a in p.alerts):
+                control.pause()
             yield BatchPoint(p.epoch, p.epochs, p.batch, p.batches_per_epoch, float(p.loss),
-                             float(p.accuracy), float(p.images_per_s), float(p.seconds_left))
+                             float(p.accuracy), float(p.images_per_s), float(p.seconds_left),
+                             p.health, p.alerts)
         elif isinstance(p, EpochProgress):
             done = p.epoch
             yield EpochPoint(p.epoch, p.epochs, float(p.loss), float(p.accuracy), p.val_loss,
                              p.val_accuracy, float(p.images_per_s),
-                             weights=network.state_dict(), normalizer=trainer.normalizer)
+                             weights=network.state_dict(), normalizer=trainer.normalizer,
+                             alerts=p.alerts)
         elif isinstance(p, Failed):
             raise TrainingError(p.message)
         elif isinstance(p, Finished | Stopped):

@@ -70,7 +70,8 @@ class TrainingWorker(QObject):
             for event in self._make_events():
                 if isinstance(event, BatchPoint):
                     pending.append(event)
-                    if time.monotonic() - last_emit >= self._interval:
+                    # An alert goes out at once: the run may now be paused on it.
+                    if event.alerts or time.monotonic() - last_emit >= self._interval:
                         flush()
                 elif isinstance(event, EpochPoint):
                     flush()
