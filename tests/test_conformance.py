@@ -222,3 +222,30 @@ def test_every_param_has_an_inspector_editor(model, qtbot) -> None:
         qtbot.addWidget(editor)
         editor.set_value(graph.layer(lid).params[param.name])
         assert not editor.has_error, f"{spec.type}.{param.name}: its editor refuses its value"
+
+
+@pytest.mark.parametrize("type_name", COMPUTING)
+def test_differentiates_in_inference_mode(type_name: str) -> None:
+    """Saliency, Grad-CAM and effective receptive fields differentiate the network as it
+    predicts: the layer must keep its backward cache while the network records
+    (``LayerImpl._kept``) and its gradient must match finite differences of inference passes."""
+    spec, graph, lid = _valid_model(type_name)
+    net = Network(graph, np.random.default_rng(0), dtype=np.float64)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1, *net.input_shape))
+    dout = rng.normal(size=(1, *validate(graph).layers[lid].output_shape))
+    got = net.inference_gradients(x, lid, dout).input
+
+    def target(v: np.ndarray) -> float:
+        return float((net.activations(v, [lid])[lid] * dout).sum())
+
+    want = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + 1e-6
+        up = target(x)
+        x[idx] = old - 1e-6
+        want[idx] = (up - target(x)) / 2e-6
+        x[idx] = old
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7,
+                               err_msg=f"{spec.type}: inference-mode input gradient")

@@ -164,6 +164,17 @@ class Units:
         held = set(self.layers(unit_id))
         return next(lid for lid in self._graph.topological_order() if lid in held)
 
+    def boundary(self, unit_id: str) -> tuple[list[str], list[str]]:
+        """(layers outside feeding the unit, its layers whose output leaves it or ends the
+        model), in file order."""
+        layers = self.layers(unit_id)
+        held = set(layers)
+        graph = self._graph
+        sources = list(dict.fromkeys(s for lid in layers for s in graph.layer(lid).inputs
+                                     if s not in held))
+        exits = [lid for lid in layers if any(c not in held for c in graph.consumers(lid))]
+        return sources, exits or [lid for lid in layers if not graph.consumers(lid)]
+
     def next_id(self, base: str = "unit") -> str:
         """A fresh id (``unit_1``, ``unit_2``, ...) that names no unit and no layer."""
         n = 1

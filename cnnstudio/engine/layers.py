@@ -20,7 +20,6 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
-from cnnstudio.core.shapes import pad_sides
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
@@ -83,6 +82,15 @@ class LayerImpl:
                 self.buffers[array.name] = fill(array.shape, dtype=dtype)
         if spec.windows is not None:
             self.windows = spec.windows(self.config, tuple(self.in_shapes[0][1:]))
+
+    #: Set by Network.inference_gradients: keep what backward needs in an inference-mode pass
+    #: too (saliency, Grad-CAM and effective receptive fields differentiate the network as it
+    #: predicts, with moving statistics and without dropout).
+    recording = False
+
+    def _kept(self, cache: Any, training: bool) -> Any:
+        """What a forward keeps for backward: always in training, else only while recording."""
+        return cache if training or self.recording else None
 
     def init_params(self, rng: np.random.Generator, he: bool) -> None:
         """Draw the weights that start from their fan-in/out; ``he`` is True when a ReLU-family
@@ -170,7 +178,7 @@ class Conv2DLayer(LayerImpl):
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
                                       self.windows, self.workspace if training else None,
                                       self.config["dilation"], self.config["groups"])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -182,17 +190,25 @@ class Conv2DLayer(LayerImpl):
 
 
 class _KernelPairLayer(LayerImpl):
-    """A weightless layer that is one forward/backward kernel pair (pooling of every kind)."""
+    """A weightless layer that is one forward/backward kernel pair (pooling, activations,
+    padding, upsampling): ``_forward(x, *kernel_args) -> (out, cache)``,
+    ``_backward(dout, cache) -> dx``. ``config_args`` names the layer params passed after the
+    input, in order."""
 
     output_reusable = True
     _forward: ClassVar[Any]
     _backward: ClassVar[Any]
+    config_args: ClassVar[tuple[str, ...]] = ()
     #: Extra positional arguments of the forward kernel after the input.
     kernel_args: tuple[Any, ...] = ()
 
+    def __init__(self, layer, in_shapes, out_shape, dtype):
+        super().__init__(layer, in_shapes, out_shape, dtype)
+        self.kernel_args = tuple(self.config[name] for name in self.config_args)
+
     def forward(self, xs, training, rng, inplace=False):
         out, cache = type(self)._forward(xs[0], *self.kernel_args)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -243,7 +259,7 @@ class GroupNormLayer(LayerImpl):
     def forward(self, xs, training, rng, inplace=False):
         out, cache = N.groupnorm_forward(xs[0], self.params["gamma"], self.params["beta"],
                                          self.config["groups"], self.config["epsilon"])
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -272,7 +288,7 @@ class DenseLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):
@@ -283,19 +299,11 @@ class DenseLayer(LayerImpl):
         return [dx]
 
 
-class _ActivationLayer(LayerImpl):
-    """Element-wise activations: ``_forward(x) -> (out, cache)``, ``_backward(dout, cache)``."""
+class _ActivationLayer(_KernelPairLayer):
+    """Element-wise activations. Not reusable by default: Sigmoid, Tanh and Softmax keep their
+    output as the cache, so nothing may overwrite it before backward."""
 
-    _forward: ClassVar[Any]
-    _backward: ClassVar[Any]
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = type(self)._forward(xs[0])
-        self.cache = cache if training else None
-        return out
-
-    def backward(self, dout, need):
-        return [type(self)._backward(dout, self.cache) if need[0] else None]
+    output_reusable = False
 
 
 @register
@@ -305,20 +313,17 @@ class ReLULayer(_ActivationLayer):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = A.relu_forward(xs[0], inplace=inplace)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
 
 @register
 class LeakyReLULayer(_ActivationLayer):
     type_name = "LeakyReLU"
-    output_reusable = True
+    output_reusable = True  # its cache is the input
+    config_args = ("alpha",)
+    _forward = staticmethod(A.leaky_relu_forward)
     _backward = staticmethod(A.leaky_relu_backward)
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = A.leaky_relu_forward(xs[0], self.config["alpha"])
-        self.cache = cache if training else None
-        return out
 
 
 @register
@@ -363,29 +368,18 @@ class HardsigmoidLayer(_ActivationLayer):
     _backward = staticmethod(A.hardsigmoid_backward)
 
 
-class _ConfiguredActivationLayer(_ActivationLayer):
-    """An activation whose forward takes one param of the layer after the input."""
-
-    param: ClassVar[str]
-
-    def forward(self, xs, training, rng, inplace=False):
-        out, cache = type(self)._forward(xs[0], self.config[self.param])
-        self.cache = cache if training else None
-        return out
-
-
 @register
-class ELULayer(_ConfiguredActivationLayer):
+class ELULayer(_ActivationLayer):
     type_name = "ELU"
-    param = "alpha"
+    config_args = ("alpha",)
     _forward = staticmethod(A.elu_forward)
     _backward = staticmethod(A.elu_backward)
 
 
 @register
-class GELULayer(_ConfiguredActivationLayer):
+class GELULayer(_ActivationLayer):
     type_name = "GELU"
-    param = "approximate"
+    config_args = ("approximate",)
     _forward = staticmethod(A.gelu_forward)
     _backward = staticmethod(A.gelu_backward)
 
@@ -395,10 +389,7 @@ class ZeroPadding2DLayer(_KernelPairLayer):
     type_name = "ZeroPadding2D"
     _forward = staticmethod(Z.zero_pad2d_forward)
     _backward = staticmethod(Z.zero_pad2d_backward)
-
-    def __init__(self, layer, in_shapes, out_shape, dtype):
-        super().__init__(layer, in_shapes, out_shape, dtype)
-        self.kernel_args = (pad_sides(self.config["padding"]),)
+    config_args = ("padding",)
 
 
 @register
@@ -406,10 +397,7 @@ class UpSampling2DLayer(_KernelPairLayer):
     type_name = "UpSampling2D"
     _forward = staticmethod(U.upsample2d_forward)
     _backward = staticmethod(U.upsample2d_backward)
-
-    def __init__(self, layer, in_shapes, out_shape, dtype):
-        super().__init__(layer, in_shapes, out_shape, dtype)
-        self.kernel_args = (self.config["scale"], self.config["mode"])
+    config_args = ("scale", "mode")
 
 
 @register
@@ -463,7 +451,7 @@ class MultiplyLayer(LayerImpl):
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = M.multiply_forward(xs)
-        self.cache = cache if training else None
+        self.cache = self._kept(cache, training)
         return out
 
     def backward(self, dout, need):

@@ -31,7 +31,7 @@ from cnnstudio.engine.memory import memory_refusal, weight_bytes
 from cnnstudio.engine.optimizers import ParamRef
 from cnnstudio.engine.weights import split_meta
 
-__all__ = ["LoadReport", "Network", "softmax"]
+__all__ = ["InferenceGradients", "LoadReport", "Network", "softmax"]
 
 #: How many of the validator's errors a refusal quotes.
 _QUOTED_ERRORS = 3
@@ -53,6 +53,15 @@ class LoadReport:
         lines = [f"loaded {len(self.loaded)} layer(s): {', '.join(self.loaded) or 'none'}"]
         lines += [f"skipped {lid}: {why}" for lid, why in self.skipped]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class InferenceGradients:
+    """What :meth:`Network.inference_gradients` found, batch first."""
+
+    input: np.ndarray  # d(target) / d(input image), [B, C, H, W]
+    outputs: dict[str, np.ndarray]  # the requested layers' outputs
+    grads: dict[str, np.ndarray]  # d(target) / d(those outputs)
 
 
 class Network:
@@ -246,8 +255,9 @@ class Network:
         with single_threaded_blas():
             return self._backward_layers(dout, start, need_input_grad)
 
-    def _backward_layers(self, dout: np.ndarray, start: str,
-                         need_input_grad: bool) -> np.ndarray | None:
+    def _backward_layers(self, dout: np.ndarray, start: str, need_input_grad: bool,
+                         captured: dict[str, np.ndarray] | None = None
+                         ) -> np.ndarray | None:
         grads: dict[str, np.ndarray] = {start: dout}
         stop = self.order.index(start)
         for lid in reversed(self.order[: stop + 1]):
@@ -256,6 +266,8 @@ class Network:
             g = grads.pop(lid, None)
             if g is None:
                 continue  # nothing downstream of `start` uses this layer
+            if captured is not None and lid in captured:
+                captured[lid] = g  # complete: every consumer has added its share
             srcs = self.inputs[lid]
             need = [need_input_grad or s != self.input_id for s in srcs]
             dxs = self.layers[lid].backward(g, need)
@@ -267,6 +279,52 @@ class Network:
                 else:
                     grads[s] = dx
         return grads.get(self.input_id)
+
+    def inference_gradients(self, x: np.ndarray, layer_id: str, dout: np.ndarray,
+                            at: Iterable[str] = ()) -> InferenceGradients:
+        """Differentiate the network *as it predicts* (inference mode: moving BatchNorm
+        statistics, no dropout): run ``x`` [B, C, H, W] up to ``layer_id``, backpropagate
+        ``dout`` (the gradient of something with respect to that layer's output, batch first)
+        to the input, and report the outputs of the layers ``at`` and the gradients with
+        respect to them (batch first). Weight gradients are overwritten on the way; the weights
+        are not changed. Used for saliency maps, Grad-CAM and effective receptive fields."""
+        if layer_id not in self.layers:
+            raise NetworkError(f"no layer {layer_id!r} in the network")
+        wanted = list(dict.fromkeys(at))
+        stop = self.order.index(layer_id)
+        bad = [lid for lid in wanted if lid not in self.layers or self.order.index(lid) > stop]
+        if bad:
+            raise NetworkError(f"layer {bad[0]!r} is not on the way to {layer_id!r}")
+        xi = batch_to_internal(self._check_input(x))
+        running = self.order[: stop + 1]
+        for lid in running:
+            self.layers[lid].recording = True
+        try:
+            outs = self._run(xi, False, layer_id, keep=wanted)
+            d = batch_to_internal(np.asarray(dout, dtype=self.dtype))
+            expected = outs[layer_id].shape
+            if d.shape != expected:
+                raise NetworkError(f"the gradient for {layer_id} must have shape "
+                                   f"{list(batch_to_public(np.empty(expected)).shape)}, got "
+                                   f"{list(np.shape(dout))}")
+            captured: dict[str, np.ndarray] = dict.fromkeys(wanted, None)  # type: ignore[arg-type]
+            with single_threaded_blas():
+                dx = self._backward_layers(d, layer_id, True, captured)
+        finally:
+            for lid in running:
+                impl = self.layers[lid]
+                impl.recording = False
+                impl.cache = None  # inference caches are not a training step's: drop them
+        if layer_id in captured:
+            captured[layer_id] = d
+        zero = np.zeros_like(xi)
+        return InferenceGradients(
+            input=batch_to_public(dx if dx is not None else zero),
+            outputs={lid: batch_to_public(outs[lid]) for lid in wanted},
+            grads={lid: batch_to_public(g) if g is not None
+                   else np.zeros_like(batch_to_public(outs[lid]))
+                   for lid, g in captured.items()},
+        )
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities ``[B, classes]`` in inference mode (softmax of the logits)."""

@@ -26,6 +26,8 @@ from cnnstudio.core.appearance import (
 from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.layout import auto_layout
 from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.unit_text import UNIT_COLOR, UnitText, unit_text
+from cnnstudio.core.units import visible_graph
 from cnnstudio.core.validator import ValidationResult, validate
 
 MARGIN = 30.0
@@ -63,13 +65,23 @@ def positions_for(graph: Graph) -> dict[str, tuple[float, float]]:
 
 
 def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
-    """The diagram as an SVG document (a string)."""
+    """The diagram as an SVG document (a string); a collapsed unit is one block, as on the
+    canvas."""
     result = result if result is not None else validate(graph)
-    pos = positions_for(graph)
-    labels = {lid: fmt_shape(rep.output_shape if (rep := result.layers.get(lid)) else None)
-              for lid in graph.ids}
-    courses = routing.edge_routes({lay.id: lay.inputs for lay in graph}, pos,
-                                  lambda src: _label_width(labels[src]))
+    seen = visible_graph(graph)
+    laid = positions_for(graph)
+    anchors = {node: graph.units.entry(node) if seen.is_unit(node) else node
+               for node in seen.nodes}  # a collapsed unit stands where its entry layer is
+    pos = {node: laid[a] for node, a in anchors.items() if a in laid}
+    # Each node's output label: a layer's shape, or the shape leaving a collapsed unit.
+    outlet = {node: graph.units.boundary(node)[1][0] if seen.is_unit(node) else node
+              for node in seen.nodes}
+    labels = {node: fmt_shape(rep.output_shape if (rep := result.layers.get(lid)) else None)
+              for node, lid in outlet.items()}
+    node_inputs: dict[str, list[str]] = {node: [] for node in seen.nodes}
+    for src, dst in seen.edges:
+        node_inputs[dst].append(src)
+    courses = routing.edge_routes(node_inputs, pos, lambda src: _label_width(labels[src]))
     # The drawing's extent: blocks, wires (a lane may pass beside or above every block) and
     # the wires' labels.
     xs, ys = [0.0], [0.0]
@@ -106,8 +118,13 @@ def to_svg(graph: Graph, result: ValidationResult | None = None) -> str:
                f'{subtitle}</text>')
     out.append(f'<g transform="translate({dx:.1f},{dy:.1f})">')
     out += _edges(courses, labels)
-    for layer in graph:
-        out += _block(layer, result, *pos[layer.id])
+    for node in seen.nodes:
+        if node not in pos:
+            continue
+        if seen.is_unit(node):
+            out += _unit_block(unit_text(graph, node, result), *pos[node])
+        else:
+            out += _block(graph.layer(node), result, *pos[node])
     out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -137,6 +154,32 @@ def _edges(courses: dict[tuple[str, str], routing.Route], labels: dict[str, str]
                    'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
         out.append(f'<text x="{mx:.1f}" y="{my + 1.5:.1f}" font-size="10" fill="#444">'
                    f'{xml_text(label)}</text>')
+    return out
+
+
+def _unit_block(text: UnitText, x: float, y: float) -> list[str]:
+    """A collapsed unit: a stack of cards with its name, shapes in and out, and totals."""
+    border = STATUS_COLORS.get(text.status, UNIT_COLOR)
+    inner = BLOCK_WIDTH - 16
+    w, h = BLOCK_WIDTH, BLOCK_HEIGHT
+    out = ["<g>"]
+    for k in (2, 1):
+        out.append(f'<rect x="{x + 4 * k:.1f}" y="{y + 4 * k:.1f}" width="{w:.0f}" '
+                   f'height="{h:.0f}" rx="6" fill="#ffffff" stroke="#999" stroke-width="1"/>')
+    out += [
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.0f}" height="{h:.0f}" rx="6" '
+        f'fill="#ffffff" stroke="{border}" stroke-width="1.6"/>',
+        f'<path d="M{x:.1f},{y + HEADER_HEIGHT:.1f} v{-HEADER_HEIGHT + 6:.1f} '
+        f'a6,6 0 0 1 6,-6 h{w - 12:.1f} a6,6 0 0 1 6,6 v{HEADER_HEIGHT - 6:.1f} z" '
+        f'fill="{UNIT_COLOR}"/>',
+        f'<text x="{x + 8:.1f}" y="{y + 15:.1f}" font-size="11.5" font-weight="bold" '
+        f'fill="#ffffff">{xml_text(_fit(text.title, inner, 7.0))}</text>',
+        f'<text x="{x + 8:.1f}" y="{y + 38:.1f}" font-size="10.5" fill="#222">'
+        f'{xml_text(_fit(text.shapes, inner, 6.2))}</text>',
+        f'<text x="{x + 8:.1f}" y="{y + 52:.1f}" font-size="10" fill="#666">'
+        f'{xml_text(_fit(f"{text.count} layers, {text.totals}", inner, 5.8))}</text>',
+        "</g>",
+    ]
     return out
 
 

@@ -18,7 +18,9 @@ function, every other string goes through ``repr``, and comments only ever hold 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -337,9 +339,16 @@ def pytorch_source(graph: Graph, *, config: TrainConfig | None = None,
 
     plan = network_plan(graph, LAYER_BUILDERS, "PyTorch", strict=strict)
     cfg = config if config is not None else TrainConfig()
-    names = python_identifiers(plan.order, reserved=GENERATED_GLOBALS)
     emits = {lid: LAYER_BUILDERS[graph.layer(lid).type](graph.layer(lid), plan.result.layers[lid])
              for lid in plan.order}
+    modules = repeated_units(plan, emits)
+    names = python_identifiers([*plan.order, *(u for m in modules for u in m.units)],
+                               reserved=(*GENERATED_GLOBALS, *(m.class_name for m in modules)))
+    paths = dict(names)  # attribute path from the model: "stage1.b1_c1" inside a unit module
+    for module in modules:
+        for uid, members in zip(module.units, module.members, strict=True):
+            for lid, attr in zip(members, module.attrs, strict=True):
+                paths[lid] = f"{names[uid]}.{attr}"
     helpers = sorted({h for e in emits.values() for h in e.helpers})
     input_shape = plan.result.layers[plan.input_id].output_shape
     inputs = inputs if inputs is not None else ModelInput()
@@ -394,15 +403,18 @@ def pytorch_source(graph: Graph, *, config: TrainConfig | None = None,
         f"ENDS_WITH_SOFTMAX = {graph.layer(plan.output_id).type == 'Softmax'!r}",
         *_input_constants(inputs),
     ]
-    out += _weight_tables(plan, names)
+    out += _weight_tables(plan, paths)
     for name in helpers:
         out += ["", "", _HELPERS[name].strip("\n")]
-    out += ["", "", *_model_class(plan, names, emits)]
+    for module in modules:
+        out += ["", "", *_unit_class(plan, module, emits)]
+    out += ["", "", *_model_class(plan, names, paths, emits, modules)]
     out += ["", "", _RUNTIME.strip("\n"), ""]
     return "\n".join(out)
 
 
 def _weight_tables(plan: NetworkPlan, names: dict[str, str]) -> list[str]:
+    """``names``: each layer's attribute path in the model (dotted inside a unit module)."""
     keys, decayed, frozen_bn = [], [], []
     for lid in plan.order:
         layer = plan.graph.layer(lid)
@@ -423,7 +435,8 @@ def _weight_tables(plan: NetworkPlan, names: dict[str, str]) -> list[str]:
     ]
 
 
-def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emit]) -> list[str]:
+def _model_class(plan: NetworkPlan, names: dict[str, str], paths: dict[str, str],
+                 emits: dict[str, _Emit], modules: list[UnitModule]) -> list[str]:
     graph, result = plan.graph, plan.result
     init = ["    def __init__(self) -> None:", "        super().__init__()",
             "        # (x - norm_mean) / norm_std per channel when set (set_normalization); not",
@@ -431,26 +444,38 @@ def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emi
             '        self.register_buffer("norm_mean", None, persistent=False)',
             '        self.register_buffer("norm_std", None, persistent=False)']
     frozen = []
-    for lid in plan.order:
-        emit = emits[lid]
-        if emit.module is None:
-            continue
-        layer = graph.layer(lid)
-        notation = layer.spec.notation(layer.params) or layer.type
-        shape = fmt_shape(result.layers[lid].output_shape)
-        init.append(f"        # {lid!r}: {_comment(notation)} -> {shape}")
-        init.append(f"        self.{names[lid]} = {emit.module}")
-        if not layer.trainable and layer.spec.arrays_decl:
-            frozen.append(f"        self.{names[lid]}.requires_grad_(False)  # frozen in cnnstudio")
-    init += frozen
+    unit_of = {lid: (module, uid) for module in modules
+               for uid, members in zip(module.units, module.members, strict=True)
+               for lid in members}
+    first = {members[0]: (module, uid) for module in modules
+             for uid, members in zip(module.units, module.members, strict=True)}
     arg = names[plan.input_id]
     fwd = [f"    def forward(self, {arg}: torch.Tensor) -> torch.Tensor:",
            "        if self.norm_mean is not None:",
            f"            {arg} = ({arg} - self.norm_mean) / self.norm_std"]
     for lid in plan.order:
-        line = _forward_line(graph.layer(lid), names, emits[lid])
+        layer = graph.layer(lid)
+        if not layer.trainable and layer.spec.arrays_decl:
+            frozen.append(f"        self.{paths[lid]}.requires_grad_(False)  # frozen in cnnstudio")
+        if lid in first:  # a repeated unit: one module call stands for all its layers
+            module, uid = first[lid]
+            source, exit_id = module.ends[module.units.index(uid)]
+            init.append(f"        # unit {_comment(repr(graph.units.get(uid).name))}")
+            init.append(f"        self.{names[uid]} = {module.class_name}()")
+            fwd.append(f"        {names[exit_id]} = self.{names[uid]}({names[source]})")
+            continue
+        if lid in unit_of:
+            continue
+        emit = emits[lid]
+        if emit.module is not None:
+            notation = layer.spec.notation(layer.params) or layer.type
+            shape = fmt_shape(result.layers[lid].output_shape)
+            init.append(f"        # {lid!r}: {_comment(notation)} -> {shape}")
+            init.append(f"        self.{names[lid]} = {emit.module}")
+        line = _forward_line(layer, names, emit)
         if line:
             fwd.append(f"        {names[lid]} = {line}")
+    init += frozen
     fwd.append(f"        return {names[plan.output_id]}")
     train = [
         "    def set_normalization(self, mean, std) -> None:",
@@ -462,7 +487,7 @@ def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emi
         "    def train(self, mode: bool = True) -> CnnModel:",
         "        super().train(mode)",
         "        for name in FROZEN_BATCHNORM:",
-        "            getattr(self, name).eval()",
+        "            self.get_submodule(name).eval()",
         "        return self",
     ]
     return [
@@ -473,7 +498,88 @@ def _model_class(plan: NetworkPlan, names: dict[str, str], emits: dict[str, _Emi
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class UnitModule:
+    """Units of the model with the same layers, params and wiring: one nn.Module class."""
+
+    class_name: str
+    units: list[str]
+    members: list[list[str]]  # per unit, its layers in forward order
+    ends: list[tuple[str, str]]  # per unit, (the layer feeding it, its output layer)
+    attrs: list[str]  # attribute names inside the class, by position
+
+
+def repeated_units(plan: NetworkPlan, emits: dict[str, _Emit]) -> list[UnitModule]:
+    """Units that repeat (two or more with the same structure, one tensor in and one out) as
+    module classes, outermost units first; a unit inside a chosen one is part of its class."""
+    graph = plan.graph
+    units = graph.units
+    in_plan = set(plan.order)
+    groups: dict[tuple, list[tuple[str, list[str], tuple[str, str]]]] = {}
+    for unit in sorted(units, key=lambda u: len(units.ancestors(u.id))):
+        held = set(units.layers(unit.id))
+        sources, exits = units.boundary(unit.id)
+        if not held <= in_plan or len(sources) != 1 or len(exits) != 1 or \
+                any(graph.layer(lid).spec.max_inputs == 0 for lid in held):
+            continue
+        order = [lid for lid in plan.order if lid in held]
+        pos = {lid: i for i, lid in enumerate(order)}
+        key = tuple((graph.layer(lid).type, emits[lid].module, graph.layer(lid).trainable,
+                     tuple(pos.get(s, -1) for s in graph.layer(lid).inputs)) for lid in order)
+        groups.setdefault(key, []).append((unit.id, order, (sources[0], exits[0])))
+    chosen: set[str] = set()
+    out: list[UnitModule] = []
+    taken = set(GENERATED_GLOBALS)
+    for found in groups.values():
+        found = [f for f in found if not any(a in chosen for a in units.ancestors(f[0]))]
+        if len(found) < 2:
+            continue
+        chosen.update(f[0] for f in found)
+        base = "".join(w[:1].upper() + w[1:] for w in
+                       re.findall(r"[A-Za-z0-9]+", units.get(found[0][0]).name)) or "Unit"
+        base = re.sub(r"\d+$", "", base) or "Unit"
+        name = base if base[0].isalpha() else "Unit" + base
+        n = 2
+        while name in taken:
+            name, n = f"{base}{n}", n + 1
+        taken.add(name)
+        attrs = python_identifiers(found[0][1], reserved=(*GENERATED_GLOBALS, "x"))
+        out.append(UnitModule(name, [f[0] for f in found], [f[1] for f in found],
+                              [f[2] for f in found], [attrs[lid] for lid in found[0][1]]))
+    return out
+
+
+def _unit_class(plan: NetworkPlan, module: UnitModule, emits: dict[str, _Emit]) -> list[str]:
+    """The class of a repeated unit, written from its first copy (every copy is the same)."""
+    graph, result = plan.graph, plan.result
+    members = module.members[0]
+    source, exit_id = module.ends[0]
+    local = dict(zip(members, module.attrs, strict=True))
+    local[source] = "x"
+    names = [repr(graph.units.get(u).name) for u in module.units]
+    init = ["    def __init__(self) -> None:", "        super().__init__()"]
+    fwd = ["    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+    for lid in members:
+        layer, emit = graph.layer(lid), emits[lid]
+        if emit.module is not None:
+            notation = layer.spec.notation(layer.params) or layer.type
+            shape = fmt_shape(result.layers[lid].output_shape)
+            init.append(f"        # {_comment(notation)} -> {shape}")
+            init.append(f"        self.{local[lid]} = {emit.module}")
+        fwd.append(f"        {local[lid]} = {_forward_line(layer, local, emit)}")
+    fwd.append(f"        return {local[exit_id]}")
+    return [
+        f"# The units {_comment(', '.join(names))} of the model: one class, one instance each.",
+        f"class {module.class_name}(nn.Module):",
+        '    """A unit that repeats in the model; each copy has its own weights."""',
+        "",
+        *init, "", *fwd,
+    ]
+
+
 def _forward_line(layer: Layer, names: dict[str, str], emit: _Emit) -> str | None:
+    """One forward statement's right-hand side; ``names`` maps layer ids to local names (and
+    the attribute names of the module's layers)."""
     ins = [names[s] for s in layer.inputs]
     if emit.expression is not None:
         return emit.expression(ins)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
-from cnnstudio.core.graph import Graph, Layer
+from cnnstudio.core.graph import Graph, GraphError, Layer
+from cnnstudio.core.units import Unit, UnitError, Units
 
 if TYPE_CHECKING:
     from cnnstudio.gui.document import Document
@@ -70,22 +71,23 @@ class RemoveLayer(Op):
     def __init__(self, layer_id: str) -> None:
         self.layer_id = layer_id
         self._saved: tuple[Layer, int, tuple[float, float] | None,
-                           dict[str, list[str]]] | None = None
+                           dict[str, list[str]], list[Unit]] | None = None
 
     def do(self, model: Model) -> None:
         graph = model.graph
         layer = graph.layer(self.layer_id)
         consumers = {c: list(graph.layer(c).inputs) for c in graph.consumers(self.layer_id)}
         saved = (copy.deepcopy(layer), graph.index_of(self.layer_id),
-                 graph.positions.get(self.layer_id), consumers)
+                 graph.positions.get(self.layer_id), consumers, graph.units.snapshot())
         graph.remove_layer(self.layer_id)
         self._saved = saved
 
     def undo(self, model: Model) -> None:
         graph = model.graph
         assert self._saved is not None
-        layer, index, position, consumers = self._saved
+        layer, index, position, consumers, units = self._saved
         graph.insert_layer(layer, index, position)
+        graph.units.restore(units)
         for cid, inputs in consumers.items():
             # Restored verbatim: the state before was what the user had, even if it was invalid.
             graph.layer(cid).inputs = list(inputs)
@@ -156,6 +158,36 @@ class Rename(Op):
     def undo(self, model: Model) -> None:
         graph = model.graph
         graph.rename(self.new, self.old)
+
+
+class EditUnits(Op):
+    """Any change of the units (group, ungroup, collapse, rename): the units before and after,
+    as plain values. Units are how the model is drawn, so this is allowed while training."""
+
+    structural = False
+
+    def __init__(self, apply: Callable[[Units], object]) -> None:
+        self._apply: Callable[[Units], object] | None = apply
+        self._before: list[Unit] = []
+        self._after: list[Unit] = []
+
+    def do(self, model: Model) -> None:
+        units = model.graph.units
+        before = units.snapshot()
+        if self._apply is not None:
+            try:
+                self._apply(units)
+            except UnitError as exc:
+                units.restore(before)
+                raise GraphError(str(exc)) from None
+            self._apply = None  # redo replays the recorded result
+            self._after = units.snapshot()
+        else:
+            units.restore(self._after)
+        self._before = before
+
+    def undo(self, model: Model) -> None:
+        model.graph.units.restore(self._before)
 
 
 class Move(Op):

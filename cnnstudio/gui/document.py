@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,27 @@ from PySide6.QtGui import QUndoStack
 from cnnstudio.core import modelfile
 from cnnstudio.core.catalogue import layer_spec, resolve_entry
 from cnnstudio.core.graph import Graph, GraphError
-from cnnstudio.core.layout import DEFAULT_TARGET, LayoutReport, auto_layout, free_offset, make_room
+from cnnstudio.core.layout import (
+    DEFAULT_TARGET,
+    LayoutReport,
+    auto_layout,
+    free_offset,
+    make_room,
+)
+from cnnstudio.core.unit_ops import (
+    copies_of,
+    fold_shift,
+    group_plan,
+    node_layers,
+    repeat_plan,
+    unique_id,
+)
+from cnnstudio.core.units import UnitError
 from cnnstudio.core.validator import ValidationResult, validate
 from cnnstudio.gui.commands import (
     AddLayer,
     EditCommand,
+    EditUnits,
     Move,
     Op,
     RemoveLayer,
@@ -293,17 +308,11 @@ class Document(QObject):
             self._refuse(f"pasting {len(piece):,} layers would make the model larger than the "
                          f"{MAX_DISPLAY_LAYERS:,} layers the window shows")
         missing = auto_layout(piece)
-        taken = set(self.graph.ids)
+        taken = set(self.graph.ids) | set(self.graph.units.ids)
         renamed: dict[str, str] = {}
         ops: list[Op] = []
         for layer in piece:  # ids first, so an input listed after its consumer is kept too
-            new = layer.id
-            if new in taken:  # c1 -> c1_2, and a copy of c1_2 -> c1_3 (not c1_2_2)
-                base = re.sub(r"_\d+$", "", layer.id) or layer.id
-                n = 2
-                while f"{base}_{n}" in taken:
-                    n += 1
-                new = f"{base}_{n}"
+            new = unique_id(layer.id, taken)  # c1 -> c1_2, a copy of c1_2 -> c1_3
             taken.add(new)
             renamed[layer.id] = new
         where = {lid: piece.positions.get(lid, missing[lid]) for lid in piece.ids}
@@ -318,6 +327,114 @@ class Document(QObject):
             self._edit(f"Paste {len(ops)} layer{'s' if len(ops) > 1 else ''}",
                        ops + self._room_for(ops))
         return list(renamed.values())
+
+    # --- units (how the model is drawn; each edit is one undo step) --------------------------
+    def layers_of(self, nodes: Iterable[str]) -> list[str]:
+        """The layers behind canvas nodes (a layer, or every layer of a unit), in file order."""
+        chosen: set[str] = set()
+        for node in nodes:
+            if node in self.graph or node in self.graph.units:
+                chosen.update(node_layers(self.graph, node))
+        return [lid for lid in self.graph.ids if lid in chosen]
+
+    def group(self, nodes: Iterable[str], name: str | None = None) -> str:
+        """Group blocks (and units) as a new unit, shown collapsed; returns its id."""
+        members, parent = self._unit_call(lambda: group_plan(self.graph, list(nodes)))
+        uid = self.graph.units.next_id()
+        name = name or f"Unit {uid.rsplit('_', 1)[-1]}"
+        with self.macro(f"Group {len(members)} layers as {name!r}"):
+            self._edit("Group", [EditUnits(lambda u: u.add(uid, name, members, parent=parent))])
+            self.set_collapsed(uid, True)
+        return uid
+
+    def ungroup(self, unit_id: str) -> None:
+        """Remove the unit (expanding it first); its layers and nested units stay."""
+        unit = self._require_unit(unit_id)
+        with self.macro(f"Ungroup {unit.name!r}"):
+            self.set_collapsed(unit_id, False)
+            self._edit("Ungroup", [EditUnits(lambda u: u.remove(unit_id))])
+
+    def set_collapsed(self, unit_id: str, collapsed: bool) -> None:
+        """Collapse to one block or expand in place: the blocks below move up or down."""
+        unit = self._require_unit(unit_id)
+        if unit.collapsed == bool(collapsed):
+            return
+        if self.graph.positions == auto_layout(self.graph):
+            # An automatic layout stays one: laid out again with the unit folded or unfolded.
+            after = self.graph.copy()
+            after.units.set_collapsed(unit_id, collapsed)
+            moves = {lid: pos for lid, pos in auto_layout(after).items()
+                     if self.graph.positions.get(lid) != pos}
+        else:  # the user's own arrangement: only the blocks below move, up or down
+            moves = fold_shift(self.graph, unit_id, collapse=bool(collapsed))
+        ops: list[Op] = [EditUnits(lambda u: u.set_collapsed(unit_id, collapsed))]
+        ops += [Move(lid, pos) for lid, pos in moves.items()]
+        self._edit(("Collapse " if collapsed else "Expand ") + repr(unit.name), ops)
+
+    def rename_unit(self, unit_id: str, name: str) -> None:
+        unit = self._require_unit(unit_id)
+        if name.strip() and name.strip() != unit.name:
+            self._edit(f"Rename unit {unit.name!r}",
+                       [EditUnits(lambda u: u.rename(unit_id, name))])
+
+    def repeat_unit(self, unit_id: str, count: int) -> list[str]:
+        """"N more like this": ``count`` copies wired in sequence after the unit, each with its
+        own layers (fresh ids, own weights); returns the new units' ids."""
+        unit = self._require_unit(unit_id)
+        plan = self._unit_call(lambda: repeat_plan(self.graph, unit_id, count))
+        ops: list[Op] = [Move(lid, pos) for lid, pos in plan.moves.items()]
+        ops += [AddLayer(n.type, n.params, n.id, n.inputs, n.trainable, n.position, n.index)
+                for n in plan.layers]
+        ops += [SetInputs(cid, inputs) for cid, inputs in plan.rewire.items()]
+
+        def add_units(units: Any) -> None:
+            for new in plan.units:
+                units.add(new.id, new.name, new.members, parent=new.parent,
+                          collapsed=new.collapsed)
+        ops.append(EditUnits(add_units))
+        self._edit(f"Repeat {unit.name!r} {count} more time{'s' if count != 1 else ''}", ops)
+        return [u.id for u in plan.units if u.parent == unit.parent]
+
+    def copies_of(self, layer_id: str, param: str | None = None) -> list[str]:
+        """The matching layers in the other copies of the layer's unit, copies that may differ
+        from it in ``param`` only (see core.unit_ops)."""
+        return copies_of(self.graph, layer_id, param) if layer_id in self.graph else []
+
+    def apply_to_copies(self, layer_id: str, name: str) -> list[str]:
+        """Give the matching layer of every copy of its unit this layer's value of ``name``;
+        returns the layers changed (one undo step)."""
+        value = self._require(layer_id).params[name]
+        targets = [c for c in self.copies_of(layer_id, name)
+                   if self.graph.layer(c).params.get(name) != value]
+        if targets:
+            self._edit(f"Set {name} in {len(targets)} cop{'ies' if len(targets) > 1 else 'y'}",
+                       [SetParam(c, name, value) for c in targets])
+        return targets
+
+    def move_nodes(self, positions: Mapping[str, tuple[float, float]]) -> None:
+        """Record a drag of canvas nodes: a unit's block carries all its layers along."""
+        layer_moves: dict[str, tuple[float, float]] = {}
+        for node, (x, y) in positions.items():
+            if node in self.graph.units:
+                ex, ey = self.graph.positions.get(self.graph.units.entry(node), (0.0, 0.0))
+                for lid in self.graph.units.layers(node):
+                    lx, ly = self.graph.positions.get(lid, (ex, ey))
+                    layer_moves[lid] = (round(lx + x - ex, 1), round(ly + y - ey, 1))
+            elif node in self.graph:
+                layer_moves[node] = (x, y)
+        self.move_layers(layer_moves)
+
+    def _require_unit(self, unit_id: str) -> Any:
+        if unit_id not in self.graph.units:
+            self._refuse(f"no unit with id {unit_id!r}")
+        return self.graph.units.get(unit_id)
+
+    def _unit_call(self, plan: Any) -> Any:
+        """A unit plan, its UnitError refused like any edit (message shown, nothing changed)."""
+        try:
+            return plan()
+        except (UnitError, GraphError) as exc:
+            self._refuse(str(exc))
 
     def replace_graph(self, graph: Graph, text: str = "New model") -> None:
         """New / New from template: one undoable step; the model then belongs to no file."""

@@ -30,6 +30,7 @@ from cnnstudio.core.templates import DEFAULT_TEMPLATE, load_template
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui import settings as cfg
 from cnnstudio.gui.canvas import CanvasView
+from cnnstudio.gui.color_scheme import ColorScheme
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.export_actions import ExportActions
 from cnnstudio.gui.file_actions import FileActions
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self.document = document or Document(load_template(DEFAULT_TEMPLATE))
         self.selection = Selection(self)
         self.settings = settings or cfg.open_settings()
+        self.color_scheme = ColorScheme(self.settings, self)  # before any widget reads colours
         self.canvas = CanvasView(self.document, self.selection)
         self.setCentralWidget(self.canvas)
         self.files = FileActions(self, self.document, self.settings, self.canvas.show_model)
@@ -260,6 +262,8 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addAction(a["reset_layout"])
+        view.addSeparator()
+        self.scheme_actions = self.color_scheme.fill_menu(view.addMenu("&Colour Scheme"))
 
         # Model-level actions. Others add theirs in sections: training adds the weights
         # actions after the "weights" separator; checks of the model (sanity checks) belong
@@ -269,6 +273,9 @@ class MainWindow(QMainWindow):
             model.addAction(a[name])
         self.model_checks_end = model.addSeparator()  # insert sanity checks before this
         model.addAction(a["auto_layout"])
+        model.addSeparator()
+        for name in ("group", "ungroup", "toggle_unit", "repeat_unit", "rename_unit"):
+            model.addAction(a[name])
         self.model_weights_start = model.addSeparator()  # weights actions go after this
 
         helpm = self.menus["help"] = bar.addMenu("&Help")

@@ -33,6 +33,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "which docks are shown, where, and tabbed with which"),
     Setting("files/recent", list, [], "recently opened or saved model files, newest first"),
     Setting("files/last_dir", str, "", "folder the Open and Save dialogs start in"),
+    Setting("view/color_scheme", str, "system",
+            "system, light or dark: the View menu's colour scheme (system follows the desktop)"),
     Setting("recovery/delay_ms", int, 500,
             "milliseconds from a change to its recovery copy (changes in between are written "
             "together)"),

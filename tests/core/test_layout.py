@@ -17,6 +17,7 @@ from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.layout import LAYOUT_BUDGET, LayoutReport, auto_layout
 from cnnstudio.core.templates import list_templates, load_template
+from cnnstudio.core.units import visible_graph
 
 
 def dense_adds_document(n: int) -> dict:
@@ -110,7 +111,13 @@ def test_templates_use_the_full_method_without_overlaps(name):
     pos = auto_layout(graph, report=report)
     assert report.method == "layered"
     assert set(pos) == set(graph.ids)
-    assert_no_overlap(pos)
+    # The blocks drawn: a collapsed unit stands at its entry layer; its other layers are hidden.
+    seen = visible_graph(graph)
+    assert_no_overlap({n: pos[graph.units.entry(n) if seen.is_unit(n) else n]
+                       for n in seen.nodes})
+    for uid in graph.units.ids:  # laid out with every unit expanded: no overlap either
+        graph.units.set_collapsed(uid, False)
+    assert_no_overlap(auto_layout(graph))
 
 
 def test_resnet18_with_its_residual_blocks_collapsed_fits_one_screen_legibly():

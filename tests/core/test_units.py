@@ -165,6 +165,11 @@ def test_visible_graph_folds_collapsed_units_into_one_node() -> None:
 def test_template_units_are_valid_and_hold_whole_stages(key: str) -> None:
     g = load_template(key)
     g.units.check()
+    if key in ("mini_resnet", "cifar_vgg", "mobilenet_se"):  # natural stages open as units
+        assert len(g.units) >= 2 and all(u.collapsed for u in g.units)
+        for uid in g.units.ids:  # each a stage: one tensor in, one out
+            sources, exits = g.units.boundary(uid)
+            assert len(sources) == 1 and len(exits) == 1, uid
 
 
 def test_auto_layout_places_a_collapsed_unit_as_one_block() -> None:
@@ -178,3 +183,82 @@ def test_auto_layout_places_a_collapsed_unit_as_one_block() -> None:
     assert at["c1"] == (at["in"][0], at["in"][1] + step)  # the unit's entry, one row down
     assert at["f"][1] == at["c1"][1] + step  # the next block right under the folded unit
     assert at["r2"][1] == at["c1"][1] + 3 * step  # hidden members keep a layout of their own
+
+
+# --- the plans behind the window's unit commands ----------------------------------------------
+
+def residual_blocks() -> Graph:
+    """in -> stem -> [c1 -> r1 -> c2 -> add(stem, c2) -> relu] -> gap -> out."""
+    g = Graph("res")
+    g.add_layer("Input", {"channels": 2, "height": 8, "width": 8}, layer_id="in")
+    g.add_layer("Conv2D", {"filters": 4, "padding": "same"}, layer_id="stem", inputs=["in"])
+    g.add_layer("Conv2D", {"filters": 4, "padding": "same"}, layer_id="c1", inputs=["stem"])
+    g.add_layer("ReLU", layer_id="r1", inputs=["c1"])
+    g.add_layer("Conv2D", {"filters": 4, "padding": "same"}, layer_id="c2", inputs=["r1"])
+    g.add_layer("Add", layer_id="add", inputs=["stem", "c2"])
+    g.add_layer("ReLU", layer_id="relu", inputs=["add"])
+    g.add_layer("GlobalAvgPool2D", layer_id="gap", inputs=["relu"])
+    g.add_layer("Dense", {"units": 3}, layer_id="out", inputs=["gap"])
+    for i, lid in enumerate(g.ids):  # one column, as a user might have arranged it
+        g.move(lid, 0.0, 100.0 * i)
+    return g
+
+
+def test_group_plan_nests_inside_the_common_unit_and_refuses_a_duplicate() -> None:
+    from cnnstudio.core.unit_ops import group_plan
+
+    g = residual_blocks()
+    assert group_plan(g, ["c1", "r1"]) == (["c1", "r1"], None)
+    g.units.add("blk", "Block", ["c1", "r1", "c2", "add", "relu"])
+    assert group_plan(g, ["r1", "c1"]) == (["c1", "r1"], "blk")
+    with pytest.raises(UnitError, match="already form"):
+        group_plan(g, ["blk"])
+    assert group_plan(g, ["blk", "stem"])[0] == ["stem", "c1", "r1", "c2", "add", "relu"]
+
+
+def test_fold_shift_moves_the_blocks_below_by_the_units_height() -> None:
+    from cnnstudio.core.unit_ops import ROW_STEP, fold_shift
+
+    g = residual_blocks()
+    g.units.add("blk", "Block", ["c1", "r1", "c2", "add", "relu"])
+    up = fold_shift(g, "blk", collapse=True)
+    assert set(up) == {"gap", "out"}
+    assert up["gap"][1] == g.positions["gap"][1] - 4 * ROW_STEP
+
+
+def test_repeat_plan_copies_wire_in_sequence_with_fresh_ids() -> None:
+    from cnnstudio.core.unit_ops import copies_of, repeat_plan
+
+    g = residual_blocks()
+    g.units.add("blk", "Block", ["c1", "r1", "c2", "add", "relu"], collapsed=True)
+    plan = repeat_plan(g, "blk", 2)
+    ids = [n.id for n in plan.layers]
+    assert len(ids) == 10 and not set(ids) & set(g.ids)
+    first = {n.id: n for n in plan.layers[:5]}
+    assert first["c1_2"].inputs == ["relu"] and first["add_2"].inputs == ["relu", "c2_2"]
+    assert plan.layers[5].inputs == ["relu_2"]  # the second copy follows the first
+    assert plan.rewire == {"gap": ["relu_3"]}
+    assert [u.name for u in plan.units] == ["Block (2)", "Block (3)"]
+    for n in plan.layers:
+        g.add_layer(n.type, n.params, layer_id=n.id, inputs=n.inputs, index=n.index,
+                    position=n.position)
+    for cid, inputs in plan.rewire.items():
+        g.set_inputs(cid, inputs)
+    for u in plan.units:
+        g.units.add(u.id, u.name, u.members, parent=u.parent, collapsed=u.collapsed)
+    assert validate(g).valid
+    assert copies_of(g, "c2") == ["c2_2", "c2_3"]
+    assert copies_of(g, "c2_3") == ["c2", "c2_2"]
+    assert copies_of(g, "stem") == []
+    g.set_param("c2_2", "filters", 8)  # a copy that differs is not a copy any more...
+    assert copies_of(g, "c2") == ["c2_3"]
+    assert copies_of(g, "c2_2", "filters") == ["c2", "c2_3"]  # ...but for the param edited
+
+
+def test_repeat_refuses_a_unit_with_two_inputs() -> None:
+    from cnnstudio.core.unit_ops import repeat_plan
+
+    g = residual_blocks()
+    g.units.add("two", "Two", ["c2", "add"])  # fed by r1 and by stem
+    with pytest.raises(UnitError, match="'Two' cannot repeat.*2 inputs"):
+        repeat_plan(g, "two", 1)

@@ -27,6 +27,8 @@ def _texts(root) -> list[str]:
 
 def test_svg_has_every_block_text_family_colour_and_edge_label():
     graph = load_template("mini_resnet")
+    for uid in graph.units.ids:  # every layer drawn (collapsed units: test_diagram_units)
+        graph.units.set_collapsed(uid, False)
     result = validate(graph)
     root = ET.fromstring(to_svg(graph, result))
     texts = _texts(root)

@@ -87,7 +87,7 @@ def test_no_wire_on_the_canvas_runs_through_a_block(qtbot, selection, name):
     graph = resnet18() if name == "resnet18" else load_template(name)
     view = open_view(qtbot, selection, graph)
     scene = view.canvas_scene
-    rects = {lid: item.mapRectToScene(item.rect())  # the block itself, without its badges
+    rects = {lid: item.mapRectToScene(item.rect())  # the block itself (a unit: its front card)
              for lid, item in scene.blocks.items()}
     for (src, dst), edge in scene.edges.items():
         path = edge._path

@@ -155,6 +155,15 @@ def test_missing_positions_are_laid_out_on_load():
     assert not graph.positions
     doc = Document(graph)
     assert set(doc.graph.positions) == set(doc.graph.ids)
+    # Every block drawn has its own place (a collapsed unit is drawn at its first layer's).
+    from cnnstudio.core.units import visible_graph
+
+    seen = visible_graph(doc.graph)
+    spots = [doc.graph.positions[doc.graph.units.entry(n) if seen.is_unit(n) else n]
+             for n in seen.nodes]
+    assert len(set(spots)) == len(spots), "two blocks at the same place"
+    for uid in doc.graph.units.ids:  # and expanding a unit in place keeps them apart
+        doc.set_collapsed(uid, False)
     spots = list(doc.graph.positions.values())
     assert len(set(spots)) == len(spots), "two blocks at the same place"
 

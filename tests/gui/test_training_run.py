@@ -90,11 +90,16 @@ def test_pause_resume_stop(qtbot, window):
 
 def test_event_loop_never_stalls_while_training(qtbot, window):
     """A 10 ms QTimer probe: the longest gap between its ticks from the first batch report to
-    the end of the run, with the curves and the feature maps (redrawn each epoch) on screen."""
+    the end of the run, with the curves, the feature maps (redrawn each epoch, a unit pinned
+    with its effective field) and Why (saliency and Grad-CAM recomputed each epoch) on screen."""
     ui = window.training
     configure(ui, epochs=8, batch=16)
     window.splitDockWidget(ui.docks["curves"], ui.docks["feature_maps"],
                            Qt.Orientation.Horizontal)
+    window.splitDockWidget(ui.docks["feature_maps"], ui.docks["why"],
+                           Qt.Orientation.Horizontal)
+    ui.feature_maps.pin(0, 2, 3)
+    ui.feature_maps.effective.setChecked(True)
     gaps: list[float] = []
     watching = False
     clock = QElapsedTimer()
@@ -112,13 +117,60 @@ def test_event_loop_never_stalls_while_training(qtbot, window):
             watching = True
             clock.restart()
 
+    def scrub_back(point) -> None:  # replay an earlier epoch while the run goes on
+        if point.epoch == 4:
+            ui.scrubber.show_epoch(2)
+
     ui.controller.batches.connect(first_batch)
+    ui.controller.epochEnded.connect(scrub_back)
     ui.controller.runFinished.connect(lambda _o: probe.stop())
     probe.timeout.connect(tick)
     clock.start()
     probe.start()
     run_to_end(qtbot, ui)
-    assert ui.feature_maps.isVisible() and ui.curves.isVisible()
+    assert ui.feature_maps.isVisible() and ui.curves.isVisible() and ui.why.isVisible()
+    assert ui.feature_maps.sample_view.has_heat() and ui.why.result is not None
+    assert ui.scrubber.epochs() == list(range(9))
     assert len(gaps) > 20  # the probe watched a run
     worst = max(gaps)
     assert worst < 100, f"the event loop stalled for {worst} ms"
+
+
+def _longest_gap_while(qtbot, busy, start) -> float:
+    """Milliseconds of the longest gap between ticks of a 10 ms QTimer probe from ``start()``
+    until ``busy()`` is false."""
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(lambda: gaps.append(clock.restart()))
+    clock.start()
+    probe.start()
+    start()
+    qtbot.waitUntil(lambda: not busy(), timeout=RUN_TIMEOUT_MS)
+    probe.stop()
+    assert len(gaps) > 5
+    return max(gaps)
+
+
+def test_event_loop_never_stalls_while_searching_top_patches(qtbot):
+    """The search scores every position of 1,797 images in the background while the feature
+    maps (a unit pinned, its effective field on) and Why are on screen."""
+    from cnnstudio.engine.datasets import load_dataset
+
+    w = make_window(qtbot, dataset=load_dataset("digits"))
+    ui = w.training
+    w.splitDockWidget(ui.docks["top_patches"], ui.docks["feature_maps"],
+                      Qt.Orientation.Horizontal)
+    w.splitDockWidget(ui.docks["feature_maps"], ui.docks["why"], Qt.Orientation.Horizontal)
+    ui.feature_maps.pin(0, 2, 3)
+    ui.feature_maps.effective.setChecked(True)
+    ui.top_patches.choose("c2", 3)
+    # Let the split docks lay out and draw first: the probe measures the search, not that.
+    qtbot.waitUntil(lambda: ui.why.result is not None and ui.feature_maps.sample_view.has_heat(),
+                    timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(200)
+    worst = _longest_gap_while(qtbot, ui.top_patches.busy, ui.top_patches.find)
+    assert len(ui.top_patches.found) == 9 and ui.top_patches.isVisible()
+    assert worst < 100, f"the event loop stalled for {worst} ms"
+    ui.shutdown()

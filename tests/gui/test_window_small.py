@@ -174,19 +174,24 @@ def test_weights_dialogs_start_in_the_last_folder(window, tmp_path, monkeypatch)
     assert asked[1] == str(folder)
 
 
+def wrong_images_after_one_epoch(qtbot, dataset=None):  # noqa: ANN001, ANN201
+    """A window trained one epoch, its confusion view showing the most confidently wrong."""
+    from training_support import configure, make_window, run_to_end
+
+    ui = make_window(qtbot, dataset=dataset).training
+    configure(ui, epochs=1)
+    run_to_end(qtbot, ui)
+    ui.docks["confusion"].raise_()
+    ui.confusion.show_wrong()
+    assert ui.confusion.images.count() > 0
+    return ui, ui.confusion
+
+
 def test_confusion_images_have_whole_captions_and_enlarge_on_double_click(qtbot):
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QDialog, QLabel
-    from training_support import configure, make_window, run_to_end
 
-    w = make_window(qtbot)
-    ui = w.training
-    configure(ui, epochs=1)
-    run_to_end(qtbot, ui)
-    view = ui.confusion
-    ui.docks["confusion"].raise_()
-    view.show_wrong()
-    assert view.images.count() > 0
+    ui, view = wrong_images_after_one_epoch(qtbot)
     fm = view.images.fontMetrics()
     for caption in view.images.captions():  # confidence, then the class: each fits its tile
         percent, name = caption.split("\n")
@@ -199,5 +204,31 @@ def test_confusion_images_have_whole_captions_and_enlarge_on_double_click(qtbot)
     picture = dialog.findChildren(QLabel)[0].pixmap()
     assert picture.width() >= 256 or picture.height() >= 256
     assert "true" in dialog.findChildren(QLabel)[1].text()
+    dialog.close()
+    ui.controller.shutdown()
+
+
+def test_confusion_images_of_a_folder_dataset_show_their_file_names(qtbot):
+    from dataclasses import replace
+
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QDialog, QLabel
+    from training_support import small_digits
+
+    d = small_digits()
+    files = tuple(f"train/{d.class_names[c]}/t{i}.png" for i, c in enumerate(d.y_train)) + tuple(
+        f"test/{d.class_names[c]}/e{i}.png" for i, c in enumerate(d.y_test))
+    ui, view = wrong_images_after_one_epoch(qtbot, replace(d, file_names=files))
+    for caption in view.images.captions():  # confidence, class, then the test image's file
+        percent, name, file = caption.split("\n")
+        assert file.startswith("e") and file[1:].isdigit()  # the stem, under its tile
+    centre = view.images._tile_rect(0).center()
+    qtbot.mouseDClick(view.images, Qt.MouseButton.LeftButton, pos=QPoint(centre))
+    (dialog,) = [d for d in view.findChildren(QDialog, "enlargedImage") if d.isVisible()]
+    first = view.images.captions()[0].split("\n")[2]
+    text = dialog.findChildren(QLabel)[1].text()
+    assert "test/" in text and first in text and "true" in text
+    title = dialog.windowTitle()
+    assert title.startswith("test/") and title.endswith(f"/{first}.png")
     dialog.close()
     ui.controller.shutdown()

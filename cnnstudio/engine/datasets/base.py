@@ -44,6 +44,9 @@ class Dataset:
     split: str = ""
     #: The share of each class held out as the test split (a folder without test/), else None.
     held_out: float | None = None
+    #: Where each image came from (a folder's file paths, relative to it), training images then
+    #: test images, so a user can find a misclassified picture; empty when the source has none.
+    file_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = self.source
@@ -74,6 +77,9 @@ class Dataset:
                 f"test images are {list(self.x_test.shape[1:])} but training images are "
                 f"{list(self.x_train.shape[1:])}"
             )
+        if self.file_names and len(self.file_names) != len(self.x_train) + len(self.x_test):
+            fail(f"{len(self.file_names)} file names for "
+                 f"{len(self.x_train) + len(self.x_test)} images")
         if min(self.x_train.shape[1:]) < 1:
             fail(f"images of shape {list(self.x_train.shape[1:])} hold no pixels")
 
@@ -82,6 +88,13 @@ class Dataset:
         """``(C, H, W)``: what the model's Input layer must accept."""
         c, h, w = self.x_train.shape[1:]
         return int(c), int(h), int(w)
+
+    def names_of(self, part: str) -> tuple[str, ...]:
+        """The file names of the ``"train"`` or ``"test"`` images, in order (empty if unknown)."""
+        if not self.file_names:
+            return ()
+        n = len(self.x_train)
+        return self.file_names[:n] if part == "train" else self.file_names[n:]
 
     @property
     def num_classes(self) -> int:

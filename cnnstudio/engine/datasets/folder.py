@@ -96,6 +96,7 @@ def load_folder(
         source=str(path),
         split=split,
         held_out=None if layout and test_dir is not None else test_fraction,
+        file_names=tuple(f.relative_to(path).as_posix() for f, _ in train_files + test_files),
     )
 
 

@@ -216,6 +216,7 @@ def adapt_dataset(
         source=dataset.source,
         split=dataset.split,
         held_out=dataset.held_out,
+        file_names=dataset.file_names,
     )
 
 

@@ -63,6 +63,23 @@ class BlockView:
     alerts: tuple[str, ...] = ()
 
 
+def paint_card(painter: QPainter, rect: QRectF, body: QColor, header: QColor,
+               header_height: float = HEADER_HEIGHT) -> None:
+    """A block's rounded card (outline in the painter's pen) with its header band in
+    ``header``, clipped to the rounded top."""
+    painter.setBrush(body)
+    painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+    card = QPainterPath()
+    card.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
+    band = QPainterPath()
+    band.addRect(QRectF(rect.left(), rect.top(), rect.width(), header_height))
+    painter.save()
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(header)
+    painter.drawPath(card.intersected(band))
+    painter.restore()
+
+
 class PortItem(QGraphicsItem):
     """A connection point: inputs on the top edge, the output on the bottom edge."""
 
@@ -78,7 +95,8 @@ class PortItem(QGraphicsItem):
 
     @property
     def layer_id(self) -> str:
-        return self.block.layer_id
+        """The layer this port connects (a collapsed unit's ports stand for its entry/exit)."""
+        return self.block.port_layer(self.kind)
 
     def _width(self) -> float:
         return 44.0 if self.kind == "in" and self.block.view and self.block.view.merge else 0.0
@@ -131,6 +149,9 @@ class BlockItem(QGraphicsItem):
         self.in_port.setPos(BLOCK_WIDTH / 2, 0)
         self.out_port = PortItem(self, "out")
         self.out_port.setPos(BLOCK_WIDTH / 2, BLOCK_HEIGHT)
+
+    def port_layer(self, kind: str) -> str:
+        return self.layer_id
 
     # --- content ----------------------------------------------------------------------------
     def set_view(self, view: BlockView) -> bool:
@@ -197,7 +218,7 @@ class BlockItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         rect = self.rect()
-        family = style.family(view.family)
+        family = style.header(view.family)
         outline = self._state_colour()
         width = 2.2 if view.status in ("error", "warning") else 1.0
         if self.selected:
@@ -266,18 +287,7 @@ class BlockItem(QGraphicsItem):
         style = self.style
         compact = detail == TYPE_AND_SHAPE
         header_h = HEADER_HEIGHT + (6.0 if compact else 0.0)
-        painter.setBrush(style.body(view.family))
-        painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-        # Header: the family colour, clipped to the rounded top.
-        header = QPainterPath()
-        header.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-        band = QPainterPath()
-        band.addRect(QRectF(rect.left(), rect.top(), rect.width(), header_h))
-        painter.save()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(family)
-        painter.drawPath(header.intersected(band))
-        painter.restore()
+        paint_card(painter, rect, style.body(view.family), family, header_h)
         x = rect.left() + _PAD
         if paint_glyph is not None and not compact:
             paint_glyph(painter, QRectF(x - 2, rect.top() + (header_h - _GLYPH) / 2,
@@ -345,7 +355,7 @@ class BlockItem(QGraphicsItem):
         """A small padlock: the layer's weights are frozen during training."""
         painter.save()
         if colour is None:  # on the family colour
-            colour = mix(self.style.header_text, self.style.family(self.view.family), 0.1)  # type: ignore
+            colour = mix(self.style.header_text, self.style.header(self.view.family), 0.1)  # type: ignore
         painter.setPen(QPen(colour, 1.4))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawArc(QRectF(at.x() + 2, at.y(), 6, 8), 0, 180 * 16)

@@ -47,6 +47,8 @@ class EdgeItem(QGraphicsItem):
     def __init__(self, src: str, dst: str, style: CanvasStyle) -> None:
         super().__init__()
         self.src, self.dst = src, dst
+        #: The nodes drawn at its two ends: the layers, or the collapsed units standing for them.
+        self.ends = (src, dst)
         self.style = style
         self.selected = False
         self.highlight = False

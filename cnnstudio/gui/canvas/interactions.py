@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QRubberBand
 from cnnstudio.core.graph import GraphError
 from cnnstudio.gui.canvas.block import DRAG_Z, PortItem
 from cnnstudio.gui.canvas.edge import curve
+from cnnstudio.gui.canvas.unit_items import UnitFrameItem
 
 if TYPE_CHECKING:
     from cnnstudio.gui.canvas.view import CanvasView
@@ -174,7 +175,7 @@ class MoveInteraction(Interaction):
         done = {lid: (round(blocks[lid].pos().x(), 1), round(blocks[lid].pos().y(), 1))
                 for lid in self.origin if lid in blocks}
         try:
-            self.view.document.move_layers(done)
+            self.view.document.move_nodes(done)
         except GraphError:
             self.cancel()
 
@@ -214,6 +215,23 @@ class RubberBandInteraction(Interaction):
         self.band.deleteLater()
 
 
+class UnitHeaderInteraction(Interaction):
+    """Press on an expanded unit's header: its triangle collapses the unit; elsewhere the press
+    selects the unit (Ctrl/Shift adds it), so Ungroup or Repeat act on it."""
+
+    def __init__(self, view: CanvasView, event: QMouseEvent, frame: UnitFrameItem) -> None:
+        super().__init__(view, event)
+        self.scene.select_edges([])
+        if frame.toggle_rect().contains(self.start_scene):
+            view.toggle_unit(frame.unit_id)
+            return
+        if event.modifiers() & (Qt.KeyboardModifier.ControlModifier
+                                | Qt.KeyboardModifier.ShiftModifier):
+            view.selection.toggle(frame.unit_id)
+        else:
+            view.selection.set([frame.unit_id])
+
+
 class EdgeClickInteraction(Interaction):
     """Click on an edge: select it (Delete then disconnects)."""
 
@@ -242,6 +260,9 @@ def start_interaction(view: CanvasView, event: QMouseEvent) -> Interaction | Non
     block = scene.block_at(pos)
     if block is not None:
         return MoveInteraction(view, event, block.layer_id)
+    frame = scene.frame_at(pos)
+    if frame is not None:
+        return UnitHeaderInteraction(view, event, frame)
     edge = scene.edge_at(pos)
     if edge is not None:
         return EdgeClickInteraction(view, event, edge.key)

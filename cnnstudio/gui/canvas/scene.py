@@ -15,10 +15,17 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 from cnnstudio.core import routing
 from cnnstudio.core.appearance import block_text
 from cnnstudio.core.rules import fmt_shape
+from cnnstudio.core.unit_text import unit_text
+from cnnstudio.core.units import visible_graph
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
 from cnnstudio.gui.canvas.edge import EdgeItem, label_width
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
+from cnnstudio.gui.canvas.unit_items import (
+    UnitBlockItem,
+    UnitFrameItem,
+    unit_block_view,
+)
 from cnnstudio.gui.document import Document
 from cnnstudio.gui.selection import Selection
 
@@ -35,7 +42,11 @@ class CanvasScene(QGraphicsScene):
         self.style = style or canvas_style()
         self.setBackgroundBrush(self.style.background)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        #: One block per node drawn: a layer, or a collapsed unit (UnitBlockItem).
         self.blocks: dict[str, BlockItem] = {}
+        #: One frame per expanded unit that is shown.
+        self.frames: dict[str, UnitFrameItem] = {}
+        self._node_inputs: dict[str, list[str]] = {}
         self.alerts: dict[str, tuple[str, ...]] = {}
         self.edges: dict[tuple[str, str], EdgeItem] = {}
         self.selected_edges: set[tuple[str, str]] = set()
@@ -48,6 +59,15 @@ class CanvasScene(QGraphicsScene):
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
 
+    def restyle(self, style: CanvasStyle | None = None) -> None:
+        """Take the colours of the current palette (light/dark switch) into every item."""
+        self.style = style or canvas_style()
+        self.setBackgroundBrush(self.style.background)
+        for item in (*self.blocks.values(), *self.edges.values()):
+            item.style = self.style
+            item.update()
+        self.update()
+
     # --- model -> items ---------------------------------------------------------------------
     def set_alerts(self, alerts: dict[str, tuple[str, ...]]) -> None:
         """Mark blocks with training alerts (layer id -> messages); an empty dict clears."""
@@ -57,14 +77,21 @@ class CanvasScene(QGraphicsScene):
 
     def sync(self, result: ValidationResult) -> None:
         graph = self.document.graph
+        seen = visible_graph(graph)
         problems: dict[str, list[str]] = {}
         for p in result.problems:
             if p.layer is not None:
                 problems.setdefault(p.layer, []).append(p.message)
-        for lid in [lid for lid in self.blocks if lid not in graph]:
-            self.removeItem(self.blocks.pop(lid))
-            self.index.remove(lid)
-        for layer in graph:
+        drawn = set(seen.nodes)
+        for nid in [n for n, item in self.blocks.items()
+                    if n not in drawn or seen.is_unit(n) != isinstance(item, UnitBlockItem)]:
+            self.removeItem(self.blocks.pop(nid))
+            self.index.remove(nid)
+        for node in seen.nodes:
+            if seen.is_unit(node):
+                self._sync_unit(node, result)
+                continue
+            layer = graph.layer(node)
             report = result.layers.get(layer.id)
             text = block_text(layer, report)
             spec = layer.spec
@@ -75,52 +102,105 @@ class CanvasScene(QGraphicsScene):
                 frozen=not layer.trainable and bool(spec.weights),
                 has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
                 input_count=len(layer.inputs), alerts=self.alerts.get(layer.id, ()))
-            item = self.blocks.get(layer.id)
-            if item is None:
-                item = self.blocks[layer.id] = BlockItem(layer.id, self.style)
-                self.addItem(item)
-                item.set_selected(layer.id in self.selection)
+            item = self._block_item(layer.id, BlockItem)
             item.set_view(view)
-            x, y = graph.positions.get(layer.id, (0.0, 0.0))
-            if item.pos() != QPointF(x, y):
-                item.setPos(x, y)
-            self.index.put(layer.id, routing.block_rect((x, y)))
+            self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)))
         self._slots = {}
         self._labels = routing.BlockIndex()
-        wanted = {}
+        # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
+        wanted: dict[tuple[str, str], tuple[str, str]] = {}
+        self._node_inputs = {node: [] for node in seen.nodes}
+        drawn_edges: set[tuple[str | None, str]] = set()
         for layer in graph:
             for src in layer.inputs:
-                if src in self.blocks:
-                    wanted[(src, layer.id)] = None
-        for key in [k for k in self.edges if k not in wanted]:
+                ends = (seen.node_of.get(src), seen.node_of[layer.id])
+                if ends[0] is None or ends[0] == ends[1] or ends in drawn_edges:
+                    continue
+                drawn_edges.add(ends)
+                wanted[(src, layer.id)] = ends  # type: ignore[assignment]
+                self._node_inputs[ends[1]].append(ends[0])  # type: ignore[arg-type]
+        for key in [k for k, e in self.edges.items() if wanted.get(k) != e.ends]:
             self.removeItem(self.edges.pop(key))
             self.selected_edges.discard(key)
-        for key in wanted:
+        for key, ends in wanted.items():
             edge = self.edges.get(key)
             if edge is None:
                 edge = self.edges[key] = EdgeItem(key[0], key[1], self.style)
+                edge.ends = ends
                 self.addItem(edge)
             report = result.layers.get(key[0])
             edge.label_text = fmt_shape(report.output_shape) if report else "?"
             self._place_edge(edge)
-        self.selection.prune(graph.ids)
+        self._sync_frames()
+        self.selection.prune([*graph.ids, *graph.units.ids])
         self._grow_rect()
+
+    def _block_item(self, node: str, kind: type[BlockItem]) -> BlockItem:
+        item = self.blocks.get(node)
+        if item is None:
+            item = self.blocks[node] = kind(node, self.style)
+            self.addItem(item)
+            item.set_selected(node in self.selection)
+        return item
+
+    def _place_block(self, item: BlockItem, pos: tuple[float, float]) -> None:
+        if item.pos() != QPointF(*pos):
+            item.setPos(*pos)
+        self.index.put(item.layer_id, routing.block_rect(pos))
+
+    def _sync_unit(self, uid: str, result: ValidationResult) -> None:
+        """A collapsed unit: one block at its entry layer's place, ports on its entry/exit."""
+        graph = self.document.graph
+        item = self._block_item(uid, UnitBlockItem)
+        assert isinstance(item, UnitBlockItem)
+        item.set_view(unit_block_view(uid, unit_text(graph, uid, result)))
+        item.entry = graph.units.entry(uid)
+        _, exits = graph.units.boundary(uid)
+        item.exit = exits[-1] if exits else item.entry
+        self._place_block(item, graph.positions.get(item.entry, (0.0, 0.0)))
+
+    def _sync_frames(self) -> None:
+        """A frame around every expanded unit that is shown, nested frames inside outer ones."""
+        units = self.document.graph.units
+        shown = [u for u in units if not u.collapsed and units.is_shown(u.id)]
+        for uid in [u for u in self.frames if u not in {s.id for s in shown}]:
+            self.removeItem(self.frames.pop(uid))
+        depth: dict[str, int] = {}
+        for unit in sorted(shown, key=lambda u: -len(units.ancestors(u.id))):  # innermost first
+            blocks: dict[str, QRectF] = {}
+            for lid in units.layers(unit.id):
+                node = lid if lid in self.blocks else units.node_for(lid)
+                if (item := self.blocks.get(node)) is not None:
+                    blocks[node] = item.mapRectToScene(item.rect())
+            depth[unit.id] = max([depth[c] + 1 for c in units.children(unit.id) if c in depth],
+                                 default=0)
+            entry = self.blocks.get(self.node_of(units.entry(unit.id)))
+            frame = self.frames.get(unit.id)
+            if frame is None:
+                frame = self.frames[unit.id] = UnitFrameItem(unit.id, self.style)
+                self.addItem(frame)
+            if entry is not None and blocks:
+                frame.set_frame(list(blocks.values()), entry.mapRectToScene(entry.rect()),
+                                unit.name, depth[unit.id])
+            frame.set_selected(unit.id in self.selection)
 
     def _place_edge(self, edge: EdgeItem) -> None:
         """Route an edge from its source's output to its slot on the target's top edge, around
-        any block in the way (``core.routing``, as the exported diagram does)."""
-        slots = self._slots.get(edge.dst)
+        any block in the way (``core.routing``, as the exported diagram does). Its ends are the
+        nodes drawn: the layers, or the collapsed units standing for them."""
+        src_node, dst_node = edge.ends
+        slots = self._slots.get(dst_node)
         if slots is None:
-            where = {lid: (item.x(), item.y()) for lid in self.document.graph.layer(edge.dst).inputs
-                     if (item := self.blocks.get(lid)) is not None}
-            slots = self._slots[edge.dst] = routing.input_slots(list(where), where)
-        src, dst = self.blocks[edge.src], self.blocks[edge.dst]
+            where = {n: (item.x(), item.y()) for n in self._node_inputs.get(dst_node, [])
+                     if (item := self.blocks.get(n)) is not None}
+            slots = self._slots[dst_node] = routing.input_slots(list(where), where)
+        src, dst = self.blocks[src_node], self.blocks[dst_node]
         p1 = src.output_anchor()
-        p2 = dst.input_anchor(slots.get(edge.src, 0), len(slots))
+        p2 = dst.input_anchor(slots.get(src_node, 0), len(slots))
         key = f"{edge.src}\0{edge.dst}"
         self._labels.remove(key)  # its own old label is no obstacle
         course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
-                               (edge.src, edge.dst), label_width(self.style, edge.label_text),
+                               (src_node, dst_node), label_width(self.style, edge.label_text),
                                self._labels, key)
         edge.set_geometry(course, edge.label_text)
 
@@ -140,6 +220,8 @@ class CanvasScene(QGraphicsScene):
         chosen = set(ids)
         for lid, item in self.blocks.items():
             item.set_selected(lid in chosen)
+        for uid, frame in self.frames.items():
+            frame.set_selected(uid in chosen)
         if chosen and self.selected_edges:
             self.select_edges([])
 
@@ -155,6 +237,19 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, PortItem) and item.isVisible():
                 return item
         return None
+
+    def frame_at(self, pos: QPointF) -> UnitFrameItem | None:
+        """The expanded unit whose header is under ``pos`` (frames take clicks only there)."""
+        for item in self.items(pos):
+            if isinstance(item, UnitFrameItem) and item.header_rect().contains(pos):
+                return item
+        return None
+
+    def node_of(self, layer_id: str) -> str:
+        """The node drawn for a layer: itself, or the collapsed unit hiding it."""
+        if layer_id in self.blocks or layer_id not in self.document.graph:
+            return layer_id
+        return self.document.graph.units.node_for(layer_id)
 
     def edge_at(self, pos: QPointF) -> EdgeItem | None:
         for item in self.items(pos):
@@ -187,14 +282,15 @@ class CanvasScene(QGraphicsScene):
         # Re-route only what the move can change (a drag on a large model stays smooth): the
         # edges of moved blocks, every input of a block fed by one (its slots may reorder), and
         # edges whose course or label crossed where a block was or now is. The release re-syncs
-        # everything.
-        fed = {dst for (src, dst) in self.edges if src in touched}
-        for key, edge in self.edges.items():
-            src, dst = key
+        # everything. Edge ends are the nodes drawn (a collapsed unit stands for its layers).
+        fed = {edge.ends[1] for edge in self.edges.values() if edge.ends[0] in touched}
+        for edge in self.edges.values():
+            src, dst = edge.ends
             if (src in touched or dst in touched or dst in fed
                     or any(edge.sceneBoundingRect().intersects(r) for r in swept)):
                 self._slots.pop(dst, None)
                 self._place_edge(edge)
+        self._sync_frames()
 
     def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
         from cnnstudio.gui.canvas.block import BLOCK_Z, DRAG_Z

@@ -1,7 +1,8 @@
-"""Colours and fonts of the canvas, derived once from the system palette.
+"""Colours and fonts of the canvas, derived from the application palette.
 
-Chrome follows the user's light or dark theme; only the family tints (core.appearance) and the
-state colours (error, warning, accent) are fixed, and they are chosen to read on both.
+Chrome follows the user's light or dark scheme (the scene rebuilds its style when the palette
+changes); the family tints (core.appearance) and the state colours are fixed, and where text sits
+on a tint the tint is darkened just enough for the text to pass WCAG's 4.5:1 contrast.
 """
 
 from __future__ import annotations
@@ -52,6 +53,30 @@ def mix(a: QColor, b: QColor, t: float) -> QColor:
                            a.blueF() + (b.blueF() - a.blueF()) * t, 1.0)
 
 
+def _luminance(c: QColor) -> float:
+    """WCAG relative luminance of an opaque colour."""
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+
+
+def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two colours, 1 (same) to 21 (black on white)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def readable_fill(fill: QColor, text: QColor, ratio: float = 4.5) -> QColor:
+    """``fill`` moved away from ``text`` (towards black or white) just until ``text`` on it
+    reaches ``ratio``, so a tint keeps its hue but its label stays legible."""
+    away = QColor("#000000") if text.lightnessF() >= 0.5 else QColor("#ffffff")
+    for step in range(21):
+        shade = mix(fill, away, step * 0.05)
+        if contrast_ratio(shade, text) >= ratio:
+            return shade
+    return away
+
+
 @dataclass(frozen=True)
 class CanvasStyle:
     background: QColor
@@ -71,6 +96,11 @@ class CanvasStyle:
 
     def family(self, family: str) -> QColor:
         return QColor(FAMILY_COLORS.get(family, "#888888"))
+
+    def header(self, family: str) -> QColor:
+        """The header band (and the far-out block): the family tint, dark enough for the white
+        title to read on it."""
+        return readable_fill(self.family(family), self.header_text)
 
     def body(self, family: str) -> QColor:
         """The block's body: the theme's base colour with a hint of the family tint."""

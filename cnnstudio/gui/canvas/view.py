@@ -8,8 +8,9 @@ and a short-lived message when an edit is refused, saying why.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
@@ -30,6 +31,7 @@ from cnnstudio.gui.canvas.interactions import Interaction, start_interaction
 from cnnstudio.gui.canvas.overview import OverviewMap, top_left_centre
 from cnnstudio.gui.canvas.scene import CanvasScene
 from cnnstudio.gui.canvas.style import LEGIBLE_ZOOM
+from cnnstudio.gui.canvas.unit_items import UnitBlockItem
 from cnnstudio.gui.document import Document, parse_fragment
 from cnnstudio.gui.mime import LAYER_MIME
 from cnnstudio.gui.selection import Selection
@@ -107,6 +109,12 @@ class CanvasView(QGraphicsView):
              lambda: self.zoom_by(0.8)),
             ("zoom_reset", "&Actual Size", QKeySequence("Ctrl+0"), self.reset_zoom),
             ("fit", "&Fit to Window", QKeySequence("Ctrl+Shift+F"), self.fit_all),
+            ("group", "&Group as Unit", QKeySequence("Ctrl+G"), self.group_selection),
+            ("ungroup", "U&ngroup Unit", QKeySequence("Ctrl+Shift+G"), self.ungroup_selection),
+            ("toggle_unit", "E&xpand / Collapse Unit", QKeySequence(), self.toggle_unit),
+            ("repeat_unit", "&Repeat Unit (N More Like This)...", QKeySequence(),
+             self.repeat_unit),
+            ("rename_unit", "Rena&me Unit...", QKeySequence(), self.rename_unit),
         ]
         actions = {}
         for name, text, keys, slot in table:
@@ -121,6 +129,13 @@ class CanvasView(QGraphicsView):
         return actions
 
     # --- overlays ---------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        """A light/dark switch changes the palette: the canvas takes the new colours."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.canvas_scene.restyle()
+            self.overview.update()
+
     def _overlay(self, name: str) -> QLabel:
         label = QLabel(self.viewport())
         label.setObjectName(name)
@@ -266,10 +281,11 @@ class CanvasView(QGraphicsView):
 
     def focus_layer(self, layer_id: str) -> None:
         """Select a layer and scroll it to the middle (a click on its problem)."""
-        item = self.canvas_scene.blocks.get(layer_id)
+        node = self.canvas_scene.node_of(layer_id)
+        item = self.canvas_scene.blocks.get(node)
         if item is None:
             return
-        self.selection.set([layer_id])
+        self.selection.set([node])
         self.centerOn(item.sceneBoundingRect().center())
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
@@ -384,7 +400,7 @@ class CanvasView(QGraphicsView):
 
     # --- edit commands ----------------------------------------------------------------------
     def select_all(self) -> None:
-        self.selection.set(self.document.graph.ids)
+        self.selection.set(list(self.canvas_scene.blocks))
 
     def delete_selection(self) -> None:
         """Delete the selected blocks and the selected connections, as one undo step."""
@@ -398,7 +414,7 @@ class CanvasView(QGraphicsView):
                 for src, dst in edges:
                     self.document.disconnect(src, dst)
                 if ids:
-                    self.document.remove_layers(ids)
+                    self.document.remove_layers(self.document.layers_of(ids))
         except GraphError:
             return
         self.canvas_scene.select_edges([])
@@ -407,7 +423,7 @@ class CanvasView(QGraphicsView):
         ids = self.selection.ids()
         if not ids:
             return False
-        text = json.dumps(self.document.fragment(ids))
+        text = json.dumps(self.document.fragment(self.document.layers_of(ids)))
         from PySide6.QtCore import QMimeData
 
         data = QMimeData()
@@ -436,7 +452,8 @@ class CanvasView(QGraphicsView):
 
     def duplicate(self) -> list[str]:
         ids = self.selection.ids()
-        return self._add_fragment(self.document.fragment(ids)) if ids else []
+        layers = self.document.layers_of(ids)
+        return self._add_fragment(self.document.fragment(layers)) if layers else []
 
     def _add_fragment(self, doc: dict) -> list[str]:
         try:
@@ -445,6 +462,112 @@ class CanvasView(QGraphicsView):
             return []
         self.selection.set(new)
         return new
+
+    # --- units ------------------------------------------------------------------------------
+    def _selected_units(self) -> list[str]:
+        """Units chosen: selected unit blocks and frames, else the innermost unit of the
+        current block (so "collapse" works on the unit one is editing inside)."""
+        units = self.document.graph.units
+        chosen = [i for i in self.selection.ids() if i in units]
+        if not chosen and (current := self.selection.current()) in self.document.graph:
+            inner = units.unit_of(current)  # type: ignore[arg-type]
+            chosen = [inner] if inner is not None else []
+        return chosen
+
+    def _unit_edit(self, edit) -> object:  # noqa: ANN001
+        """Run a Document unit edit; a refusal is already shown by the toast."""
+        try:
+            return edit()
+        except GraphError:
+            return None
+
+    def group_selection(self) -> str | None:
+        ids = self.selection.ids()
+        if not ids:
+            self.show_message("select the blocks to group first (drag a rectangle or "
+                              "Ctrl+click)")
+            return None
+        uid = self._unit_edit(lambda: self.document.group(ids))
+        if uid is not None:
+            self.selection.set([uid])  # type: ignore[list-item]
+        return uid  # type: ignore[return-value]
+
+    def ungroup_selection(self) -> None:
+        chosen = self._selected_units()
+        if not chosen:
+            self.show_message("select a unit to ungroup")
+            return
+
+        def ungroup() -> None:
+            with self.document.macro("Ungroup"):
+                for uid in chosen:
+                    if uid in self.document.graph.units:
+                        self.document.ungroup(uid)
+        self._unit_edit(ungroup)
+
+    def toggle_unit(self, unit_id: str | None = None) -> None:
+        """Expand a collapsed unit in place, or collapse an expanded one."""
+        chosen = [unit_id] if unit_id else self._selected_units()
+        if not chosen:
+            self.show_message("select a unit, or a block inside one, to expand or collapse it")
+            return
+        units = self.document.graph.units
+
+        def toggle() -> None:  # one unit: the step is named after it ("Expand 'Stage 2'")
+            with self.document.macro("Expand / collapse") if len(chosen) > 1 else nullcontext():
+                for uid in chosen:
+                    self.document.set_collapsed(uid, not units.get(uid).collapsed)
+        self._unit_edit(toggle)
+        drawn = self.canvas_scene.blocks
+        if unit_id is None or any(i not in drawn and i in self.document.graph
+                                  for i in self.selection.ids()):
+            self.selection.set(chosen)  # a selected block now hidden: the unit stands for it
+
+    def repeat_unit(self) -> list[str]:
+        """"N more like this": ask how many copies, then add them after the unit."""
+        from PySide6.QtWidgets import QInputDialog
+
+        chosen = self._selected_units()
+        if len(chosen) != 1:
+            self.show_message("select one unit to repeat")
+            return []
+        name = self.document.graph.units.get(chosen[0]).name
+        count, ok = QInputDialog.getInt(self, "Repeat unit", f"How many more like {name!r}?\n"
+                                        "(each copy gets its own layers and weights)", 1, 1, 16)
+        if not ok:
+            return []
+        new = self._unit_edit(lambda: self.document.repeat_unit(chosen[0], count)) or []
+        if new:
+            self.selection.set(new)  # type: ignore[arg-type]
+        return new  # type: ignore[return-value]
+
+    def rename_unit(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        chosen = self._selected_units()
+        if len(chosen) != 1:
+            self.show_message("select one unit to rename")
+            return
+        old = self.document.graph.units.get(chosen[0]).name
+        name, ok = QInputDialog.getText(self, "Rename unit", "Name:", text=old)
+        if ok:
+            self._unit_edit(lambda: self.document.rename_unit(chosen[0], name))
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Double-click a collapsed unit to expand it, or an expanded unit's header to
+        collapse it."""
+        pos = self.mapToScene(event.position().toPoint())
+        scene = self.canvas_scene
+        block = scene.block_at(pos)
+        frame = scene.frame_at(pos) if block is None else None
+        if isinstance(block, UnitBlockItem):
+            self.toggle_unit(block.unit_id)
+        elif frame is not None:
+            self.toggle_unit(frame.unit_id)
+        else:
+            super().mouseDoubleClickEvent(event)
+            return
+        event.accept()
 
     def show_tooltip(self, text: str) -> None:
         QToolTip.showText(self.mapToGlobal(self.rect().center()), text, self)

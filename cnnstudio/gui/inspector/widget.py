@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -121,6 +122,8 @@ class InspectorWidget(QWidget):
         self.editors = {}
         self.id_editor = None
         self.trainable = None
+        self.offer: QFrame | None = None
+        self._offer_param: str | None = None
         return box
 
     def _install_page(self) -> None:
@@ -238,6 +241,7 @@ class InspectorWidget(QWidget):
             form.addRow(label, editor)
             self.editors[pspec.name] = editor
         box.addLayout(form)
+        box.addWidget(self._copies_offer())
         box.addWidget(self.problems)
 
         line = QFrame()
@@ -276,12 +280,58 @@ class InspectorWidget(QWidget):
             f"{html.escape(p.message)}</span>" for p in problems))
         self.problems.setVisible(bool(problems))
         self.computes.setText(sections_html(explain(layer, report), self._muted()))
+        self._show_copies_offer(layer)
+
+    # --- "apply to all copies" (a layer of a unit that was repeated) -------------------------
+    def _copies_offer(self) -> QFrame:
+        """A bar shown after a param edit when the layer's unit has copies that differ."""
+        self.offer = QFrame()
+        self.offer.setObjectName("copies_offer")
+        self.offer.setFrameShape(QFrame.Shape.StyledPanel)
+        row = QHBoxLayout(self.offer)
+        row.setContentsMargins(6, 4, 6, 4)
+        self.offer_text = _wrapped()
+        self.offer_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.offer_button = QPushButton("Apply to all copies")
+        self.offer_button.setObjectName("apply_to_copies")
+        self.offer_button.clicked.connect(self._apply_to_copies)
+        row.addWidget(self.offer_text, 1)
+        row.addWidget(self.offer_button)
+        self.offer.hide()
+        return self.offer
+
+    def _show_copies_offer(self, layer: Layer) -> None:
+        if self.offer is None:
+            return
+        name = self._offer_param
+        value = layer.params.get(name) if name else None
+        differ = [c for c in self.document.copies_of(layer.id, name)
+                  if name and self.document.graph.layer(c).params.get(name) != value]
+        if differ:
+            unit = self.document.graph.units.get(self.document.graph.units.unit_of(layer.id))
+            n = len(differ)
+            self.offer_text.setText(
+                f"{unit.name!r} has {n} other cop{'ies' if n > 1 else 'y'} "
+                f"({', '.join(differ)}): set {name} there too?")
+        self.offer.setVisible(bool(differ))
+
+    def _apply_to_copies(self) -> None:
+        if self._key is None or self._offer_param is None:
+            return
+        try:
+            self.document.apply_to_copies(self._key[0], self._offer_param)
+        except GraphError:
+            pass  # the document reported why
+        self._offer_param = None
+        if self.offer is not None:
+            self.offer.hide()
 
     # --- edits ------------------------------------------------------------------------------
     def _set_param(self, name: str, value: object) -> None:
         if self._key is None:
             return
         try:
+            self._offer_param = name
             self.document.set_param(self._key[0], name, value)
         except GraphError as exc:
             editor = self.editors.get(name)

@@ -8,6 +8,8 @@ set are shown from the start, because those are the most instructive mistakes.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QPalette, QPixmap
@@ -69,6 +71,8 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.images_title = QLabel()
         self.images = TileGrid(48)
+        #: Evaluation-split indices of the images shown, tile by tile.
+        self.shown_indices = np.zeros(0, dtype=np.int64)
         self.images.setToolTip("")
         self.images.tileDoubleClicked.connect(self.enlarge)
         self._tips: list[str] = []
@@ -164,23 +168,31 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
     def is_marked_earlier(self) -> bool:
         return "earlier version" in self.info.text()
 
-    def _split_images(self) -> np.ndarray | None:
+    def _split_images(self) -> tuple[np.ndarray, tuple[str, ...]] | None:
+        """The evaluated images and their file names (empty when the dataset has none)."""
         d = self.controller.dataset
-        return evaluation_split(d)[0] if d is not None else None
+        if d is None:
+            return None
+        x, _, where = evaluation_split(d)
+        return x, d.names_of("test" if where == "test" else "train")
 
     def _show(self, indices: np.ndarray, title: str, ev: Evaluation) -> None:
-        x = self._split_images()
+        split = self._split_images()
         names = self.controller.class_names()
-        if x is None or len(x) != len(ev.labels):
+        if split is None or len(split[0]) != len(ev.labels):
             self.images.clear("The images are no longer available (the dataset changed).")
             return
+        self.shown_indices = np.asarray(indices)  # what each tile is, for picking one
+        x, files = split
         images = [rgb_to_qimage(image_to_rgb(x[i])) for i in indices]
-        # Two short lines (confidence, then the predicted class), so neither is cut.
-        captions = [f"{ev.confidences[i]:.0%}\n{names[ev.predictions[i]]}" for i in indices]
-        tips = [f"image {i}: true {names[ev.labels[i]]}, predicted {names[ev.predictions[i]]} "
+        # Short lines (confidence, the predicted class, the file's name), so none is cut.
+        captions = [f"{ev.confidences[i]:.0%}\n{names[ev.predictions[i]]}"
+                    + (f"\n{self._file_tail(files[i])}" if files else "") for i in indices]
+        tips = [(f"{files[i]}\n" if files else "")
+                + f"image {i}: true {names[ev.labels[i]]}, predicted {names[ev.predictions[i]]} "
                 f"with {ev.confidences[i]:.1%}\ndouble-click: enlarge" for i in indices]
         self._tips = [t.rsplit("\n", 1)[0] for t in tips]
-        self.images_title.setText(title)
+        self.images_title.setText(title + ("; last line = file name" if files else ""))
         self.images.set_tiles(images, captions, tips)
         # At least one whole row, captions included, however low the dock.
         self._strip.setMinimumHeight(self.images.minimumSizeHint().height()
@@ -188,13 +200,21 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
         if not images:
             self.images.clear("No images here.")
 
+    def _file_tail(self, name: str) -> str:
+        """The end of a file's name that fits under a tile ("…0042" of scan_0042.png): the end
+        is what tells numbered files apart."""
+        stem = PurePosixPath(name).stem
+        return self.images.fontMetrics().elidedText(stem, Qt.TextElideMode.ElideLeft,
+                                                    self.images.tile_size() + 4)
+
     def enlarge(self, tile: int) -> QDialog | None:
         """Double-click on an image: the same image large (pixels kept sharp) with its line."""
         if tile >= self.images.count():
             return None
         dialog = QDialog(self)
         dialog.setObjectName("enlargedImage")
-        dialog.setWindowTitle("Image")
+        line = self._tips[tile] if tile < len(self._tips) else ""
+        dialog.setWindowTitle(line.split("\n")[0] if "\n" in line else "Image")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         picture = QLabel()
         image = self.images.image(tile)
@@ -203,7 +223,7 @@ class ConfusionWidget(RedrawWhenShown, QWidget):
             side, side, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.FastTransformation))
         picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        caption = QLabel(self._tips[tile] if tile < len(self._tips) else "")
+        caption = QLabel(line)
         caption.setWordWrap(True)
         layout = QVBoxLayout(dialog)
         layout.addWidget(picture)

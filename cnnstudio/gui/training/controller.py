@@ -107,6 +107,12 @@ class TrainingController(QObject):
         self._control: TrainingControl | None = None
         self._thread: WorkerThread | None = None
         self._closing = False
+        #: The weights a run started from (epoch 0 of the epoch scrubber).
+        self.run_start_weights: dict[str, np.ndarray] | None = None
+        #: Weights of an earlier epoch the views replay instead of the current ones (None: the
+        #: current weights), and what to call them.
+        self.replay: dict[str, np.ndarray] | None = None
+        self.replay_note = ""
         self._view_net: Network | None = None
         self._view_error = ""
         self._view_stale = True
@@ -274,6 +280,9 @@ class TrainingController(QObject):
             raise TrainingRefused(str(exc)) from None
         if self.weights:
             network.load_where_fits(self.weights)
+        self.run_start_weights = network.state_dict()
+        self.replay = None
+        self._view_stale = True
         same_norm = (self.normalizer is not None
                      and self.normalizer.channels == self.dataset.image_shape[0])
         control = TrainingControl()
@@ -435,6 +444,7 @@ class TrainingController(QObject):
         """Forget trained or loaded weights: the next run starts from a fresh initialisation."""
         self.weights = None
         self.normalizer = None
+        self.replay = None
         self.weights_note = "random initial weights"
         self.weights_unsaved = False
         self.evaluation = None
@@ -457,6 +467,9 @@ class TrainingController(QObject):
         Raises WeightsError (unreadable file) or NetworkError (the model has errors). Layers the
         file does not fit keep their current (or initial) weights.
         """
+        if self.replay is not None:  # layers the file misses keep the current weights
+            self.replay = None
+            self._view_stale = True
         net = self.view_network()
         arrays = load_weights(path, net.expected_shapes())
         report = net.load_where_fits(arrays)
@@ -468,6 +481,8 @@ class TrainingController(QObject):
         _, meta = split_meta(arrays)
         normalizer = normalizer_from_meta(meta, str(path))
         self.weights = net.state_dict()
+        self.replay = None
+        self._view_stale = True
         if normalizer is not None:
             self.normalizer = normalizer
         self.weights_note = f"loaded from {Path(path).name} ({len(report.loaded)} layer(s))"
@@ -515,8 +530,39 @@ class TrainingController(QObject):
         return self._view_net
 
     def _load_view_weights(self) -> None:
-        if self._view_net is not None and self.weights:
-            self._view_net.load_where_fits(self.weights)
+        weights = self.shown_weights
+        if self._view_net is not None and weights:
+            self._view_net.load_where_fits(weights)
+
+    @property
+    def shown_weights(self) -> dict[str, np.ndarray] | None:
+        """What the views draw: a replayed epoch's weights, else the current ones."""
+        return self.replay if self.replay is not None else self.weights
+
+    @property
+    def shown_weights_note(self) -> str:
+        return self.replay_note if self.replay is not None else self.weights_note
+
+    def set_replay(self, weights: dict[str, np.ndarray] | None, note: str = "") -> None:
+        """Let the views show ``weights`` (an earlier epoch) without changing the current
+        weights; None goes back to the current ones."""
+        self.replay, self.replay_note = weights, note
+        if self.shown_weights:
+            self._load_view_weights()  # a whole state: no layer keeps the replayed values
+        else:
+            self._view_stale = True  # back to the initial weights: build them again
+        self.weightsChanged.emit()
+
+    def adopt_weights(self, weights: dict[str, np.ndarray], note: str) -> None:
+        """Make ``weights`` (an earlier epoch's) the current weights: training continues from
+        them and exports carry them."""
+        self.weights = {k: np.array(v, copy=True) for k, v in weights.items()}
+        self.weights_note = note
+        self.replay = None
+        self._view_stale = True
+        self.evaluation = None
+        self.evaluationChanged.emit(None)
+        self.weightsChanged.emit()
 
     def _model_changed(self, _result: object) -> None:
         self._view_stale = True

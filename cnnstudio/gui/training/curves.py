@@ -16,7 +16,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QPointF, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QColor, QPalette  # noqa: E402
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
@@ -88,18 +88,13 @@ class CurvesWidget(QWidget):
         self._previous: _Run | None = None
         fg = self.palette().color(QPalette.ColorRole.WindowText)
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
         self.loss_plot = self.view.addPlot(row=0, col=0)
         self.acc_plot = self.view.addPlot(row=1, col=0)
-        for plot, label in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy %")):
+        for plot in (self.loss_plot, self.acc_plot):
             # No grid: on the raster engine it costs four fifths of a repaint, and the hover
             # read-out gives exact values anyway.
-            plot.setLabel("left", label, color=fg.name())
-            plot.setLabel("bottom", "epoch", color=fg.name())
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)
-                plot.getAxis(axis).setTextPen(fg)
-                plot.getAxis(axis).setPen(pg.mkPen(fg, width=1))
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setMenuEnabled(False)
@@ -169,6 +164,27 @@ class CurvesWidget(QWidget):
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
         self._redraw_timer.timeout.connect(self._redraw)
+        self._follow_palette()
+
+    def _follow_palette(self) -> None:
+        """Plot ground, axes, labels, legends and cursor in the palette's colours (they are
+        pyqtgraph's own drawing, which ignores the Qt palette)."""
+        fg = self.palette().color(QPalette.ColorRole.WindowText)
+        self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        for plot, label in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy %")):
+            plot.setLabel("left", label, color=fg.name())
+            plot.setLabel("bottom", "epoch", color=fg.name())
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setTextPen(fg)
+                plot.getAxis(axis).setPen(pg.mkPen(fg, width=1))
+        for legend in self._legends:
+            legend.setLabelTextColor(fg)
+        self._cursor.setPen(pg.mkPen(fg, width=1, style=Qt.PenStyle.DotLine))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._follow_palette()
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
         """Plots side by side in a wide, low dock (the bottom strip), stacked in a tall one."""

@@ -6,6 +6,11 @@ scaled to its own range, because channels differ in magnitude by orders and a sh
 would leave most of them black. The sample is shown beside the grid, so the user can match
 the bright regions of a map to the part of the picture that caused them. The grid redraws at
 the end of every epoch, so the maps can be watched sharpening as the network learns.
+
+Pointing at a pixel of a map shows, on the sample, the box of input pixels that unit can see
+(its theoretical receptive field from the validator: clipped to the image, the part in padding
+hatched); clicking pins it. With "Effective field" on, the pinned unit's gradient with respect
+to the input is laid over the image: where inside that box the unit really looks.
 """
 
 from __future__ import annotations
@@ -14,11 +19,9 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -29,18 +32,34 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
+from cnnstudio.core.receptive import Box
 from cnnstudio.core.rules import fmt_shape
-from cnnstudio.engine.datasets import DatasetError
 from cnnstudio.engine.errors import EngineError
+from cnnstudio.engine.introspect import effective_field
+from cnnstudio.gui.training.background import LatestOnly, NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
-from cnnstudio.gui.training.dialogs import show_problem
-from cnnstudio.gui.training.imaging import colourise, image_to_rgb, rgb_to_qimage, scale_each
+from cnnstudio.gui.training.imaging import colourise, rgb_to_qimage, scale_each
 from cnnstudio.gui.training.lazy import RedrawWhenShown
+from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
+from cnnstudio.gui.training.sample_view import SampleView
 from cnnstudio.gui.training.tile_grid import TileGrid
 
-__all__ = ["FeatureMapsWidget", "vector_as_map"]
+__all__ = ["FeatureMapsWidget", "describe_box", "vector_as_map"]
 
-_SAMPLE_PX = 128
+_SAMPLE_PX = 180
+
+
+def describe_box(box: Box, height: int, width: int) -> str:
+    """What a unit sees, in words: its rows and columns, and how much of that is padding."""
+    text = (f"rows {box.top}..{box.bottom}, columns {box.left}..{box.right} "
+            f"({box.height}x{box.width})")
+    pad_rows = max(0, -box.top) + max(0, box.bottom - (height - 1))
+    pad_cols = max(0, -box.left) + max(0, box.right - (width - 1))
+    if pad_rows or pad_cols:
+        parts = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in
+                 ((pad_rows, "row"), (pad_cols, "column")) if n]
+        text += f"; {' and '.join(parts)} of it in padding (hatched)"
+    return text
 
 
 def vector_as_map(values: np.ndarray) -> np.ndarray:
@@ -65,7 +84,7 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.layer_combo = QComboBox()
         self.layer_combo.setToolTip("The layer whose outputs are shown")
         self.layer_combo.setMinimumContentsLength(18)
-        self.layer_combo.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.layer_combo.currentIndexChanged.connect(lambda _i: self._layer_changed())
         self.follow = QCheckBox("Follow canvas selection")
         self.follow.setChecked(True)
         self.follow.setToolTip("Show the maps of the block selected on the canvas")
@@ -79,9 +98,15 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.load_button.clicked.connect(self._load_image)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
-        self.sample_view = QLabel()
-        self.sample_view.setFixedSize(_SAMPLE_PX, _SAMPLE_PX)
-        self.sample_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sample_view = SampleView(_SAMPLE_PX)
+        self.effective = QCheckBox("Effective field")
+        self.effective.setToolTip(
+            "For the unit you click: how strongly each input pixel moves it with the current "
+            "weights (its gradient), over the image. It is concentrated in the middle of the box.")
+        self.effective.toggled.connect(lambda _on: self._update_effective())
+        self.unit_caption = QLabel("Point at a map to see what that unit sees; click to pin it.")
+        self.unit_caption.setWordWrap(True)
+        self.unit_caption.setFixedWidth(_SAMPLE_PX)
         self.sample_caption = QLabel()
         self.sample_caption.setWordWrap(True)
         self.sample_caption.setFixedWidth(_SAMPLE_PX)
@@ -90,6 +115,14 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.info.setWordWrap(True)
         self.grid = TileGrid(self.tile_size.value())
         self.tile_size.valueChanged.connect(self.grid.set_tile_size)
+        self.grid.pixelHovered.connect(self._unit_hovered)
+        self.grid.pixelClicked.connect(self._unit_clicked)
+        #: The unit clicked on: (layer id, channel, row, col); its box stays shown.
+        self.pinned: tuple[str, int, int, int] | None = None
+        self.shown_maps: np.ndarray | None = None
+        self._shown_layer: str | None = None
+        self._jobs = LatestOnly(self)
+        self._nets = NetworkCache()  # used only by self._jobs' thread
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.grid)
@@ -101,12 +134,23 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         top.addWidget(self.tile_size)
         top.addWidget(self.load_button)
         top.addWidget(self.refresh_button)
-        side = QVBoxLayout()
+        side_box = QWidget()
+        side = QVBoxLayout(side_box)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.sample_view)
         side.addWidget(self.sample_caption)
+        side.addWidget(self.effective)
+        side.addWidget(self.unit_caption)
         side.addStretch(1)
+        side_scroll = QScrollArea()  # a low dock scrolls the column instead of growing
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_scroll.setWidget(side_box)
+        side_scroll.setFixedWidth(_SAMPLE_PX + side_scroll.verticalScrollBar().sizeHint().width()
+                                  + 4)
         body = QHBoxLayout()
-        body.addLayout(side)
+        body.addWidget(side_scroll)
         right = QVBoxLayout()
         right.addWidget(self.info)
         right.addWidget(scroll, 1)
@@ -161,6 +205,11 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
 
     def _model_changed(self, _result: object) -> None:
         self._fill_layers()
+        self.unpin()
+        self.refresh()
+
+    def _layer_changed(self) -> None:
+        self.unpin()
         self.refresh()
 
     def _selection_changed(self, ids: list) -> None:
@@ -169,36 +218,17 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
 
     def _sample_changed(self) -> None:
         c = self.controller
-        if c.sample is None:
-            self.sample_view.setText("No sample")
-            self.sample_caption.setText("")
-        else:
-            pix = QPixmap.fromImage(rgb_to_qimage(image_to_rgb(c.sample)))
-            self.sample_view.setPixmap(pix.scaled(
-                _SAMPLE_PX, _SAMPLE_PX, Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.FastTransformation))
-            self.sample_caption.setText(c.sample_caption)
+        self.sample_view.set_image(c.sample)
+        self.sample_caption.setText(c.sample_caption if c.sample is not None else "")
+        self.unpin()
         self.refresh()
 
     def _load_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Image for the feature maps", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif)")
-        if path:
-            self.load_image(path)
+        ask_sample_image(self, self.controller, "Image for the feature maps")
 
     def load_image(self, path: str) -> bool:
-        """Use an image file as the sample (fitted to the Input block); False with a dialog if
-        it cannot be read."""
-        from pathlib import Path
-
-        try:
-            image = self.controller.read_image(path)
-        except DatasetError as exc:
-            show_problem(self, "Cannot open the image", str(exc),
-                         "Use a PNG, JPEG, BMP or GIF file.")
-            return False
-        self.controller.set_sample(image, Path(path).name)
-        return True
+        """Use an image file as the sample; False (with a dialog) if it cannot be read."""
+        return load_sample_image(self, self.controller, path)
 
     # -- drawing ------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -220,6 +250,7 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.show_maps(lid, out)
 
     def show_maps(self, layer_id: str, out: np.ndarray) -> None:
+        self.shown_maps = out  # the values behind the tiles (tests compare them)
         maps = out if out.ndim == 3 else vector_as_map(out)
         images = [rgb_to_qimage(rgb) for rgb in colourise(scale_each(maps))]
         lo, hi = maps.min(axis=(1, 2)), maps.max(axis=(1, 2))
@@ -238,3 +269,79 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
             text = f"{layer_id} outputs a vector of {out.size} values, laid out row by row"
         self.info.setText(text + ".")
         self.grid.set_tiles(images, captions, tips)
+        self._shown_layer = layer_id if out.ndim == 3 else None
+        if self.pinned is not None:
+            self._update_effective()  # the weights may have changed: recompute for them
+
+    # -- what one unit sees -------------------------------------------------------------------
+    def unit_box(self, layer_id: str, row: int, col: int) -> Box | None:
+        rep = self.controller.document.result.layers.get(layer_id)
+        return rep.unit_box(row, col) if rep is not None else None
+
+    def _show_unit(self, unit: tuple[str, int, int, int] | None) -> None:
+        """Draw ``unit``'s box on the sample and say what it sees (None: the pinned unit's)."""
+        unit = unit or self.pinned
+        sample = self.controller.sample
+        box = self.unit_box(unit[0], unit[2], unit[3]) if unit is not None else None
+        self.sample_view.set_box(box)
+        if unit is None or box is None or sample is None:
+            self.unit_caption.setText("Point at a map to see what that unit sees; click to pin "
+                                      "it." if self._shown_layer else "")
+            return
+        lid, channel, row, col = unit
+        _, h, w = sample.shape
+        where = describe_box(box, h, w)
+        pinned = " (pinned)" if unit == self.pinned else ""
+        self.unit_caption.setText(f"{lid} channel {channel}, unit ({row}, {col}){pinned} sees "
+                                  f"{where}.")
+
+    def _unit_hovered(self, index: int, row: int, col: int) -> None:
+        if self._shown_layer is None:
+            return
+        self._show_unit((self._shown_layer, index, row, col) if index >= 0 else None)
+
+    def _unit_clicked(self, index: int, row: int, col: int) -> None:
+        if self._shown_layer is None:
+            return
+        self.pin(index, row, col)
+
+    def pin(self, channel: int, row: int, col: int) -> None:
+        """Keep unit (channel, row, col) of the shown layer marked, its box on the sample."""
+        if self._shown_layer is None:
+            return
+        self.pinned = (self._shown_layer, channel, row, col)
+        self.grid.set_marker((channel, row, col))
+        self._show_unit(self.pinned)
+        self._update_effective()
+
+    def unpin(self) -> None:
+        self.pinned = None
+        self.grid.set_marker(None)
+        self._jobs.cancel()
+        self.sample_view.set_heat(None)
+        self._show_unit(None)
+
+    def _update_effective(self) -> None:
+        """Compute the pinned unit's effective field in the background (when asked for)."""
+        c = self.controller
+        if not self.effective.isChecked() or self.pinned is None or c.sample is None:
+            self._jobs.cancel()
+            self.sample_view.set_heat(None)
+            return
+        lid, channel, row, col = self.pinned
+        build = self._nets.builder(c.document.graph, c.shown_weights)
+        x = c.prepare(c.sample[None])[0]
+        self._jobs.submit(lambda: effective_field(build(), x, lid, channel, row, col),
+                          self._effective_ready, self._effective_failed)
+
+    def _effective_ready(self, heat: object) -> None:
+        if self.pinned is not None and self.effective.isChecked():
+            self.sample_view.set_heat(heat)  # type: ignore[arg-type]
+
+    def _effective_failed(self, message: str) -> None:
+        self.sample_view.set_heat(None)
+        self.unit_caption.setText(f"No effective field: {message}")
+
+    def shutdown(self) -> None:
+        """Wait for a running gradient (closing the window)."""
+        self._jobs.shutdown()

@@ -83,4 +83,4 @@ class FiltersWidget(RedrawWhenShown, QWidget):
         how = ("in colour (red, green, blue input channels)" if c == 3 else
                "through the colour map" + ("" if c == 1 else f", summed over {c} input channels"))
         self.info.setText(f"{k} filters of {lid}, {fh}x{fw} over {c} channel(s), shown {how}; "
-                          f"{self.controller.weights_note}.")
+                          f"{self.controller.shown_weights_note}.")

@@ -29,13 +29,18 @@ from cnnstudio.gui.training.filters import FiltersWidget
 from cnnstudio.gui.training.health_view import HealthView
 from cnnstudio.gui.training.panel import TrainingPanel
 from cnnstudio.gui.training.progress import RunOutcome
+from cnnstudio.gui.training.run import evaluation_split
+from cnnstudio.gui.training.scrubber import EpochScrubber
+from cnnstudio.gui.training.top_patches import TopPatchesWidget
 from cnnstudio.gui.training.weights_actions import WeightsActions
+from cnnstudio.gui.training.why import WhyWidget
 
 __all__ = ["TrainingUI", "install_training"]
 
 #: (key, title) of the docks that share the bottom area with the summary and problems.
 _BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "Filters"),
-           ("confusion", "Confusion"), ("health", "Health"))
+           ("confusion", "Confusion"), ("health", "Health"), ("why", "Why"),
+           ("top_patches", "Top patches"))
 _DIGITS_INPUT = "1x8x8"
 #: Height the bottom docks grow to when a run starts.
 _TRAINING_HEIGHT = 330
@@ -56,6 +61,11 @@ class TrainingUI(QObject):
         self.filters = FiltersWidget(self.controller)
         self.confusion = ConfusionWidget(self.controller)
         self.health = HealthView(self.controller)
+        self.why = WhyWidget(self.controller)
+        self.scrubber = EpochScrubber(self.controller)
+        self.top_patches = TopPatchesWidget(self.controller)
+        self.feature_maps.grid.pixelClicked.connect(self._unit_picked)
+        self.panel.run_layout.addWidget(self.scrubber)
         self.weights = WeightsActions(self.controller, window)
         self.docks: dict[str, QDockWidget] = {}
         self._closing = False
@@ -80,6 +90,7 @@ class TrainingUI(QObject):
                                       "overfit one batch, learning-rate range test")
         self.sanity_action.triggered.connect(self.show_sanity_checks)
         self.sanity_dialog = None
+        self.confusion.images.tileClicked.connect(self.pick_confusion_image)
         document.changed.connect(self._mark_earlier_results)
         files = getattr(window, "files", None)
         if files is not None and hasattr(files, "modelReplaced"):
@@ -101,7 +112,7 @@ class TrainingUI(QObject):
         window.installEventFilter(self)
         app = QApplication.instance()
         if app is not None:
-            app.aboutToQuit.connect(self.controller.shutdown)
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- building -----------------------------------------------------------------------------
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea
@@ -127,7 +138,8 @@ class TrainingUI(QObject):
             w.tabifyDockWidget(existing["inspector"], training)
         below = existing.get("problems") or existing.get("summary")
         widgets = {"curves": self.curves, "feature_maps": self.feature_maps,
-                   "filters": self.filters, "confusion": self.confusion, "health": self.health}
+                   "filters": self.filters, "confusion": self.confusion, "health": self.health,
+                   "why": self.why, "top_patches": self.top_patches}
         for key, title in _BOTTOM:
             dock = self._dock(key, title, widgets[key], Qt.DockWidgetArea.BottomDockWidgetArea)
             if below is not None:
@@ -313,6 +325,28 @@ class TrainingUI(QObject):
             self._show_status(f"Training finished after {n} epoch{'s' if n != 1 else ''}; "
                               "see Confusion for the mistakes.")
 
+    def _unit_picked(self, channel: int, _row: int, _col: int) -> None:
+        """A clicked feature-map unit's layer and channel are what Top patches would search."""
+        pinned = self.feature_maps.pinned
+        if pinned is not None:
+            self.top_patches.choose(pinned[0], channel)
+
+    def pick_confusion_image(self, tile: int) -> None:
+        """An image of a confusion cell becomes the sample: Why and Feature maps show it."""
+        c = self.controller
+        ev, shown = c.evaluation, self.confusion.shown_indices
+        if ev is None or c.dataset is None or not 0 <= tile < len(shown):
+            return
+        x = evaluation_split(c.dataset)[0]
+        i = int(shown[tile])
+        if len(x) != len(ev.labels) or not 0 <= i < len(x):
+            return
+        names = c.class_names()
+        c.set_sample(x[i], f"{c.evaluated_on or 'held-out'} image {i}: true "
+                           f"{names[ev.labels[i]]}, predicted {names[ev.predictions[i]]}")
+        self._show_status(f"Image {i} is the sample now: see where the network looked in Why, "
+                          "and its feature maps.")
+
     def _show_status(self, text: str) -> None:
         bar = self.window.statusBar()
         bar.showMessage(text, 8000)
@@ -328,11 +362,19 @@ class TrainingUI(QObject):
                 if self.sanity_dialog is not None:
                     self.sanity_dialog.runner.stop()
                     self.sanity_dialog.runner.wait()
-                self.controller.shutdown()
+                self.shutdown()
         return False
 
     def _close_cancelled(self) -> None:
         self._closing = False
+
+    def shutdown(self) -> bool:
+        """Stop the run and wait for every background thread the views started."""
+        self.feature_maps.shutdown()
+        self.why.shutdown()
+        self.scrubber.shutdown()
+        self.top_patches.shutdown()
+        return self.controller.shutdown()
 
 
 def install_training(window: QMainWindow, default_dataset: bool = False) -> TrainingUI:

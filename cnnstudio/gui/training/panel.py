@@ -211,6 +211,8 @@ class TrainingPanel(QWidget):
         wrow.addWidget(self.weights_label, 1)
         wrow.addWidget(self.reset_button)
         rl.addLayout(wrow)
+        #: Where other training views add a line to the run box (the epoch scrubber).
+        self.run_layout = rl
 
         inner = QWidget()
         col = QVBoxLayout(inner)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 __all__ = ["TileGrid"]
@@ -24,10 +24,15 @@ class TileGrid(QWidget):
     """Tiles laid out left to right, wrapping to the widget's width; clicks select a tile.
 
     ``tileClicked(index)`` lets the sample grid act as a picker; ``set_tiles`` replaces the
-    content in one go so a refresh is one repaint.
+    content in one go so a refresh is one repaint. ``pixelHovered(index, row, col)`` and
+    ``pixelClicked(index, row, col)`` name the image pixel under the mouse (hovered is
+    ``(-1, -1, -1)`` when the mouse leaves every tile), so a feature map's unit can be pointed
+    at; ``set_marker`` outlines one pixel of one tile.
     """
 
     tileClicked = Signal(int)
+    pixelHovered = Signal(int, int, int)
+    pixelClicked = Signal(int, int, int)
     tileDoubleClicked = Signal(int)
 
     def __init__(self, tile_size: int = 64, parent: QWidget | None = None) -> None:
@@ -39,6 +44,8 @@ class TileGrid(QWidget):
         self._selected: int | None = None
         self._selectable = False
         self._placeholder = ""
+        self._marker: tuple[int, int, int] | None = None
+        self._hovered: tuple[int, int, int] = (-1, -1, -1)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMouseTracking(True)
 
@@ -88,6 +95,14 @@ class TileGrid(QWidget):
 
     def selected(self) -> int | None:
         return self._selected
+
+    def set_marker(self, marker: tuple[int, int, int] | None) -> None:
+        """Outline pixel ``(row, col)`` of tile ``index`` (``(index, row, col)``), or nothing."""
+        self._marker = marker
+        self.update()
+
+    def marker(self) -> tuple[int, int, int] | None:
+        return self._marker
 
     # -- geometry ---------------------------------------------------------------------------
     def _caption_lines(self) -> int:
@@ -152,6 +167,27 @@ class TileGrid(QWidget):
                 return i
         return None
 
+    def image_rect(self, index: int) -> QRect:
+        """Where tile ``index``'s image is drawn (its aspect ratio kept)."""
+        return _fit(self._images[index].size(), self._tile_rect(index))
+
+    def pixel_at(self, pos: QPoint) -> tuple[int, int, int] | None:
+        """``(tile, row, col)`` of the image pixel under ``pos``, or None off every image."""
+        for i, image in enumerate(self._images):
+            r = self.image_rect(i)
+            if r.contains(pos) and not image.isNull():
+                col = (pos.x() - r.left()) * image.width() // max(r.width(), 1)
+                row = (pos.y() - r.top()) * image.height() // max(r.height(), 1)
+                return i, min(row, image.height() - 1), min(col, image.width() - 1)
+        return None
+
+    def pixel_pos(self, index: int, row: int, col: int) -> QPoint:
+        """The widget position of the centre of pixel ``(row, col)`` of tile ``index``."""
+        r = self.image_rect(index)
+        image = self._images[index]
+        return QPoint(r.left() + int((col + 0.5) * r.width() / image.width()),
+                      r.top() + int((row + 0.5) * r.height() / image.height()))
+
     # -- painting and input ---------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
@@ -177,6 +213,15 @@ class TileGrid(QWidget):
                 painter.setPen(pal.color(QPalette.ColorRole.Highlight))
                 painter.drawRect(target.adjusted(-2, -2, 1, 1))
                 painter.drawRect(target.adjusted(-3, -3, 2, 2))
+            if self._marker is not None and self._marker[0] == i and not image.isNull():
+                _, row, col = self._marker
+                sx, sy = target.width() / image.width(), target.height() / image.height()
+                cell = QRect(target.left() + int(col * sx), target.top() + int(row * sy),
+                             max(int(sx), 2), max(int(sy), 2))
+                painter.setPen(QPen(QColor("white"), 1))
+                painter.drawRect(cell.adjusted(-1, -1, 0, 0))
+                painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 1))
+                painter.drawRect(cell.adjusted(-2, -2, 1, 1))
             caption = self._captions[i]
             if caption:
                 painter.setPen(text)
@@ -189,11 +234,15 @@ class TileGrid(QWidget):
                                                    cap.width()))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        index = self.index_at(event.position().toPoint())
+        pos = event.position().toPoint()
+        index = self.index_at(pos)
         if index is not None and event.button() == Qt.MouseButton.LeftButton:
             if self._selectable:
                 self.set_selected(index)
             self.tileClicked.emit(index)
+            pixel = self.pixel_at(pos)
+            if pixel is not None:
+                self.pixelClicked.emit(*pixel)
         super().mousePressEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
@@ -206,13 +255,25 @@ class TileGrid(QWidget):
         return self._images[index]
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        index = self.index_at(event.position().toPoint())
+        pos = event.position().toPoint()
+        index = self.index_at(pos)
+        self._hover(self.pixel_at(pos) or (-1, -1, -1))
         tip = self._tooltips[index] if index is not None else ""
         if tip:
             QToolTip.showText(event.globalPosition().toPoint(), tip, self)
         else:
             QToolTip.hideText()
         super().mouseMoveEvent(event)
+
+
+    def leaveEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        self._hover((-1, -1, -1))
+        super().leaveEvent(event)
+
+    def _hover(self, pixel: tuple[int, int, int]) -> None:
+        if pixel != self._hovered:
+            self._hovered = pixel
+            self.pixelHovered.emit(*pixel)
 
 
 def _fit(size: QSize, box: QRect) -> QRect:
