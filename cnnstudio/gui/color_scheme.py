@@ -88,25 +88,28 @@ class ColorScheme(QObject):
     """The user's choice, kept in the settings and applied now and on every system change."""
 
     changed = Signal(str)  # the new choice
+    #: The palette is process-wide, so the choice that governs it is too: the one made last by
+    #: any window. A window that still follows the system must not undo another's explicit pick.
+    app_choice: str = SYSTEM
 
     def __init__(self, settings: QSettings, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         choice = cfg.get(settings, _SETTING)
-        self.choice = choice if choice in CHOICES else SYSTEM
+        self.choice = ColorScheme.app_choice = choice if choice in CHOICES else SYSTEM
         self.dark = apply_scheme(self.choice)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._system_changed)
 
     def choose(self, choice: str) -> None:
         if choice not in CHOICES:
             raise ValueError(f"unknown colour scheme {choice!r}")
-        self.choice = choice
+        self.choice = ColorScheme.app_choice = choice
         cfg.put(self.settings, _SETTING, choice)
         self.dark = apply_scheme(choice)
         self.changed.emit(choice)
 
     def _system_changed(self, *_: object) -> None:
-        if self.choice == SYSTEM:
+        if self.choice == SYSTEM and ColorScheme.app_choice == SYSTEM:
             self.dark = apply_scheme(SYSTEM)
             self.changed.emit(SYSTEM)
 
