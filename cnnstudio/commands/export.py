@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from cnnstudio.core.graph import Graph
     from cnnstudio.engine.trainer import TrainConfig
+    from cnnstudio.export.model_input import ModelInput
 
 EXIT_OK, EXIT_INVALID, EXIT_FAILED = 0, 1, 2
 
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="W.npz",
                    help="trained weights (cnnstudio .npz); pytorch: loaded by build_model() "
                    "by default; onnx: stored in the graph (default: freshly initialised)")
+    p.add_argument("--without-normalization", action="store_true",
+                   help="pytorch/onnx: leave the training normalisation out of the model, so it "
+                   "takes inputs already standardised ((x - mean) / std per channel); by "
+                   "default it takes images in [0, 1], as cnnstudio predict does")
     p.add_argument("--strict", action="store_true",
                    help="treat warnings (e.g. fractional tiling) as errors")
     p.add_argument("--scale", type=_positive, default=2.0,
@@ -117,16 +122,18 @@ def _export(graph: Graph, args: argparse.Namespace, out: Path) -> None:
     if fmt == "pytorch":
         from cnnstudio.export.pytorch import export_pytorch
 
-        if args.weights:
-            _load_state(graph, args)  # refuse weights that do not fit, now rather than later
+        inputs = None
+        if args.weights:  # refuse weights that do not fit, now rather than later
+            inputs = _model_input(_load_state(graph, args)[1], args)
         export_pytorch(graph, out, config=_train_config(args), weights_file=args.weights,
-                       strict=args.strict)
+                       strict=args.strict, inputs=inputs)
     elif fmt == "onnx":
         from cnnstudio.export.onnx_export import export_onnx, refuse_oversized, require_onnx
 
         require_onnx()
         refuse_oversized(graph)
-        export_onnx(graph, out, _load_state(graph, args), strict=args.strict)
+        state, meta = _load_state(graph, args)
+        export_onnx(graph, out, state, strict=args.strict, inputs=_model_input(meta, args))
     elif fmt in ("svg", "png"):
         from cnnstudio.export.diagram import to_svg
 
@@ -151,24 +158,36 @@ def _export(graph: Graph, args: argparse.Namespace, out: Path) -> None:
         save(graph, out)
 
 
-def _load_state(graph: Graph, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """The weights to export: the file's (checked against the model) or a fresh init."""
+def _load_state(graph: Graph, args: argparse.Namespace
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(state, meta)``: the weights to export, the file's (checked against the model) or a
+    fresh init, and the file's meta arrays (normalisation, class names; empty without one)."""
     import numpy as np  # noqa: F811 (the TYPE_CHECKING import is for annotations only)
 
     from cnnstudio.engine.errors import NetworkError, WeightsError
     from cnnstudio.engine.network import Network
-    from cnnstudio.engine.weights import load_weights
+    from cnnstudio.engine.weights import load_weights, split_meta
     from cnnstudio.export.registry import ExportError
 
+    meta: dict[str, np.ndarray] = {}
     try:
         net = Network(graph, np.random.default_rng(args.seed))
         if args.weights:
-            net.load_state_dict(load_weights(args.weights, net.expected_shapes()), strict=True)
+            arrays = load_weights(args.weights, net.expected_shapes())
+            net.load_state_dict(arrays, strict=True)
+            meta = split_meta(arrays)[1]
     except WeightsError as exc:
         raise ExportError([f"error: {exc}"]) from None
     except NetworkError as exc:
         raise ExportError([f"error: {args.weights or args.file}: {exc}"]) from None
-    return net.state_dict()
+    return net.state_dict(), meta
+
+
+def _model_input(meta: dict[str, np.ndarray], args: argparse.Namespace) -> ModelInput:
+    from cnnstudio.export.model_input import model_input
+
+    return model_input(meta, inside=not args.without_normalization,
+                       source=args.weights or "weights file")
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:

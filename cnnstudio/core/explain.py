@@ -85,6 +85,20 @@ def _same_split(label: str, ax: AxisWindow, before: str, after: str) -> list[Lin
     ]
 
 
+def _remainder_text(ax: AxisWindow, name: str, unit: str) -> str:
+    """What flooring costs on one axis: real rows (the validator warns), or only padding or rows
+    the stride skips anyway (no warning, so the explanation is where the user learns of it)."""
+    head = (f"The window does not tile the {name}: the last {ax.remainder} {unit}(s) of the "
+            "padded input are skipped")
+    lost = ax.floored_away
+    if lost:
+        return f"{head}, so input {unit}(s) {', '.join(map(str, lost))} are never seen."
+    if any(0 <= i < ax.n for i in range(ax.n + ax.pad_after - ax.remainder, ax.n)):
+        return (f"{head}; the stride ({ax.s}) is larger than the window ({ax.f}), so it skips "
+                f"{unit}s between windows anyway: nothing more of the image is lost.")
+    return f"{head}; they are unused padding, so nothing of the image is lost."
+
+
 def _output_section(axes: tuple[AxisWindow, AxisWindow], channels: int,
                     what: str, ceil: bool = False, before_formula: tuple[Line, ...] = ()
                     ) -> Section:
@@ -103,9 +117,7 @@ def _output_section(axes: tuple[AxisWindow, AxisWindow], channels: int,
         if ax.same:
             lines += _same_split(label, ax, before, after)
         if ax.remainder:
-            lines.append(_p(f"The window does not tile the {name}: the last {ax.remainder} "
-                            f"{'row' if short == 'H' else 'column'}(s) of the padded input are "
-                            "skipped."))
+            lines.append(_p(_remainder_text(ax, name, "row" if short == "H" else "column")))
         if identical:
             break
     lines.append(_p(f"Output: {channels}x{axes[0].out}x{axes[1].out} "

@@ -185,26 +185,21 @@ def pad_text(ax: AxisWindow) -> str:
 
 
 def fractional_warnings(axes: tuple[AxisWindow, AxisWindow]) -> list[tuple[str, str]]:
-    """Warn when the window does not tile an axis: name the rows/columns it never covers."""
-    if axes[0].remainder == 0 and axes[1].remainder == 0:
-        return []
+    """Warn when flooring the output loses real input rows/columns, naming them. When only padding
+    (or rows the stride skips anyway) is left over, nothing of the image is lost: no warning, the
+    layer's explanation says so (spec, "Arithmetic")."""
     out = []
     for name, unit, ax in zip(_AXIS, ("row", "column"), axes, strict=True):
-        if ax.remainder == 0:
+        lost_rows = ax.floored_away
+        if not lost_rows:
             continue
-        exact = ax.span / ax.s
-        real = ax.uncovered_real
-        if real:
-            idx = ", ".join(str(i) for i in real)
-            many = len(real) > 1
-            lost = (f"input {unit}{'s' if many else ''} {idx} {'are' if many else 'is'} "
-                    "never covered")
-        else:
-            lost = f"the last {ax.remainder} padded {unit}(s) are never used"
+        idx = ", ".join(str(i) for i in lost_rows)
+        many = len(lost_rows) > 1
+        lost = f"input {unit}{'s' if many else ''} {idx} {'are' if many else 'is'} never covered"
         out.append((
             "fractional_tiling",
-            f"{name}: ({ax.n} + {pad_text(ax)} - {ax.f})/{ax.s} = {exact:g} is not whole, so the "
-            f"output is floored to {ax.out}; {lost}",
+            f"{name}: ({ax.n} + {pad_text(ax)} - {ax.f})/{ax.s} = {ax.span / ax.s:g} is not whole, "
+            f"so the output is floored to {ax.out}; {lost}",
         ))
     return out
 

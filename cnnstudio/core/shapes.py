@@ -61,6 +61,18 @@ class AxisWindow:
         return gaps + trailing
 
     @property
+    def floored_away(self) -> tuple[int, ...]:
+        """Real rows/columns lost because the output is floored: those the dropped last window
+        would have reached. Trailing padding is not lost, and neither are rows a stride larger
+        than the window skips anyway (ResNet's 1x1 stride-2 projections read every other row by
+        design, so on an even input their last row is one of those)."""
+        if not self.remainder:
+            return ()
+        last_covered = (self.out - 1) * self.s + self.f - 1 - self.pad_before
+        dropped_start = self.out * self.s - self.pad_before
+        return tuple(range(max(dropped_start, last_covered + 1, 0), self.n))
+
+    @property
     def uncovered_real(self) -> tuple[int, ...]:
         """Real input rows/columns (not padding) that no window position covers."""
         return tuple(i for i in self.uncovered if 0 <= i < self.n)

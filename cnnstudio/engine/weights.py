@@ -29,6 +29,7 @@ __all__ = [
     "WeightsError",
     "atomic_save_npz",
     "class_names_from_meta",
+    "class_names_meta",
     "load_weights",
     "normalizer_from_meta",
     "normalizer_meta",
@@ -61,8 +62,8 @@ def save_weights(
     arrays = dict(state)
     if normalizer is not None:
         arrays.update(normalizer_meta(normalizer))
-    if class_names is not None:
-        arrays[_CLASS_NAMES] = np.array([str(c) for c in class_names], dtype=str)
+    if class_names:
+        arrays.update(class_names_meta(class_names))
     try:
         atomic_save_npz(path, arrays)
     except OSError as exc:
@@ -132,6 +133,11 @@ def normalizer_from_meta(state: Mapping[str, np.ndarray], source: str = "weights
         return Normalizer(mean=state[_NORM_MEAN], std=state[_NORM_STD])
     except (KeyError, ValueError) as exc:
         raise WeightsError(f"{source}: stored input normalisation is unusable ({exc})") from None
+
+
+def class_names_meta(class_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The meta array that stores the dataset's class names in a weights file."""
+    return {_CLASS_NAMES: np.array([str(c) for c in class_names], dtype=str)}
 
 
 def class_names_from_meta(state: Mapping[str, np.ndarray]) -> tuple[str, ...] | None:

@@ -3,6 +3,9 @@
 No torch at export time: a user who installed only ``cnnstudio[onnx]`` can hand a model to any
 ONNX runtime, Netron or a deployment pipeline. Opset 17, IR version 8 (old enough for most
 runtimes), one input named ``input`` with a dynamic batch dimension, one output ``output``.
+By default the input is what ``cnnstudio predict`` reads, images in [0, 1]: the training
+normalisation is the graph's first two nodes, and it and the class names are in
+``metadata_props`` (see :mod:`cnnstudio.export.model_input`).
 
 Padding is reproduced exactly. ONNX pools take asymmetric pads natively (``[top, left, bottom,
 right]``) and ``count_include_pad=0`` is the engine's real-pixel average; but runtimes refuse a
@@ -26,11 +29,14 @@ from cnnstudio.core.shapes import AxisWindow, pad_sides, pair
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.engine.kernels._windows import real_counts
 from cnnstudio.export.identifiers import python_identifiers
+from cnnstudio.export.model_input import ModelInput
 from cnnstudio.export.registry import ExportError, has_bias, network_plan
 
 OPSET = 17
 IR_VERSION = 8
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+#: Tensors of the normalisation at the graph's start; layer ids must not take these names.
+_NORM_NAMES = ("norm_mean", "norm_std", "input_centred", "input_standardised")
 INSTALL_HINT = "pip install cnnstudio[onnx]"
 
 
@@ -368,10 +374,26 @@ NODE_BUILDERS: dict[str, NodeBuilder | None] = {
 }
 
 
-def build_onnx(graph: Graph, state: Mapping[str, np.ndarray], strict: bool = False) -> Any:
+def _standardise(b: _Builder, inputs: ModelInput, channels: int) -> str:
+    """``(input - mean) / std`` per channel, the training normalisation, as the graph's first
+    nodes; returns the standardised tensor's name."""
+    norm = inputs.normalizer
+    assert norm is not None
+    inputs.check_channels(channels)
+    mean = b.const("norm_mean", norm.mean.reshape(1, -1, 1, 1))
+    std = b.const("norm_std", norm.std.reshape(1, -1, 1, 1))
+    centred = b.node("Sub", [INPUT_NAME, mean], "input_centred", "normalize_sub")
+    return b.node("Div", [centred, std], "input_standardised", "normalize_div")
+
+
+def build_onnx(graph: Graph, state: Mapping[str, np.ndarray], strict: bool = False,
+               inputs: ModelInput | None = None) -> Any:
     """An ``onnx.ModelProto`` for ``graph`` with the weights in ``state`` (``"<id>/<name>"``).
 
-    Raises ExportError for an invalid model, OnnxMissing without the onnx package.
+    ``inputs`` (from the weights' meta arrays) puts the training normalisation at the start of
+    the graph (unless ``inputs.inside`` is False) and records it and the class names as
+    ``metadata_props``. Raises ExportError for an invalid model, OnnxMissing without the onnx
+    package.
     """
     onnx = require_onnx()
     from onnx import TensorProto, helper, numpy_helper
@@ -379,13 +401,18 @@ def build_onnx(graph: Graph, state: Mapping[str, np.ndarray], strict: bool = Fal
     from cnnstudio import __version__
 
     plan = network_plan(graph, NODE_BUILDERS, "ONNX", strict=strict)
-    names = python_identifiers(plan.order, reserved=(INPUT_NAME, OUTPUT_NAME))
+    inputs = inputs if inputs is not None else ModelInput()
+    names = python_identifiers(plan.order, reserved=(INPUT_NAME, OUTPUT_NAME, *_NORM_NAMES))
     tensors = {lid: names[lid] for lid in plan.order}
     tensors[plan.output_id] = OUTPUT_NAME
-    tensors[plan.input_id] = INPUT_NAME
     b = _Builder(helper, numpy_helper, state)
+    first = INPUT_NAME
+    if inputs.standardises:
+        shape = plan.result.layers[plan.input_id].output_shape
+        first = _standardise(b, inputs, shape[0] if shape else 0)
+    tensors[plan.input_id] = first
     if plan.input_id == plan.output_id:  # a model that is only its Input
-        b.node("Identity", [INPUT_NAME], OUTPUT_NAME, names[plan.input_id])
+        b.node("Identity", [first], OUTPUT_NAME, names[plan.input_id])
     for lid in plan.order:
         layer = graph.layer(lid)
         build = NODE_BUILDERS[layer.type]
@@ -409,11 +436,12 @@ def build_onnx(graph: Graph, state: Mapping[str, np.ndarray], strict: bool = Fal
                               producer_name="cnnstudio", producer_version=__version__)
     model.ir_version = IR_VERSION
     model.doc_string = graph.name
+    helper.set_model_props(model, inputs.metadata())
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
 def export_onnx(graph: Graph, path: str | os.PathLike[str], state: Mapping[str, np.ndarray],
-                strict: bool = False) -> None:
+                strict: bool = False, inputs: ModelInput | None = None) -> None:
     """Build, check and write the model atomically."""
-    atomic_write_bytes(path, build_onnx(graph, state, strict).SerializeToString())
+    atomic_write_bytes(path, build_onnx(graph, state, strict, inputs).SerializeToString())

@@ -30,6 +30,7 @@ from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.shapes import AxisWindow, pad_sides, pair
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.export.identifiers import python_identifiers
+from cnnstudio.export.model_input import ModelInput
 from cnnstudio.export.registry import (
     TORCH_ARRAY_NAMES,
     NetworkPlan,
@@ -39,6 +40,8 @@ from cnnstudio.export.registry import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from cnnstudio.engine.trainer import TrainConfig
 
 #: Names the generated module defines at top level or on the model class; layer attributes and
@@ -48,6 +51,8 @@ GENERATED_GLOBALS = (
     "load_weights", "save_weights", "read_normalization", "load_dataset", "make_optimizer",
     "WEIGHT_KEYS", "DECAYED_KEYS", "FROZEN_BATCHNORM", "TRAINING", "INPUT_SHAPE", "MODEL_NAME",
     "MODEL_DESCRIPTION", "WEIGHTS_FILE", "ENDS_WITH_SOFTMAX", "argparse", "dist", "inputs",
+    "CLASS_NAMES", "NORMALIZATION", "NORMALIZE_IN_MODEL", "load_image", "predict",
+    "norm_mean", "norm_std", "set_normalization",
 )
 
 
@@ -296,14 +301,38 @@ def _comment(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
+def _constant_floats(values: np.ndarray) -> str:
+    """A float tuple literal that reads back as the same float32 numbers."""
+    return "(" + ", ".join(repr(float(v)) for v in values) + ("," if len(values) == 1 else "") + ")"
+
+
+def _input_constants(inputs: ModelInput) -> list[str]:
+    norm = inputs.normalizer
+    names = None if inputs.class_names is None else tuple(inputs.class_names)
+    return [
+        "#: The dataset's class names, one per output (None when the weights record none).",
+        f"CLASS_NAMES = {names!r}",
+        "#: Per-channel (mean, std) of the training images: the model was trained on",
+        "#: (x - mean) / std with x in [0, 1]. None when the weights record none.",
+        "NORMALIZATION = " + ("None" if norm is None else
+                              f"({_constant_floats(norm.mean)}, {_constant_floats(norm.std)})"),
+        "#: True: build_model() puts that standardisation inside the model, which then takes",
+        "#: images in [0, 1] (as load_image() gives and `cnnstudio predict` reads); False: feed",
+        "#: it standardised images.",
+        f"NORMALIZE_IN_MODEL = {inputs.inside!r}",
+    ]
+
+
 def pytorch_source(graph: Graph, *, config: TrainConfig | None = None,
-                   weights_file: str | None = None, strict: bool = False) -> str:
+                   weights_file: str | None = None, strict: bool = False,
+                   inputs: ModelInput | None = None) -> str:
     """The generated ``.py`` for ``graph``; raises ExportError for an invalid model.
 
     ``config`` is an engine ``TrainConfig`` (default: the engine's defaults) whose optimizer,
     learning rate, weight decay, batch size, epochs, seed and normalisation the file's ``main``
     uses by default. ``weights_file`` (a path, relative to the generated file or absolute) is
-    what ``build_model()`` loads when called without a path.
+    what ``build_model()`` loads when called without a path. ``inputs`` (from the weights'
+    meta arrays) gives the normalisation and class names written into the file.
     """
     from cnnstudio import __version__
     from cnnstudio.engine.trainer import TrainConfig
@@ -322,11 +351,17 @@ def pytorch_source(graph: Graph, *, config: TrainConfig | None = None,
                 paths[lid] = f"{names[uid]}.{attr}"
     helpers = sorted({h for e in emits.values() for h in e.helpers})
     input_shape = plan.result.layers[plan.input_id].output_shape
+    inputs = inputs if inputs is not None else ModelInput()
+    inputs.check_channels(input_shape[0])  # type: ignore[index]
 
     out: list[str] = [
-        f'"""A PyTorch model exported by cnnstudio {__version__}; needs only torch and numpy.',
+        f'"""A PyTorch model exported by cnnstudio {__version__}; needs torch and numpy '
+        "(and Pillow for load_image).",
         "",
-        "Use it:     from <this module> import build_model; model = build_model(\"w.npz\")",
+        "Use it:     from <this module> import build_model, load_image",
+        "            model = build_model(); model(torch.from_numpy(load_image(\"a.png\"))[None])",
+        "            (inputs are images in [0, 1], channels first; see NORMALIZE_IN_MODEL)",
+        "Classify:   python <this file> --predict picture.png [more.png ...]",
         "Train it:   python <this file> --data data.npz --epochs 10",
         "On N GPUs:  torchrun --nproc_per_node=N <this file> --data data.npz",
         "",
@@ -366,6 +401,7 @@ def pytorch_source(graph: Graph, *, config: TrainConfig | None = None,
         f"    'normalize': {cfg.normalize!r},",
         "}",
         f"ENDS_WITH_SOFTMAX = {graph.layer(plan.output_id).type == 'Softmax'!r}",
+        *_input_constants(inputs),
     ]
     out += _weight_tables(plan, paths)
     for name in helpers:
@@ -402,14 +438,21 @@ def _weight_tables(plan: NetworkPlan, names: dict[str, str]) -> list[str]:
 def _model_class(plan: NetworkPlan, names: dict[str, str], paths: dict[str, str],
                  emits: dict[str, _Emit], modules: list[UnitModule]) -> list[str]:
     graph, result = plan.graph, plan.result
-    init = ["    def __init__(self) -> None:", "        super().__init__()"]
+    init = ["    def __init__(self) -> None:", "        super().__init__()",
+            "        # (x - norm_mean) / norm_std per channel when set (set_normalization); not",
+            "        # in the state_dict: the weights file keeps it as its _meta/ arrays.",
+            '        self.register_buffer("norm_mean", None, persistent=False)',
+            '        self.register_buffer("norm_std", None, persistent=False)']
     frozen = []
     unit_of = {lid: (module, uid) for module in modules
                for uid, members in zip(module.units, module.members, strict=True)
                for lid in members}
     first = {members[0]: (module, uid) for module in modules
              for uid, members in zip(module.units, module.members, strict=True)}
-    fwd = [f"    def forward(self, {names[plan.input_id]}: torch.Tensor) -> torch.Tensor:"]
+    arg = names[plan.input_id]
+    fwd = [f"    def forward(self, {arg}: torch.Tensor) -> torch.Tensor:",
+           "        if self.norm_mean is not None:",
+           f"            {arg} = ({arg} - self.norm_mean) / self.norm_std"]
     for lid in plan.order:
         layer = graph.layer(lid)
         if not layer.trainable and layer.spec.arrays_decl:
@@ -435,6 +478,12 @@ def _model_class(plan: NetworkPlan, names: dict[str, str], paths: dict[str, str]
     init += frozen
     fwd.append(f"        return {names[plan.output_id]}")
     train = [
+        "    def set_normalization(self, mean, std) -> None:",
+        '        """Standardise inputs inside the model: it then takes images in [0, 1]."""',
+        "        shape = (1, -1, 1, 1)",
+        "        self.norm_mean = torch.as_tensor(np.asarray(mean, np.float32)).reshape(shape)",
+        "        self.norm_std = torch.as_tensor(np.asarray(std, np.float32)).reshape(shape)",
+        "",
         "    def train(self, mode: bool = True) -> CnnModel:",
         "        super().train(mode)",
         "        for name in FROZEN_BATCHNORM:",
@@ -594,14 +643,66 @@ def save_weights(model, path, normalization=None):
         raise
 
 
-def build_model(weights_path=None):
-    """The model in eval mode, with weights from ``weights_path`` (or WEIGHTS_FILE) if any."""
+def build_model(weights_path=None, normalize=NORMALIZE_IN_MODEL):
+    """The model in eval mode, with weights from ``weights_path`` (or WEIGHTS_FILE) if any.
+
+    With ``normalize`` the model standardises its input itself (the weights file's
+    normalisation, else NORMALIZATION) and takes images in [0, 1].
+    """
     model = CnnModel()
+    normalization = NORMALIZATION
     if weights_path is None and WEIGHTS_FILE is not None:
         weights_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), WEIGHTS_FILE)
     if weights_path is not None:
         load_weights(model, weights_path)
+        normalization = read_normalization(weights_path) or normalization
+    if normalize and normalization is not None:
+        model.set_normalization(*normalization)
     return model.eval()
+
+
+def load_image(path):
+    """One image file as float32 [C, H, W] in [0, 1], prepared exactly as cnnstudio does.
+
+    16-bit grey is scaled to 8 bits, transparency dropped, the picture converted to grey
+    (luma) or RGB and resized bilinearly to the model's input size. Needs Pillow.
+    """
+    from PIL import Image
+
+    channels, height, width = INPUT_SHAPE
+    if channels not in (1, 3):
+        raise ValueError(f"the model takes {channels}-channel inputs; images give 1 or 3")
+    with Image.open(path) as img:
+        img.load()
+        if img.mode == "I" or img.mode.startswith("I;16"):
+            wide = np.asarray(img, dtype=np.float64)
+            img = Image.fromarray(np.clip(wide / 257.0, 0, 255).astype(np.uint8))
+        img = img.convert("L" if channels == 1 else "RGB")
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+        pixels = np.asarray(img, dtype=np.uint8)
+    chw = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return np.ascontiguousarray(chw).astype(np.float32) / np.float32(255)
+
+
+def predict(paths, weights_path=None):
+    """The model's outputs [N, classes] for image files, as `cnnstudio predict` computes them
+    (probabilities when the model ends with Softmax, else logits)."""
+    model = build_model(weights_path, normalize=True)
+    x = torch.from_numpy(np.stack([load_image(p) for p in paths]))
+    with torch.no_grad():
+        return model(x).numpy()
+
+
+def _print_predictions(paths, outputs, top=3):
+    """One line per image: its most likely classes, by name where CLASS_NAMES has them."""
+    probs = outputs if ENDS_WITH_SOFTMAX else torch.softmax(
+        torch.from_numpy(outputs).double(), dim=1).numpy()
+    for path, p in zip(paths, probs):
+        best = np.argsort(-p, kind="stable")[:top]
+        names = [CLASS_NAMES[i] if CLASS_NAMES and i < len(CLASS_NAMES) else f"class {i}"
+                 for i in best]
+        print(f"{path}: " + ", ".join(f"{n} {p[i]:.1%}" for n, i in zip(names, best)))
 
 
 def load_dataset(path):
@@ -662,9 +763,12 @@ def _loss(output, target):
 
 def main(argv=None):
     """Train on a .npz dataset; under torchrun, one process per device with DDP."""
-    parser = argparse.ArgumentParser(description="Train this cnnstudio model with PyTorch.")
-    parser.add_argument("--data", required=True, help=".npz with x_train, y_train "
-                        "(and optionally x_test, y_test)")
+    parser = argparse.ArgumentParser(description="Train this cnnstudio model with PyTorch, "
+                                     "or classify image files with it (--predict).")
+    parser.add_argument("--predict", nargs="+", metavar="IMAGE",
+                        help="print the most likely classes of these image files and exit")
+    parser.add_argument("--data", help=".npz with x_train, y_train "
+                        "(and optionally x_test, y_test); needed to train")
     parser.add_argument("--weights", help="cnnstudio weights file to start from")
     parser.add_argument("--out", default="trained_weights.npz",
                         help="where to save the trained weights (cnnstudio .npz format)")
@@ -681,6 +785,11 @@ def main(argv=None):
                         help="feed raw pixels instead of per-channel standardised ones")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     args = parser.parse_args(argv)
+    if args.predict:
+        _print_predictions(args.predict, predict(args.predict, args.weights))
+        return
+    if args.data is None:
+        parser.error("--data is required to train (or give --predict IMAGE ...)")
 
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     cuda = torch.cuda.is_available()
@@ -696,17 +805,19 @@ def main(argv=None):
 
     x_train, y_train, x_test, y_test = load_dataset(args.data)
     start = args.weights
-    normalization = read_normalization(start) if start else None
+    normalization = read_normalization(start) if start else NORMALIZATION
     if normalization is None and TRAINING["normalize"] and not args.no_normalize:
         std = x_train.std(axis=(0, 2, 3))
         normalization = (x_train.mean(axis=(0, 2, 3)).astype(np.float32),
                          np.where(std < 1e-6, 1.0, std).astype(np.float32))
-    if normalization is not None:
+    model = build_model(start, normalize=False)
+    if normalization is not None and NORMALIZE_IN_MODEL:
+        model.set_normalization(*normalization)
+    elif normalization is not None:
         mean, std = (a.reshape(1, -1, 1, 1) for a in normalization)
         x_train = (x_train - mean) / std
         x_test = None if x_test is None else (x_test - mean) / std
-
-    model = build_model(start).to(device)
+    model = model.to(device)
     model.train()
     net = model
     if distributed:
@@ -761,7 +872,7 @@ if __name__ == "__main__":
 
 def export_pytorch(graph: Graph, path: str | os.PathLike[str], *, config: TrainConfig | None = None,
                    weights_file: str | os.PathLike[str] | None = None,
-                   strict: bool = False) -> None:
+                   strict: bool = False, inputs: ModelInput | None = None) -> None:
     """Write the generated file atomically. ``weights_file`` is stored relative to the output's
     folder when it lies inside it, so the pair can be moved together."""
     target = Path(path)
@@ -773,4 +884,4 @@ def export_pytorch(graph: Graph, path: str | os.PathLike[str], *, config: TrainC
         except ValueError:
             stored = str(w)
     atomic_write_text(target, pytorch_source(graph, config=config, weights_file=stored,
-                                             strict=strict))
+                                             strict=strict, inputs=inputs))

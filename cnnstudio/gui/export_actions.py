@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from cnnstudio.core.graph import Graph
+    from cnnstudio.export.model_input import ModelInput
     from cnnstudio.gui.file_actions import FileActions
 
 #: What the window's weights hook returns: a state dict (``"<id>/<name>"`` arrays, meta keys
@@ -99,6 +100,15 @@ class ExportActions(QObject):
             action.setObjectName(f"export_{fmt.key}")
             action.triggered.connect(lambda _=False, k=fmt.key: self.export(k))
             self.actions[fmt.key] = action
+        self.normalization_inside = QAction("Exported Models Take Images in [0, 1]", self)
+        self.normalization_inside.setCheckable(True)
+        self.normalization_inside.setChecked(True)
+        self.normalization_inside.setObjectName("export_normalization_inside")
+        tip = ("on: PyTorch and ONNX exports standardise their input themselves, with the "
+               "training mean and std, and take images in [0, 1] as Predict does; off: they "
+               "expect inputs already standardised")
+        self.normalization_inside.setStatusTip(tip)
+        self.normalization_inside.setToolTip(tip)
         if not onnx_available():
             onnx = self.actions["onnx"]
             onnx.setStatusTip("needs the optional onnx package: pip install cnnstudio[onnx]")
@@ -106,9 +116,13 @@ class ExportActions(QObject):
 
     def fill_menu(self, menu: QMenu) -> None:
         """Model copy first, then the formats a user carries elsewhere, then the summaries."""
-        for key in ("json", None, "pytorch", "onnx", None, "svg", "png", None, "markdown",
-                    "summary_json"):
-            menu.addSeparator() if key is None else menu.addAction(self.actions[key])
+        for key in ("json", None, "pytorch", "onnx", "inside", None, "svg", "png", None,
+                    "markdown", "summary_json"):
+            if key is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(self.normalization_inside if key == "inside"
+                               else self.actions[key])
 
     # --- the user's path --------------------------------------------------------------------
     def export(self, key: str, path: str | Path | None = None) -> bool:
@@ -206,8 +220,9 @@ class ExportActions(QObject):
             from cnnstudio.export.onnx_export import export_onnx
 
             state, meta, note = self._state(graph)
-            export_onnx(graph, path, state)
-            return f"Exported ONNX to {path} ({note}{_normalisation_note(meta)})"
+            inputs = self._model_input(meta)
+            export_onnx(graph, path, state, inputs=inputs)
+            return f"Exported ONNX to {path} (input: {inputs.input_text()}; {note})"
         if key in ("svg", "png"):
             from cnnstudio.export.diagram import to_svg
 
@@ -232,7 +247,7 @@ class ExportActions(QObject):
         from cnnstudio.export.pytorch import export_pytorch
 
         if not self._weights():
-            export_pytorch(graph, path)
+            export_pytorch(graph, path, inputs=self._model_input({}))
             return (f"Exported PyTorch to {path} (no trained weights: build_model() starts "
                     "from PyTorch's initialisation)")
         from cnnstudio.engine.weights import WeightsError, save_weights
@@ -243,8 +258,15 @@ class ExportActions(QObject):
             save_weights(weights_path, {**state, **meta})
         except WeightsError as exc:
             raise OSError(str(exc)) from None
-        export_pytorch(graph, path, weights_file=weights_path)
-        return f"Exported PyTorch to {path} with {weights_path.name} ({note})"
+        inputs = self._model_input(meta)
+        export_pytorch(graph, path, weights_file=weights_path, inputs=inputs)
+        return (f"Exported PyTorch to {path} with {weights_path.name} (input: "
+                f"{inputs.input_text()}; {note})")
+
+    def _model_input(self, meta: Mapping[str, np.ndarray]) -> ModelInput:
+        from cnnstudio.export.model_input import model_input
+
+        return model_input(meta, inside=self.normalization_inside.isChecked())
 
     def _state(self, graph: Graph
                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
@@ -271,21 +293,6 @@ class ExportActions(QObject):
             note += (f"; {len(report.skipped)} layer(s) that changed since got fresh weights: "
                      + ", ".join(lid for lid, _ in report.skipped))
         return net.state_dict(), meta, note
-
-
-def _normalisation_note(meta: Mapping[str, np.ndarray]) -> str:
-    """The ONNX graph starts at the raw input: say how training standardised it, or nothing."""
-    from cnnstudio.engine.weights import WeightsError, normalizer_from_meta
-
-    try:
-        norm = normalizer_from_meta(meta)
-    except WeightsError:
-        return ""
-    if norm is None:
-        return ""
-    mean = ", ".join(f"{v:.4g}" for v in norm.mean)
-    std = ", ".join(f"{v:.4g}" for v in norm.std)
-    return f"; feed it inputs standardised as in training: (x - [{mean}]) / [{std}] per channel"
 
 
 def _same_file(a: Path, b: Path) -> bool:

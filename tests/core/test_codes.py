@@ -235,11 +235,19 @@ def test_fractional_tiling_lists_several_rows() -> None:
     assert any("rows 9, 10 are never covered" in m for m in msgs), msgs
 
 
-def test_fractional_tiling_on_padding_only_says_so() -> None:
+def test_fractional_tiling_on_padding_only_is_not_a_warning() -> None:
+    """Spec ("Arithmetic"): when only padding is left unused nothing of the image is lost."""
     g = chain((1, 8, 8), [("c", "Conv2D", {"kernel_size": 3, "stride": 2, "padding": 1})])
-    msgs = [p.message for p in validate(g).warnings]
-    # (8 + 2 - 3)/2 = 3.5: the last padded row (index 8) is lost, every real row is covered.
-    assert msgs and all("padded" in m and "input row" not in m for m in msgs)
+    # (8 + 2 - 3)/2 = 3.5: the last padded row (index 8) is unused, every real row is covered.
+    assert validate(g).warnings == []
+
+
+def test_fractional_tiling_names_real_rows_skipped_after_padding() -> None:
+    g = chain((1, 9, 9), [("c", "Conv2D", {"kernel_size": 3, "stride": 3, "padding": 1})])
+    # windows -1..1, 2..4, 5..7: real row 8 (and padding 9) are never covered.
+    msgs = [p.message for p in validate(g).warnings if p.code == "fractional_tiling"]
+    assert len(msgs) == 2 and "input row 8 is never covered" in msgs[0]
+    assert "input column 8 is never covered" in msgs[1]
 
 
 def test_cycle_marks_the_cycle_and_blocks_what_follows() -> None:

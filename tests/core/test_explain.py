@@ -72,9 +72,27 @@ def test_pool_that_does_not_tile_says_which_part_is_skipped() -> None:
     g = _chain((8, 7, 8), ("MaxPool2D", {"pool_size": 2}))
     text = _text(g, "l1")
     assert "H: floor((7 + 2*0 - 2) / 2) + 1 = 3" in text
-    assert "the last 1 row(s)" in text
+    assert "the last 1 row(s)" in text and "input row(s) 6 are never seen" in text
     assert "W: floor((8 + 2*0 - 2) / 2) + 1 = 4" in text
     assert "equals the pool size" in text
+
+
+def test_unused_padding_is_explained_though_not_warned() -> None:
+    """ResNet's stride-2 convs: the last padded row is left over, nothing of the image is lost;
+    the validator stays quiet and the explanation is where the user learns of it."""
+    g = _chain((3, 224, 224), ("Conv2D", {"kernel_size": 7, "stride": 2, "padding": 3}))
+    assert not validate(g).warnings
+    text = _text(g, "l1")
+    assert "the last 1 row(s) of the padded input are skipped" in text
+    assert "unused padding, so nothing of the image is lost" in text
+
+
+def test_stride_larger_than_window_skips_rows_without_losing_more() -> None:
+    """A 1x1 stride-2 projection on an even size: its last row is one the stride skips anyway."""
+    g = _chain((64, 56, 56), ("Conv2D", {"kernel_size": 1, "stride": 2}))
+    assert not validate(g).warnings
+    text = _text(g, "l1")
+    assert "skips rows between windows anyway" in text
 
 
 def test_dense_params_and_flatten_size() -> None:

@@ -95,27 +95,34 @@ def test_pair() -> None:
     assert pair((2, 1)) == (2, 1)
 
 
-# Fractional tiling: (N, F, S, P) -> (remainder, uncovered real rows).
+# Fractional tiling: (N, F, S, P) -> (remainder, uncovered real rows, real rows lost to the
+# floor, i.e. those the validator warns about).
 FRACTION_TABLE = [
-    (10, 3, 2, 0, 1, (9,)),  # windows at 0,2,4,6 reach row 8; row 9 is never seen
-    (5, 2, 2, 0, 1, (4,)),
-    (11, 3, 3, 0, 2, (9, 10)),  # (11-3)/3 = 2.67: windows 0-2, 3-5, 6-8
-    (7, 3, 2, 1, 0, ()),  # (7+2-3)/2 = 3: whole
-    (8, 3, 2, 1, 1, ()),  # the one uncovered index is padding (index 8), not a real row
-    (9, 3, 3, 1, 2, (8,)),  # windows -1..1, 2..4, 5..7: real row 8 and padding 9 uncovered
-    (32, 5, 1, 0, 0, ()),
+    (10, 3, 2, 0, 1, (9,), (9,)),  # windows at 0,2,4,6 reach row 8; row 9 is never seen
+    (5, 2, 2, 0, 1, (4,), (4,)),
+    (11, 3, 3, 0, 2, (9, 10), (9, 10)),  # (11-3)/3 = 2.67: windows 0-2, 3-5, 6-8
+    (7, 3, 2, 1, 0, (), ()),  # (7+2-3)/2 = 3: whole
+    (8, 3, 2, 1, 1, (), ()),  # the one uncovered index is padding (index 8), not a real row
+    (9, 3, 3, 1, 2, (8,), (8,)),  # windows -1..1, 2..4, 5..7: real row 8 and padding 9
+    (32, 5, 1, 0, 0, (), ()),
+    (224, 7, 2, 3, 1, (), ()),  # ResNet's stem: only the last padded row is left over
+    # ResNet's 1x1 stride-2 projection: odd rows are skipped by design; row 7 is one of them,
+    # not lost to the floor (a 9th row would be covered by the next window).
+    (8, 1, 2, 0, 1, (1, 3, 5, 7), ()),
+    (9, 1, 2, 0, 0, (1, 3, 5, 7), ()),
 ]
 
 
-@pytest.mark.parametrize(("n", "f", "s", "p", "rem", "rows"), FRACTION_TABLE)
+@pytest.mark.parametrize(("n", "f", "s", "p", "rem", "rows", "lost"), FRACTION_TABLE)
 def test_remainder_and_uncovered_rows(n: int, f: int, s: int, p: int, rem: int,
-                                      rows: tuple[int, ...]) -> None:
+                                      rows: tuple[int, ...], lost: tuple[int, ...]) -> None:
     ax = window_axis(n, f, s, p, 0)
     assert ax.remainder == rem
     assert ax.uncovered_real == rows
-    # Independently: the last covered padded index is -p + (out-1)*s + f - 1.
-    last_covered = -p + (ax.out - 1) * s + f - 1
-    assert set(ax.uncovered) == set(range(last_covered + 1, n + p))
+    assert ax.floored_away == lost
+    # Independently: mark every index some window position reads.
+    covered = {-p + o * s + k for o in range(ax.out) for k in range(f)}
+    assert set(ax.uncovered) == set(range(-p, n + p)) - covered
 
 
 def test_kernel_larger_than_input_gives_no_positions() -> None:

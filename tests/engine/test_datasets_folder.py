@@ -34,7 +34,7 @@ def _grey_tree(root: Path, size: tuple[int, int] = (6, 5)) -> None:
 
 def test_grey_folder_loads_with_sorted_classes(tmp_path: Path) -> None:
     _grey_tree(tmp_path)
-    ds = load_folder(tmp_path)
+    ds = load_folder(tmp_path, test_fraction=0)  # all of it for training, in file order
     assert ds.class_names == ("cats", "dogs")
     assert ds.x_train.shape == (6, 1, 6, 5) and ds.x_test.shape == (0, 1, 6, 5)
     assert ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
@@ -142,3 +142,91 @@ def test_missing_pillow_says_how_to_install(
     monkeypatch.setitem(sys.modules, "PIL", None)  # makes "from PIL import Image" fail
     with pytest.raises(DatasetError, match=r"pip install cnnstudio\[images\]"):
         load_folder(tmp_path)
+
+
+def _coloured_tree(root: Path, counts: dict[str, int]) -> None:
+    """One class per entry, each image a distinct grey level so it can be told apart."""
+    for k, (name, n) in enumerate(counts.items()):
+        for i in range(n):
+            _png(root / name / f"{i:02d}.png", np.full((4, 4), 40 * k + i, np.uint8))
+
+
+def _pixels(x: np.ndarray) -> set[int]:
+    return {round(float(v) * 255) for v in x[:, 0, 0, 0]}
+
+
+def test_folder_without_test_split_holds_out_a_stratified_seeded_fifth(tmp_path: Path) -> None:
+    """Issue 13: "120 training / 0 test images" scored the training images; now 20% of each
+    class is held out, the same way every time, and the description says so."""
+    _coloured_tree(tmp_path, {"a": 10, "b": 20, "c": 5})
+    ds = load_folder(tmp_path)
+    assert np.bincount(ds.y_test).tolist() == [2, 4, 1]  # 20% of each class
+    assert np.bincount(ds.y_train).tolist() == [8, 16, 4]
+    assert not _pixels(ds.x_train) & _pixels(ds.x_test)  # no image in both
+    assert _pixels(ds.x_train) | _pixels(ds.x_test) == _pixels(load_folder(
+        tmp_path, test_fraction=0).x_train)
+    again = load_folder(tmp_path)
+    np.testing.assert_array_equal(again.x_test, ds.x_test)  # seeded: the same split
+    other = load_folder(tmp_path, seed=1)
+    assert _pixels(other.x_test) != _pixels(ds.x_test)
+    assert "20% of each class held out" in ds.summary() and "seed 0" in ds.summary()
+    assert "28 train / 7 test images" in ds.summary()
+
+
+def test_held_out_share_is_changeable_and_every_class_keeps_a_training_image(tmp_path: Path
+                                                                             ) -> None:
+    _coloured_tree(tmp_path, {"a": 10, "b": 2})
+    ds = load_folder(tmp_path, test_fraction=0.5)
+    assert np.bincount(ds.y_test).tolist() == [5, 1]
+    ds = load_folder(tmp_path, test_fraction=0.9)
+    assert np.bincount(ds.y_train).tolist() == [1, 1]  # never a class with nothing to learn
+    with pytest.raises(DatasetError, match="test share"):
+        load_folder(tmp_path, test_fraction=1.0)
+
+
+@pytest.mark.parametrize("test_name", ["test", "val", "VAL"])
+def test_train_with_test_or_val_subfolder_is_used_as_is(tmp_path: Path, test_name: str) -> None:
+    _coloured_tree(tmp_path / "train", {"a": 5, "b": 5})
+    _coloured_tree(tmp_path / test_name, {"a": 2, "b": 1})
+    ds = load_folder(tmp_path)
+    assert len(ds.x_train) == 10 and np.bincount(ds.y_test).tolist() == [2, 1]
+    assert f"the {test_name}/ folder" in ds.summary()
+
+
+def test_train_folder_alone_gets_a_held_out_split(tmp_path: Path) -> None:
+    _coloured_tree(tmp_path / "train", {"a": 5, "b": 5})
+    ds = load_folder(tmp_path)
+    assert ds.class_names == ("a", "b")
+    assert np.bincount(ds.y_test).tolist() == [1, 1]
+
+
+def test_folder_spec_options_set_the_share_and_seed(tmp_path: Path) -> None:
+    from cnnstudio.engine.datasets import load_dataset
+
+    root = tmp_path / "pics, 2024"  # a comma in the path is not an option
+    _coloured_tree(root, {"a": 10, "b": 10})
+    assert len(load_dataset(f"folder:{root}").x_test) == 4
+    ds = load_dataset(f"folder:{root},test=0.3,seed=4")
+    assert len(ds.x_test) == 6 and "30% of each class held out (seed 4" in ds.summary()
+    assert len(load_dataset(f"folder:{root},test=0").x_test) == 0
+    for bad in ("test=1", "test=-0.1", "test=abc", "seed=x"):
+        with pytest.raises(DatasetError, match="test must be"):
+            load_dataset(f"folder:{root},{bad}")
+
+
+def test_cli_training_says_how_the_test_split_was_made(tmp_path: Path, capsys) -> None:
+    from cnnstudio.cli import main
+    from cnnstudio.core import modelfile
+    from cnnstudio.core.graph import Graph
+
+    _coloured_tree(tmp_path / "pics", {"a": 10, "b": 10})
+    g = Graph("tiny")
+    g.add_layer("Input", {"channels": 1, "height": 4, "width": 4}, layer_id="in")
+    g.add_layer("Flatten", layer_id="f", inputs=["in"])
+    g.add_layer("Dense", {"units": 2}, layer_id="out", inputs=["f"])
+    modelfile.save(g, tmp_path / "m.json")
+    assert main(["train", str(tmp_path / "m.json"), "--dataset",
+                 f"folder:{tmp_path / 'pics'},test=0.3", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "14 train / 6 test images" in out and "30% of each class held out" in out
+    assert "test: loss" in out and "(6 images)" in out  # scored on the held-out images only

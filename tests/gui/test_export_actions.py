@@ -218,17 +218,36 @@ def test_onnx_uses_trained_weights_when_there_are_some(window, tmp_path, dialogs
     assert "standardised" not in window.statusBar().currentMessage()
 
 
-def test_onnx_export_says_how_training_standardised_the_inputs(window, tmp_path, dialogs):
-    """The ONNX graph starts at the raw input, so the normaliser trained with must be told."""
+def test_onnx_export_takes_images_unless_the_normalisation_is_left_out(window, tmp_path,
+                                                                        dialogs):
+    """By default the ONNX graph standardises its input itself (images in [0, 1], as Predict
+    takes them); the Export menu's toggle leaves that out, and the status line says which."""
     pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
     from cnnstudio.engine.datasets.normalize import Normalizer
     from cnnstudio.engine.weights import normalizer_meta
 
-    weights = _trained(window.document.graph)
-    meta = normalizer_meta(Normalizer(mean=np.array([0.25]), std=np.array([0.5])))
-    window.weights_provider = lambda: {**weights, **meta}
+    graph = window.document.graph
+    weights = _trained(graph)
+    norm = Normalizer(mean=np.array([0.25]), std=np.array([0.5]))
+    window.weights_provider = lambda: {**weights, **normalizer_meta(norm)}
+    x = np.random.default_rng(1).random((2, 1, 32, 32), dtype=np.float32)
+    expected = _engine(graph, weights).forward(norm.apply(x))
+
+    def run(path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"input": x})[0]
+
+    toggle = window.exports.normalization_inside
+    assert toggle.isChecked()
     assert window.exports.export("onnx", tmp_path / "m.onnx")
-    assert window.statusBar().currentMessage().endswith("(x - [0.25]) / [0.5] per channel)")
+    assert "input: images in [0, 1]" in window.statusBar().currentMessage()
+    assert np.abs(run(tmp_path / "m.onnx") - expected).max() < 1e-4
+    toggle.setChecked(False)
+    assert window.exports.export("onnx", tmp_path / "raw.onnx")
+    assert ("input: images standardised as in training: (x - [0.25]) / [0.5] per channel"
+            in window.statusBar().currentMessage())
+    assert np.abs(run(tmp_path / "raw.onnx") - expected).max() > 1e-2
 
 
 def test_weights_of_layers_changed_since_training_are_fresh(window, tmp_path, dialogs):

@@ -39,6 +39,11 @@ def test_save_reset_load_round_trip(qtbot, window, tmp_path):
     assert ui.weights.save_to(path)
     saved = load_weights(path)
     assert {k for k in saved if not k.startswith("_meta/")} == set(trained)
+    # The dataset's class names travel with the weights, so `cnnstudio predict` and the
+    # exports print names rather than "class 0".
+    from cnnstudio.engine.weights import class_names_from_meta
+
+    assert class_names_from_meta(saved) == ui.controller.class_names() != ()
     ui.controller.reset_weights()
     assert ui.controller.weights is None
     fresh = ui.controller.view_network().state_dict()

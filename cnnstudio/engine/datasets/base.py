@@ -40,6 +40,10 @@ class Dataset:
     class_names: tuple[str, ...]
     name: str
     source: str
+    #: How the test split was made, when the user should know (a held-out share of a folder).
+    split: str = ""
+    #: The share of each class held out as the test split (a folder without test/), else None.
+    held_out: float | None = None
     #: Where each image came from (a folder's file paths, relative to it), training images then
     #: test images, so a user can find a misclassified picture; empty when the source has none.
     file_names: tuple[str, ...] = ()
@@ -103,6 +107,7 @@ class Dataset:
         return (
             f"{self.name}: {len(self.x_train)} train / {len(self.x_test)} test images, "
             f"{c}x{h}x{w}, {self.num_classes} classes ({self.source})"
+            + (f"; {self.split}" if self.split else "")
         )
 
 

@@ -1,7 +1,9 @@
 """A folder of images with one sub-folder per class: the way people collect their own data.
 
 ``root/cat/*.png, root/dog/*.jpg`` gives classes ``cat`` and ``dog`` (sorted by name). If the
-root holds just ``train/`` and ``test/``, each laid out that way, they become the two splits.
+root holds just ``train/`` and ``test/`` (or ``val/``), each laid out that way, they become the
+two splits; otherwise a stratified, seeded share of each class (20% by default) is held out as
+the test split, so the confusion matrix never scores images the model trained on.
 Images are decoded with Pillow (the optional ``images`` extra), resized to one size and
 converted to grey or RGB. ``load_image`` is the single decoder, shared with prediction, so a
 picture is prepared the same way whether it is trained on or classified.
@@ -19,11 +21,15 @@ from cnnstudio.core.files import FileRefused, regular_size
 from cnnstudio.engine.datasets.arrays import check_images_fit
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image", "load_folder"]
+__all__ = ["DEFAULT_TEST_FRACTION", "IMAGE_EXTENSIONS", "load_image", "load_folder",
+           "stratified_split"]
 
 #: Files with other extensions in a class folder (notes, thumbnails DBs) are skipped silently.
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
-_SPLITS = ("train", "test")
+#: Sub-folder names that mark a split layout; the first test-like one present is the test split.
+_TRAIN, _TEST_NAMES = "train", ("test", "val")
+#: Share of each class held out for testing when the folder has no test/ (or val/) sub-folder.
+DEFAULT_TEST_FRACTION = 0.2
 
 
 def load_image(
@@ -41,27 +47,34 @@ def load_image(
 
 
 def load_folder(
-    path: Path, *, channels: int | None = None, image_size: tuple[int, int] | None = None
+    path: Path, *, channels: int | None = None, image_size: tuple[int, int] | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION, seed: int = 0,
 ) -> Dataset:
     """Load a class-per-sub-folder image collection.
 
     ``image_size = (H, W)`` defaults to the size of the first image (in sorted order);
-    ``channels`` None means 1 when every image is grey, else 3.
+    ``channels`` None means 1 when every image is grey, else 3. Without test/ or val/
+    sub-folders, ``test_fraction`` of each class (chosen by ``seed``) becomes the test split.
     """
+    if not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"{path}: the test share must be at least 0 and below 1, "
+                           f"got {test_fraction:g}")
     if not path.is_dir():
         raise DatasetError(f"{path}: no such folder")
-    subdirs = _subdirs(path)
-    if {d.name.lower() for d in subdirs} == set(_SPLITS):
-        by_name = {d.name.lower(): d for d in subdirs}
-        train_files, names = _collect(by_name["train"])
-        test_files, test_names = _collect(by_name["test"], allow_empty=True)
-        extra = sorted(set(test_names) - set(names))
-        if extra:
-            raise DatasetError(f"{by_name['test']}: class {extra[0]!r} is not in the train folder")
-        test_files = [(file, names.index(test_names[label])) for file, label in test_files]
+    by_name = {d.name.lower(): d for d in _subdirs(path)}
+    test_dir = next((by_name[n] for n in _TEST_NAMES if n in by_name), None)
+    layout = _TRAIN in by_name and set(by_name) <= {_TRAIN, *_TEST_NAMES}
+    train_files, names = _collect(by_name[_TRAIN] if layout else path)
+    if layout and test_dir is not None:
+        test_files = _test_folder_files(test_dir, names)
+        split = f"test split: the {test_dir.name}/ folder"
+        if len(by_name) == 3:  # train/, test/ and val/: test/ wins
+            split += " (val/ not used)"
     else:
-        train_files, names = _collect(path)
-        test_files = []
+        train_files, test_files = stratified_split(train_files, test_fraction, seed)
+        split = (f"test split: {test_fraction * 100:g}% of each class held out (seed {seed}; "
+                 f"change with folder:PATH,test=0.3)" if test_fraction else
+                 "no test split (test=0)")
     if image_size is None:
         first = _decode(train_files[0][0], 1, None)
         image_size = (first.shape[1], first.shape[2])
@@ -81,8 +94,35 @@ def load_folder(
         class_names=tuple(names),
         name=path.name or str(path),
         source=str(path),
+        split=split,
+        held_out=None if layout and test_dir is not None else test_fraction,
         file_names=tuple(f.relative_to(path).as_posix() for f, _ in train_files + test_files),
     )
+
+
+def _test_folder_files(test_dir: Path, names: list[str]) -> list[tuple[Path, int]]:
+    """The test/ (or val/) folder's images, labelled with the train folder's class indices."""
+    test_files, test_names = _collect(test_dir, allow_empty=True)
+    extra = sorted(set(test_names) - set(names))
+    if extra:
+        raise DatasetError(f"{test_dir}: class {extra[0]!r} is not in the train folder")
+    return [(file, names.index(test_names[label])) for file, label in test_files]
+
+
+def stratified_split(files: list[tuple[Path, int]], fraction: float, seed: int
+                     ) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """``(train, test)``: ``round(fraction * n)`` of each class's n files for testing, chosen
+    by ``seed`` alone, so the same folder and seed always give the same split; every class keeps
+    at least one training image. Both lists keep the files' order."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([label for _, label in files], dtype=np.int64)
+    test = np.zeros(len(files), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        n_test = min(int(round(fraction * len(members))), len(members) - 1)
+        test[rng.permutation(members)[:n_test]] = True
+    return ([f for f, t in zip(files, test, strict=True) if not t],
+            [f for f, t in zip(files, test, strict=True) if t])
 
 
 def _subdirs(path: Path) -> list[Path]:

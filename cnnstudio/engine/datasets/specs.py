@@ -8,6 +8,8 @@ model asks for, so e.g. a 3-channel 32x32 model can still train on MNIST.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,13 @@ from cnnstudio.engine.datasets.arrays import change_channels, check_images_fit, 
 from cnnstudio.engine.datasets.base import Dataset, DatasetError
 from cnnstudio.engine.datasets.cifar10 import load_cifar10
 from cnnstudio.engine.datasets.digits import load_digits
-from cnnstudio.engine.datasets.folder import load_folder
+from cnnstudio.engine.datasets.folder import DEFAULT_TEST_FRACTION, load_folder
 from cnnstudio.engine.datasets.mnist import load_mnist
 from cnnstudio.engine.datasets.npz import load_npz
 from cnnstudio.engine.datasets.shapes import MIN_SIZE, SHAPE_KINDS, ShapesConfig, make_shapes
 
-__all__ = ["DatasetRequest", "adapt_dataset", "describe_specs", "load_dataset", "parse_shapes"]
+__all__ = ["DatasetRequest", "adapt_dataset", "describe_specs", "load_dataset", "parse_shapes",
+           "with_test_share"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,45 @@ def _shapes(argument: str, request: DatasetRequest) -> Dataset:
 
 def _path(argument: str) -> Path:
     return Path(argument).expanduser()
+
+
+#: A trailing ``,key=value`` of a folder spec (a path may hold commas, so options are taken
+#: from the end only).
+_FOLDER_OPTION = re.compile(r",\s*(test|seed)\s*=\s*([^,]*)$")
+
+
+def _folder_options(argument: str) -> tuple[str, dict[str, str]]:
+    """``PATH,test=0.3`` -> ``("PATH", {"test": "0.3"})`` (the last value of a key wins)."""
+    options: dict[str, str] = {}
+    while match := _FOLDER_OPTION.search(argument):
+        options.setdefault(match.group(1), match.group(2).strip())
+        argument = argument[:match.start()]
+    return argument, options
+
+
+def with_test_share(spec: str, fraction: float) -> str:
+    """A ``folder:`` spec with its held-out share set to ``fraction`` (other options kept):
+    how the window changes the share."""
+    kind, _, argument = spec.partition(":")
+    path, options = _folder_options(argument)
+    options["test"] = f"{fraction:g}"
+    return f"{kind}:{path}" + "".join(f",{k}={v}" for k, v in sorted(options.items()))
+
+
+def _folder(argument: str, request: DatasetRequest) -> Dataset:
+    """``folder:PATH[,test=F][,seed=N]``: F the share of each class held out for testing."""
+    argument, options = _folder_options(argument)
+    try:
+        fraction = float(options.get("test", DEFAULT_TEST_FRACTION))
+        seed = int(options.get("seed", 0))
+    except ValueError:
+        raise DatasetError(f"folder:{argument}: test must be a number such as 0.2 and seed a "
+                           f"whole number, got {options}") from None
+    if not (math.isfinite(fraction) and 0.0 <= fraction < 1.0) or seed < 0:
+        raise DatasetError(f"folder:{argument}: test must be at least 0 and below 1 (a share "
+                           f"of each class, e.g. test=0.2) and seed not negative")
+    return load_folder(_path(argument.strip()), channels=request.channels,
+                       image_size=request.image_size, test_fraction=fraction, seed=seed)
 
 
 _FORMS: dict[str, _Form] = {
@@ -90,11 +132,12 @@ _FORMS: dict[str, _Form] = {
         lambda arg, _req: load_cifar10(_path(arg)),
     ),
     "folder": _Form(
-        "folder:PATH",
-        "one sub-folder of PNG/JPEG images per class (optionally inside train/ and test/); "
-        "needs Pillow",
+        "folder:PATH[,test=F][,seed=N]",
+        "one sub-folder of PNG/JPEG images per class (optionally inside train/ and test/ or "
+        "val/); without a test folder, test=F of each class is held out (default 0.2, "
+        "seed 0); needs Pillow",
         True,
-        lambda arg, req: load_folder(_path(arg), channels=req.channels, image_size=req.image_size),
+        _folder,
     ),
     "npz": _Form(
         "npz:PATH",
@@ -171,6 +214,8 @@ def adapt_dataset(
         class_names=dataset.class_names,
         name=dataset.name,
         source=dataset.source,
+        split=dataset.split,
+        held_out=dataset.held_out,
         file_names=dataset.file_names,
     )
 

@@ -458,7 +458,7 @@ class TrainingController(QObject):
         if not state:
             net = self.view_network()
             state = net.state_dict()
-        save_weights(path, state, self.normalizer)
+        save_weights(path, state, self.normalizer, self.class_names())
         self.weights_unsaved = False
 
     def load_weights(self, path: str | Path) -> LoadReport:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.engine.weights import normalizer_meta
+from cnnstudio.engine.weights import class_names_meta, normalizer_meta
 from cnnstudio.gui.training import dialogs
 from cnnstudio.gui.training.confusion import ConfusionWidget
 from cnnstudio.gui.training.controller import IDLE, TrainingController, TrainingRefused
@@ -222,6 +222,8 @@ class TrainingUI(QObject):
         state = dict(c.weights)
         if c.normalizer is not None:
             state.update(normalizer_meta(c.normalizer))
+        if c.class_names():
+            state.update(class_names_meta(c.class_names()))
         return state
 
     def model_replaced(self) -> None:

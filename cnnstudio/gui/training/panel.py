@@ -9,6 +9,7 @@ the buttons.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import numpy as np
@@ -24,12 +25,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from cnnstudio.engine.datasets import Dataset
+from cnnstudio.engine.datasets.specs import with_test_share
 from cnnstudio.gui.training.controller import (
     IDLE,
     NO_DATASET,
@@ -120,6 +123,21 @@ class TrainingPanel(QWidget):
         self.open_button = open_button
         self.dataset_info = QLabel("No dataset")
         self.dataset_info.setWordWrap(True)
+        # A folder without test/ has a held-out test split: its share is the user's to choose.
+        self.test_share = QSpinBox()
+        self.test_share.setRange(0, 90)
+        self.test_share.setSuffix(" %")
+        self.test_share.setKeyboardTracking(False)  # reload on Enter / arrows, not per digit
+        self.test_share.setToolTip("Share of each class held out as the test split (stratified, "
+                                   "seeded: the same images every time); 0 tests on nothing")
+        self.test_share.valueChanged.connect(self._test_share_changed)
+        self.test_share_row = QWidget()
+        share_layout = QHBoxLayout(self.test_share_row)
+        share_layout.setContentsMargins(0, 0, 0, 0)
+        share_layout.addWidget(QLabel("Hold out for testing:"))
+        share_layout.addWidget(self.test_share)
+        share_layout.addStretch(1)
+        self.test_share_row.setVisible(False)
         self.samples = TileGrid(34)
         self.samples.set_selectable(True)
         self.samples.tileClicked.connect(self._sample_clicked)
@@ -148,6 +166,7 @@ class TrainingPanel(QWidget):
         dl = QVBoxLayout(data_box)
         dl.addLayout(row)
         dl.addWidget(self.dataset_info)
+        dl.addWidget(self.test_share_row)
         dl.addWidget(self.samples)
 
         self.form = HyperparamsForm()
@@ -233,6 +252,11 @@ class TrainingPanel(QWidget):
         self.dataset_combo.setCurrentIndex(index)
         self.controller.open_dataset_async(spec)
 
+    def _test_share_changed(self, percent: int) -> None:
+        spec = self.controller.dataset_spec
+        if spec.partition(":")[0].strip().lower() == "folder":
+            self.choose_dataset(with_test_share(spec, percent / 100))
+
     def _combo_chosen(self, index: int) -> None:
         self.controller.open_dataset_async(self.dataset_combo.itemData(index))
 
@@ -262,6 +286,11 @@ class TrainingPanel(QWidget):
         self.refresh()
 
     def _dataset_changed(self, dataset: Dataset | None) -> None:
+        self.test_share_row.setVisible(dataset is not None and dataset.held_out is not None)
+        if dataset is not None and dataset.held_out is not None:
+            self.test_share.blockSignals(True)
+            self.test_share.setValue(round(dataset.held_out * 100))
+            self.test_share.blockSignals(False)
         if dataset is None:
             self.dataset_info.setText("No dataset")
             self.samples.clear()
@@ -271,7 +300,8 @@ class TrainingPanel(QWidget):
         kind = "grey" if c == 1 else "colour"
         self.dataset_info.setText(
             f"<b>{dataset.name}</b>: {dataset.num_classes} classes, {c}x{h}x{w} ({kind}), "
-            f"{len(dataset.x_train):,} training / {len(dataset.x_test):,} test images")
+            f"{len(dataset.x_train):,} training / {len(dataset.x_test):,} test images"
+            + (f"; {_split_text(dataset)}" if dataset.split else ""))
         self.dataset_info.setToolTip(dataset.source)
         self._sample_ids = sample_indices(dataset.y_train, SAMPLES_SHOWN)
         images = [rgb_to_qimage(image_to_rgb(dataset.x_train[i])) for i in self._sample_ids]
@@ -424,3 +454,10 @@ class TrainingPanel(QWidget):
         if self._start_when_loaded and idle and c.dataset is not None and not c.is_loading():
             self._start_when_loaded = False  # the Train press that asked for the data
             QTimer.singleShot(0, self.start)
+
+
+def _split_text(dataset: Dataset) -> str:
+    """Where the test images come from; a held-out share is set by the spin box below it,
+    so the CLI's "change with folder:PATH,test=..." hint is left out."""
+    return html.escape(dataset.split.split(" (seed")[0] if dataset.held_out is not None
+                       else dataset.split)
