@@ -34,6 +34,10 @@ DIVERGING_LOSS_FACTOR = 2.0
 START_BATCHES, LOSS_SMOOTHING = 3, 0.9
 #: An epoch whose mean loss is within this share of the starting loss made no progress.
 NO_PROGRESS = 0.03
+#: "At chance": the epoch's loss within this fraction of ln K and its accuracy below this many
+#: times 1/K. A first epoch that already doubled chance accuracy (24% on 8 classes) is learning.
+CHANCE_LOSS_TOLERANCE = 0.05
+CHANCE_ACCURACY_FACTOR = 1.5
 #: Every weight array's update below this ratio for a whole epoch: the rate is too low.
 LOW_RATIO = 1e-5
 #: More than this share of a layer's units dead (or outputs saturated) is an alert.
@@ -120,9 +124,9 @@ class AlertMonitor:
         lr = self.optimizer.lr
         start = self._start if self._start is not None else (
             sum(self._losses) / len(self._losses) if self._losses else None)
-        near_chance = abs(loss - self.chance) < 0.1 * self.chance
+        near_chance = abs(loss - self.chance) < CHANCE_LOSS_TOLERANCE * self.chance
         stuck = start is not None and loss > (1 - NO_PROGRESS) * start
-        if (near_chance or stuck) and accuracy < 2.0 / max(self.num_classes, 2):
+        if (near_chance or stuck) and accuracy < CHANCE_ACCURACY_FACTOR / max(self.num_classes, 2):
             seen = (f"a uniform guess over {self.num_classes} classes scores ln "
                     f"{self.num_classes} = {self.chance:.3f}" if near_chance else
                     f"it started at {start:.3f} and has hardly fallen")

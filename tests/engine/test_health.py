@@ -203,6 +203,15 @@ def test_overfitting_names_the_epoch_with_the_best_weights() -> None:
     assert "since epoch 3" in alert.message and "epoch 2 were the best" in alert.message
 
 
+def test_a_first_epoch_well_above_chance_is_not_called_not_learning() -> None:
+    """Seen in the window on the default template: loss 1.985 (ln 8 = 2.079) at 24.3% accuracy
+    after epoch 1, twice chance, falsely alerted."""
+    monitor = AlertMonitor(OptimizerConfig(), 8)
+    assert not [a for a in monitor.epoch(1, 1.985, 0.243, 1.8, 1.0) if a.kind == NOT_LEARNING]
+    at_chance = AlertMonitor(OptimizerConfig(), 8)
+    assert [a for a in at_chance.epoch(1, 2.07, 0.13, 2.07, 1.0) if a.kind == NOT_LEARNING]
+
+
 def test_epoch_records_and_json_carry_alerts() -> None:
     monitor = AlertMonitor(OptimizerConfig(), 10)
     (alert,) = monitor.epoch(1, math.log(10), 0.1, None, 1.0)
