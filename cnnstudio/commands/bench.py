@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         engine_step,
         machine_line,
         random_batch,
+        time_edit_validation,
         time_interleaved,
         time_validator,
     )
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     print(machine_line())
     graph = big_graph(300)
     print(f"validator: {time_validator(graph):.1f} ms for a {len(graph)}-layer graph")
+    per_edit = time_edit_validation(graph)
+    print(f"validation per edit, {len(graph)} layers, full -> incremental ms: "
+          + ", ".join(f"{label} {full:.1f} -> {incr:.2f}"
+                      for label, (full, incr) in per_edit.items()), flush=True)
     if not args.no_gui:
         _print_window_figures(graph)
     torch = None if args.no_torch else _import_torch()

@@ -30,6 +30,7 @@ from cnnstudio.core.validator import (
     ValidationResult,
     assemble,
     check_layer,
+    fed_to,
     plan_pass,
 )
 
@@ -57,9 +58,13 @@ class _Entry:
 
 
 def _snapshot(params: dict[str, Any]) -> dict[str, Any]:
-    """A copy that later in-place changes of the layer's params cannot reach."""
-    return {k: copy.deepcopy(v) if isinstance(v, (list, dict)) else v
-            for k, v in params.items()}
+    """A copy that later in-place changes of the layer's params cannot reach (values are
+    numbers, words, None and short lists of ints)."""
+    snap = params.copy()
+    for k, v in snap.items():
+        if type(v) is list:
+            snap[k] = copy.deepcopy(v)
+    return snap
 
 
 class IncrementalValidator:
@@ -84,10 +89,10 @@ class IncrementalValidator:
         for lid in plan.order:
             layer = graph.layer(lid)
             cycle, stuck = lid in plan.on_cycle, lid in plan.stuck
-            fed = tuple(done[src].handoff if src in done else None for src in layer.inputs)
+            fed = fed_to(layer, done)
             entry = old.get(lid)
             if entry is None or not entry.still_holds(layer, fed, cycle, stuck):
-                outcome = check_layer(layer, done, cycle, stuck)
+                outcome = check_layer(layer, fed, cycle, stuck)
                 recomputed.append(lid)
                 if entry is not None:
                     outcome = _keep_equal(entry.outcome, outcome)
@@ -105,10 +110,8 @@ class IncrementalValidator:
 
 
 def _keep_equal(before: LayerOutcome, after: LayerOutcome) -> LayerOutcome:
-    """``after``, keeping ``before``'s objects where they are equal, so that consumers of an
-    unchanged handoff see the same object and are not recomputed."""
-    if after == before:
-        return before
-    if after.handoff == before.handoff:
+    """``after``, holding ``before``'s handoff object when the two are equal, so that the
+    layers fed by an unchanged output find the same object and are not recomputed."""
+    if after.handoff == before.handoff and after.handoff is not before.handoff:
         return LayerOutcome(after.report, after.problems, before.handoff)
     return after

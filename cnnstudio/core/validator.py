@@ -7,9 +7,9 @@ numbers, so the user always sees as much as can be known.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnnstudio.core import rules
 from cnnstudio.core.graph import Graph, Layer
@@ -165,21 +165,19 @@ class ValidationResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Handoff:
+class Handoff(NamedTuple):
     """What one layer passes on to the layers it feeds, and all they read of it: whether it is
     fed by an Input, its output shape and the Incoming (shape and receptive field) it hands on
     (None when its shape is unknown). Two layers with equal handoffs on every input and equal
     definitions get equal outcomes, which is what lets an edit revalidate only what it can
-    change (see core.incremental)."""
+    change (see core.incremental). (Tuples: one is made per layer per validation.)"""
 
     connected: bool
     output_shape: tuple[int, ...] | None
     incoming: Incoming | None
 
 
-@dataclass(frozen=True, slots=True)
-class LayerOutcome:
+class LayerOutcome(NamedTuple):
     """One layer's part of a validation: its report (before the graph-level checks), the
     problems found in it alone, and what it hands on."""
 
@@ -211,15 +209,26 @@ def _problem(layer_id: str | None, code: str, message: str, fix: str | None = No
     return Problem(layer_id, code, message, CODES[code], fix)
 
 
-def check_layer(layer: Layer, done: Mapping[str, LayerOutcome], cycle: bool, stuck: bool
+def _stopped(rep: LayerReport, status: str, problem: Problem | None = None) -> LayerOutcome:
+    """The outcome of a layer whose shape cannot be computed."""
+    rep.status = status
+    return LayerOutcome(rep, (problem,) if problem else (), Handoff(rep.connected, None, None))
+
+
+def fed_to(layer: Layer, done: Mapping[str, LayerOutcome]) -> tuple[Handoff | None, ...]:
+    """What each input of ``layer`` hands it, from the outcomes of the layers before it in the
+    pass (None for an input not among them: on a cycle, or naming no layer)."""
+    return tuple([o.handoff if (o := done.get(src)) is not None else None
+                  for src in layer.inputs])
+
+
+def check_layer(layer: Layer, handoffs: Sequence[Handoff | None], cycle: bool, stuck: bool
                 ) -> LayerOutcome:
-    """One layer's outcome from its own definition and the outcomes of the layers before it in
-    the pass (``done``; an input not in it yet is treated as unknown), as the full and the
-    incremental validator both compute it."""
+    """One layer's outcome from its own definition and what its inputs hand it (``fed_to``),
+    as the full and the incremental validator both compute it."""
     lid = layer.id
     spec = layer.spec
     ins = tuple(layer.inputs)
-    handoffs = [done[src].handoff if src in done else None for src in ins]
     connected = spec.type == "Input"
     loose = []
     for src, h in zip(ins, handoffs, strict=True):
@@ -227,55 +236,51 @@ def check_layer(layer: Layer, done: Mapping[str, LayerOutcome], cycle: bool, stu
             connected = True
         else:
             loose.append(src)
-    rep = LayerReport(lid, spec.type, ins, tuple(h.output_shape if h else None for h in handoffs),
-                      connected=connected)
-    problems: list[Problem] = []
-
-    def ending(status: str, *problem: Problem) -> LayerOutcome:
-        rep.status = status
-        return LayerOutcome(rep, (*problems, *problem), Handoff(connected, None, None))
-
+    rep = LayerReport(lid, spec.type, ins, tuple([h.output_shape if h else None
+                                                  for h in handoffs]), connected=connected)
     if cycle:
-        return ending("error", _problem(
+        return _stopped(rep, "error", _problem(
             lid, "cycle", f"{spec.type} {lid} is part of a cycle: follow its inputs and you come "
             "back to it; a network must flow one way, so remove one of the connections"))
     if stuck:
-        return ending("blocked")
+        return _stopped(rep, "blocked")
     if not connected:
-        return ending("disconnected", _problem(
+        return _stopped(rep, "disconnected", _problem(
             lid, "not_connected", f"{spec.type} {lid} is not connected to the Input"
             + ("" if ins else ": drag from an output port to its input port"),
             FIX_CONNECT_PREVIOUS if not ins else None))
     n = len(ins)
     if n < spec.min_inputs or (spec.max_inputs is not None and n > spec.max_inputs):
         want = f"at least {spec.min_inputs}" if spec.max_inputs is None else str(spec.max_inputs)
-        return ending("error", _problem(
+        return _stopped(rep, "error", _problem(
             lid, "wrong_input_count",
             f"{spec.type} {lid} takes {want} input{'s' if want != '1' else ''} but has {n}"
             + ("; merge branches with Add or Concatenate" if n > 1 else "")))
     if loose:
-        return ending("error", _problem(
+        return _stopped(rep, "error", _problem(
             lid, "input_not_connected", f"{spec.type} {lid}: its input {', '.join(loose)} is "
             "not connected to the Input, so its shape is unknown"))
-    incoming = tuple(h.incoming for h in handoffs)  # type: ignore[union-attr]
+    incoming = tuple([h.incoming for h in handoffs])  # type: ignore[union-attr]
     if None in incoming:  # an input's shape is unknown (blanked by an error upstream)
-        return ending("blocked")
+        return _stopped(rep, "blocked")
     try:
         out = spec.apply(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
     except LayerProblem as exc:
-        return ending("error", _problem(lid, exc.code, f"{spec.type} {lid}: {exc.message}",
-                                        exc.fix))
+        return _stopped(rep, "error", _problem(lid, exc.code,
+                                               f"{spec.type} {lid}: {exc.message}", exc.fix))
     rep.output_shape = out.shape
     rep.trainable, rep.non_trainable, rep.macs = out.trainable, out.non_trainable, out.macs
     if not layer.trainable:  # frozen for transfer learning: as in Keras
         rep.trainable, rep.non_trainable = 0, out.trainable + out.non_trainable
-    rep.receptive_field, rep.jump, rep.origin = out.field.size, out.field.jump, out.field.origin
+    field_ = out.field
+    rep.receptive_field, rep.jump, rep.origin = field_.size, field_.jump, field_.origin
     rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
-    for code, message in out.warnings:
-        problems.append(_problem(lid, code, f"{spec.type} {lid}: {message}"))
+    problems: tuple[Problem, ...] = ()
+    if out.warnings:
+        problems = tuple(_problem(lid, code, f"{spec.type} {lid}: {message}")
+                         for code, message in out.warnings)
         rep.status = "warning"
-    return LayerOutcome(rep, tuple(problems),
-                        Handoff(connected, out.shape, Incoming(out.shape, out.field)))
+    return LayerOutcome(rep, problems, Handoff(True, out.shape, Incoming(out.shape, field_)))
 
 
 def validate(graph: Graph, strict: bool = False) -> ValidationResult:
@@ -286,7 +291,9 @@ def validate(graph: Graph, strict: bool = False) -> ValidationResult:
     plan = plan_pass(graph)
     done: dict[str, LayerOutcome] = {}
     for lid in plan.order:
-        done[lid] = check_layer(graph.layer(lid), done, lid in plan.on_cycle, lid in plan.stuck)
+        layer = graph.layer(lid)
+        done[lid] = check_layer(layer, fed_to(layer, done), lid in plan.on_cycle,
+                                lid in plan.stuck)
     return assemble(graph, plan, done, strict)
 
 

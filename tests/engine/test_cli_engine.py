@@ -124,6 +124,7 @@ def test_bench_runs(capsys):
     out = capsys.readouterr().out
     assert "edit latency" not in out
     assert "validator:" in out and "lenet5" in out and "cifar_vgg" in out
+    assert "validation per edit, 300 layers, full -> incremental ms: input size" in out
     assert "images/s" in out
 
 
