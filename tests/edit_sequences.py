@@ -53,6 +53,15 @@ def param_value(draw: st.DrawFn, type_name: str, name: str, refusable: bool = Tr
     raise AssertionError(f"no strategy for param kind {kind}")
 
 
+def param_edit(draw: st.DrawFn, graph: Graph) -> tuple[str, str, Any] | None:
+    """(layer, param, new value) for a random param edit, or None for a layer without params."""
+    layer = graph.layer(draw(st.sampled_from(graph.ids)))
+    if not layer.spec.params:
+        return None
+    name = draw(st.sampled_from([p.name for p in layer.spec.params]))
+    return layer.id, name, param_value(draw, layer.type, name)
+
+
 def layer_params(draw: st.DrawFn, type_name: str, refusable: bool = True) -> dict[str, Any]:
     """Some of the layer's params (the rest keep their defaults), each possibly refused."""
     return {p.name: param_value(draw, type_name, p.name, refusable)

@@ -10,7 +10,7 @@ from cnnstudio.core.graph import Graph, GraphError
 from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.units import UnitError
 from cnnstudio.core.validator import ValidationResult, validate
-from tests.edit_sequences import TYPES, group_some, layer_params, param_value, valid_graphs
+from tests.edit_sequences import TYPES, group_some, layer_params, param_edit, valid_graphs
 
 from .builders import chain
 
@@ -37,10 +37,9 @@ def _edit(data: st.DataObject, graph: Graph, history: list[Graph]) -> Graph:
 
     try:
         if kind == "param":
-            layer = graph.layer(pick())
-            if layer.spec.params:
-                name = data.draw(st.sampled_from([p.name for p in layer.spec.params]))
-                graph.set_param(layer.id, name, param_value(data.draw, layer.type, name))
+            edit = param_edit(data.draw, graph)
+            if edit is not None:
+                graph.set_param(*edit)
         elif kind == "input":
             inputs = [lay.id for lay in graph if lay.type == "Input"]
             if inputs:

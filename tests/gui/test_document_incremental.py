@@ -10,7 +10,7 @@ from cnnstudio.core.graph import GraphError
 from cnnstudio.core.templates import load_template
 from cnnstudio.core.validator import validate
 from cnnstudio.gui.document import Document
-from tests.edit_sequences import TYPES, param_value, valid_graphs
+from tests.edit_sequences import TYPES, param_edit, valid_graphs
 
 
 def assert_current(doc: Document) -> None:
@@ -32,10 +32,9 @@ def _edit(data: st.DataObject, doc: Document) -> None:
     stack = doc.undo_stack
     try:
         if kind == "param":
-            layer = graph.layer(pick())
-            if layer.spec.params:
-                name = data.draw(st.sampled_from([p.name for p in layer.spec.params]))
-                doc.set_param(layer.id, name, param_value(data.draw, layer.type, name))
+            edit = param_edit(data.draw, graph)
+            if edit is not None:
+                doc.set_param(*edit)
         elif kind == "add":
             doc.add_layer(data.draw(st.sampled_from(TYPES)), inputs=[pick()])
         elif kind == "insert":
