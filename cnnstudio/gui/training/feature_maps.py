@@ -36,10 +36,10 @@ from cnnstudio.core.receptive import Box
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.introspect import effective_field
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.background import LatestOnly, NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import colourise, rgb_to_qimage, scale_each
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
 from cnnstudio.gui.training.sample_view import SampleView
 from cnnstudio.gui.training.tile_grid import TileGrid

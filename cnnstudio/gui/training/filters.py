@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBox
 
 from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
 from cnnstudio.engine.errors import EngineError
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import filters_to_rgb, rgb_to_qimage
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.tile_grid import TileGrid
 
 __all__ = ["FiltersWidget"]
