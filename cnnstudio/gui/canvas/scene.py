@@ -135,8 +135,11 @@ class CanvasScene(QGraphicsScene):
                 wanted[(src, layer.id)] = ends  # type: ignore[assignment]
                 node_inputs[ends[1]].append(ends[0])  # type: ignore[arg-type]
         relabelled: list[routing.Rect] = []  # labels that went, came or moved
+        geometry_changed = bool(moved)  # the items' bounds may have changed
         for key in [k for k, e in self.edges.items() if wanted.get(k) != e.ends]:
             edge = self.edges.pop(key)
+            geometry_changed = geometry_changed or not self._inside_bounds(
+                edge.boundingRect(), QRectF())
             self.removeItem(edge)
             self.selected_edges.discard(key)
             self._labels.remove(_label_key(key))
@@ -152,7 +155,6 @@ class CanvasScene(QGraphicsScene):
         self._node_inputs = node_inputs
         self._order = list(wanted)
         self._labels.rank = {_label_key(key): i for i, key in enumerate(self._order)}
-        geometry_changed = bool(moved)
         for i, (key, ends) in enumerate(wanted.items()):
             edge = self.edges.get(key)
             new = edge is None
@@ -179,9 +181,10 @@ class CanvasScene(QGraphicsScene):
             if new or edge.boundingRect() != old_bounds:
                 geometry_changed = geometry_changed or not self._inside_bounds(
                     old_bounds, edge.boundingRect())
+        had_frames = bool(self.frames)
         self._sync_frames()
         self.selection.prune([*graph.ids, *graph.units.ids])
-        if geometry_changed or self.frames:
+        if geometry_changed or had_frames or self.frames:
             self._grow_rect()
 
     def _block_item(self, node: str, kind: type[BlockItem]) -> BlockItem:
@@ -284,7 +287,7 @@ class CanvasScene(QGraphicsScene):
         """Whether an item that covered ``old`` and now covers ``new`` leaves the bounds of all
         items as they were: it stays within them and did not touch their edge before."""
         inner = self._bounds.adjusted(1, 1, -1, -1)
-        return (not self._bounds.isNull() and self._bounds.contains(new)
+        return (not self._bounds.isNull() and (new.isEmpty() or self._bounds.contains(new))
                 and (old.isEmpty() or inner.contains(old)))
 
     def _show_selection(self, ids: list[str]) -> None:
