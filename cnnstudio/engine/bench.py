@@ -26,9 +26,9 @@ from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 
-__all__ = ["BENCH_OPTIMIZER", "StepTiming", "big_graph", "engine_step", "machine_line",
-           "random_batch",
-           "time_engine_training", "time_interleaved", "time_steps", "time_validator"]
+__all__ = ["BENCH_OPTIMIZER", "Runner", "StepTiming", "big_graph", "engine_step", "machine_line",
+           "random_batch", "time_engine_training", "time_interleaved", "time_rounds", "time_steps",
+           "time_validator", "timed_calls"]
 
 #: The update rule both engines use in the bench (plain SGD with momentum: cheap and identical).
 BENCH_OPTIMIZER = OptimizerConfig("momentum", lr=0.01, momentum=0.9)
@@ -94,14 +94,7 @@ def random_batch(shape: tuple[int, ...], classes: int, batch: int, seed: int = 0
 
 def time_steps(step: Callable[[], object], steps: int, warmup: int, batch: int) -> StepTiming:
     """Run ``warmup`` untimed then ``steps`` timed calls of ``step``; median step time."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return StepTiming(batch, statistics.median(times))
+    return StepTiming(batch, statistics.median(timed_calls(step)(warmup, steps)))
 
 
 def engine_step(network: Network, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
@@ -117,22 +110,45 @@ def time_engine_training(network: Network, x: np.ndarray, y: np.ndarray, steps: 
     return time_steps(engine_step(network, x, y), steps, warmup, len(x))
 
 
-def time_interleaved(contenders: dict[str, Callable[[], object]], steps: int, warmup: int,
-                     batch: int, rounds: int = 4) -> dict[str, StepTiming]:
+#: Runs ``untimed`` steps, then ``timed`` ones, and returns the seconds of each timed one: a
+#: contender in this process (:func:`timed_calls`) or in a worker process
+#: (:meth:`cnnstudio.engine.bench_process.BenchWorker.run`).
+Runner = Callable[[int, int], list[float]]
+
+
+def timed_calls(step: Callable[[], object]) -> Runner:
+    """``step`` as a :data:`Runner` in this process."""
+    def run(untimed: int, timed: int) -> list[float]:
+        for _ in range(untimed):
+            step()
+        times = []
+        for _ in range(timed):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    return run
+
+
+def time_rounds(runners: dict[str, Runner], steps: int, warmup: int, batch: int,
+                rounds: int = 4) -> dict[str, StepTiming]:
     """Median step time of each contender, taking turns: ``rounds`` rounds in which each runs
     one untimed step (to settle back in after the other) and then its share of ``steps`` timed
-    ones. ``warmup`` untimed steps each come first."""
-    for step in contenders.values():
-        for _ in range(warmup):
-            step()
+    ones. ``warmup`` untimed steps each come first. Only one contender computes at a time."""
+    for run in runners.values():
+        run(warmup, 0)
     rounds = max(1, min(rounds, steps))
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+    times: dict[str, list[float]] = {name: [] for name in runners}
     for r in range(rounds):
         share = steps * (r + 1) // rounds - steps * r // rounds
-        for name, step in contenders.items():
-            step()
-            for _ in range(share):
-                t0 = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - t0)
+        for name, run in runners.items():
+            times[name] += run(1, share)
     return {name: StepTiming(batch, statistics.median(ts)) for name, ts in times.items()}
+
+
+def time_interleaved(contenders: dict[str, Callable[[], object]], steps: int, warmup: int,
+                     batch: int, rounds: int = 4) -> dict[str, StepTiming]:
+    """:func:`time_rounds` for step callables sharing this process."""
+    return time_rounds({name: timed_calls(step) for name, step in contenders.items()},
+                       steps, warmup, batch, rounds)
