@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
-from training_support import small_digits
+from training_support import digits_main_window
 
-from cnnstudio.core.templates import load_template
-from cnnstudio.gui.document import Document
 from cnnstudio.gui.lazy import is_seen
 from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.summary_panel import SummaryPanel
@@ -26,12 +24,7 @@ BOTTOM = Qt.DockWidgetArea.BottomDockWidgetArea
 
 @pytest.fixture
 def window(qtbot, settings):
-    from cnnstudio.gui.main_window import MainWindow
-
-    w = MainWindow(Document(load_template("digits_tiny")), settings=settings)
-    qtbot.addWidget(w)
-    w.training.controller.set_dataset(small_digits(), "digits")
-    w.show()
+    w = digits_main_window(qtbot, settings)
     qtbot.waitExposed(w)
     yield w
     w.training.controller.shutdown()

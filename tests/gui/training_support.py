@@ -36,6 +36,17 @@ def make_window(qtbot, template: str = "digits_tiny", dataset: Dataset | None = 
     return w
 
 
+def digits_main_window(qtbot, settings) -> QMainWindow:
+    """The real designer window on ``digits_tiny`` with a slice of digits loaded, shown."""
+    from cnnstudio.gui.main_window import MainWindow
+
+    w = MainWindow(Document(load_template("digits_tiny")), settings=settings)
+    qtbot.addWidget(w)
+    w.training.controller.set_dataset(small_digits(), "digits")
+    w.show()
+    return w
+
+
 def side_by_side(window: QMainWindow, docks: list[QDockWidget]) -> None:
     """Put ``docks`` next to each other, all on screen: the first stays the front tab of its
     group, the others leave it for a row of their own beside it. (``splitDockWidget`` cannot
