@@ -36,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnstudio.engine.bench import big_graph, machine_line, time_validator
+    from cnnstudio.engine.bench import (
+        big_graph,
+        machine_line,
+        time_edit_validation,
+        time_validator,
+    )
     from cnnstudio.engine.bench_process import BenchWorkerError
 
     if args.steps < 1 or args.warmup < 0:
@@ -46,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     print(machine_line())
     graph = big_graph(300)
     print(f"validator: {time_validator(graph):.1f} ms for a {len(graph)}-layer graph")
+    per_edit = time_edit_validation(graph)
+    print(f"validation per edit, {len(graph)} layers, full -> incremental ms: "
+          + ", ".join(f"{label} {full:.1f} -> {incr:.2f}"
+                      for label, (full, incr) in per_edit.items()), flush=True)
     if not args.no_gui:
         _print_window_figures(graph)
     with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None

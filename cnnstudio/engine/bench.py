@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.validator import validate
 from cnnstudio.engine.kernels._blas import blas_controllable
 from cnnstudio.engine.kernels._parallel import WORKERS
@@ -26,9 +27,9 @@ from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 
-__all__ = ["BENCH_OPTIMIZER", "Runner", "StepTiming", "big_graph", "engine_step", "machine_line",
-           "random_batch", "time_engine_training", "time_interleaved", "time_rounds", "time_steps",
-           "time_validator", "timed_calls"]
+__all__ = ["BENCH_OPTIMIZER", "EDITS", "Runner", "StepTiming", "big_graph", "engine_step",
+           "machine_line", "random_batch", "time_edit_validation", "time_engine_training",
+           "time_interleaved", "time_rounds", "time_steps", "time_validator", "timed_calls"]
 
 #: The update rule both engines use in the bench (plain SGD with momentum: cheap and identical).
 BENCH_OPTIMIZER = OptimizerConfig("momentum", lr=0.01, momentum=0.9)
@@ -72,6 +73,41 @@ def time_validator(graph: Graph, repeats: int = 21) -> float:
         validate(graph)
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
+
+
+#: Edits of ``big_graph`` timed by :func:`time_edit_validation`, each toggling between two
+#: states: (label, the edit given which of the two states to reach).
+EDITS: tuple[tuple[str, Callable[[Graph, int], None]], ...] = (
+    # The worst case: a new input size changes every layer's shape.
+    ("input size", lambda g, i: g.set_param("in", "height", 64 + i % 2)),
+    ("first conv", lambda g, i: g.set_param("l0", "filters", 16 + i % 2)),
+    ("last layer", lambda g, i: g.set_param("fc", "units", 10 + i % 2)),
+    ("rename", lambda g, i: g.rename(*(("fc", "head") if i % 2 == 0 else ("head", "fc")))),
+    ("move", lambda g, i: g.move("l0", 40.0 * (i % 2), 0.0)),
+)
+
+
+def time_edit_validation(graph: Graph, repeats: int = 11) -> dict[str, tuple[float, float]]:
+    """Median milliseconds to validate ``big_graph`` after each kind of edit in :data:`EDITS`,
+    in full and incrementally (as the window does), taking turns after every edit. The graph
+    given is left as it is (a copy is edited)."""
+    graph = graph.copy()
+    incremental = IncrementalValidator()
+    incremental.validate(graph)
+    out = {}
+    for label, edit in EDITS:
+        full_ms, incr_ms = [], []
+        for i in range(repeats * 2):
+            edit(graph, i)
+            t0 = time.perf_counter()
+            validate(graph)
+            t1 = time.perf_counter()
+            incremental.validate(graph)
+            t2 = time.perf_counter()
+            full_ms.append(t1 - t0)
+            incr_ms.append(t2 - t1)
+        out[label] = (statistics.median(full_ms) * 1000, statistics.median(incr_ms) * 1000)
+    return out
 
 
 def machine_line() -> str:

@@ -108,6 +108,7 @@ def test_bench_without_torch_reports_engine_figures_only(capsys):
     out = capsys.readouterr().out
     assert "torch" not in out and "edit latency" not in out
     assert "validator:" in out
+    assert "validation per edit, 300 layers, full -> incremental ms: input size" in out
     assert "lenet5     batch 64: engine" in out and "cifar_vgg  batch 1, eval forward" in out
 
 
