@@ -131,3 +131,28 @@ def test_curves_made_late_look_as_if_made_at_start(qtbot, log):
             curves.log_scale.setChecked(False)
     assert late._plots is None  # nothing asked for the plots yet
     assert _picture(late) == _picture(early)
+
+
+def test_curves_ask_the_docks_for_the_same_room_as_if_made_at_start(qtbot):
+    """The docks around the curves settle where they did when the plots were made at start:
+    a widget whose plots are made once it is on screen asks for the same room as one made with
+    them, as the view is resized and the read-out changes."""
+    early, late = CurvesWidget(), CurvesWidget()
+    early.plots()
+    for curves in (early, late):
+        qtbot.addWidget(curves)
+        curves.resize(700, 300)
+        curves.show()
+        qtbot.waitExposed(curves)
+    late.plots()
+
+    def hints(curves: CurvesWidget) -> tuple:
+        return curves.sizeHint().toTuple(), curves.minimumSizeHint().toTuple()
+
+    assert hints(late) == hints(early)
+    for i, size in enumerate(((900, 250), (500, 420), (640, 200))):
+        for curves in (early, late):
+            curves.resize(*size)
+            curves.readout.setText("Training" + "." * i)
+        qtbot.wait(20)
+        assert hints(late) == hints(early), size

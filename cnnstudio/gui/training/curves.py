@@ -14,10 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
+    QGraphicsScene,
+    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -95,24 +98,46 @@ def _pyqtgraph() -> Any:
 
 
 class _PlotSpace(QWidget):
-    """Holds the plots' place until they are made, with the size hints and policy of the
-    pyqtgraph view (a QGraphicsView) that replaces it, so the docks are laid out the same.
-    Painted means really on screen (a covered dock tab gets show events but no paint): the
-    plots are made then, if the dock did not ask for them first (see ``plots``)."""
+    """Where the plots go: empty until they are made, then holding pyqtgraph's view.
+
+    Its size hints are those of a freshly made pyqtgraph view, fixed: the layout around a
+    graphics view keeps the hint it read first (a scene that follows the view's size does not
+    tell the layout), so with the view made at start the docks were laid out as if it always
+    asked for its first size. Fixing the hints here keeps them settling where they did.
+    Painted means really on screen (a covered dock tab gets show events but no paint): the plots
+    are made then, if the dock did not ask for them first."""
 
     def __init__(self, made: Callable[[], object]) -> None:
         super().__init__()
-        self._make = made
+        self._make: Callable[[], object] | None = made
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # A fresh pyqtgraph view is a frameless, scroll-bar-less graphics view whose scene is
+        # its size, Qt's 640x480 for a new parentless widget: measure what such a view asks.
+        probe = QGraphicsView()
+        probe.setFrameShape(QFrame.Shape.NoFrame)
+        probe.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        probe.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        probe.setScene(QGraphicsScene(probe))
+        probe.setSceneRect(QRectF(0, 0, probe.width(), probe.height()))
+        self._hint, self._minimum = probe.sizeHint(), probe.minimumSizeHint()
+        probe.deleteLater()
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
-        QTimer.singleShot(0, self._make)
+    def hold(self, view: QWidget) -> None:
+        """Put the made view in place (once)."""
+        self._make = None
+        self._layout.addWidget(view)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        return QSize(600, 480)
+        return self._hint
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        return QSize(68, 68)
+        return self._minimum
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        if self._make is not None:
+            QTimer.singleShot(0, self._make)
 
 
 class _Plots:
@@ -247,7 +272,7 @@ class CurvesWidget(QWidget):
         self._layout.setContentsMargins(4, 4, 4, 4)
         self._layout.addLayout(top)
         self._layout.addWidget(self.earlier)
-        self._space: QWidget | None = _PlotSpace(self.plots)
+        self._space = _PlotSpace(self.plots)
         self._layout.addWidget(self._space, 1)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -263,9 +288,7 @@ class CurvesWidget(QWidget):
         if self._plots is None:
             plots = _Plots(self)
             self._plots = plots
-            space, self._space = self._space, None
-            self._layout.replaceWidget(space, plots.view)
-            space.deleteLater()
+            self._space.hold(plots.view)
             plots.view.scene().sigMouseMoved.connect(self._hover)
             plots.follow_palette(self.palette())
             plots.arrange(self._is_wide())
