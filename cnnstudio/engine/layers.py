@@ -88,9 +88,14 @@ class LayerImpl:
     #: predicts, with moving statistics and without dropout).
     recording = False
 
+    def _keeps(self, training: bool) -> bool:
+        """Whether a forward keeps what backward needs: always in training, else only while
+        recording."""
+        return training or self.recording
+
     def _kept(self, cache: Any, training: bool) -> Any:
-        """What a forward keeps for backward: always in training, else only while recording."""
-        return cache if training or self.recording else None
+        """What a forward keeps for backward (see :meth:`_keeps`)."""
+        return cache if self._keeps(training) else None
 
     def init_params(self, rng: np.random.Generator, he: bool) -> None:
         """Draw the weights that start from their fan-in/out; ``he`` is True when a ReLU-family
@@ -177,8 +182,9 @@ class Conv2DLayer(LayerImpl):
         # evaluation or a feature-map request between two steps cannot spoil a cached forward.
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
                                       self.windows, self.workspace if training else None,
-                                      self.config["dilation"], self.config["groups"])
-        self.cache = self._kept(cache, training)
+                                      self.config["dilation"], self.config["groups"],
+                                      keep_columns=self._keeps(training))
+        self.cache = cache
         return out
 
     def backward(self, dout, need):
@@ -226,6 +232,10 @@ class MaxPool2DLayer(_PoolLayer):
     type_name = "MaxPool2D"
     _forward = staticmethod(P.maxpool2d_forward)
     _backward = staticmethod(P.maxpool2d_backward)
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, self.cache = P.maxpool2d_forward(xs[0], self.windows, self._keeps(training))
+        return out
 
 
 @register

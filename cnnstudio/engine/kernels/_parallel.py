@@ -100,6 +100,8 @@ def run_chunks(work: Callable[[int], object], count: int) -> None:
 def parallel_chunks(work: Callable[[slice], object], n: int, elements: int) -> None:
     """Call ``work(s)`` for slices ``s`` covering ``range(n)`` (usually the channel axis), on
     all cores when ``elements`` (the size of the arrays involved) makes it worth it."""
-    parts = WORKERS * _CHUNKS_PER_WORKER if elements >= MIN_PARALLEL_ELEMENTS else 1
-    slices: Sequence[slice] = split(n, parts)
+    if elements < MIN_PARALLEL_ELEMENTS or WORKERS == 1:
+        work(slice(0, n))
+        return
+    slices: Sequence[slice] = split(n, WORKERS * _CHUNKS_PER_WORKER)
     run_chunks(lambda i: work(slices[i]), len(slices))

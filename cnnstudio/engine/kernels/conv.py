@@ -20,13 +20,16 @@ the previous forward pass: run forward, backward, forward, backward, never two f
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
 
 from cnnstudio.core.shapes import window_2d
+from cnnstudio.engine.kernels._blas import blas_is_single_threaded
 from cnnstudio.engine.kernels._matmul import matmul, matmul_long_inner
-from cnnstudio.engine.kernels._parallel import parallel_chunks
+from cnnstudio.engine.kernels._parallel import WORKERS, parallel_chunks, run_chunks
 from cnnstudio.engine.kernels._windows import (
     Dilation,
     Windows,
@@ -41,6 +44,15 @@ from cnnstudio.engine.kernels._windows import (
 Workspace = dict[str, np.ndarray]
 #: Column-matrix values per group of images in the line-shift input gradient (about 2 MB).
 _LINE_GROUP_ELEMENTS = 1 << 19
+#: Column-matrix bytes one chunk of a blocked convolution aims at (see :func:`_blocked_conv`).
+CHUNK_BYTES = 1 << 21
+#: Below this many column-matrix bytes in all, a convolution runs as one chunk on the calling
+#: thread: handing work to another thread costs more than it saves.
+MIN_SPLIT_BYTES = 1 << 18
+#: Chunks per worker when splitting: a thread that runs ahead takes over a slower one's share.
+_CHUNKS_PER_WORKER = 2
+
+Chunk = tuple[slice, slice]  # (images, output rows); several images only with all their rows
 
 
 def _scratch(
@@ -53,6 +65,36 @@ def _scratch(
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = workspace[name] = np.empty(shape, dtype=dtype)
     return buf
+
+
+_local = threading.local()
+
+
+def _thread_buffer(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised per-thread buffer, kept for the thread's next chunk: a chunk's column
+    matrix is rewritten in the same cache-warm memory instead of freshly allocated."""
+    buffers: dict = _local.__dict__.setdefault("buffers", {})
+    size = math.prod(shape)
+    buf = buffers.get((name, np.dtype(dtype)))
+    if buf is None or buf.size < size:
+        buf = buffers[(name, np.dtype(dtype))] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def _is_pointwise(windows: Windows) -> bool:
+    """A 1x1, stride-1, unpadded window: the column matrix is the input itself."""
+    wh, ww = windows
+    return (wh.f, ww.f, wh.s, ww.s, wh.pad_total, ww.pad_total) == (1, 1, 1, 1, 0, 0)
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``a [G, M, N] @ b [G, N, L]`` into ``out`` [G, M, L]. With N == 1 (a depthwise layer's
+    input gradient) it is an outer product, which a broadcast multiply computes about twice as
+    fast as BLAS."""
+    if a.shape[2] == 1:
+        np.multiply(a, b, out=out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 class ConvCache(NamedTuple):
@@ -119,7 +161,7 @@ def im2col(
     """
     wh, ww = windows
     c, b = x.shape[0], x.shape[1]
-    if (wh.f, ww.f, wh.s, ww.s, wh.pad_total, ww.pad_total) == (1, 1, 1, 1, 0, 0):
+    if _is_pointwise(windows):
         return x.reshape(c, -1)
     view = conv_view(_padded(x, windows, workspace, name + "_pad"), windows, dilation)
     cols = _scratch(workspace, name, view.shape, x.dtype)
@@ -195,8 +237,7 @@ def _grouped_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
     product, which a broadcast multiply computes about twice as fast as BLAS."""
     if out is None:
         out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a, b))
-    product = np.multiply if a.shape[2] == 1 else np.matmul
-    parallel_chunks(lambda s: product(a[s], b[s], out=out[s]), a.shape[0], b.size + out.size)
+    parallel_chunks(lambda s: _product(a[s], b[s], out[s]), a.shape[0], b.size + out.size)
     return out
 
 
@@ -208,7 +249,8 @@ def conv2d_forward(
     workspace: Workspace | None = None,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
-) -> tuple[np.ndarray, ConvCache]:
+    keep_columns: bool = True,
+) -> tuple[np.ndarray, ConvCache | None]:
     """Convolve a batch.
 
     x: [C, B, H, W]; w: [K, C/groups, Fh, Fw] (PyTorch layout); b: [K] or None (``use_bias``
@@ -221,6 +263,8 @@ def conv2d_forward(
     seeing only input group ``g`` (depthwise when groups == C); C and K divisible by it.
     workspace: optional dict the caller keeps per layer to reuse the big buffers (see the
     module docstring for the one rule that comes with it).
+    keep_columns: False when no backward pass will follow (inference): the column matrix is
+    then built chunk by chunk in small reused buffers and the cache returned is None.
     Returns out [K, B, H', W'] (a new C-contiguous array in ``x``'s dtype, safe to apply ReLU to
     in place) and the cache for :func:`conv2d_backward`.
     """
@@ -237,18 +281,107 @@ def conv2d_forward(
             f"conv weights expect {cg * groups} input channels ({groups} group(s) of {cg}), "
             f"got {c}"
         )
-    wh, ww = windows
     w = w.astype(x.dtype, copy=False)
-    cols = im2col(x, windows, workspace, dilation=d)
-    if groups == 1:
-        out = matmul(w.reshape(k, c * fh * fw), cols)
+    bias = None if b is None else b.astype(x.dtype, copy=False)
+    if _is_pointwise(windows):
+        cols = x.reshape(c, -1)
+        out = _multiply_columns(w, cols, bias, groups).reshape(k, *x.shape[1:])
     else:
-        out = _grouped_matmul(w.reshape(groups, k // groups, cg * fh * fw),
-                              cols.reshape(groups, cg * fh * fw, -1)).reshape(k, -1)
-    if b is not None:
-        out += b.astype(x.dtype, copy=False)[:, None]
-    out = out.reshape(k, x.shape[1], wh.out, ww.out)
+        keep = _scratch_cols(workspace, "cols", w, x, windows) if keep_columns else None
+        out, cols = _blocked_conv(x, w, bias, windows, d, groups, keep, workspace)
+    if not keep_columns:
+        return out, None
     return out, ConvCache(cols, w, x.shape, windows, b is not None, workspace, d, groups)
+
+
+def _multiply_columns(w: np.ndarray, cols: np.ndarray, bias: np.ndarray | None,
+                      groups: int) -> np.ndarray:
+    """``w`` (as [K, C/groups*Fh*Fw]) times the whole column matrix, group by group, plus the
+    bias: the convolution whose column matrix needs no copy (a pointwise window)."""
+    k = w.shape[0]
+    if groups == 1:
+        out = matmul(w.reshape(k, -1), cols)
+    else:
+        out = _grouped_matmul(w.reshape(groups, k // groups, -1),
+                              cols.reshape(groups, -1, cols.shape[1])).reshape(k, -1)
+    if bias is not None:
+        out += bias[:, None]
+    return out
+
+
+def _scratch_cols(workspace: Workspace | None, name: str, w: np.ndarray, x: np.ndarray,
+                  windows: Windows) -> np.ndarray:
+    """A buffer for the whole column matrix [C, Fh, Fw, B, H', W'] (kept for the weight
+    gradient): the workspace's, or a fresh one."""
+    _, _, fh, fw = w.shape
+    shape = (x.shape[0], fh, fw, x.shape[1], windows[0].out, windows[1].out)
+    return _scratch(workspace, name, shape, x.dtype)
+
+
+def _plan(batch: int, out_rows: int, row_bytes: int) -> list[Chunk]:
+    """The chunks a convolution is cut into (see :func:`_blocked_conv`): groups of whole images
+    whose column matrix is about :data:`CHUNK_BYTES`, or bands of output rows of one image when
+    an image alone is larger (or too few images are left to keep every core busy).
+    ``row_bytes`` is the column-matrix bytes of one output row of one image."""
+    total = batch * out_rows * row_bytes
+    parallel = WORKERS > 1 and total >= MIN_SPLIT_BYTES and blas_is_single_threaded()
+    wanted = max(-(-total // CHUNK_BYTES), WORKERS * _CHUNKS_PER_WORKER if parallel else 1)
+    if wanted <= batch:
+        per = -(-batch // wanted)
+        return [(slice(b, min(b + per, batch)), slice(0, out_rows))
+                for b in range(0, batch, per)]
+    bands = min(out_rows, -(-wanted // batch))
+    rows = -(-out_rows // bands)
+    return [(slice(b, b + 1), slice(y, min(y + rows, out_rows)))
+            for b in range(batch) for y in range(0, out_rows, rows)]
+
+
+def _blocked_conv(
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, windows: Windows, dilation: Dilation,
+    groups: int, keep: np.ndarray | None, workspace: Workspace | None = None,
+    pad_name: str = "cols_pad",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The convolution of ``x`` [C, B, H, W] -> ``(out [K, B, H', W'], cols)``, chunk by chunk.
+
+    The whole batch's column matrix is 9x the input for a 3x3 kernel (75 MB for 32 -> 32
+    channels on 32x32 images, batch 64); built in one pass and then multiplied in another it
+    travels through memory twice, and that, not the arithmetic, is what limits a convolution on
+    two cores. So each chunk -- a few images, or a band of output rows of one image, about
+    :data:`CHUNK_BYTES` of columns -- is copied and at once multiplied while still in cache,
+    and the chunks are shared out over the cores. The columns go to ``keep`` (the whole column
+    matrix as [C, Fh, Fw, B, H', W'], returned as ``cols`` [C*Fh*Fw, B*H'*W'] for the weight
+    gradient) or, when None, to a per-thread buffer that is reused for the next chunk.
+    """
+    k, cg, fh, fw = w.shape
+    wh, ww = windows
+    xp = _padded(x, windows, workspace, pad_name)
+    view = conv_view(xp, windows, dilation)
+    batch = x.shape[1]
+    out = np.empty((k, batch, wh.out, ww.out), dtype=x.dtype)
+    wg = w.reshape(groups, k // groups, cg * fh * fw)
+
+    def work(chunk: Chunk) -> None:
+        images, rows = chunk
+        part = view[:, :, :, images, rows]
+        cols = (keep[:, :, :, images, rows] if keep is not None
+                else _thread_buffer("cols", part.shape, x.dtype))
+        np.copyto(cols, part)
+        cols2 = cols.reshape(-1, part.shape[3] * part.shape[4] * part.shape[5])
+        dest = out[:, images, rows].reshape(k, -1)
+        assert np.shares_memory(cols2, cols) and np.shares_memory(dest, out)
+        if groups == 1:
+            np.matmul(wg[0], cols2, out=dest)
+        else:
+            _product(wg, cols2.reshape(groups, -1, cols2.shape[1]),
+                     dest.reshape(groups, k // groups, -1))
+        if bias is not None:
+            dest += bias[:, None]
+
+    chunks = _plan(batch, wh.out, x.shape[0] * fh * fw * ww.out * x.dtype.itemsize)
+    run_chunks(lambda i: work(chunks[i]), len(chunks))
+    if keep is None:
+        return out, None
+    return out, keep.reshape(x.shape[0] * fh * fw, batch * wh.out * ww.out)
 
 
 def conv2d_backward(
@@ -337,9 +470,5 @@ def _input_gradient_transposed(
     flipped = np.ascontiguousarray(
         w[:, :, ::-1, ::-1].reshape(groups, kg, cg, fh, fw).transpose(0, 2, 1, 3, 4)
     )
-    dcols = im2col(dout, transposed, workspace, name="dcols", dilation=dilation)
-    if groups == 1:
-        return matmul(flipped.reshape(c, k * fh * fw), dcols).reshape(x_shape)
-    dx = _grouped_matmul(flipped.reshape(groups, cg, kg * fh * fw),
-                         dcols.reshape(groups, kg * fh * fw, -1))
-    return dx.reshape(x_shape)
+    return _blocked_conv(dout, flipped.reshape(c, kg, fh, fw), None, transposed, dilation, groups,
+                         None, workspace, "dout_pad")[0]
