@@ -1,9 +1,11 @@
-"""``cnnstudio bench``: validator latency, and engine training throughput against PyTorch.
+"""``cnnstudio bench``: validator and window latency, and the engine against PyTorch.
 
 PyTorch is optional: when it is importable, the identical network is built from the model
 graph through the PyTorch exporter, given the engine's initial weights, and trained on the same
-random batch with the same optimizer, so the ratio compares like with like. The two take turns
-in rounds within one run, so both see the same machine load.
+random batch with the same optimizer, so the ratio compares like with like (see
+:mod:`cnnstudio.commands.bench_contenders`). The contenders take turns in rounds within one run,
+so both see the same machine load: first each in a worker process of its own, as a user's
+program runs (the figures the goals are stated for), then both inside this process.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 #: (template, batch size) pairs the issue's targets are stated for.
@@ -36,18 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from cnnstudio.core.templates import load_template
     from cnnstudio.engine.bench import (
         big_graph,
-        engine_step,
         machine_line,
-        random_batch,
-        time_interleaved,
+        time_edit_validation,
         time_validator,
     )
-    from cnnstudio.engine.network import Network
+    from cnnstudio.engine.bench_process import BenchWorkerError
 
     if args.steps < 1 or args.warmup < 0:
         print("cnnstudio bench: --steps must be at least 1 and --warmup at least 0",
@@ -56,31 +51,106 @@ def run(args: argparse.Namespace) -> int:
     print(machine_line())
     graph = big_graph(300)
     print(f"validator: {time_validator(graph):.1f} ms for a {len(graph)}-layer graph")
+    per_edit = time_edit_validation(graph)
+    print(f"validation per edit, {len(graph)} layers, full -> incremental ms: "
+          + ", ".join(f"{label} {full:.1f} -> {incr:.2f}"
+                      for label, (full, incr) in per_edit.items()), flush=True)
     if not args.no_gui:
         _print_window_figures(graph)
-    torch = None if args.no_torch else _import_torch()
-    if torch is None and not args.no_torch:
+    with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    if not args.no_torch and not with_torch:
         print("torch is not installed: engine numbers only")
-    elif torch is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    status = 0
+    try:
+        _print_separate_processes(args, with_torch)
+    except BenchWorkerError as exc:
+        print(f"cnnstudio bench: {exc}", file=sys.stderr)
+        status = 1
+    if with_torch:
+        _print_same_process(args)
+    return status
+
+
+#: Goals of the engine against torch, separate processes: training images/s ratio per
+#: template, and how many times faster a batch-1 forward pass must be.
+TRAIN_GOALS = {"lenet5": 1.0, "cifar_vgg": 0.9}
+INFER_GOAL = 3.0
+#: Inference figures take this many times the training steps (a batch-1 pass is short).
+INFER_STEP_FACTOR = 5
+
+
+def _print_separate_processes(args: argparse.Namespace, with_torch: bool) -> None:
+    """Training (batch 64) and batch-1 inference, each contender in a worker process of its
+    own, taking turns in rounds: the comparison the goals are stated for."""
+    from contextlib import ExitStack
+
+    from cnnstudio.commands.bench_contenders import WORKER_MODULE, contender_spec
+    from cnnstudio.engine.bench import time_rounds
+    from cnnstudio.engine.bench_process import BenchWorker
+
+    names = ("engine", "torch") if with_torch else ("engine",)
+    with ExitStack() as stack:
+        workers = {n: stack.enter_context(BenchWorker(n, WORKER_MODULE)) for n in names}
+        runners = {n: w.run for n, w in workers.items()}
+        print("each in its own process, taking turns in 4 rounds:")
+        for mode in ("train", "infer"):
+            for key, batch in BENCH_MODELS:
+                if mode == "infer":
+                    batch = 1
+                facts = {n: w.setup(contender_spec(n, key, batch, mode))
+                         for n, w in workers.items()}
+                if mode == "train" and key == BENCH_MODELS[0][0] and "torch" in facts:
+                    print(f"torch {facts['torch']['version']}: {facts['torch']['threads']} "
+                          f"threads (its default in a fresh process); engine: "
+                          f"{facts['engine']['threads']} kernel threads")
+                if mode == "train":
+                    timings = time_rounds(runners, args.steps, args.warmup, batch)
+                    print(_training_line(key, batch, timings, TRAIN_GOALS.get(key)), flush=True)
+                else:
+                    timings = time_rounds(runners, INFER_STEP_FACTOR * args.steps,
+                                          INFER_STEP_FACTOR * args.warmup, batch)
+                    print(_inference_line(key, timings), flush=True)
+
+
+def _print_same_process(args: argparse.Namespace) -> None:
+    """Training with the engine and torch alternating inside this process (torch shares it
+    with NumPy's BLAS and the engine's threads): the figure the bench used to report."""
+    import torch
+
+    from cnnstudio.commands.bench_contenders import build_contender, contender_spec
+    from cnnstudio.engine.bench import time_interleaved
+
+    print(f"both in this process, taking turns in 4 rounds (torch {torch.get_num_threads()} "
+          "threads):")
     for key, batch in BENCH_MODELS:
-        g = load_template(key)
-        net = Network(g, np.random.default_rng(0))
-        x, y = random_batch(net.input_shape, net.output_shape[0], batch)
-        contenders = {"engine": engine_step(net, x, y)}
-        if torch is not None:
-            contenders["torch"] = _torch_step(torch, g, net.state_dict(), x, y)
-        timings = time_interleaved(contenders, args.steps, args.warmup, batch)
-        engine = timings["engine"]
-        line = (f"{key:10s} batch {batch}: engine {engine.images_per_s:7.0f} images/s "
-                f"({engine.seconds_per_step * 1000:6.1f} ms/step)")
-        if torch is not None:
-            ref = timings["torch"]
-            line += (f" | torch {ref.images_per_s:7.0f} images/s "
-                     f"({ref.seconds_per_step * 1000:6.1f} ms/step) | "
-                     f"ratio {engine.images_per_s / ref.images_per_s:.2f}x")
-        print(line, flush=True)
-    return 0
+        steps = {n: build_contender(contender_spec(n, key, batch, "train"), torch)[0]
+                 for n in ("engine", "torch")}
+        timings = time_interleaved(steps, args.steps, args.warmup, batch)
+        print(_training_line(key, batch, timings, None), flush=True)
+
+
+def _training_line(key: str, batch: int, timings: dict, goal: float | None) -> str:
+    engine = timings["engine"]
+    line = (f"{key:10s} batch {batch}: engine {engine.images_per_s:7.0f} images/s "
+            f"({engine.seconds_per_step * 1000:6.1f} ms/step)")
+    if "torch" in timings:
+        ref = timings["torch"]
+        line += (f" | torch {ref.images_per_s:7.0f} images/s "
+                 f"({ref.seconds_per_step * 1000:6.1f} ms/step) | "
+                 f"ratio {engine.images_per_s / ref.images_per_s:.2f}x")
+        if goal is not None:
+            line += f" (goal >= {goal:.1f}x)"
+    return line
+
+
+def _inference_line(key: str, timings: dict) -> str:
+    engine = timings["engine"].seconds_per_step * 1000
+    line = f"{key:10s} batch 1, eval forward: engine {engine:6.2f} ms"
+    if "torch" in timings:
+        ref = timings["torch"].seconds_per_step * 1000
+        line += (f" | torch {ref:6.2f} ms | engine {ref / engine:.2f}x as fast "
+                 f"(goal >= {INFER_GOAL:.1f}x)")
+    return line
 
 
 #: Goals (milliseconds, seconds) the window figures are printed against.
@@ -108,51 +178,6 @@ def _print_window_figures(graph: Any) -> None:
     print(f"cold start to window shown: median {statistics.median(runs):.2f} s of "
           f"{len(runs)} runs ({min(runs):.2f}-{max(runs):.2f} s; goal < {COLD_START_GOAL:.1f} s)",
           flush=True)
-
-
-def _import_torch() -> Any:
-    if importlib.util.find_spec("torch") is None:
-        return None
-    import torch
-
-    return torch
-
-
-def torch_model(graph: Any, state: dict, torch: Any) -> tuple[Any, dict[str, str]]:
-    """The graph as a torch module (through the PyTorch exporter) holding ``state``, and the
-    exporter's map from weights-file keys to the module's state-dict names."""
-    from cnnstudio.core.atomic import atomic_write_text
-    from cnnstudio.engine.weights import atomic_save_npz
-    from cnnstudio.export.pytorch import pytorch_source
-
-    folder = Path(tempfile.mkdtemp(prefix="cnnstudio-bench-"))
-    source = folder / "bench_model.py"
-    atomic_write_text(source, pytorch_source(graph))
-    weights = folder / "weights.npz"
-    atomic_save_npz(weights, state)
-    spec = importlib.util.spec_from_file_location("cnnstudio_bench_model", source)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.build_model(str(weights)), dict(module.WEIGHT_KEYS)
-
-
-def _torch_step(torch: Any, graph: Any, state: dict, x: Any, y: Any) -> Any:
-    """One training step of the same network in torch, same weights, data and optimizer."""
-    from cnnstudio.engine.bench import BENCH_OPTIMIZER
-
-    model = torch_model(graph, state, torch)[0].train()
-    opt = torch.optim.SGD(model.parameters(), lr=BENCH_OPTIMIZER.lr,
-                          momentum=BENCH_OPTIMIZER.momentum)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
 
 
 if __name__ == "__main__":

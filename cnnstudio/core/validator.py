@@ -7,11 +7,12 @@ numbers, so the user always sees as much as can be known.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from cnnstudio.core import rules
-from cnnstudio.core.graph import Graph
+from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.layer_kinds import LINEAR_PASS, SATURATING, WEIGHTED_LINEAR, is_rectifier
 from cnnstudio.core.receptive import Box, Field
 from cnnstudio.core.rules import (
@@ -164,112 +165,179 @@ class ValidationResult:
         }
 
 
+class Handoff(NamedTuple):
+    """What one layer passes on to the layers it feeds, and all they read of it: whether it is
+    fed by an Input, its output shape and the Incoming (shape and receptive field) it hands on
+    (None when its shape is unknown). Two layers with equal handoffs on every input and equal
+    definitions get equal outcomes, which is what lets an edit revalidate only what it can
+    change (see core.incremental). (Tuples: one is made per layer per validation.)"""
+
+    connected: bool
+    output_shape: tuple[int, ...] | None
+    incoming: Incoming | None
+
+
+class LayerOutcome(NamedTuple):
+    """One layer's part of a validation: its report (before the graph-level checks), the
+    problems found in it alone, and what it hands on."""
+
+    report: LayerReport
+    problems: tuple[Problem, ...]
+    handoff: Handoff
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """The order of the pass and which layers a cycle holds up: the only whole-graph facts a
+    single layer's outcome depends on."""
+
+    order: list[str]
+    stuck: frozenset[str]
+    on_cycle: frozenset[str]
+
+
+def plan_pass(graph: Graph) -> Pass:
+    """Topological order (layers on or after a cycle last, in file order), and the layers
+    stuck behind a cycle and those on one."""
+    order, stuck_ids = graph.topological_split()
+    stuck = frozenset(stuck_ids)
+    on_cycle = frozenset(lid for lid in stuck_ids if lid in graph.ancestors(lid))
+    return Pass(order + stuck_ids, stuck, on_cycle)
+
+
+def _problem(layer_id: str | None, code: str, message: str, fix: str | None = None) -> Problem:
+    return Problem(layer_id, code, message, CODES[code], fix)
+
+
+def _stopped(rep: LayerReport, status: str, problem: Problem | None = None) -> LayerOutcome:
+    """The outcome of a layer whose shape cannot be computed."""
+    rep.status = status
+    return LayerOutcome(rep, (problem,) if problem else (), Handoff(rep.connected, None, None))
+
+
+def fed_to(layer: Layer, done: Mapping[str, LayerOutcome]) -> tuple[Handoff | None, ...]:
+    """What each input of ``layer`` hands it, from the outcomes of the layers before it in the
+    pass (None for an input not among them: on a cycle, or naming no layer)."""
+    return tuple([o.handoff if (o := done.get(src)) is not None else None
+                  for src in layer.inputs])
+
+
+def check_layer(layer: Layer, handoffs: Sequence[Handoff | None], cycle: bool, stuck: bool
+                ) -> LayerOutcome:
+    """One layer's outcome from its own definition and what its inputs hand it (``fed_to``),
+    as the full and the incremental validator both compute it."""
+    lid = layer.id
+    spec = layer.spec
+    ins = tuple(layer.inputs)
+    connected = spec.type == "Input"
+    loose = []
+    for src, h in zip(ins, handoffs, strict=True):
+        if h is not None and h.connected:
+            connected = True
+        else:
+            loose.append(src)
+    rep = LayerReport(lid, spec.type, ins, tuple([h.output_shape if h else None
+                                                  for h in handoffs]), connected=connected)
+    if cycle:
+        return _stopped(rep, "error", _problem(
+            lid, "cycle", f"{spec.type} {lid} is part of a cycle: follow its inputs and you come "
+            "back to it; a network must flow one way, so remove one of the connections"))
+    if stuck:
+        return _stopped(rep, "blocked")
+    if not connected:
+        return _stopped(rep, "disconnected", _problem(
+            lid, "not_connected", f"{spec.type} {lid} is not connected to the Input"
+            + ("" if ins else ": drag from an output port to its input port"),
+            FIX_CONNECT_PREVIOUS if not ins else None))
+    n = len(ins)
+    if n < spec.min_inputs or (spec.max_inputs is not None and n > spec.max_inputs):
+        want = f"at least {spec.min_inputs}" if spec.max_inputs is None else str(spec.max_inputs)
+        return _stopped(rep, "error", _problem(
+            lid, "wrong_input_count",
+            f"{spec.type} {lid} takes {want} input{'s' if want != '1' else ''} but has {n}"
+            + ("; merge branches with Add or Concatenate" if n > 1 else "")))
+    if loose:
+        return _stopped(rep, "error", _problem(
+            lid, "input_not_connected", f"{spec.type} {lid}: its input {', '.join(loose)} is "
+            "not connected to the Input, so its shape is unknown"))
+    incoming = tuple([h.incoming for h in handoffs])  # type: ignore[union-attr]
+    if None in incoming:  # an input's shape is unknown (blanked by an error upstream)
+        return _stopped(rep, "blocked")
+    try:
+        out = spec.apply(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
+    except LayerProblem as exc:
+        return _stopped(rep, "error", _problem(lid, exc.code,
+                                               f"{spec.type} {lid}: {exc.message}", exc.fix))
+    rep.output_shape = out.shape
+    rep.trainable, rep.non_trainable, rep.macs = out.trainable, out.non_trainable, out.macs
+    if not layer.trainable:  # frozen for transfer learning: as in Keras
+        rep.trainable, rep.non_trainable = 0, out.trainable + out.non_trainable
+    field_ = out.field
+    rep.receptive_field, rep.jump, rep.origin = field_.size, field_.jump, field_.origin
+    rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
+    problems: tuple[Problem, ...] = ()
+    if out.warnings:
+        problems = tuple(_problem(lid, code, f"{spec.type} {lid}: {message}")
+                         for code, message in out.warnings)
+        rep.status = "warning"
+    return LayerOutcome(rep, problems, Handoff(True, out.shape, Incoming(out.shape, field_)))
+
+
 def validate(graph: Graph, strict: bool = False) -> ValidationResult:
     """Compute every layer's shape, counts and receptive field, and list the problems.
 
     ``strict`` turns warnings into errors (``cnnstudio summary --strict``).
     """
-    order, stuck_ids = graph.topological_split()
-    order = order + stuck_ids
-    result = ValidationResult(order=order, layers={})
+    plan = plan_pass(graph)
+    done: dict[str, LayerOutcome] = {}
+    for lid in plan.order:
+        layer = graph.layer(lid)
+        done[lid] = check_layer(layer, fed_to(layer, done), lid in plan.on_cycle,
+                                lid in plan.stuck)
+    return assemble(graph, plan, done, strict)
+
+
+def assemble(graph: Graph, plan: Pass, outcomes: Mapping[str, LayerOutcome],
+             strict: bool = False) -> ValidationResult:
+    """The result from every layer's outcome, plus what depends on the whole graph: the Input
+    and output checks, design warnings and totals. Linear in the size of the graph, with no
+    shape arithmetic, so it is cheap enough to run in full after every edit."""
+    order = plan.order
+    result = ValidationResult(order=order, layers={lid: outcomes[lid].report for lid in order})
     problems: list[Problem] = []
 
     def report(layer_id: str | None, code: str, message: str, fix: str | None = None) -> None:
-        problems.append(Problem(layer_id, code, message, CODES[code], fix))
+        problems.append(_problem(layer_id, code, message, fix))
 
-    stuck = set(stuck_ids)
-    on_cycle = {lid for lid in stuck if lid in graph.ancestors(lid)}
     result.input_ids = [lay.id for lay in graph if lay.type == "Input"]
     if not result.input_ids:
         report(None, "no_input", "the model has no Input layer: add one to say what image "
                "enters the network (channels x height x width)")
-
-    layers = result.layers
-    #: What each computed layer hands its consumers (one shared, immutable Incoming each).
-    handed: dict[str, Incoming] = {}
     for lid in order:
-        layer = graph.layer(lid)
-        spec = layer.spec
-        ins = tuple(layer.inputs)
-        # One pass over the inputs: their shapes, whether any is fed by an Input, which are not.
-        reports_in = [layers.get(src) for src in ins]
-        connected = spec.type == "Input"
-        loose = []
-        for src, r in zip(ins, reports_in, strict=True):
-            if r is not None and r.connected:
-                connected = True
-            else:
-                loose.append(src)
-        rep = LayerReport(lid, spec.type, ins,
-                          tuple(r.output_shape if r else None for r in reports_in),
-                          connected=connected)
-        layers[lid] = rep
-        if lid in on_cycle:
-            report(lid, "cycle", f"{spec.type} {lid} is part of a cycle: follow its inputs and "
-                   "you come back to it; a network must flow one way, so remove one of the "
-                   "connections")
-            rep.status = "error"
-            continue
-        if lid in stuck:
-            rep.status = "blocked"
-            continue
-        if not connected:
-            rep.status = "disconnected"
-            report(lid, "not_connected",
-                   f"{spec.type} {lid} is not connected to the Input"
-                   + ("" if ins else ": drag from an output port to its input port"),
-                   FIX_CONNECT_PREVIOUS if not ins else None)
-            continue
-        n = len(ins)
-        if n < spec.min_inputs or (spec.max_inputs is not None and n > spec.max_inputs):
-            want = (f"at least {spec.min_inputs}" if spec.max_inputs is None
-                    else str(spec.max_inputs))
-            report(lid, "wrong_input_count",
-                   f"{spec.type} {lid} takes {want} input{'s' if want != '1' else ''} but has "
-                   f"{n}" + ("; merge branches with Add or Concatenate" if n > 1 else ""))
-            rep.status = "error"
-            continue
-        if loose:
-            report(lid, "input_not_connected",
-                   f"{spec.type} {lid}: its input {', '.join(loose)} is not connected to the "
-                   "Input, so its shape is unknown")
-            rep.status = "error"
-            continue
-        incoming = tuple(handed.get(src) for src in ins)
-        if None in incoming:  # an input's shape is unknown (blanked by an error upstream)
-            rep.status = "blocked"
-            continue
-        try:
-            out = spec.apply(RuleInput(layer.params, incoming))  # type: ignore[arg-type]
-        except LayerProblem as exc:
-            report(lid, exc.code, f"{spec.type} {lid}: {exc.message}", exc.fix)
-            rep.status = "error"
-            continue
-        rep.output_shape = out.shape
-        rep.trainable, rep.non_trainable, rep.macs = out.trainable, out.non_trainable, out.macs
-        if not layer.trainable:  # frozen for transfer learning: as in Keras
-            rep.trainable, rep.non_trainable = 0, out.trainable + out.non_trainable
-        rep.receptive_field, rep.jump, rep.origin = out.field.size, out.field.jump, \
-            out.field.origin
-        rep.axes, rep.fc_equivalent = out.axes, out.fc_equivalent
-        handed[lid] = Incoming(out.shape, out.field)
-        for code, message in out.warnings:
-            report(lid, code, f"{spec.type} {lid}: {message}")
-            rep.status = "warning"
-
+        problems.extend(outcomes[lid].problems)
     _check_outputs(graph, result, report)
     _check_design(graph, result, report)
+    totals = result.totals
     for rep in result.layers.values():
         if rep.connected and rep.output_shape is not None:
-            result.totals.trainable += rep.trainable
-            result.totals.non_trainable += rep.non_trainable
-            result.totals.macs += rep.macs
+            totals.trainable += rep.trainable
+            totals.non_trainable += rep.non_trainable
+            totals.macs += rep.macs
 
     if strict:
         problems = [Problem(p.layer, p.code, p.message, ERROR, p.fix) for p in problems]
     result.errors = [p for p in problems if p.severity == ERROR]
     result.warnings = [p for p in problems if p.severity == WARNING]
     return result
+
+
+def _set_status(result: ValidationResult, layer_id: str, status: str, only_if_ok: bool = False
+                ) -> None:
+    """Change a layer's status for a graph-level finding, on a copy: the report itself may be
+    shared with earlier results (core.incremental), which must not change under their views."""
+    rep = result.layers[layer_id]
+    if not only_if_ok or rep.status == "ok":
+        result.layers[layer_id] = replace(rep, status=status)
 
 
 def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
@@ -289,7 +357,7 @@ def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
                    f"{layers[lid].type} {lid} ends a branch that goes nowhere: the network "
                    f"has {len(sinks)} outputs ({names}) but must have one; connect this branch "
                    "on (Add, Concatenate) or delete it")
-            layers[lid].status = "error"
+            _set_status(result, lid, "error")
     for lid in result.order:
         rep = layers[lid]
         if rep.type == "Softmax" and rep.connected and lid not in sinks:
@@ -297,8 +365,7 @@ def _check_outputs(graph: Graph, result: ValidationResult, report: Any) -> None:
                    f"Softmax {lid} is not the last layer: probabilities are meant for the "
                    "output; inside the network they squash the signal",
                    FIX_REMOVE_BRIDGED if len(rep.inputs) == 1 else None)
-            if rep.status == "ok":
-                rep.status = "warning"
+            _set_status(result, lid, "warning", only_if_ok=True)
 
 
 def _check_design(graph: Graph, result: ValidationResult, report: Any) -> None:
@@ -320,8 +387,7 @@ def _check_design(graph: Graph, result: ValidationResult, report: Any) -> None:
                f"{rep.type} {lid} follows {layers[src].type} {src} with no activation "
                f"between them{via}: two linear maps in a row collapse into one, so {lid} adds "
                "weights but no power; insert ReLU between them", FIX_INSERT_RELU)
-        if rep.status == "ok":
-            rep.status = "warning"
+        _set_status(result, lid, "warning", only_if_ok=True)
     out = result.output_id
     if out is None:
         return
@@ -337,8 +403,7 @@ def _check_design(graph: Graph, result: ValidationResult, report: Any) -> None:
                f"probabilities itself and needs them free to be any number, which {rep.type} "
                "forbids (so some classes can never win clearly); end with the Dense layer "
                "instead")
-        if rep.status == "ok":
-            rep.status = "warning"
+        _set_status(result, scores, "warning", only_if_ok=True)
 
 
 def fmt_shape(shape: tuple[int, ...] | None) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.validator import validate
 from cnnstudio.engine.kernels._blas import blas_controllable
 from cnnstudio.engine.kernels._parallel import WORKERS
@@ -26,9 +27,9 @@ from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 
-__all__ = ["BENCH_OPTIMIZER", "StepTiming", "big_graph", "engine_step", "machine_line",
-           "random_batch",
-           "time_engine_training", "time_interleaved", "time_steps", "time_validator"]
+__all__ = ["BENCH_OPTIMIZER", "EDITS", "Runner", "StepTiming", "big_graph", "engine_step",
+           "machine_line", "random_batch", "time_edit_validation", "time_engine_training",
+           "time_interleaved", "time_rounds", "time_steps", "time_validator", "timed_calls"]
 
 #: The update rule both engines use in the bench (plain SGD with momentum: cheap and identical).
 BENCH_OPTIMIZER = OptimizerConfig("momentum", lr=0.01, momentum=0.9)
@@ -74,6 +75,41 @@ def time_validator(graph: Graph, repeats: int = 21) -> float:
     return statistics.median(times) * 1000
 
 
+#: Edits of ``big_graph`` timed by :func:`time_edit_validation`, each toggling between two
+#: states: (label, the edit given which of the two states to reach).
+EDITS: tuple[tuple[str, Callable[[Graph, int], None]], ...] = (
+    # The worst case: a new input size changes every layer's shape.
+    ("input size", lambda g, i: g.set_param("in", "height", 64 + i % 2)),
+    ("first conv", lambda g, i: g.set_param("l0", "filters", 16 + i % 2)),
+    ("last layer", lambda g, i: g.set_param("fc", "units", 10 + i % 2)),
+    ("rename", lambda g, i: g.rename(*(("fc", "head") if i % 2 == 0 else ("head", "fc")))),
+    ("move", lambda g, i: g.move("l0", 40.0 * (i % 2), 0.0)),
+)
+
+
+def time_edit_validation(graph: Graph, repeats: int = 11) -> dict[str, tuple[float, float]]:
+    """Median milliseconds to validate ``big_graph`` after each kind of edit in :data:`EDITS`,
+    in full and incrementally (as the window does), taking turns after every edit. The graph
+    given is left as it is (a copy is edited)."""
+    graph = graph.copy()
+    incremental = IncrementalValidator()
+    incremental.validate(graph)
+    out = {}
+    for label, edit in EDITS:
+        full_ms, incr_ms = [], []
+        for i in range(repeats * 2):
+            edit(graph, i)
+            t0 = time.perf_counter()
+            validate(graph)
+            t1 = time.perf_counter()
+            incremental.validate(graph)
+            t2 = time.perf_counter()
+            full_ms.append(t1 - t0)
+            incr_ms.append(t2 - t1)
+        out[label] = (statistics.median(full_ms) * 1000, statistics.median(incr_ms) * 1000)
+    return out
+
+
 def machine_line() -> str:
     """Cores, the engine's kernel threads and the load average: what the numbers depend on most
     (on a busy machine every contender slows down, and some far more than others)."""
@@ -94,14 +130,7 @@ def random_batch(shape: tuple[int, ...], classes: int, batch: int, seed: int = 0
 
 def time_steps(step: Callable[[], object], steps: int, warmup: int, batch: int) -> StepTiming:
     """Run ``warmup`` untimed then ``steps`` timed calls of ``step``; median step time."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return StepTiming(batch, statistics.median(times))
+    return StepTiming(batch, statistics.median(timed_calls(step)(warmup, steps)))
 
 
 def engine_step(network: Network, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
@@ -117,22 +146,45 @@ def time_engine_training(network: Network, x: np.ndarray, y: np.ndarray, steps: 
     return time_steps(engine_step(network, x, y), steps, warmup, len(x))
 
 
-def time_interleaved(contenders: dict[str, Callable[[], object]], steps: int, warmup: int,
-                     batch: int, rounds: int = 4) -> dict[str, StepTiming]:
+#: Runs ``untimed`` steps, then ``timed`` ones, and returns the seconds of each timed one: a
+#: contender in this process (:func:`timed_calls`) or in a worker process
+#: (:meth:`cnnstudio.engine.bench_process.BenchWorker.run`).
+Runner = Callable[[int, int], list[float]]
+
+
+def timed_calls(step: Callable[[], object]) -> Runner:
+    """``step`` as a :data:`Runner` in this process."""
+    def run(untimed: int, timed: int) -> list[float]:
+        for _ in range(untimed):
+            step()
+        times = []
+        for _ in range(timed):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    return run
+
+
+def time_rounds(runners: dict[str, Runner], steps: int, warmup: int, batch: int,
+                rounds: int = 4) -> dict[str, StepTiming]:
     """Median step time of each contender, taking turns: ``rounds`` rounds in which each runs
     one untimed step (to settle back in after the other) and then its share of ``steps`` timed
-    ones. ``warmup`` untimed steps each come first."""
-    for step in contenders.values():
-        for _ in range(warmup):
-            step()
+    ones. ``warmup`` untimed steps each come first. Only one contender computes at a time."""
+    for run in runners.values():
+        run(warmup, 0)
     rounds = max(1, min(rounds, steps))
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+    times: dict[str, list[float]] = {name: [] for name in runners}
     for r in range(rounds):
         share = steps * (r + 1) // rounds - steps * r // rounds
-        for name, step in contenders.items():
-            step()
-            for _ in range(share):
-                t0 = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - t0)
+        for name, run in runners.items():
+            times[name] += run(1, share)
     return {name: StepTiming(batch, statistics.median(ts)) for name, ts in times.items()}
+
+
+def time_interleaved(contenders: dict[str, Callable[[], object]], steps: int, warmup: int,
+                     batch: int, rounds: int = 4) -> dict[str, StepTiming]:
+    """:func:`time_rounds` for step callables sharing this process."""
+    return time_rounds({name: timed_calls(step) for name, step in contenders.items()},
+                       steps, warmup, batch, rounds)

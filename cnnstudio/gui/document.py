@@ -25,6 +25,7 @@ from PySide6.QtGui import QUndoStack
 from cnnstudio.core import modelfile
 from cnnstudio.core.catalogue import layer_spec, resolve_entry
 from cnnstudio.core.graph import Graph, GraphError
+from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.layout import (
     DEFAULT_TARGET,
     LayoutReport,
@@ -41,7 +42,7 @@ from cnnstudio.core.unit_ops import (
     unique_id,
 )
 from cnnstudio.core.units import UnitError
-from cnnstudio.core.validator import ValidationResult, validate
+from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.commands import (
     AddLayer,
     EditCommand,
@@ -104,6 +105,8 @@ class Document(QObject):
         self._replay_refused = False
         self._restoring_index = False
         self._result: ValidationResult | None = None
+        #: Revalidates only the layers an edit can change (equal to a full validation).
+        self._validator = IncrementalValidator()
         self._locked_reason = ""
         self._macro: list[Op] | None = None
         self._macro_text = ""
@@ -118,9 +121,9 @@ class Document(QObject):
     # --- reading ----------------------------------------------------------------------------
     @property
     def result(self) -> ValidationResult:
-        """Validation of the current graph, computed once per change."""
+        """Validation of the current graph, computed once per change, incrementally."""
         if self._result is None:
-            self._result = validate(self.graph)
+            self._result = self._validator.validate(self.graph)
         return self._result
 
     def is_clean(self) -> bool:

@@ -119,14 +119,6 @@ def test_datasets_lists_the_spec_forms(capsys):
         assert form in out
 
 
-def test_bench_runs(capsys):
-    assert main(["bench", "--steps", "1", "--warmup", "0", "--no-torch", "--no-gui"]) == 0
-    out = capsys.readouterr().out
-    assert "edit latency" not in out
-    assert "validator:" in out and "lenet5" in out and "cifar_vgg" in out
-    assert "images/s" in out
-
-
 def test_train_stops_a_diverging_run_with_an_alert(tmp_path, capsys):
     log = tmp_path / "log.jsonl"
     code = main(["train", DIGITS, "--dataset", "digits", "--epochs", "3", "--lr", "1e6",

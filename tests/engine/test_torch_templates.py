@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnstudio.commands.bench import torch_model
+from cnnstudio.commands.bench_contenders import torch_model
 from cnnstudio.core.templates import list_templates, load_template
 from cnnstudio.engine.introspect import softmax_cross_entropy
 from cnnstudio.engine.kernels.layout import flat_to_public
