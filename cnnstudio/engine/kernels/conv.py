@@ -4,6 +4,14 @@ Channel-major is what makes the convolution a single matrix product with no tran
 ``W[K, C*Fh*Fw] @ cols[C*Fh*Fw, B*H'*W']`` lands directly in the [K, B, H', W'] output layout the
 next layer expects. The im2col matrix is the one unavoidable copy (a strided view of the padded
 input, reshaped); the backward pass scatters it back with one strided add per kernel offset.
+The forward pass builds and multiplies it chunk by chunk, each chunk while it is in cache
+(:func:`_blocked_conv`), and stride-1 convolutions use wide columns whose copy is one
+contiguous run per tap (:func:`_wide_layout`).
+
+Winograd F(2x2, 3x3) (Lavin and Gray, 2016) was measured against the chunked im2col matmul at
+the bench nets' 3x3 shapes: it needs 2.25x fewer multiplies, but in NumPy its tile transforms
+are some 40 array passes per chunk and its 16 small matmuls per chunk run far below BLAS's best
+rate, so it was 1.3-4x slower and is not used.
 
 Dilation only changes which pixels the strided view picks (taps ``d`` apart). Groups cost
 nothing extra either: the im2col rows of a channel group are one contiguous block, so a grouped
@@ -170,27 +178,33 @@ def im2col(
 
 
 def col2im(
-    cols: np.ndarray, x_shape: tuple[int, ...], windows: Windows, dilation: Dilation = (1, 1)
+    cols: np.ndarray, x_shape: tuple[int, ...], windows: Windows, dilation: Dilation = (1, 1),
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: [C*Fh*Fw, B*H'*W'] -> [C, B, H, W], summing overlaps.
 
     One strided add per kernel tap (Fh*Fw of them), written straight into the unpadded
-    result; contributions that fell on padding are simply never added. Channel chunks run on
-    all cores (each writes only its own channels).
+    result; contributions that fell on padding are simply never added. Into a new zero array,
+    channel chunks run on all cores (each writes only its own channels); into ``out`` (added to
+    what it holds) everything runs on the calling thread, which is then one of several working
+    on other parts of the same array.
     """
     wh, ww = windows
     c, b, h, w = x_shape
     rows = offset_ranges(wh, dilation[0])
     columns = offset_ranges(ww, dilation[1])
     cols6 = cols.reshape(c, len(rows), len(columns), b, wh.out, ww.out)
-    dx = np.zeros(x_shape, dtype=cols.dtype)
+    dx = np.zeros(x_shape, dtype=cols.dtype) if out is None else out
 
     def scatter(s: slice) -> None:
         for i, (oy, iy) in enumerate(rows):
             for j, (ox, ix) in enumerate(columns):
                 dx[s, :, iy, ix] += cols6[s, i, j, :, oy, ox]
 
-    parallel_chunks(scatter, c, cols.size)
+    if out is None:
+        parallel_chunks(scatter, c, cols.size)
+    else:
+        scatter(slice(0, c))
     return dx
 
 
@@ -308,16 +322,18 @@ def _multiply_columns(w: np.ndarray, cols: np.ndarray, bias: np.ndarray | None,
     return out
 
 
-def _plan(batch: int, out_rows: int, row_bytes: int) -> list[Chunk]:
+def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
+          ) -> list[Chunk]:
     """The chunks a convolution is cut into (see :func:`_blocked_conv`): groups of whole images
     whose column matrix is about :data:`CHUNK_BYTES`, or bands of output rows of one image when
-    an image alone is larger (or too few images are left to keep every core busy).
-    ``row_bytes`` is the column-matrix bytes of one output row of one image."""
+    an image alone is larger (or too few images are left to keep every core busy), unless
+    ``whole_images``. ``row_bytes`` is the column-matrix bytes of one output row of one
+    image."""
     total = batch * out_rows * row_bytes
     parallel = WORKERS > 1 and total >= MIN_SPLIT_BYTES and blas_is_single_threaded()
     wanted = max(-(-total // CHUNK_BYTES), WORKERS * _CHUNKS_PER_WORKER if parallel else 1)
-    if wanted <= batch:
-        per = -(-batch // wanted)
+    if wanted <= batch or whole_images:
+        per = -(-batch // min(wanted, batch))
         return [(slice(b, min(b + per, batch)), slice(0, out_rows))
                 for b in range(0, batch, per)]
     bands = min(out_rows, -(-wanted // batch))
@@ -484,16 +500,34 @@ def conv2d_backward(
             dx = _input_gradient_transposed(dout, w, x_shape, transposed, workspace, dilation,
                                             groups)
         else:
-            dcols = _scratch(workspace, "dcols", (cols.shape[0], d2.shape[1]), cols.dtype)
-            if groups == 1:
-                matmul(w.reshape(k, -1).T, d2, out=dcols)
-            else:
-                rows = cols.shape[0] // groups
-                _grouped_matmul(w.reshape(groups, k // groups, rows).transpose(0, 2, 1),
-                                d2.reshape(groups, k // groups, -1),
-                                out=dcols.reshape(groups, rows, -1))
-            dx = col2im(dcols, x_shape, windows, dilation)
+            dx = _input_gradient_scattered(dout, w, x_shape, windows, dilation, groups)
     return dx, dw, db
+
+
+def _input_gradient_scattered(
+    dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], windows: Windows,
+    dilation: Dilation, groups: int,
+) -> np.ndarray:
+    """dx as the column gradient ``W.T @ dout`` scattered back onto the input (:func:`col2im`),
+    in chunks of whole images: each chunk's column gradient is made and scattered while in
+    cache, and adds only into its own images, so the chunks run on all cores."""
+    k, cg, fh, fw = w.shape
+    wh, ww = windows
+    rows = x_shape[0] * fh * fw
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    wt = w.reshape(groups, k // groups, cg * fh * fw).transpose(0, 2, 1)
+    chunks = _plan(x_shape[1], wh.out, rows * ww.out * dout.dtype.itemsize, whole_images=True)
+
+    def work(i: int) -> None:
+        images = chunks[i][0]
+        d = dout[:, images].reshape(groups, k // groups, -1)
+        dcols = _thread_buffer("dcols", (groups, cg * fh * fw, d.shape[2]), dout.dtype)
+        _product(wt, d, dcols)
+        part = dx[:, images]
+        col2im(dcols.reshape(rows, -1), part.shape, windows, dilation, out=part)
+
+    run_chunks(work, len(chunks))
+    return dx
 
 
 def _widened(dout: np.ndarray, cols: np.ndarray, workspace: Workspace | None) -> np.ndarray:
