@@ -8,6 +8,7 @@ problems are not stored here: the validator derives them from the graph on deman
 from __future__ import annotations
 
 import copy
+import dataclasses
 import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -79,6 +80,17 @@ def _check_distinct(layer_id: str, inputs: list[str]) -> None:
     twice = [src for i, src in enumerate(inputs) if src in inputs[:i]]
     if twice:
         raise GraphError(f"{layer_id}: {twice[0]} is listed twice as an input")
+
+
+def _copy_value(value: Any) -> Any:
+    """A param value copied as deep as it is mutable (lists and dicts of JSON values)."""
+    if isinstance(value, dict):
+        return {k: _copy_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_value(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return copy.deepcopy(value)
 
 
 class Graph:
@@ -344,7 +356,26 @@ class Graph:
 
     # --- whole-graph helpers ----------------------------------------------------------------
     def copy(self) -> Graph:
-        return copy.deepcopy(self)
+        """An independent copy: editing either never changes the other.
+
+        Built field by field rather than with ``copy.deepcopy`` (which walks every value through
+        its memo, about 2 ms per 100 layers): params hold plain JSON values, of which only
+        lists and dicts are copied; strings, numbers and position tuples are immutable and
+        shared. Any other attribute is deep-copied as before."""
+        new = Graph.__new__(Graph)
+        for name, value in vars(self).items():
+            if name == "_layers":
+                value = {lid: dataclasses.replace(layer, params=_copy_value(layer.params),
+                                                  inputs=list(layer.inputs))
+                         for lid, layer in value.items()}
+            elif name == "positions":
+                value = dict(value)
+            elif name == "units":
+                value = value.copy_for(new)
+            else:
+                value = copy.deepcopy(value)
+            setattr(new, name, value)
+        return new
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):

@@ -171,6 +171,32 @@ def route(p1: Point, p2: Point, index: BlockIndex, ends: Container[str] = (),
     return Route(points, False, _label_place(runs, index, label_width, labels, label_key))
 
 
+def influence(course: Route, label_width: float) -> tuple[Rect, ...]:
+    """Where :func:`route` looked to choose ``course`` and its label (``label_width`` wide):
+    the rectangles in which a block or an earlier label appearing, going or moving could
+    change either. Nothing outside them can, so a canvas re-routes only edges whose region
+    such a change touches."""
+    p1, p2 = course.points[0], course.points[-1]
+    ya, yb = p1[1] + TURN, p2[1] - TURN
+    regions: list[Rect] = []
+    if p2[1] > p1[1] + 2 * TURN:
+        regions.append(_curve_box(p1, p2))  # a block here decides curve or detour
+    if course.curved:
+        spots = [_bezier(p1, *curve_controls(p1, p2), p2, t) for t in (0.5, 0.35, 0.65)]
+        xs, ys = [x for x, _ in spots], [y for _, y in spots]
+        regions.append((min(xs) - 6 - label_width, min(ys) - 7,
+                        max(xs) + 6 + label_width, max(ys) + 7))
+    else:  # the lanes looked at, and the label beside any vertical run: the whole band
+        ys = [p1[1], p2[1], ya, yb, *(y for _, y in course.points)]
+        regions.append((-math.inf, min(ys) - 7, math.inf, max(ys) + 7))
+    return tuple(regions)
+
+
+def overlaps(a: Rect, b: Rect) -> bool:
+    """Whether two rectangles share any point (touching counts)."""
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
 def _label_place(spots: list[tuple[Point, float]], index: BlockIndex, width: float,
                  labels: BlockIndex | None, key: str | None) -> Point | None:
     """The left end of the label: beside the first spot (the longest vertical run first) with

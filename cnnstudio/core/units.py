@@ -19,6 +19,7 @@ member in topological order); the other members keep their own positions, relati
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -259,6 +260,20 @@ class Units:
     def rename_layer(self, old: str, new: str) -> None:
         for unit in self._units.values():
             unit.members = [new if m == old else m for m in unit.members]
+
+    def copy_for(self, graph: Graph) -> Units:
+        """These units, copied, for ``graph`` (a copy of the graph they belong to)."""
+        new = Units.__new__(Units)
+        for name, value in vars(self).items():
+            if name == "_graph":
+                value = graph
+            elif name == "_units":
+                value = {uid: dataclasses.replace(u, members=list(u.members))
+                         for uid, u in value.items()}
+            else:
+                value = copy.deepcopy(value)
+            setattr(new, name, value)
+        return new
 
     def snapshot(self) -> list[Unit]:
         """Every unit as plain values, for undo (see :meth:`restore`)."""

@@ -36,6 +36,7 @@ from cnnstudio.gui.export_actions import ExportActions
 from cnnstudio.gui.file_actions import FileActions
 from cnnstudio.gui.focus_keeper import FocusKeeper
 from cnnstudio.gui.inspector import InspectorWidget
+from cnnstudio.gui.lazy import watch_dock
 from cnnstudio.gui.palette import PaletteWidget
 from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.selection import Selection
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
             dock.setObjectName(f"dock_{name}")
             panel = panel_class(self.document, self.selection)
             dock.setWidget(panel)
+            watch_dock(dock)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
             self.panels[name] = panel

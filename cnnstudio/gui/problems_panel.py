@@ -26,7 +26,7 @@ from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR
 from cnnstudio.core.graph import GraphError
 from cnnstudio.core.validator import ERROR, Problem
 from cnnstudio.gui.fixes import fix_for
-from cnnstudio.gui.guard import shows_errors_in_place
+from cnnstudio.gui.lazy import RedrawWhenShown
 
 _OK_COLOR = "#3f9a5a"
 
@@ -120,7 +120,7 @@ def _run(action) -> None:  # noqa: ANN001
         pass
 
 
-class ProblemsPanel(QWidget):
+class ProblemsPanel(RedrawWhenShown, QWidget):
     """Header with the counts, then one row per problem (errors first), or the all-clear."""
 
     def __init__(self, document, selection, parent: QWidget | None = None) -> None:
@@ -143,8 +143,9 @@ class ProblemsPanel(QWidget):
         selection.changed.connect(self._highlight)
         self.refresh()
 
-    @shows_errors_in_place
     def refresh(self, *_args: object) -> None:
+        if not self.begin_redraw():  # behind another tab: when it is next seen
+            return
         result = self.document.result
         page = QWidget()
         page.setObjectName("problems_page")

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR
 from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_rows
-from cnnstudio.gui.guard import shows_errors_in_place
+from cnnstudio.gui.lazy import RedrawWhenShown
 
 #: Item data role holding the layer id of a row (None on the totals row).
 LAYER_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -39,7 +39,7 @@ LAYER_ROLE = Qt.ItemDataRole.UserRole + 1
 _STATUS_COLORS = {"error": ERROR_COLOR, "warning": WARNING_COLOR}
 
 
-class SummaryPanel(QWidget):
+class SummaryPanel(RedrawWhenShown, QWidget):
     """Table + totals line + "Copy as text" / "Copy as Markdown"."""
 
     def __init__(self, document, selection, parent: QWidget | None = None) -> None:
@@ -106,10 +106,11 @@ class SummaryPanel(QWidget):
     def show_refresh_error(self, message: str) -> None:
         self.totals.setText(message)
 
-    @shows_errors_in_place
     def refresh(self, *_args: object) -> None:
         """Rewrite only the rows whose contents changed (an edit changes a few rows of a
         300-layer table), and re-fit the columns only when the widest text of one changed."""
+        if not self.begin_redraw():  # behind another tab: when it is next seen
+            return
         graph, result = self.document.graph, self.document.result
         rows = summary_rows(graph, result)
         muted = QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText))

@@ -283,6 +283,27 @@ def test_copy_is_deep() -> None:
     assert c != g
 
 
+def test_copy_shares_no_mutable_value() -> None:
+    """The copy is cheap (immutable values are shared) but nothing mutable is: a list param
+    changed in place, a unit's members or name, an edge list: the original keeps its own."""
+    g = residual()
+    g.set_param("c1", "kernel_size", [3, 5])
+    g.units.add("u1", "stage", ["c2", "c3"])
+    c = g.copy()
+    assert c == g and c.units == g.units and c.units.layers("u1") == ["c2", "c3"]
+    c.layer("c1").params["kernel_size"][0] = 7
+    c.layer("add").inputs.append("c2")
+    c.units.get("u1").members.append("gap")
+    c.units.get("u1").name = "other"
+    c.positions["c1"] = (9.0, 9.0)
+    assert g.layer("c1").params["kernel_size"] == [3, 5]
+    assert g.layer("add").inputs == ["c1", "c3"]
+    assert g.units.get("u1").members == ["c2", "c3"] and g.units.get("u1").name == "stage"
+    assert "c1" not in g.positions or g.positions["c1"] != (9.0, 9.0)
+    c.units.remove("u1")
+    assert "u1" in g.units and "u1" not in c.units  # the copy's units belong to the copy
+
+
 @pytest.mark.parametrize("edit", [
     lambda g: g.set_param("c2", "filters", 5),
     lambda g: g.set_trainable("c2", False),

@@ -11,7 +11,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH
-from cnnstudio.core.graph import Graph
+from cnnstudio.core.graph import Graph, GraphError
+from cnnstudio.core.templates import load_template
 from cnnstudio.gui.canvas import CanvasView
 from cnnstudio.gui.canvas.style import LEGIBLE_ZOOM
 from cnnstudio.gui.document import Document
@@ -323,4 +324,99 @@ def test_edges_after_edits_match_a_freshly_drawn_canvas(qtbot, view, document, s
         fresh = CanvasView(document, selection)
         qtbot.addWidget(fresh)
         assert _drawn_edges(view) == _drawn_edges(fresh)
+        assert _drawn(view.scene()) == _drawn(fresh.scene())
         fresh.close()
+
+
+def _drawn(scene) -> dict[str, object]:
+    """Everything the canvas shows: each block's kind, content (text, state, ports), place and
+    size; each edge's ends, course and label; unit frames; the scene's extent."""
+    return {
+        "blocks": {n: (type(b).__name__, b.view, b.pos().toTuple(),
+                       b.sceneBoundingRect().getRect()) for n, b in scene.blocks.items()},
+        "edges": {k: (e.ends, e._ends, e.label, e._label_rect.getRect())
+                  for k, e in scene.edges.items()},
+        "frames": {u: f.frame_rect().getRect() for u, f in scene.frames.items()},
+        "rect": scene.sceneRect().getRect(),
+    }
+
+
+# Seeds whose sequences include a label pushed aside by an earlier edge's changed label.
+@pytest.mark.parametrize(("template", "seed"),
+                         [("mini_resnet", 2), ("mini_resnet", 6), ("mobilenet_se", 3)])
+def test_canvas_after_many_kinds_of_edit_matches_a_freshly_drawn_canvas(qtbot, selection,
+                                                                       template, seed):
+    """The canvas updates only what an edit changes; after each of a long, varied sequence of
+    edits (params, errors, renames, moves into other wires' paths, drags, inserts, removals,
+    rewiring, units collapsed to one larger block and expanded, undo and redo) it shows exactly
+    what a canvas drawn from scratch shows."""
+    import random
+
+    from cnnstudio.gui.canvas.scene import CanvasScene
+
+    document = Document(load_template(template))
+    scene = CanvasScene(document, selection)
+    rng = random.Random(seed)
+    graph = document.graph
+
+    def some(kind: str | None = None) -> str:
+        ids = [lay.id for lay in graph if kind is None or lay.type == kind]
+        return rng.choice(ids)
+
+    def near() -> tuple[float, float]:  # somewhere among the blocks, often across wires
+        x, y = graph.positions[some()]
+        return (x + rng.choice([-120.0, -40.0, 0.0, 60.0, 150.0]), y + rng.choice([-50.0, 30.0]))
+
+    def drag() -> None:  # a drag preview (which re-routes approximately), then the release
+        lid = some()
+        x, y = near()
+        scene.preview_positions({lid: QPointF(x, y)})
+        scene.preview_positions({lid: QPointF(x + 13, y + 7)})
+        document.move_nodes({lid: (x + 13, y + 7)})
+
+    def group_and_collapse() -> None:
+        conv = some("Conv2D")
+        uid = document.group([conv, *graph.consumers(conv)][:2])
+        document.set_collapsed(uid, True)
+
+    def expand_or_ungroup() -> None:
+        for unit in list(graph.units):
+            if unit.collapsed:
+                document.set_collapsed(unit.id, False)
+            else:
+                document.ungroup(unit.id)
+            return
+
+    def rewire() -> None:
+        add = next((lay for lay in graph if len(lay.inputs) > 1), None)
+        if add is not None:
+            document.disconnect(add.inputs[-1], add.id)
+        else:
+            document.connect(some("Conv2D"), some("Conv2D"))
+
+    edits = [
+        lambda: document.set_param(some("Conv2D"), "filters", rng.choice([3, 17, 123, 1024])),
+        lambda: document.set_param(some("Conv2D"), "kernel_size", rng.choice([1, 3, 99])),
+        lambda: document.rename(some(), f"renamed_{rng.randrange(10**6)}"),
+        lambda: document.move_layers({some(): near()}),
+        drag,
+        lambda: document.insert_after(rng.choice(["ReLU", "BatchNorm"]), some("Conv2D")),
+        lambda: document.remove_layers([some("ReLU")]),
+        rewire,
+        group_and_collapse,
+        expand_or_ungroup,
+        document.undo_stack.undo,
+        document.undo_stack.undo,
+        document.undo_stack.redo,
+    ]
+    done = 0
+    for _ in range(60):
+        try:
+            rng.choice(edits)()
+        except (GraphError, IndexError, ValueError):  # refused (a cycle, nothing to remove)
+            continue
+        done += 1
+        graph = document.graph
+        fresh = CanvasScene(document, selection)
+        assert _drawn(scene) == _drawn(fresh)
+    assert done > 40

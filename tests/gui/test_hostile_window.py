@@ -177,8 +177,10 @@ def test_summary_and_problems_show_a_failing_refresh_in_place(qtbot, monkeypatch
     selection = Selection()
     summary = summary_panel.SummaryPanel(document, selection)
     problems = problems_panel.ProblemsPanel(document, selection)
-    qtbot.addWidget(summary)
-    qtbot.addWidget(problems)
+    for panel in (summary, problems):  # each on screen: hidden views redraw when shown
+        qtbot.addWidget(panel)
+        panel.show()
+        qtbot.waitExposed(panel)
 
     def broken(*_args):
         raise RuntimeError("a bug in a view")

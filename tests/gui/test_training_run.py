@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from training_support import RUN_TIMEOUT_MS, configure, make_window, run_to_end
+from PySide6.QtCore import QElapsedTimer, QTimer
+from training_support import (
+    RUN_TIMEOUT_MS,
+    configure,
+    make_window,
+    run_to_end,
+    side_by_side,
+)
 
 from cnnstudio.gui.training.progress import EpochPoint
 
@@ -93,10 +99,8 @@ def test_event_loop_never_stalls_while_training(qtbot, window):
     with its effective field) and Why (saliency and Grad-CAM recomputed each epoch) on screen."""
     ui = window.training
     configure(ui, epochs=8, batch=16)
-    window.splitDockWidget(ui.docks["curves"], ui.docks["feature_maps"],
-                           Qt.Orientation.Horizontal)
-    window.splitDockWidget(ui.docks["feature_maps"], ui.docks["why"],
-                           Qt.Orientation.Horizontal)
+    side_by_side(window, [ui.docks[k] for k in ("curves", "feature_maps", "why")])
+    qtbot.waitUntil(lambda: ui.feature_maps.shown_maps is not None)  # on screen: drawn
     ui.feature_maps.pin(0, 2, 3)
     ui.feature_maps.effective.setChecked(True)
     gaps: list[float] = []
@@ -159,9 +163,8 @@ def test_event_loop_never_stalls_while_searching_top_patches(qtbot):
 
     w = make_window(qtbot, dataset=load_dataset("digits"))
     ui = w.training
-    w.splitDockWidget(ui.docks["top_patches"], ui.docks["feature_maps"],
-                      Qt.Orientation.Horizontal)
-    w.splitDockWidget(ui.docks["feature_maps"], ui.docks["why"], Qt.Orientation.Horizontal)
+    side_by_side(w, [ui.docks[k] for k in ("top_patches", "feature_maps", "why")])
+    qtbot.waitUntil(lambda: ui.feature_maps.shown_maps is not None)  # on screen: drawn
     ui.feature_maps.pin(0, 2, 3)
     ui.feature_maps.effective.setChecked(True)
     ui.top_patches.choose("c2", 3)

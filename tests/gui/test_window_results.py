@@ -6,22 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer
-from training_support import RUN_TIMEOUT_MS, configure, run_to_end, small_digits
+from training_support import RUN_TIMEOUT_MS, configure, digits_main_window, run_to_end
 
 from cnnstudio.core import modelfile
 from cnnstudio.core.templates import load_template
-from cnnstudio.gui.document import Document
 from cnnstudio.gui.training import dialogs
 
 
 @pytest.fixture
 def window(qtbot, settings):
-    from cnnstudio.gui.main_window import MainWindow
-
-    w = MainWindow(Document(load_template("digits_tiny")), settings=settings)
-    qtbot.addWidget(w)
-    w.training.controller.set_dataset(small_digits(), "digits")
-    w.show()
+    w = digits_main_window(qtbot, settings)
     yield w
     w.training.controller.shutdown()
     w.document.undo_stack.setClean()

@@ -3,7 +3,8 @@ a small slice of the built-in digits, and helpers that drive a run from the pane
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from cnnstudio.core.templates import load_template
 from cnnstudio.engine.datasets import Dataset, load_dataset
@@ -33,6 +34,28 @@ def make_window(qtbot, template: str = "digits_tiny", dataset: Dataset | None = 
     w.resize(1200, 800)
     w.show()
     return w
+
+
+def digits_main_window(qtbot, settings) -> QMainWindow:
+    """The real designer window on ``digits_tiny`` with a slice of digits loaded, shown."""
+    from cnnstudio.gui.main_window import MainWindow
+
+    w = MainWindow(Document(load_template("digits_tiny")), settings=settings)
+    qtbot.addWidget(w)
+    w.training.controller.set_dataset(small_digits(), "digits")
+    w.show()
+    return w
+
+
+def side_by_side(window: QMainWindow, docks: list[QDockWidget]) -> None:
+    """Put ``docks`` next to each other, all on screen: the first stays the front tab of its
+    group, the others leave it for a row of their own beside it. (``splitDockWidget`` cannot
+    do this for a dock in a tab group: it adds the second dock as one more tab.)"""
+    docks[0].raise_()
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, docks[1],
+                         Qt.Orientation.Horizontal)
+    for left, right in zip(docks[1:], docks[2:], strict=False):
+        window.splitDockWidget(left, right, Qt.Orientation.Horizontal)
 
 
 def configure(ui: TrainingUI, epochs: int = 2, batch: int = 32, seed: int = 3) -> None:

@@ -58,6 +58,13 @@ class EdgeItem(QGraphicsItem):
         self._path = QPainterPath()
         self._hit = QPainterPath()
         self._label_rect = QRectF()
+        #: Where the route looked (``routing.influence``): a block or an earlier label
+        #: changing elsewhere cannot change it.
+        self.region: tuple[routing.Rect, ...] = ()
+        #: The label's place among the others as the last sync left it (None: no label).
+        self.placed_label: routing.Rect | None = None
+        #: Routed during a drag preview (among labels not in their final places).
+        self.provisional = False
         self.setZValue(EDGE_Z)
         self.setAcceptHoverEvents(True)
 
@@ -84,6 +91,10 @@ class EdgeItem(QGraphicsItem):
             self._label_rect = QRectF()
         self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
         self.update()
+
+    def depends_on(self, rects: list[routing.Rect]) -> bool:
+        """Whether anything in ``rects`` lies where this edge's route looked."""
+        return any(routing.overlaps(r, area) for r in rects for area in self.region)
 
     def set_state(self, selected: bool | None = None, highlight: bool | None = None) -> None:
         if selected is not None:

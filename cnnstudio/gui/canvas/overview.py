@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
@@ -32,15 +32,21 @@ class OverviewMap(QGraphicsView):
         self.setFrameShape(QFrame.Shape.Box)
         self.setToolTip("The whole model: click or drag to move the canvas there")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._last: tuple[QRectF, QRectF, QSize] | None = None  # what it was last fitted to
         self.hide()
 
     def shown(self) -> QRectF:
         return self.canvas.mapToScene(self.canvas.viewport().rect()).boundingRect()
 
     def refresh(self) -> None:
-        """Show or hide (only a model that does not fit needs it), re-fit and re-place."""
-        rect = self.content()
-        needed = not rect.isNull() and not self.shown().contains(rect)
+        """Show or hide (only a model that does not fit needs it), re-fit and re-place; nothing
+        when neither the model's extent nor the canvas's view changed (an edit of a param),
+        since the scene repaints its changed items here by itself."""
+        rect, shown, port = self.content(), self.shown(), self.canvas.viewport().size()
+        if (rect, shown, port) == self._last:
+            return
+        self._last = (rect, shown, port)
+        needed = not rect.isNull() and not shown.contains(rect)
         self.setVisible(needed)
         if not needed:
             return

@@ -1,13 +1,17 @@
 """The scene: one BlockItem per layer, one EdgeItem per connection, kept in step with the model.
 
 ``sync`` runs after every change the Document announces. It matches items to layers by id and
-touches only what differs (a block whose text, state or position changed; an edge whose ends
-moved), so typing in the inspector repaints one block, not three hundred.
+touches only what differs: a block whose text or state changed is repainted; an edge is routed
+again only when something its course or label depends on changed (its ends or their input
+slots moved, its label's text, a block appearing, going or moving in the region its route
+examined, or a label placed before it moving there). The result is exactly the canvas a fresh
+sync would draw, so typing in the inspector repaints a few items, not three hundred.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Container, Iterable
 
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
@@ -54,7 +58,14 @@ class CanvasScene(QGraphicsScene):
         #: every edge item for its bounds on each query).
         self.index = routing.BlockIndex()
         self._slots: dict[str, dict[str, int]] = {}
-        self._labels = routing.BlockIndex()  # edge labels placed so far (they never overlap)
+        #: Edge labels placed (they never overlap), ranked in the order edges are routed.
+        self._labels = RankedLabels()
+        #: What the last sync drew: block positions, the edges in routing order, the drawn
+        #: inputs of every node, the nodes a drag preview has moved since, the items' bounds.
+        self._placed: dict[str, tuple[float, float]] = {}
+        self._order: list[tuple[str, str]] = []
+        self._previewed: set[str] = set()
+        self._bounds = QRectF()
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -83,13 +94,18 @@ class CanvasScene(QGraphicsScene):
             if p.layer is not None:
                 problems.setdefault(p.layer, []).append(p.message)
         drawn = set(seen.nodes)
+        #: Where blocks appeared, went or moved (before and after): what routes may depend on.
+        swept: list[routing.Rect] = []
+        moved: set[str] = set()
         for nid in [n for n, item in self.blocks.items()
                     if n not in drawn or seen.is_unit(n) != isinstance(item, UnitBlockItem)]:
             self.removeItem(self.blocks.pop(nid))
             self.index.remove(nid)
+            swept.append(routing.block_rect(self._placed.pop(nid)))
+            moved.add(nid)
         for node in seen.nodes:
             if seen.is_unit(node):
-                self._sync_unit(node, result)
+                self._sync_unit(node, result, swept, moved)
                 continue
             layer = graph.layer(node)
             report = result.layers.get(layer.id)
@@ -104,12 +120,11 @@ class CanvasScene(QGraphicsScene):
                 input_count=len(layer.inputs), alerts=self.alerts.get(layer.id, ()))
             item = self._block_item(layer.id, BlockItem)
             item.set_view(view)
-            self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)))
-        self._slots = {}
-        self._labels = routing.BlockIndex()
+            self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)), swept, moved)
+        self._previewed.clear()
         # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
         wanted: dict[tuple[str, str], tuple[str, str]] = {}
-        self._node_inputs = {node: [] for node in seen.nodes}
+        node_inputs: dict[str, list[str]] = {node: [] for node in seen.nodes}
         drawn_edges: set[tuple[str | None, str]] = set()
         for layer in graph:
             for src in layer.inputs:
@@ -118,22 +133,59 @@ class CanvasScene(QGraphicsScene):
                     continue
                 drawn_edges.add(ends)
                 wanted[(src, layer.id)] = ends  # type: ignore[assignment]
-                self._node_inputs[ends[1]].append(ends[0])  # type: ignore[arg-type]
+                node_inputs[ends[1]].append(ends[0])  # type: ignore[arg-type]
+        relabelled: list[routing.Rect] = []  # labels that went, came or moved
+        geometry_changed = bool(moved)  # the items' bounds may have changed
         for key in [k for k, e in self.edges.items() if wanted.get(k) != e.ends]:
-            self.removeItem(self.edges.pop(key))
+            edge = self.edges.pop(key)
+            geometry_changed = geometry_changed or not self._inside_bounds(
+                edge.boundingRect(), QRectF())
+            self.removeItem(edge)
             self.selected_edges.discard(key)
-        for key, ends in wanted.items():
+            self._labels.remove(_label_key(key))
+            if edge.placed_label is not None:
+                relabelled.append(edge.placed_label)
+        kept = [k for k in self._order if k in self.edges]
+        everything = kept != [k for k in wanted if k in self.edges]  # the routing order changed
+        # A block whose inputs moved or changed may order its input slots differently.
+        fed = {dst for dst, inputs in node_inputs.items()
+               if inputs != self._node_inputs.get(dst) or not moved.isdisjoint(inputs)}
+        for dst in ([*self._slots] if everything else fed | moved):
+            self._slots.pop(dst, None)
+        self._node_inputs = node_inputs
+        self._order = list(wanted)
+        self._labels.rank = {_label_key(key): i for i, key in enumerate(self._order)}
+        for i, (key, ends) in enumerate(wanted.items()):
             edge = self.edges.get(key)
+            new = edge is None
             if edge is None:
                 edge = self.edges[key] = EdgeItem(key[0], key[1], self.style)
                 edge.ends = ends
                 self.addItem(edge)
             report = result.layers.get(key[0])
             edge.label_text = fmt_shape(report.output_shape) if report else "?"
-            self._place_edge(edge)
+            if not (new or everything or edge.provisional or edge.label_text != edge.label
+                    or ends[0] in moved or ends[1] in moved or ends[1] in fed
+                    or edge.depends_on(swept) or edge.depends_on(relabelled)):
+                continue  # nothing its course or label depends on has changed
+            before, old_bounds = edge.placed_label, edge.boundingRect()
+            self._labels.before = i  # a fresh canvas places labels in this order
+            try:
+                self._place_edge(edge)
+            finally:
+                self._labels.before = math.inf
+            edge.provisional = False
+            edge.placed_label = self._labels.rects.get(_label_key(key))
+            if edge.placed_label != before:
+                relabelled += [r for r in (before, edge.placed_label) if r is not None]
+            if new or edge.boundingRect() != old_bounds:
+                geometry_changed = geometry_changed or not self._inside_bounds(
+                    old_bounds, edge.boundingRect())
+        had_frames = bool(self.frames)
         self._sync_frames()
         self.selection.prune([*graph.ids, *graph.units.ids])
-        self._grow_rect()
+        if geometry_changed or had_frames or self.frames:
+            self._grow_rect()
 
     def _block_item(self, node: str, kind: type[BlockItem]) -> BlockItem:
         item = self.blocks.get(node)
@@ -143,12 +195,25 @@ class CanvasScene(QGraphicsScene):
             item.set_selected(node in self.selection)
         return item
 
-    def _place_block(self, item: BlockItem, pos: tuple[float, float]) -> None:
+    def _place_block(self, item: BlockItem, pos: tuple[float, float],
+                     swept: list[routing.Rect], moved: set[str]) -> None:
+        """Put ``item`` at ``pos``; when that is not where the last sync left it, note the
+        block in ``moved`` and its old and new rectangles in ``swept``."""
+        node = item.layer_id
+        old = self._placed.get(node)
+        if old == pos and node not in self._previewed:
+            return
         if item.pos() != QPointF(*pos):
             item.setPos(*pos)
-        self.index.put(item.layer_id, routing.block_rect(pos))
+        self.index.put(node, routing.block_rect(pos))
+        self._placed[node] = pos
+        moved.add(node)
+        swept.append(routing.block_rect(pos))
+        if old is not None:
+            swept.append(routing.block_rect(old))
 
-    def _sync_unit(self, uid: str, result: ValidationResult) -> None:
+    def _sync_unit(self, uid: str, result: ValidationResult, swept: list[routing.Rect],
+                   moved: set[str]) -> None:
         """A collapsed unit: one block at its entry layer's place, ports on its entry/exit."""
         graph = self.document.graph
         item = self._block_item(uid, UnitBlockItem)
@@ -157,7 +222,7 @@ class CanvasScene(QGraphicsScene):
         item.entry = graph.units.entry(uid)
         _, exits = graph.units.boundary(uid)
         item.exit = exits[-1] if exits else item.entry
-        self._place_block(item, graph.positions.get(item.entry, (0.0, 0.0)))
+        self._place_block(item, graph.positions.get(item.entry, (0.0, 0.0)), swept, moved)
 
     def _sync_frames(self) -> None:
         """A frame around every expanded unit that is shown, nested frames inside outer ones."""
@@ -197,12 +262,13 @@ class CanvasScene(QGraphicsScene):
         src, dst = self.blocks[src_node], self.blocks[dst_node]
         p1 = src.output_anchor()
         p2 = dst.input_anchor(slots.get(src_node, 0), len(slots))
-        key = f"{edge.src}\0{edge.dst}"
+        key = _label_key(edge.key)
         self._labels.remove(key)  # its own old label is no obstacle
+        width = label_width(self.style, edge.label_text)
         course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
-                               (src_node, dst_node), label_width(self.style, edge.label_text),
-                               self._labels, key)
+                               (src_node, dst_node), width, self._labels, key)
         edge.set_geometry(course, edge.label_text)
+        edge.region = routing.influence(course, width)
 
     def content_rect(self) -> QRectF:
         """The rectangle the blocks cover (null when there are none)."""
@@ -213,8 +279,16 @@ class CanvasScene(QGraphicsScene):
         return QRectF(left, top, right - left, bottom - top)
 
     def _grow_rect(self) -> None:
-        bounds = self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
+        self._bounds = self.itemsBoundingRect()
+        bounds = self._bounds.adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN)
         self.setSceneRect(bounds.united(QRectF(-800, -400, 1600, 1000)))
+
+    def _inside_bounds(self, old: QRectF, new: QRectF) -> bool:
+        """Whether an item that covered ``old`` and now covers ``new`` leaves the bounds of all
+        items as they were: it stays within them and did not touch their edge before."""
+        inner = self._bounds.adjusted(1, 1, -1, -1)
+        return (not self._bounds.isNull() and (new.isEmpty() or self._bounds.contains(new))
+                and (old.isEmpty() or inner.contains(old)))
 
     def _show_selection(self, ids: list[str]) -> None:
         chosen = set(ids)
@@ -277,12 +351,14 @@ class CanvasScene(QGraphicsScene):
                 swept.append(item.sceneBoundingRect())
                 self.index.put(lid, routing.block_rect((pos.x(), pos.y())))
                 touched.add(lid)
+                self._previewed.add(lid)
         if not touched:
             return
         # Re-route only what the move can change (a drag on a large model stays smooth): the
         # edges of moved blocks, every input of a block fed by one (its slots may reorder), and
-        # edges whose course or label crossed where a block was or now is. The release re-syncs
-        # everything. Edge ends are the nodes drawn (a collapsed unit stands for its layers).
+        # edges whose course or label crossed where a block was or now is. The release's sync
+        # routes these again among the final labels. Edge ends are the nodes drawn (a collapsed
+        # unit stands for its layers).
         fed = {edge.ends[1] for edge in self.edges.values() if edge.ends[0] in touched}
         for edge in self.edges.values():
             src, dst = edge.ends
@@ -290,6 +366,7 @@ class CanvasScene(QGraphicsScene):
                     or any(edge.sceneBoundingRect().intersects(r) for r in swept)):
                 self._slots.pop(dst, None)
                 self._place_edge(edge)
+                edge.provisional = True  # routed among unfinished labels: the sync redoes it
         self._sync_frames()
 
     def bring_to_front(self, ids: Iterable[str], front: bool) -> None:
@@ -299,3 +376,25 @@ class CanvasScene(QGraphicsScene):
             item: QGraphicsItem | None = self.blocks.get(lid)
             if item is not None:
                 item.setZValue(DRAG_Z if front else BLOCK_Z)
+
+
+def _label_key(key: tuple[str, str]) -> str:
+    """An edge's key among the labels."""
+    return f"{key[0]}\0{key[1]}"
+
+
+class RankedLabels(routing.BlockIndex):
+    """The edge labels drawn, each ranked by when its edge is routed. While ``before`` is set,
+    only labels ranked earlier count as obstacles: re-routing one edge then sees exactly the
+    labels it would see on a canvas drawn from scratch, where edges are routed in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rank: dict[str, int] = {}
+        self.before: float = math.inf
+
+    def hits(self, rect: routing.Rect, skip: Container[str] = ()) -> list[str]:
+        found = super().hits(rect, skip)
+        if self.before == math.inf:
+            return found
+        return [key for key in found if self.rank.get(key, -1) < self.before]

@@ -31,10 +31,10 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.appearance import ACCENT_COLOR, ERROR_COLOR, WARNING_COLOR
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.introspect import Evaluation
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.controller import TrainingController, TrainingRefused
 from cnnstudio.gui.training.dialogs import show_problem
 from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.run import evaluation_split
 from cnnstudio.gui.training.tile_grid import TileGrid
 

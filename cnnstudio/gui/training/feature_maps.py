@@ -36,10 +36,10 @@ from cnnstudio.core.receptive import Box
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.engine.errors import EngineError
 from cnnstudio.engine.introspect import effective_field
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.background import LatestOnly, NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import colourise, rgb_to_qimage, scale_each
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
 from cnnstudio.gui.training.sample_view import SampleView
 from cnnstudio.gui.training.tile_grid import TileGrid
@@ -75,6 +75,9 @@ def vector_as_map(values: np.ndarray) -> np.ndarray:
 
 class FeatureMapsWidget(RedrawWhenShown, QWidget):
     """Sample beside a grid of one layer's activation maps, one tile per channel."""
+
+    #: The model changed while the view was not seen: its layer list is refilled first.
+    _layers_stale = False
 
     def __init__(self, controller: TrainingController, selection=None,  # noqa: ANN001
                  parent: QWidget | None = None) -> None:
@@ -177,6 +180,8 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         return self.layer_combo.currentData()
 
     def set_layer(self, layer_id: str) -> bool:
+        if self._layers_stale:
+            self._fill_layers()
         index = self.layer_combo.findData(layer_id)
         if index >= 0:
             self.layer_combo.setCurrentIndex(index)
@@ -186,6 +191,7 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         doc = self.controller.document
         result = doc.result
         current = self.layer_id()
+        self._layers_stale = False
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
         first_conv = None
@@ -204,8 +210,8 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self.layer_combo.blockSignals(False)
 
     def _model_changed(self, _result: object) -> None:
-        self._fill_layers()
         self.unpin()
+        self._layers_stale = True  # the list of layers too waits until the view is seen
         self.refresh()
 
     def _layer_changed(self) -> None:
@@ -235,6 +241,8 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         """Recompute and redraw the maps (skipped while hidden; done when shown)."""
         if not self.begin_redraw():
             return
+        if self._layers_stale:
+            self._fill_layers()
         c = self.controller
         lid = self.layer_id()
         if c.sample is None or lid is None:

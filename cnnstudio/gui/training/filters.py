@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBox
 
 from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
 from cnnstudio.engine.errors import EngineError
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import filters_to_rgb, rgb_to_qimage
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.tile_grid import TileGrid
 
 __all__ = ["FiltersWidget"]
@@ -22,6 +22,9 @@ __all__ = ["FiltersWidget"]
 
 class FiltersWidget(RedrawWhenShown, QWidget):
     """One tile per kernel of the chosen Conv2D layer (the first one by default)."""
+
+    #: The model changed while the view was not seen: its layer list is refilled first.
+    _layers_stale = False
 
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,12 +47,18 @@ class FiltersWidget(RedrawWhenShown, QWidget):
         layout.addWidget(scroll, 1)
         controller.weightsChanged.connect(self.refresh)
         controller.document.changed.connect(self._model_changed)
-        self._model_changed(None)
+        self._fill_layers()
+        self.refresh()
 
     def layer_id(self) -> str | None:
         return self.layer_combo.currentData()
 
     def _model_changed(self, _result: object) -> None:
+        self._layers_stale = True  # the list of layers too waits until the view is seen
+        self.refresh()
+
+    def _fill_layers(self) -> None:
+        self._layers_stale = False
         doc = self.controller.document
         current = self.layer_id()
         convs = [lid for lid in doc.result.order
@@ -61,11 +70,12 @@ class FiltersWidget(RedrawWhenShown, QWidget):
         if current in convs:
             self.layer_combo.setCurrentIndex(convs.index(current))
         self.layer_combo.blockSignals(False)
-        self.refresh()
 
     def refresh(self) -> None:
         if not self.begin_redraw():
             return
+        if self._layers_stale:
+            self._fill_layers()
         lid = self.layer_id()
         if lid is None:
             self.grid.clear("The model has no Conv2D layer.")

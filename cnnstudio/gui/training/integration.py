@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.weights import class_names_meta, normalizer_meta
+from cnnstudio.gui.lazy import watch_dock
 from cnnstudio.gui.training import dialogs
 from cnnstudio.gui.training.confusion import ConfusionWidget
 from cnnstudio.gui.training.controller import IDLE, TrainingController, TrainingRefused
@@ -121,6 +122,7 @@ class TrainingUI(QObject):
         dock = QDockWidget(title, w)
         dock.setObjectName(f"dock_{key}")
         dock.setWidget(widget)
+        watch_dock(dock)
         w.addDockWidget(area, dock)
         self.docks[key] = dock
         if isinstance(getattr(w, "docks", None), dict):

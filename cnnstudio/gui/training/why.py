@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.introspect import Explanation, explain_prediction
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.background import LatestOnly, NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
-from cnnstudio.gui.training.lazy import RedrawWhenShown
 from cnnstudio.gui.training.sample_file import ask_sample_image, load_sample_image
 from cnnstudio.gui.training.sample_view import SampleView
 
