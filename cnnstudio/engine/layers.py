@@ -20,6 +20,7 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
+from cnnstudio.core.shapes import pair
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
@@ -108,7 +109,8 @@ class LayerImpl:
                              shape[0] * receptive, he)
 
     def workspace_elements(self) -> int:
-        """Extra elements per sample the forward keeps for backward (im2col columns)."""
+        """Extra elements per sample a training step keeps beside the layer outputs and their
+        gradients (a convolution's column matrix and padded copies)."""
         return 0
 
     def _add_param(self, name: str, value: np.ndarray) -> None:
@@ -169,12 +171,9 @@ class Conv2DLayer(LayerImpl):
         self.workspace: K.Workspace = {}
 
     def workspace_elements(self):
-        # The forward's im2col matrix, or the backward's of the output gradient when that is
-        # larger (more filters than input channels): the estimate counts two of these.
-        k, _, fh, fw = self.params["weight"].shape
-        c = self.in_shapes[0][0]
-        wh, ww = self.windows
-        return fh * fw * max(c * wh.out * ww.out, k * wh.n * ww.n)
+        return K.training_workspace_elements(self.in_shapes[0][0], self.params["weight"].shape,
+                                             self.windows, self.config["groups"],
+                                             pair(self.config["dilation"]))
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and

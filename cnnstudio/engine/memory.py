@@ -98,9 +98,10 @@ def training_refusal(result: ValidationResult, batch_size: int, itemsize: int = 
 
 def estimate_training_bytes(network: Network, batch_size: int) -> int:
     """Bytes for one training step: every layer's output and its gradient, each layer's
-    workspace (im2col matrices and their gradients) for ``batch_size`` samples, plus the weights
-    with their gradients and two optimizer slots. An upper-side estimate: the network frees
-    outputs as soon as they are consumed, and copies NumPy makes for a moment are ignored."""
+    workspace (a convolution's column matrix and padded copies) for ``batch_size`` samples,
+    plus the weights with their gradients and two optimizer slots. An upper-side estimate:
+    the network frees outputs as soon as they are consumed, and copies NumPy makes for a moment
+    are ignored."""
     per_sample = 0
     params = 0
     for lid in network.order:
@@ -108,7 +109,7 @@ def estimate_training_bytes(network: Network, batch_size: int) -> int:
         out = 1
         for d in impl.out_shape:
             out *= d
-        per_sample += 2 * out + 2 * impl.workspace_elements()
+        per_sample += 2 * out + impl.workspace_elements()
         params += sum(p.size for p in impl.params.values()) + sum(
             b.size for b in impl.buffers.values())
     return (per_sample * batch_size + 4 * params) * network.dtype.itemsize

@@ -490,18 +490,30 @@ def conv2d_backward(
     db = d2.sum(axis=1) if has_bias else None
     dx = None
     if need_dx:
-        wh, ww = windows
-        plain = groups == 1 and dilation == (1, 1)
-        valid = wh.pad_total == ww.pad_total == 0
-        transposed = _transposed_windows(windows)
-        if plain and wh.s == ww.s == 1 and valid and wh.f * ww.f > 1:
+        path = _input_gradient_path(x_shape[0], k, windows, groups, dilation)
+        if path == "lines":
             dx = _input_gradient_valid_stride1(dout, w, x_shape, windows)
-        elif transposed is not None and k <= x_shape[0]:
-            dx = _input_gradient_transposed(dout, w, x_shape, transposed, workspace, dilation,
-                                            groups)
+        elif path == "transposed":
+            dx = _input_gradient_transposed(dout, w, x_shape, _transposed_windows(windows),
+                                            workspace, dilation, groups)
         else:
             dx = _input_gradient_scattered(dout, w, x_shape, windows, dilation, groups)
     return dx, dw, db
+
+
+def _input_gradient_path(channels: int, k: int, windows: Windows, groups: int,
+                         dilation: Dilation) -> str:
+    """How the input gradient is computed: "lines" (an unpadded, plain stride-1 convolution:
+    :func:`_input_gradient_valid_stride1`), "transposed" (:func:`_transposed_windows`, when the
+    layer has no more filters than input channels) or "scattered"."""
+    wh, ww = windows
+    plain = groups == 1 and dilation == (1, 1)
+    valid = wh.pad_total == ww.pad_total == 0
+    if plain and wh.s == ww.s == 1 and valid and wh.f * ww.f > 1:
+        return "lines"
+    if _transposed_windows(windows) is not None and k <= channels:
+        return "transposed"
+    return "scattered"
 
 
 def _input_gradient_scattered(
@@ -528,6 +540,41 @@ def _input_gradient_scattered(
 
     run_chunks(work, len(chunks))
     return dx
+
+
+def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows: Windows,
+                                groups: int = 1, dilation: Dilation = (1, 1)) -> int:
+    """Elements per image a training step of this convolution keeps in its workspace: the
+    column matrix (wide for stride 1), the padded input, and the backward pass's widened or
+    padded output gradient. The per-thread chunk buffers are a few MB in all, whatever the
+    batch, and are not counted."""
+    k, _, fh, fw = w_shape
+    elements = _padded_elements(channels, windows)
+    if _is_pointwise(windows):
+        return elements
+    wide = _wide_layout(windows)
+    width = used_extent(windows[1]) if wide else windows[1].out
+    elements += channels * fh * fw * windows[0].out * width
+    if wide:
+        elements += k * windows[0].out * width
+    if _input_gradient_path(channels, k, windows, groups, dilation) == "transposed":
+        transposed = _transposed_windows(windows)
+        if not _is_pointwise(transposed):  # type: ignore[arg-type]
+            elements += _padded_elements(k, transposed)  # type: ignore[arg-type]
+    return elements
+
+
+def _padded_elements(channels: int, windows: Windows) -> int:
+    """Elements per image of the padded copy of a convolution's input in the workspace (none
+    when the input is read as it is)."""
+    wh, ww = windows
+    if _is_pointwise(windows):
+        return 0
+    uh, uw = used_extent(wh), used_extent(ww)
+    if not _wide_layout(windows) and wh.pad_before == ww.pad_before == 0 and uh <= wh.n \
+            and uw <= ww.n:
+        return 0
+    return channels * uh * uw
 
 
 def _widened(dout: np.ndarray, cols: np.ndarray, workspace: Workspace | None) -> np.ndarray:
