@@ -543,11 +543,12 @@ def _input_gradient_scattered(
 
 
 def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows: Windows,
-                                groups: int = 1, dilation: Dilation = (1, 1)) -> int:
+                                groups: int = 1, dilation: Dilation = (1, 1),
+                                need_dx: bool = True) -> int:
     """Elements per image a training step of this convolution keeps in its workspace: the
-    column matrix (wide for stride 1), the padded input, and the backward pass's widened or
-    padded output gradient. The per-thread chunk buffers are a few MB in all, whatever the
-    batch, and are not counted."""
+    column matrix (wide for stride 1), the padded input, and the backward pass's widened
+    output gradient and (``need_dx``) padded output gradient. The per-thread chunk buffers are
+    a few MB in all, whatever the batch, and are not counted."""
     k, _, fh, fw = w_shape
     elements = _padded_elements(channels, windows)
     if _is_pointwise(windows):
@@ -557,7 +558,7 @@ def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows
     elements += channels * fh * fw * windows[0].out * width
     if wide:
         elements += k * windows[0].out * width
-    if _input_gradient_path(channels, k, windows, groups, dilation) == "transposed":
+    if need_dx and _input_gradient_path(channels, k, windows, groups, dilation) == "transposed":
         transposed = _transposed_windows(windows)
         if not _is_pointwise(transposed):  # type: ignore[arg-type]
             elements += _padded_elements(k, transposed)  # type: ignore[arg-type]
