@@ -341,6 +341,16 @@ def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
             for b in range(batch) for y in range(0, out_rows, rows)]
 
 
+def _run_chunks(work, count: int) -> None:
+    """``work(i)`` for every chunk: on all cores while the engine runs BLAS single-threaded
+    (a network pass), else one after the other, each matmul then using BLAS's own threads."""
+    if blas_is_single_threaded():
+        run_chunks(work, count)
+    else:
+        for i in range(count):
+            work(i)
+
+
 def _blocked_conv(
     x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, windows: Windows, dilation: Dilation,
     groups: int, keep: bool, workspace: Workspace | None = None, pad_name: str = "cols_pad",
@@ -382,7 +392,7 @@ def _blocked_conv(
             dest += bias[:, None]
 
     chunks = _plan(batch, wh.out, x.shape[0] * fh * fw * ww.out * x.dtype.itemsize)
-    run_chunks(lambda i: work(chunks[i]), len(chunks))
+    _run_chunks(lambda i: work(chunks[i]), len(chunks))
     if kept is None:
         return out, None
     return out, kept.reshape(x.shape[0] * fh * fw, batch * wh.out * ww.out)
@@ -452,7 +462,7 @@ def _input_gradient_scattered(
         part = dx[:, images]
         col2im(dcols.reshape(rows, -1), part.shape, windows, dilation, out=part)
 
-    run_chunks(work, len(chunks))
+    _run_chunks(work, len(chunks))
     return dx
 
 
