@@ -17,12 +17,14 @@ nothing extra either: the im2col rows of a channel group are one contiguous bloc
 convolution is a batch of per-group matmuls over the same column matrix (a depthwise layer's
 are 1-row products, split over the cores), never a Python loop over channels.
 
-Workspace: the im2col matrix and its gradient are the largest arrays of a training step (75 MB
-for 32 -> 32 channels on 32x32 images, batch 64), and a fresh array that large costs the kernel
-page faults on every call (about half the im2col time). A caller that runs the same layer over
-and over passes a ``workspace`` dict it keeps per layer; the kernels then reuse its buffers. The
-buffers are overwritten by the next call with the same workspace, which invalidates the cache of
-the previous forward pass: run forward, backward, forward, backward, never two forwards first.
+Workspace: the im2col matrix a training forward keeps for the weight gradient is the largest
+array of a training step (75 MB for 32 -> 32 channels on 32x32 images, batch 64), and a fresh
+array that large costs the kernel page faults on every call (about half the im2col time). (The
+input gradient's columns are only ever built chunk by chunk, in small per-thread buffers.) A
+caller that runs the same layer over and over passes a ``workspace`` dict it keeps per layer;
+the kernels then reuse its buffers. The buffers are overwritten by the next call with the same
+workspace, which invalidates the cache of the previous forward pass: run forward, backward,
+forward, backward, never two forwards first.
 """
 
 from __future__ import annotations
