@@ -333,7 +333,9 @@ def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
     ``whole_images``. ``row_bytes`` is the column-matrix bytes of one output row of one
     image."""
     total = batch * out_rows * row_bytes
-    parallel = WORKERS > 1 and total >= MIN_SPLIT_BYTES and blas_is_single_threaded()
+    if total < MIN_SPLIT_BYTES:
+        return [(slice(0, batch), slice(0, out_rows))]
+    parallel = WORKERS > 1 and blas_is_single_threaded()
     wanted = max(-(-total // CHUNK_BYTES), WORKERS * _CHUNKS_PER_WORKER if parallel else 1)
     if wanted <= batch or whole_images:
         per = -(-batch // min(wanted, batch))
