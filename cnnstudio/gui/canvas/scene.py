@@ -18,10 +18,11 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from cnnstudio.core import routing
 from cnnstudio.core.appearance import block_text
+from cnnstudio.core.graph import Layer
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.unit_text import unit_text
 from cnnstudio.core.units import visible_graph
-from cnnstudio.core.validator import ValidationResult
+from cnnstudio.core.validator import LayerReport, ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
 from cnnstudio.gui.canvas.edge import EdgeItem, label_width
 from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
@@ -66,6 +67,8 @@ class CanvasScene(QGraphicsScene):
         self._order: list[tuple[str, str]] = []
         self._previewed: set[str] = set()
         self._bounds = QRectF()
+        #: Layer id -> (its report, what else its view was made from, the view).
+        self._views: dict[str, tuple[LayerReport | None, tuple, BlockView]] = {}
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -100,6 +103,7 @@ class CanvasScene(QGraphicsScene):
         for nid in [n for n, item in self.blocks.items()
                     if n not in drawn or seen.is_unit(n) != isinstance(item, UnitBlockItem)]:
             self.removeItem(self.blocks.pop(nid))
+            self._views.pop(nid, None)
             self.index.remove(nid)
             swept.append(routing.block_rect(self._placed.pop(nid)))
             moved.add(nid)
@@ -108,18 +112,9 @@ class CanvasScene(QGraphicsScene):
                 self._sync_unit(node, result, swept, moved)
                 continue
             layer = graph.layer(node)
-            report = result.layers.get(layer.id)
-            text = block_text(layer, report)
-            spec = layer.spec
-            view = BlockView(
-                family=spec.family, title=text.title, layer_id=layer.id, shape=text.shape,
-                params=text.params, status=report.status if report else "ok",
-                messages=tuple(problems.get(layer.id, ())), description=spec.description,
-                frozen=not layer.trainable and bool(spec.weights),
-                has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
-                input_count=len(layer.inputs), alerts=self.alerts.get(layer.id, ()))
             item = self._block_item(layer.id, BlockItem)
-            item.set_view(view)
+            item.set_view(self._block_view(layer, result.layers.get(layer.id),
+                                           tuple(problems.get(layer.id, ()))))
             self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)), swept, moved)
         self._previewed.clear()
         # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
@@ -186,6 +181,29 @@ class CanvasScene(QGraphicsScene):
         self.selection.prune([*graph.ids, *graph.units.ids])
         if geometry_changed or had_frames or self.frames:
             self._grow_rect()
+
+    def _block_view(self, layer: Layer, report: LayerReport | None,
+                    messages: tuple[str, ...]) -> BlockView:
+        """What ``layer``'s block shows. Remembered per layer with what it was made from: the
+        validation keeps the report object of a layer an edit did not affect, so on a large
+        model an edit builds the views of the few layers it changed, not of all of them."""
+        alerts = self.alerts.get(layer.id, ())
+        made_from = (layer.type, dict(layer.params), layer.trainable, len(layer.inputs),
+                     messages, alerts)
+        known = self._views.get(layer.id)
+        if known is not None and known[0] is report and known[1] == made_from:
+            return known[2]
+        text = block_text(layer, report)
+        spec = layer.spec
+        view = BlockView(
+            family=spec.family, title=text.title, layer_id=layer.id, shape=text.shape,
+            params=text.params, status=report.status if report else "ok",
+            messages=messages, description=spec.description,
+            frozen=not layer.trainable and bool(spec.weights),
+            has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
+            input_count=len(layer.inputs), alerts=alerts)
+        self._views[layer.id] = (report, made_from, view)
+        return view
 
     def _block_item(self, node: str, kind: type[BlockItem]) -> BlockItem:
         item = self.blocks.get(node)
