@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         status = 1
     if with_torch:
         _print_same_process(args)
+    _print_memory()
     return status
 
 
@@ -127,6 +128,27 @@ def _print_same_process(args: argparse.Namespace) -> None:
                  for n in ("engine", "torch")}
         timings = time_interleaved(steps, args.steps, args.warmup, batch)
         print(_training_line(key, batch, timings, None), flush=True)
+
+
+#: How far the memory estimate may be from the measured peak, and the batches it is checked at.
+MEMORY_GOAL = 0.25
+MEMORY_BATCHES = (64, 256)
+
+
+def _print_memory() -> None:
+    """The estimate by which training refuses too-large batches against the measured peak."""
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine.bench import training_memory
+    from cnnstudio.engine.memory import format_bytes
+
+    print(f"training step memory, estimate against the measured peak (tracemalloc; goal: "
+          f"within {MEMORY_GOAL:.0%}):")
+    for key, _ in BENCH_MODELS:
+        for batch in MEMORY_BATCHES:
+            estimate, peak = training_memory(load_template(key), batch)
+            print(f"{key:10s} batch {batch}: estimate {format_bytes(estimate):>9s} | measured "
+                  f"{format_bytes(peak):>9s} | estimate/measured {estimate / peak:.2f}",
+                  flush=True)
 
 
 def _training_line(key: str, batch: int, timings: dict, goal: float | None) -> str:

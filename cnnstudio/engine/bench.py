@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,13 +24,15 @@ from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.validator import validate
 from cnnstudio.engine.kernels._blas import blas_controllable
 from cnnstudio.engine.kernels._parallel import WORKERS
+from cnnstudio.engine.memory import estimate_training_bytes
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 
 __all__ = ["BENCH_OPTIMIZER", "EDITS", "Runner", "StepTiming", "big_graph", "engine_step",
            "machine_line", "random_batch", "time_edit_validation", "time_engine_training",
-           "time_interleaved", "time_rounds", "time_steps", "time_validator", "timed_calls"]
+           "time_interleaved", "time_rounds", "time_steps", "time_validator", "timed_calls",
+           "training_memory"]
 
 #: The update rule both engines use in the bench (plain SGD with momentum: cheap and identical).
 BENCH_OPTIMIZER = OptimizerConfig("momentum", lr=0.01, momentum=0.9)
@@ -138,6 +141,34 @@ def engine_step(network: Network, x: np.ndarray, y: np.ndarray) -> Callable[[], 
     as a callable for :func:`time_steps` or :func:`time_interleaved`."""
     optimizer = make_optimizer(BENCH_OPTIMIZER)
     return lambda: train_step(network, optimizer, x, y)
+
+
+def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
+    """``(estimated, measured)`` bytes of a training step of ``batch`` random samples: the
+    estimate that refuses too-large batches, and the peak traced memory of a steady (the second)
+    step, counting everything allocated since before the network was built -- its weights,
+    the batch, the optimizer's state, what the layers keep and what is in flight. One step at
+    batch 1 runs untraced first, so what the process allocates once (lazy imports, the kernel
+    threads) is not counted."""
+    warm = Network(graph, np.random.default_rng(seed))
+    engine_step(warm, *random_batch(warm.input_shape, warm.output_shape[0], 1, seed))()
+    del warm
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        network = Network(graph, np.random.default_rng(seed))
+        x, y = random_batch(network.input_shape, network.output_shape[0], batch, seed)
+        step = engine_step(network, x, y)
+        step()
+        tracemalloc.reset_peak()
+        step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if started:
+            tracemalloc.stop()
+    return estimate_training_bytes(network, batch), peak
 
 
 def time_engine_training(network: Network, x: np.ndarray, y: np.ndarray, steps: int,

@@ -13,6 +13,7 @@ All arrays here are in the kernels' channel-major layout (``[C, B, H, W]``, ``[N
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -102,9 +103,16 @@ class LayerImpl:
                 _weight_init(rng, self.params[array.name], int(np.prod(shape[1:])),
                              shape[0] * receptive, he)
 
-    def workspace_elements(self) -> int:
-        """Extra elements per sample the forward keeps for backward (im2col columns)."""
-        return 0
+    #: Output-sized arrays per sample a training forward keeps until backward (its cache):
+    #: one for most layers (a mask, the output, normalised values), none for those that keep
+    #: only shapes. See :func:`cnnstudio.engine.memory.estimate_training_bytes`.
+    kept_outputs: ClassVar[int] = 1
+
+    def kept_elements(self, need_dx: bool) -> int:
+        """Elements per sample this layer holds from a training forward until its backward,
+        workspace buffers included; ``need_dx`` says the backward computes an input gradient
+        (not for a layer fed only by the Input layer). The memory estimate sums these."""
+        return self.kept_outputs * math.prod(self.out_shape)
 
     def _add_param(self, name: str, value: np.ndarray) -> None:
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
@@ -146,6 +154,7 @@ _INIT_SLICE = 1 << 20
 @register
 class InputLayer(LayerImpl):
     type_name = "Input"
+    kept_outputs = 0  # the batch itself is counted by the estimate
 
     def forward(self, xs, training, rng, inplace=False):
         return xs[0]
@@ -163,13 +172,18 @@ class Conv2DLayer(LayerImpl):
         super().__init__(layer, in_shapes, out_shape, dtype)
         self.workspace: K.Workspace = {}
 
-    def workspace_elements(self):
-        # The forward's im2col matrix, or the backward's of the output gradient when that is
-        # larger (more filters than input channels): the estimate counts two of these.
+    def kept_elements(self, need_dx):
+        # The forward's im2col matrix (and its zero-bordered copy of the input when padded);
+        # when the input gradient is needed, the backward's column matrix and padded copy,
+        # as large again -- except for unpadded stride-1 convolutions, which scatter the
+        # gradient back without one. The output itself is not kept.
+        c, h, w = self.in_shapes[0]
         k, _, fh, fw = self.params["weight"].shape
-        c = self.in_shapes[0][0]
         wh, ww = self.windows
-        return fh * fw * max(c * wh.out * ww.out, k * wh.n * ww.n)
+        cols = c * fh * fw * wh.out * ww.out
+        padded = c * (h + wh.pad_total) * (w + ww.pad_total) if wh.pad_total or ww.pad_total else 0
+        scatter = wh.pad_total == ww.pad_total == 0 and wh.s == ww.s == 1
+        return cols + padded + (cols + padded if need_dx and not scatter else 0)
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and
@@ -224,6 +238,11 @@ class _PoolLayer(_KernelPairLayer):
 @register
 class MaxPool2DLayer(_PoolLayer):
     type_name = "MaxPool2D"
+
+    def kept_elements(self, need_dx):
+        # the input's window planes (or the input itself) and a copy of the output
+        return math.prod(self.in_shapes[0]) + math.prod(self.out_shape)
+
     _forward = staticmethod(P.maxpool2d_forward)
     _backward = staticmethod(P.maxpool2d_backward)
 
@@ -231,6 +250,7 @@ class MaxPool2DLayer(_PoolLayer):
 @register
 class AvgPool2DLayer(_PoolLayer):
     type_name = "AvgPool2D"
+    kept_outputs = 0  # keeps shapes only
     _forward = staticmethod(P.avgpool2d_forward)
     _backward = staticmethod(P.avgpool2d_backward)
 
@@ -238,6 +258,7 @@ class AvgPool2DLayer(_PoolLayer):
 @register
 class GlobalAvgPool2DLayer(_KernelPairLayer):
     type_name = "GlobalAvgPool2D"
+    kept_outputs = 0  # keeps shapes only
     _forward = staticmethod(P.global_avgpool_forward)
     _backward = staticmethod(P.global_avgpool_backward)
 
@@ -272,6 +293,7 @@ class GroupNormLayer(LayerImpl):
 @register
 class FlattenLayer(LayerImpl):
     type_name = "Flatten"
+    kept_outputs = 0
 
     def forward(self, xs, training, rng, inplace=False):
         out, self.cache = S.flatten_forward(xs[0])
@@ -285,6 +307,9 @@ class FlattenLayer(LayerImpl):
 class DenseLayer(LayerImpl):
     type_name = "Dense"
     output_reusable = True
+
+    def kept_elements(self, need_dx):
+        return math.prod(self.in_shapes[0])  # its input, for the weight gradient
 
     def forward(self, xs, training, rng, inplace=False):
         out, cache = D.dense_forward(xs[0], self.params["weight"], self.params.get("bias"))
@@ -350,6 +375,7 @@ class ReLU6Layer(_ActivationLayer):
 @register
 class SiLULayer(_ActivationLayer):
     type_name = "SiLU"
+    kept_outputs = 2  # the input and an output-sized factor
     _forward = staticmethod(A.silu_forward)
     _backward = staticmethod(A.silu_backward)
 
@@ -379,6 +405,7 @@ class ELULayer(_ActivationLayer):
 @register
 class GELULayer(_ActivationLayer):
     type_name = "GELU"
+    kept_outputs = 2  # the input and an output-sized factor
     config_args = ("approximate",)
     _forward = staticmethod(A.gelu_forward)
     _backward = staticmethod(A.gelu_backward)
@@ -387,6 +414,7 @@ class GELULayer(_ActivationLayer):
 @register
 class ZeroPadding2DLayer(_KernelPairLayer):
     type_name = "ZeroPadding2D"
+    kept_outputs = 0  # keeps shapes only
     _forward = staticmethod(Z.zero_pad2d_forward)
     _backward = staticmethod(Z.zero_pad2d_backward)
     config_args = ("padding",)
@@ -395,6 +423,7 @@ class ZeroPadding2DLayer(_KernelPairLayer):
 @register
 class UpSampling2DLayer(_KernelPairLayer):
     type_name = "UpSampling2D"
+    kept_outputs = 0  # keeps shapes only
     _forward = staticmethod(U.upsample2d_forward)
     _backward = staticmethod(U.upsample2d_backward)
     config_args = ("scale", "mode")
@@ -433,6 +462,7 @@ class SpatialDropout2DLayer(_DropoutLayer):
 @register
 class AddLayer(LayerImpl):
     type_name = "Add"
+    kept_outputs = 0  # keeps shapes only
     output_reusable = True
 
     def forward(self, xs, training, rng, inplace=False):
@@ -462,6 +492,7 @@ class MultiplyLayer(LayerImpl):
 @register
 class ConcatenateLayer(LayerImpl):
     type_name = "Concatenate"
+    kept_outputs = 0  # keeps shapes only
     output_reusable = True
 
     def forward(self, xs, training, rng, inplace=False):

@@ -9,16 +9,20 @@ itself over its kernel threads (:mod:`._parallel`), which block instead of spinn
 out their chunks dynamically. The previous setting is restored when the last pass ends, so
 other NumPy users in the process are unaffected outside the engine's calls.
 
-The switch goes through OpenBLAS's own ``*_set_num_threads`` entry point in the library NumPy
-has loaded (found by name in the process's memory map, as threadpoolctl does). Where that is not
-possible (another BLAS, another OS) nothing changes: the engine is still correct, only more
+threadpoolctl finds the OpenBLAS that NumPy has loaded (on Linux, macOS and Windows alike), and
+the switch calls that library's own ``*_set_num_threads`` entry point through ctypes. Not
+threadpoolctl's ``set_num_threads``: for OpenBLAS (3.8) it obeys only the first thread that ever
+used it and silently ignores the others, so after a feature-map pass on the GUI thread the
+training thread's passes would keep OpenBLAS's spinning threads. (Per pass the switch costs
+about 2 microseconds this way; threadpoolctl's ``limit()`` takes about 7, ``threadpool_limits()``
+160-270, as it looks for the libraries again on every call.) Where no OpenBLAS can be controlled
+(another BLAS, threadpoolctl missing) nothing changes: the engine is still correct, only more
 exposed to a busy machine.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,17 +37,13 @@ def _find_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
     """``(get_num_threads, set_num_threads)`` of the OpenBLAS NumPy uses, or None."""
     import numpy  # noqa: F401  (loads the BLAS library whose functions are looked up)
 
-    paths = set()
     try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                name = line.split()[-1] if line.strip() else ""
-                base = os.path.basename(name).lower()
-                if "openblas" in base and ".so" in base:
-                    paths.add(name)
-    except OSError:
+        from threadpoolctl import threadpool_info
+    except ImportError:
         return None
-    for path in sorted(paths):
+    paths = sorted({info["filepath"] for info in threadpool_info()
+                    if info.get("internal_api") == "openblas" and info.get("filepath")})
+    for path in paths:
         try:
             lib = ctypes.CDLL(path)
         except OSError:
