@@ -65,3 +65,32 @@ def test_every_add_taking_all_earlier_layers_opens_with_the_simpler_layout(qtbot
     qtbot.addWidget(view)
     assert len(view.canvas_scene.edges) == 5050
     assert len(view.canvas_scene.blocks) == 101
+
+
+def test_the_overview_shows_the_whole_large_model_after_edits(qtbot, settings):
+    """In the real window, the overview of a model too large for the canvas shows all of it,
+    filling the overview's width or height (it is fitted again when its own size settles and
+    when the model's extent changes, not on every edit)."""
+    from cnnstudio.engine.bench import big_graph
+
+    w = MainWindow(Document(big_graph(300)), settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    overview = w.canvas.overview
+
+    def fitted() -> bool:
+        rect = w.canvas.canvas_scene.content_rect().adjusted(-20, -20, 20, 20)
+        shown = overview.mapFromScene(rect).boundingRect()
+        port = overview.viewport().rect()
+        return (overview.isVisible() and port.adjusted(-2, -2, 2, 2).contains(shown)
+                and (shown.width() >= port.width() - 3 or shown.height() >= port.height() - 3))
+
+    qtbot.waitUntil(fitted)
+    conv = next(lay.id for lay in w.document.graph if lay.type == "Conv2D")
+    for filters in (17, 123, 9):
+        w.document.set_param(conv, "filters", filters)
+        assert fitted()
+    w.document.move_layers({conv: (-3000.0, -2000.0)})  # the model's extent grows
+    assert fitted()
+    w.document.undo_stack.setClean()

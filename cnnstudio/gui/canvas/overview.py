@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
@@ -32,7 +32,8 @@ class OverviewMap(QGraphicsView):
         self.setFrameShape(QFrame.Shape.Box)
         self.setToolTip("The whole model: click or drag to move the canvas there")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self._last: tuple[QRectF, QRectF, QSize] | None = None  # what it was last fitted to
+        #: What it was last fitted to: the model's extent, the canvas's view and both sizes.
+        self._last: tuple[object, ...] | None = None
         self.hide()
 
     def shown(self) -> QRectF:
@@ -42,10 +43,11 @@ class OverviewMap(QGraphicsView):
         """Show or hide (only a model that does not fit needs it), re-fit and re-place; nothing
         when neither the model's extent nor the canvas's view changed (an edit of a param),
         since the scene repaints its changed items here by itself."""
-        rect, shown, port = self.content(), self.shown(), self.canvas.viewport().size()
-        if (rect, shown, port) == self._last:
+        state = (self.content(), self.shown(), self.canvas.viewport().size(),
+                 self.viewport().size(), self.isVisible())
+        if state == self._last:
             return
-        self._last = (rect, shown, port)
+        rect, shown = state[0], state[1]
         needed = not rect.isNull() and not shown.contains(rect)
         self.setVisible(needed)
         if not needed:
@@ -55,6 +57,15 @@ class OverviewMap(QGraphicsView):
         self.move(port.width() - self.width() - _MARGIN, port.height() - self.height() - _MARGIN)
         self.raise_()
         self.viewport().update()
+        self._last = (rect, shown, self.canvas.viewport().size(), self.viewport().size(),
+                      self.isVisible())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
+        """Its viewport takes its final size once shown and styled: fit again to that."""
+        super().resizeEvent(event)
+        if self._last is not None:
+            self._last = None
+            self.refresh()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         painter.setPen(QPen(QColor("#3d7be0"), 0))
