@@ -94,3 +94,47 @@ def test_the_overview_shows_the_whole_large_model_after_edits(qtbot, settings):
     w.document.move_layers({conv: (-3000.0, -2000.0)})  # the model's extent grows
     assert fitted()
     w.document.undo_stack.setClean()
+
+
+def test_the_overview_kept_picture_is_what_it_would_paint(qtbot, settings):
+    """The overview repaints from the picture it kept while nothing it shows has changed: after
+    every kind of edit, selection and scroll, what it shows equals what painting it anew
+    shows."""
+    from cnnstudio.engine.bench import big_graph
+
+    w = MainWindow(Document(big_graph(120)), settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    overview, doc = w.canvas.overview, w.document
+    qtbot.waitUntil(overview.isVisible)
+
+    def shown() -> object:
+        qtbot.waitUntil(lambda: overview._behind.isEmpty())  # the kept picture is complete
+        kept = overview.grab().toImage()
+        overview._kept_key = ("painted anew",)  # nothing kept matches: it paints as a view
+        fresh = overview.grab().toImage()
+        qtbot.waitUntil(lambda: overview._behind.isEmpty())  # kept again before the next step
+        return kept == fresh
+
+    convs = [lay.id for lay in doc.graph if lay.type == "Conv2D"]
+    middle = convs[len(convs) // 2]
+    x, y = doc.graph.positions[middle]
+    relu = next(lid for lid in doc.graph.ids[doc.graph.ids.index(middle):]
+                if doc.graph.layer(lid).type == "ReLU")
+    steps = [
+        lambda: doc.set_param(convs[0], "filters", 17),  # nothing it shows changes
+        lambda: doc.set_param(convs[1], "kernel_size", 99),  # an error: red outlines
+        lambda: doc.move_layers({middle: (x + 40.0, y + 10.0)}),  # within the model's extent
+        lambda: doc.remove_layers([relu]),
+        lambda: w.selection.set([convs[3]]),
+        lambda: w.canvas.scroll_by(300, 500),
+        doc.undo_stack.undo,
+        lambda: doc.set_param(convs[0], "filters", 123),
+    ]
+    before = overview.grab().toImage()
+    for step in steps:
+        step()
+        assert shown()
+    assert overview.grab().toImage() != before  # the steps changed what it shows
+    doc.undo_stack.setClean()

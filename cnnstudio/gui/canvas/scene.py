@@ -25,7 +25,7 @@ from cnnstudio.core.units import visible_graph
 from cnnstudio.core.validator import LayerReport, ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
 from cnnstudio.gui.canvas.edge import EdgeItem, label_width
-from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
+from cnnstudio.gui.canvas.style import PARAMS_ZOOM, CanvasStyle, canvas_style
 from cnnstudio.gui.canvas.unit_items import (
     UnitBlockItem,
     UnitFrameItem,
@@ -67,6 +67,7 @@ class CanvasScene(QGraphicsScene):
         self._order: list[tuple[str, str]] = []
         self._previewed: set[str] = set()
         self._bounds = QRectF()
+        self._others = 0  # items on the scene that are no block, edge or frame
         #: Layer id -> (its report, what else its view was made from, the view).
         self._views: dict[str, tuple[LayerReport | None, tuple, BlockView]] = {}
         document.changed.connect(self.sync)
@@ -287,6 +288,38 @@ class CanvasScene(QGraphicsScene):
                                (src_node, dst_node), width, self._labels, key)
         edge.set_geometry(course, edge.label_text)
         edge.region = routing.influence(course, width)
+
+    # --- what a small picture of the scene shows (the overview) ----------------------------
+    def addItem(self, item: QGraphicsItem) -> None:  # noqa: N802 - Qt's name
+        super().addItem(item)
+        if not isinstance(item, BlockItem | EdgeItem | UnitFrameItem):
+            self._others += 1  # a wire being dragged, a drop hint: see picture_key
+
+    def removeItem(self, item: QGraphicsItem) -> None:  # noqa: N802 - Qt's name
+        super().removeItem(item)
+        if not isinstance(item, BlockItem | EdgeItem | UnitFrameItem):
+            self._others -= 1
+
+    def picture_key(self, zoom: float) -> tuple | None:
+        """Everything the scene's items draw at ``zoom`` (a small one: the overview), as plain
+        values: when it is unchanged, so is every pixel of a picture of the scene at that zoom
+        (an edit that changes only a shape or a count shows no change there). None while items
+        of other kinds are on the scene (they are not described here)."""
+        if self._others:
+            return None
+        labels = zoom >= PARAMS_ZOOM  # edges draw their labels from this zoom on
+        blocks = tuple(
+            (node, type(b), b.pos().x(), b.pos().y(), b.selected, b.zValue(),
+             b.in_port.hot, b.out_port.hot, None if b.view is None else (
+                 b.view.family, tuple(b.lines_at(zoom)), b.view.status, b.view.frozen,
+                 bool(b.view.alerts), b.view.has_input_port, b.view.merge))
+            for node, b in self.blocks.items())
+        edges = tuple((key, e._ends, e.selected, e.highlight, e.label if labels else None,
+                       e._label_rect.getRect() if labels else None)
+                      for key, e in self.edges.items())
+        frames = tuple((uid, f.frame_rect().getRect(), f.header_rect().getRect(), f.name,
+                        f.selected) for uid, f in self.frames.items())
+        return (id(self.style), self.backgroundBrush().color().rgba(), blocks, edges, frames)
 
     def content_rect(self) -> QRectF:
         """The rectangle the blocks cover (null when there are none)."""
