@@ -30,8 +30,8 @@ from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 from cnnstudio.gui.canvas.scene import CanvasScene
 
 SIZE = (220, 150)
-#: The kept picture is brought up to date after this long without a change it shows (during a
-#: drag the overview just paints, as any view does).
+#: The kept picture is brought up to date this long after the first paint it missed (so during
+#: a drag, which changes what it shows all the time, at most ten times a second).
 _FILL_AFTER_MS = 100
 _MARGIN = 10
 
@@ -119,7 +119,8 @@ class OverviewMap(QGraphicsView):
             super().paintEvent(event)
             self._behind = self._behind.united(event.region())
             self._kept_key = key
-            self._fill_timer.start()
+            if not self._fill_timer.isActive():
+                self._fill_timer.start()
             return
         painter = QPainter(port)
         for rect in event.region():
