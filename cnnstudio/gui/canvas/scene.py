@@ -81,6 +81,8 @@ class CanvasScene(QGraphicsScene):
         for item in (*self.blocks.values(), *self.edges.values()):
             item.style = self.style
             item.update()
+        for edge in self.edges.values():
+            edge.provisional = True  # its label's width may differ in the new fonts
         self.update()
 
     # --- model -> items ---------------------------------------------------------------------
