@@ -93,7 +93,8 @@ def _print_separate_processes(args: argparse.Namespace, with_torch: bool) -> Non
     with ExitStack() as stack:
         workers = {n: stack.enter_context(BenchWorker(n, WORKER_MODULE)) for n in names}
         runners = {n: w.run for n, w in workers.items()}
-        print("each in its own process, taking turns in 4 rounds:")
+        print("engine and torch each in its own process, taking turns in 4 rounds:" if with_torch
+              else "engine in its own process:")
         for mode in ("train", "infer"):
             for key, batch in BENCH_MODELS:
                 if mode == "infer":

@@ -73,15 +73,16 @@ def torch_model(graph: Any, state: dict, torch: Any) -> tuple[Any, dict[str, str
     from cnnstudio.engine.weights import atomic_save_npz
     from cnnstudio.export.pytorch import pytorch_source
 
-    folder = Path(tempfile.mkdtemp(prefix="cnnstudio-bench-"))
-    source = folder / "bench_model.py"
-    atomic_write_text(source, pytorch_source(graph))
-    weights = folder / "weights.npz"
-    atomic_save_npz(weights, state)
-    spec = importlib.util.spec_from_file_location("cnnstudio_bench_model", source)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.build_model(str(weights)), dict(module.WEIGHT_KEYS)
+    with tempfile.TemporaryDirectory(prefix="cnnstudio-bench-") as name:
+        folder = Path(name)
+        source = folder / "bench_model.py"
+        atomic_write_text(source, pytorch_source(graph))
+        weights = folder / "weights.npz"
+        atomic_save_npz(weights, state)
+        spec = importlib.util.spec_from_file_location("cnnstudio_bench_model", source)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return module.build_model(str(weights)), dict(module.WEIGHT_KEYS)
 
 
 def _torch_train_step(torch: Any, model: Any, x: Any, y: Any) -> Callable[[], None]:

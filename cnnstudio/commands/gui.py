@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     window.canvas.show_model()
     from PySide6.QtCore import QTimer
 
+    from cnnstudio.gui.warmup import warm_up_soon
+
     QTimer.singleShot(0, window.offer_recovery)
+    warm_up_soon()
     return app.exec()
 
 

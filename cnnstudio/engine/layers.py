@@ -21,6 +21,7 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
+from cnnstudio.core.shapes import pair
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
@@ -89,9 +90,14 @@ class LayerImpl:
     #: predicts, with moving statistics and without dropout).
     recording = False
 
+    def _keeps(self, training: bool) -> bool:
+        """Whether a forward keeps what backward needs: always in training, else only while
+        recording."""
+        return training or self.recording
+
     def _kept(self, cache: Any, training: bool) -> Any:
-        """What a forward keeps for backward: always in training, else only while recording."""
-        return cache if training or self.recording else None
+        """What a forward keeps for backward (see :meth:`_keeps`)."""
+        return cache if self._keeps(training) else None
 
     def init_params(self, rng: np.random.Generator, he: bool) -> None:
         """Draw the weights that start from their fan-in/out; ``he`` is True when a ReLU-family
@@ -173,17 +179,12 @@ class Conv2DLayer(LayerImpl):
         self.workspace: K.Workspace = {}
 
     def kept_elements(self, need_dx):
-        # The forward's im2col matrix (and its zero-bordered copy of the input when padded);
-        # when the input gradient is needed, the backward's column matrix and padded copy,
-        # as large again -- except for unpadded stride-1 convolutions, which scatter the
-        # gradient back without one. The output itself is not kept.
-        c, h, w = self.in_shapes[0]
-        k, _, fh, fw = self.params["weight"].shape
-        wh, ww = self.windows
-        cols = c * fh * fw * wh.out * ww.out
-        padded = c * (h + wh.pad_total) * (w + ww.pad_total) if wh.pad_total or ww.pad_total else 0
-        scatter = wh.pad_total == ww.pad_total == 0 and wh.s == ww.s == 1
-        return cols + padded + (cols + padded if need_dx and not scatter else 0)
+        # What the convolution kernels keep in the layer's workspace (the column matrix, the
+        # padded input, the backward's widened or padded output gradient); the output itself
+        # is not kept.
+        return K.training_workspace_elements(self.in_shapes[0][0], self.params["weight"].shape,
+                                             self.windows, self.config["groups"],
+                                             pair(self.config["dilation"]), need_dx)
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and
@@ -191,8 +192,9 @@ class Conv2DLayer(LayerImpl):
         # evaluation or a feature-map request between two steps cannot spoil a cached forward.
         out, cache = K.conv2d_forward(xs[0], self.params["weight"], self.params.get("bias"),
                                       self.windows, self.workspace if training else None,
-                                      self.config["dilation"], self.config["groups"])
-        self.cache = self._kept(cache, training)
+                                      self.config["dilation"], self.config["groups"],
+                                      keep_columns=self._keeps(training))
+        self.cache = cache
         return out
 
     def backward(self, dout, need):
@@ -245,6 +247,10 @@ class MaxPool2DLayer(_PoolLayer):
 
     _forward = staticmethod(P.maxpool2d_forward)
     _backward = staticmethod(P.maxpool2d_backward)
+
+    def forward(self, xs, training, rng, inplace=False):
+        out, self.cache = P.maxpool2d_forward(xs[0], self.windows, self._keeps(training))
+        return out
 
 
 @register

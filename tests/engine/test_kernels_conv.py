@@ -222,3 +222,51 @@ def test_groups_and_dilation_that_do_not_fit_are_refused(rng):
         conv2d_forward(x, w, b, windows, dilation=2, groups=4)  # windows span 3, not 5
     with pytest.raises(ValueError, match="dilation"):
         conv2d_forward(x, w, b, windows, dilation=0, groups=4)
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Blocked convolutions cut into many chunks: bands of a few output rows of one image."""
+    from cnnstudio.engine.kernels import conv
+
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(conv, "MIN_SPLIT_BYTES", 0)
+
+
+@pytest.mark.parametrize("case", GENERAL + [c + (1, 1) for c in CASES],
+                         ids=GENERAL_IDS + IDS)
+def test_chunked_convolution_matches_naive_and_is_repeatable(case, rng, tiny_chunks,
+                                                             gradcheck):
+    """However a batch is cut into chunks (groups of images, bands of rows of one image, spread
+    over threads), the forward pass and the gradients are those of the whole batch at once,
+    and identical from run to run."""
+    x, w, b, windows, dilation, groups = make_general(case, np.float64, rng)
+    out, cache = conv2d_forward(x, w, b, windows, {}, dilation, groups)
+    np.testing.assert_allclose(out, conv2d_naive(x, w, b, windows, dilation, groups),
+                               rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    grads = conv2d_backward(dout, cache)
+
+    def loss() -> float:
+        return float(np.sum(conv2d_forward(x, w, b, windows, dilation=dilation,
+                                           groups=groups)[0] * dout))
+
+    for grad, arr in zip(grads, (x, w, b), strict=True):
+        if arr is not None:
+            gradcheck.check(grad, loss, arr)
+    again = conv2d_backward(dout, conv2d_forward(x, w, b, windows, {}, dilation, groups)[1])
+    for got, want in zip(again, grads, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)
+
+
+def test_inference_forward_keeps_nothing_and_gives_the_same_output(rng):
+    """A pass without a backward (prediction, feature maps) builds its columns in reused
+    per-thread buffers and returns no cache, with the same values as a training pass."""
+    for case in (CASES[1], CASES[4], CASES[10]):
+        x, w, b, windows = make(case, np.float32, rng)
+        out, cache = conv2d_forward(x, w, b, windows, keep_columns=False)
+        assert cache is None
+        np.testing.assert_array_equal(out, conv2d_forward(x, w, b, windows)[0])

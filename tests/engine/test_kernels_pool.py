@@ -249,3 +249,15 @@ def test_ceil_mode_matches_torch(case, mode, rng):
     ot.backward(torch.tensor(to_public(dout)))
     np.testing.assert_allclose(to_public(out), ot.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(to_public(dx), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_max_pool_without_a_cache_gives_the_same_output(case, rng):
+    """Inference keeps nothing for backward (tiling windows then take a running maximum of
+    strided views) and outputs exactly what training does, NaN included."""
+    x, windows = make(case, np.float32, rng)
+    x[0, 0, 0, 0] = np.nan
+    out, cache = maxpool2d_forward(x, windows, keep_cache=False)
+    want, _ = maxpool2d_forward(x, windows)
+    assert cache is None
+    np.testing.assert_array_equal(out, want)

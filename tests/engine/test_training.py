@@ -15,9 +15,9 @@ from cnnstudio.engine.errors import TrainingError
 from cnnstudio.engine.introspect import confusion_matrix, evaluate
 from cnnstudio.engine.memory import estimate_training_bytes
 from cnnstudio.engine.network import Network
-from cnnstudio.engine.optimizers import OptimizerConfig
+from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.progress import BatchProgress, EpochProgress, Failed, Finished, Stopped
-from cnnstudio.engine.trainer import TrainConfig, Trainer, fit
+from cnnstudio.engine.trainer import TrainConfig, Trainer, fit, train_step
 
 SHAPE = (1, 6, 6)
 
@@ -260,3 +260,31 @@ def test_confusion_matrix_and_cells():
     cell = ev.cell(t, p)
     assert 0 in cell and ev.confusion()[t, p] == len(cell)
     assert (np.diff(ev.confidences[cell]) <= 0).all()
+
+
+@pytest.mark.parametrize("graph", [
+    "lenet5", "cifar_vgg",
+    chain(("Conv2D", {"filters": 4, "kernel_size": 3, "stride": 2, "padding": "same"}),
+          ("Conv2D", {"filters": 6, "kernel_size": 1}),
+          ("Conv2D", {"filters": 3, "kernel_size": 3, "padding": "same", "dilation": 2}),
+          ("Conv2D", {"filters": 6, "kernel_size": 2, "padding": "same", "groups": 3}),
+          ("Flatten", {}), ("Dense", {"units": 3}), input_shape=(3, 9, 8)),
+], ids=["lenet5", "cifar_vgg", "strided-pointwise-dilated-grouped"])
+def test_memory_estimate_counts_what_the_convolutions_keep(graph):
+    """The memory estimate counts each convolution's workspace as the kernels actually fill it
+    in a training step (a few elements of line padding aside), input gradient or not."""
+    from cnnstudio.core.templates import load_template
+
+    g = load_template(graph) if isinstance(graph, str) else graph
+    net = Network(g, np.random.default_rng(0))
+    batch = 5
+    x = np.random.default_rng(1).standard_normal((batch, *net.input_shape)).astype(np.float32)
+    y = np.zeros(batch, dtype=np.int64)
+    train_step(net, make_optimizer(OptimizerConfig("sgd", lr=0.01)), x, y)
+    for lid, impl in net.layers.items():
+        if impl.type_name != "Conv2D":
+            continue
+        kept = sum(a.size for a in impl.workspace.values())
+        need_dx = net.inputs[lid] != [net.input_id]
+        expected = impl.kept_elements(need_dx) * batch
+        assert expected <= kept <= expected + 64, lid

@@ -43,6 +43,7 @@ from cnnstudio.engine.kernels.conv import (
     conv2d_backward,
     conv2d_forward,
     im2col,
+    training_workspace_elements,
 )
 from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
 from cnnstudio.engine.kernels.dropout import (
@@ -169,6 +170,7 @@ __all__ = [
     "tanh_forward",
     "to_internal",
     "to_public",
+    "training_workspace_elements",
     "upsample2d_backward",
     "upsample2d_forward",
     "zero_pad2d_backward",

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 __all__ = ["MIN_PARALLEL_ELEMENTS", "WORKERS", "parallel_chunks", "run_chunks", "split"]
 
 #: Threads the kernels use: the cores this process may run on (the default thread count, as
@@ -61,6 +63,14 @@ class _Job:
         self.error: BaseException | None = None
         self.lock = threading.Lock()
         self.finished = threading.Event()
+        # NumPy's floating-point error handling is per thread: the helpers take the caller's
+        # (a training step silences overflow while it checks the loss itself).
+        self.errstate = np.geterr()
+
+    def run_helping(self) -> None:
+        """:meth:`run` on a pool thread, under the calling thread's floating-point settings."""
+        with np.errstate(**self.errstate):
+            self.run()
 
     def run(self) -> None:
         while True:
@@ -90,7 +100,7 @@ def run_chunks(work: Callable[[int], object], count: int) -> None:
     job = _Job(work, count)
     pool = _executor()
     for _ in range(min(WORKERS - 1, count - 1)):
-        pool.submit(job.run)
+        pool.submit(job.run_helping)
     job.run()
     job.finished.wait()
     if job.error is not None:
@@ -100,6 +110,8 @@ def run_chunks(work: Callable[[int], object], count: int) -> None:
 def parallel_chunks(work: Callable[[slice], object], n: int, elements: int) -> None:
     """Call ``work(s)`` for slices ``s`` covering ``range(n)`` (usually the channel axis), on
     all cores when ``elements`` (the size of the arrays involved) makes it worth it."""
-    parts = WORKERS * _CHUNKS_PER_WORKER if elements >= MIN_PARALLEL_ELEMENTS else 1
-    slices: Sequence[slice] = split(n, parts)
+    if elements < MIN_PARALLEL_ELEMENTS or WORKERS == 1:
+        work(slice(0, n))
+        return
+    slices: Sequence[slice] = split(n, WORKERS * _CHUNKS_PER_WORKER)
     run_chunks(lambda i: work(slices[i]), len(slices))

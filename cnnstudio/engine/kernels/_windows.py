@@ -16,6 +16,19 @@ from cnnstudio.core.shapes import AxisWindow, pair
 Windows = tuple[AxisWindow, AxisWindow]
 
 
+def strided_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...],
+                 writeable: bool = False) -> np.ndarray:
+    """``as_strided(a, shape, strides)``, about eight times cheaper for a C-contiguous ``a``
+    (a new array header over ``a``'s buffer): at batch 1 a convolution or pooling layer does
+    little else, so NumPy's general helper was a visible share of a prediction."""
+    if not a.flags.c_contiguous:
+        return as_strided(a, shape=shape, strides=strides, writeable=writeable)
+    view = np.ndarray(shape, a.dtype, a, 0, strides)
+    if not writeable:
+        view.flags.writeable = False
+    return view
+
+
 def check_windows(x_shape: tuple[int, ...], windows: Windows, kernel: tuple[int, int]) -> None:
     """Refuse an array or kernel that does not match the windows it is run with.
 
@@ -100,12 +113,8 @@ def conv_view(xp: np.ndarray, windows: Windows, dilation: Dilation = (1, 1)) -> 
     dh, dw = dilation
     sc, sb, sy, sx = xp.strides
     c, b = xp.shape[0], xp.shape[1]
-    return as_strided(
-        xp,
-        shape=(c, taps(wh, dh), taps(ww, dw), b, wh.out, ww.out),
-        strides=(sc, sy * dh, sx * dw, sb, sy * wh.s, sx * ww.s),
-        writeable=False,
-    )
+    return strided_view(xp, (c, taps(wh, dh), taps(ww, dw), b, wh.out, ww.out),
+                        (sc, sy * dh, sx * dw, sb, sy * wh.s, sx * ww.s))
 
 
 def offset_ranges(win: AxisWindow, dilation: int = 1) -> list[tuple[slice, slice]]:

@@ -4,6 +4,14 @@ Channel-major is what makes the convolution a single matrix product with no tran
 ``W[K, C*Fh*Fw] @ cols[C*Fh*Fw, B*H'*W']`` lands directly in the [K, B, H', W'] output layout the
 next layer expects. The im2col matrix is the one unavoidable copy (a strided view of the padded
 input, reshaped); the backward pass scatters it back with one strided add per kernel offset.
+The forward pass builds and multiplies it chunk by chunk, each chunk while it is in cache
+(:func:`_blocked_conv`), and stride-1 convolutions use wide columns whose copy is one
+contiguous run per tap (:func:`_wide_layout`).
+
+Winograd F(2x2, 3x3) (Lavin and Gray, 2016) was measured against the chunked im2col matmul at
+the bench nets' 3x3 shapes: it needs 2.25x fewer multiplies, but in NumPy its tile transforms
+are some 40 array passes per chunk and its 16 small matmuls per chunk run far below BLAS's best
+rate, so it was 1.3-4x slower and is not used.
 
 Dilation only changes which pixels the strided view picks (taps ``d`` apart). Groups cost
 nothing extra either: the im2col rows of a channel group are one contiguous block, so a grouped
@@ -20,13 +28,16 @@ the previous forward pass: run forward, backward, forward, backward, never two f
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
 
 from cnnstudio.core.shapes import window_2d
+from cnnstudio.engine.kernels._blas import blas_is_single_threaded
 from cnnstudio.engine.kernels._matmul import matmul, matmul_long_inner
-from cnnstudio.engine.kernels._parallel import parallel_chunks
+from cnnstudio.engine.kernels._parallel import WORKERS, parallel_chunks, run_chunks
 from cnnstudio.engine.kernels._windows import (
     Dilation,
     Windows,
@@ -41,6 +52,15 @@ from cnnstudio.engine.kernels._windows import (
 Workspace = dict[str, np.ndarray]
 #: Column-matrix values per group of images in the line-shift input gradient (about 2 MB).
 _LINE_GROUP_ELEMENTS = 1 << 19
+#: Column-matrix bytes one chunk of a blocked convolution aims at (see :func:`_blocked_conv`).
+CHUNK_BYTES = 1 << 21
+#: Below this many column-matrix bytes in all, a convolution runs as one chunk on the calling
+#: thread: handing work to another thread costs more than it saves.
+MIN_SPLIT_BYTES = 1 << 18
+#: Chunks per worker when splitting: a thread that runs ahead takes over a slower one's share.
+_CHUNKS_PER_WORKER = 2
+
+Chunk = tuple[slice, slice]  # (images, output rows); several images only with all their rows
 
 
 def _scratch(
@@ -53,6 +73,36 @@ def _scratch(
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = workspace[name] = np.empty(shape, dtype=dtype)
     return buf
+
+
+_local = threading.local()
+
+
+def _thread_buffer(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised per-thread buffer, kept for the thread's next chunk: a chunk's column
+    matrix is rewritten in the same cache-warm memory instead of freshly allocated."""
+    buffers: dict = _local.__dict__.setdefault("buffers", {})
+    size = math.prod(shape)
+    buf = buffers.get((name, np.dtype(dtype)))
+    if buf is None or buf.size < size:
+        buf = buffers[(name, np.dtype(dtype))] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def _is_pointwise(windows: Windows) -> bool:
+    """A 1x1, stride-1, unpadded window: the column matrix is the input itself."""
+    wh, ww = windows
+    return (wh.f, ww.f, wh.s, ww.s, wh.pad_total, ww.pad_total) == (1, 1, 1, 1, 0, 0)
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``a [G, M, N] @ b [G, N, L]`` into ``out`` [G, M, L]. With N == 1 (a depthwise layer's
+    input gradient) it is an outer product, which a broadcast multiply computes about twice as
+    fast as BLAS."""
+    if a.shape[2] == 1:
+        np.multiply(a, b, out=out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 class ConvCache(NamedTuple):
@@ -119,7 +169,7 @@ def im2col(
     """
     wh, ww = windows
     c, b = x.shape[0], x.shape[1]
-    if (wh.f, ww.f, wh.s, ww.s, wh.pad_total, ww.pad_total) == (1, 1, 1, 1, 0, 0):
+    if _is_pointwise(windows):
         return x.reshape(c, -1)
     view = conv_view(_padded(x, windows, workspace, name + "_pad"), windows, dilation)
     cols = _scratch(workspace, name, view.shape, x.dtype)
@@ -128,27 +178,33 @@ def im2col(
 
 
 def col2im(
-    cols: np.ndarray, x_shape: tuple[int, ...], windows: Windows, dilation: Dilation = (1, 1)
+    cols: np.ndarray, x_shape: tuple[int, ...], windows: Windows, dilation: Dilation = (1, 1),
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: [C*Fh*Fw, B*H'*W'] -> [C, B, H, W], summing overlaps.
 
     One strided add per kernel tap (Fh*Fw of them), written straight into the unpadded
-    result; contributions that fell on padding are simply never added. Channel chunks run on
-    all cores (each writes only its own channels).
+    result; contributions that fell on padding are simply never added. Into a new zero array,
+    channel chunks run on all cores (each writes only its own channels); into ``out`` (added to
+    what it holds) everything runs on the calling thread, which is then one of several working
+    on other parts of the same array.
     """
     wh, ww = windows
     c, b, h, w = x_shape
     rows = offset_ranges(wh, dilation[0])
     columns = offset_ranges(ww, dilation[1])
     cols6 = cols.reshape(c, len(rows), len(columns), b, wh.out, ww.out)
-    dx = np.zeros(x_shape, dtype=cols.dtype)
+    dx = np.zeros(x_shape, dtype=cols.dtype) if out is None else out
 
     def scatter(s: slice) -> None:
         for i, (oy, iy) in enumerate(rows):
             for j, (ox, ix) in enumerate(columns):
                 dx[s, :, iy, ix] += cols6[s, i, j, :, oy, ox]
 
-    parallel_chunks(scatter, c, cols.size)
+    if out is None:
+        parallel_chunks(scatter, c, cols.size)
+    else:
+        scatter(slice(0, c))
     return dx
 
 
@@ -195,8 +251,7 @@ def _grouped_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
     product, which a broadcast multiply computes about twice as fast as BLAS."""
     if out is None:
         out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a, b))
-    product = np.multiply if a.shape[2] == 1 else np.matmul
-    parallel_chunks(lambda s: product(a[s], b[s], out=out[s]), a.shape[0], b.size + out.size)
+    parallel_chunks(lambda s: _product(a[s], b[s], out[s]), a.shape[0], b.size + out.size)
     return out
 
 
@@ -208,7 +263,8 @@ def conv2d_forward(
     workspace: Workspace | None = None,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
-) -> tuple[np.ndarray, ConvCache]:
+    keep_columns: bool = True,
+) -> tuple[np.ndarray, ConvCache | None]:
     """Convolve a batch.
 
     x: [C, B, H, W]; w: [K, C/groups, Fh, Fw] (PyTorch layout); b: [K] or None (``use_bias``
@@ -221,6 +277,8 @@ def conv2d_forward(
     seeing only input group ``g`` (depthwise when groups == C); C and K divisible by it.
     workspace: optional dict the caller keeps per layer to reuse the big buffers (see the
     module docstring for the one rule that comes with it).
+    keep_columns: False when no backward pass will follow (inference): the column matrix is
+    then built chunk by chunk in small reused buffers and the cache returned is None.
     Returns out [K, B, H', W'] (a new C-contiguous array in ``x``'s dtype, safe to apply ReLU to
     in place) and the cache for :func:`conv2d_backward`.
     """
@@ -237,18 +295,183 @@ def conv2d_forward(
             f"conv weights expect {cg * groups} input channels ({groups} group(s) of {cg}), "
             f"got {c}"
         )
-    wh, ww = windows
     w = w.astype(x.dtype, copy=False)
-    cols = im2col(x, windows, workspace, dilation=d)
-    if groups == 1:
-        out = matmul(w.reshape(k, c * fh * fw), cols)
+    bias = None if b is None else b.astype(x.dtype, copy=False)
+    if _is_pointwise(windows):
+        cols = x.reshape(c, -1)
+        out = _multiply_columns(w, cols, bias, groups).reshape(k, *x.shape[1:])
     else:
-        out = _grouped_matmul(w.reshape(groups, k // groups, cg * fh * fw),
-                              cols.reshape(groups, cg * fh * fw, -1)).reshape(k, -1)
-    if b is not None:
-        out += b.astype(x.dtype, copy=False)[:, None]
-    out = out.reshape(k, x.shape[1], wh.out, ww.out)
+        out, cols = _blocked_conv(x, w, bias, windows, d, groups, keep_columns, workspace)
+    if not keep_columns:
+        return out, None
     return out, ConvCache(cols, w, x.shape, windows, b is not None, workspace, d, groups)
+
+
+def _multiply_columns(w: np.ndarray, cols: np.ndarray, bias: np.ndarray | None,
+                      groups: int) -> np.ndarray:
+    """``w`` (as [K, C/groups*Fh*Fw]) times the whole column matrix, group by group, plus the
+    bias: the convolution whose column matrix needs no copy (a pointwise window)."""
+    k = w.shape[0]
+    if groups == 1:
+        out = matmul(w.reshape(k, -1), cols)
+    else:
+        out = _grouped_matmul(w.reshape(groups, k // groups, -1),
+                              cols.reshape(groups, -1, cols.shape[1])).reshape(k, -1)
+    if bias is not None:
+        out += bias[:, None]
+    return out
+
+
+def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
+          ) -> list[Chunk]:
+    """The chunks a convolution is cut into (see :func:`_blocked_conv`): groups of whole images
+    whose column matrix is about :data:`CHUNK_BYTES`, or bands of output rows of one image when
+    an image alone is larger (or too few images are left to keep every core busy), unless
+    ``whole_images``. ``row_bytes`` is the column-matrix bytes of one output row of one
+    image."""
+    total = batch * out_rows * row_bytes
+    parallel = WORKERS > 1 and total >= MIN_SPLIT_BYTES and blas_is_single_threaded()
+    wanted = max(-(-total // CHUNK_BYTES), WORKERS * _CHUNKS_PER_WORKER if parallel else 1)
+    if wanted <= batch or whole_images:
+        per = -(-batch // min(wanted, batch))
+        return [(slice(b, min(b + per, batch)), slice(0, out_rows))
+                for b in range(0, batch, per)]
+    bands = min(out_rows, -(-wanted // batch))
+    rows = -(-out_rows // bands)
+    return [(slice(b, b + 1), slice(y, min(y + rows, out_rows)))
+            for b in range(batch) for y in range(0, out_rows, rows)]
+
+
+def _blocked_conv(
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, windows: Windows, dilation: Dilation,
+    groups: int, keep: bool, workspace: Workspace | None = None, pad_name: str = "cols_pad",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The convolution of ``x`` [C, B, H, W] -> ``(out [K, B, H', W'], cols)``, chunk by chunk.
+
+    The whole batch's column matrix is 9x the input for a 3x3 kernel (75 MB for 32 -> 32
+    channels on 32x32 images, batch 64); built in one pass and then multiplied in another it
+    travels through memory twice, and that, not the arithmetic, is what limits a convolution on
+    two cores. So each chunk -- a few images, or a band of output rows of one image, about
+    :data:`CHUNK_BYTES` of columns -- is copied and at once multiplied while still in cache,
+    and the chunks are shared out over the cores. With ``keep`` the columns go to the whole
+    column matrix (a workspace buffer, returned as ``cols`` for the weight gradient), else to a
+    per-thread buffer reused for the next chunk (``cols`` is then None).
+
+    Stride 1 uses wide columns (:func:`_wide_layout`): each column-matrix row of a chunk is
+    then one contiguous run of the padded input, copied at memory speed, where the exact
+    layout copies runs of W' values (10 in LeNet's second convolution) at a fixed cost each.
+    """
+    k, cg, fh, fw = w.shape
+    wh, ww = windows
+    batch = x.shape[1]
+    out = np.empty((k, batch, wh.out, ww.out), dtype=x.dtype)
+    wg = w.reshape(groups, k // groups, cg * fh * fw)
+    wide = _wide_layout(windows)
+    if wide:
+        source, width = _line_padded(x, windows, workspace, pad_name), used_extent(ww)
+    else:
+        source, width = conv_view(_padded(x, windows, workspace, pad_name), windows,
+                                  dilation), ww.out
+    taps = (x.shape[0], fh, fw)
+    whole = (*taps, batch, wh.out * width)
+    kept = _scratch(workspace, "cols", whole, x.dtype) if keep else None
+
+    def work(chunk: Chunk) -> None:
+        images, rows = chunk
+        if wide:
+            part = _line_view(source, x.shape, windows, dilation, fh, fw, chunk)
+        else:
+            part = source[:, :, :, images, rows]
+        n = part.shape[3]
+        ny = rows.stop - rows.start
+        span = slice(rows.start * width, rows.stop * width)
+        cols = (kept[:, :, :, images, span] if kept is not None
+                else _thread_buffer("cols", (*taps, n, ny * width), x.dtype))
+        np.copyto(cols.reshape(part.shape), part)
+        cols2 = cols.reshape(-1, n * ny * width)
+        dest = out[:, images, rows]
+        prod = dest.reshape(k, -1) if not wide else _thread_buffer(
+            "out", (k, n * ny * width), x.dtype)
+        assert np.shares_memory(cols2, cols) and (wide or np.shares_memory(prod, out))
+        if groups == 1:
+            np.matmul(wg[0], cols2, out=prod)
+        else:
+            _product(wg, cols2.reshape(groups, -1, cols2.shape[1]),
+                     prod.reshape(groups, k // groups, -1))
+        if wide:
+            valid = prod.reshape(k, n, ny, width)[:, :, :, : ww.out]
+            if bias is None:
+                np.copyto(dest, valid)
+            else:
+                np.add(valid, bias[:, None, None, None], out=dest)
+        elif bias is not None:
+            prod += bias[:, None]
+
+    chunks = _plan(batch, wh.out, x.shape[0] * fh * fw * width * x.dtype.itemsize)
+    run_chunks(lambda i: work(chunks[i]), len(chunks))
+    if kept is None:
+        return out, None
+    return out, kept.reshape(x.shape[0] * fh * fw, batch * wh.out * width)
+
+
+#: Widest wide-column layout, relative to the exact one: beyond it the larger matmul costs more
+#: than the faster copy saves.
+_MAX_WIDENING = 1.5
+
+
+def _wide_layout(windows: Windows) -> bool:
+    """Whether a convolution uses wide columns: stride 1 (so that each kernel tap reads one
+    contiguous run of every padded image flattened to a line), and the padded width Wp not
+    much more than the output width W'.
+
+    Wide columns have Wp per output row instead of W': the last Wp - W' of each row read past
+    the row's end (into the next row, or the zeros after the input) and their products are
+    dropped when the result is copied into the output. The weight gradient multiplies the same
+    wide columns by the output gradient widened with zeros, so those columns add nothing.
+    """
+    wh, ww = windows
+    if wh.s != 1 or ww.s != 1 or _is_pointwise(windows):
+        return False
+    return used_extent(ww) <= _MAX_WIDENING * ww.out
+
+
+def _line_padded(x: np.ndarray, windows: Windows, workspace: Workspace | None,
+                 name: str) -> np.ndarray:
+    """``x`` zero-padded to [C, B, Hp, Wp] (the extent the windows read), flattened to one line
+    followed by ``Wext - 1`` zeros (Wext the kernel's width extent) that the last image's wide
+    columns read past its end. A workspace buffer keeps its zero border between calls."""
+    wh, ww = windows
+    c, b, h, w = x.shape
+    hp, wp = used_extent(wh), used_extent(ww)
+    size = c * b * hp * wp
+    shape = (size + ww.f - 1,)
+    flat = (np.zeros(shape, dtype=x.dtype) if workspace is None
+            else _zeroed_scratch(workspace, name + "_line", shape, x.dtype))
+    xp = flat[:size].reshape(c, b, hp, wp)
+    rows, cols = min(h, hp - wh.pad_before), min(w, wp - ww.pad_before)
+    inner = xp[:, :, wh.pad_before : wh.pad_before + rows, ww.pad_before : ww.pad_before + cols]
+    src = x[:, :, :rows, :cols]
+    parallel_chunks(lambda s: np.copyto(inner[s], src[s]), c, x.size)
+    return flat
+
+
+def _line_view(flat: np.ndarray, x_shape: tuple[int, ...], windows: Windows,
+               dilation: Dilation, fh: int, fw: int, chunk: Chunk) -> np.ndarray:
+    """Read-only view [C, Fh, Fw, n, ny*Wp] of a chunk's wide columns in :func:`_line_padded`'s
+    line: tap (i, j) of output row y, column x reads ``line[(y + i*dh)*Wp + j*dw + x]`` of its
+    image, so every (channel, tap, image) is one contiguous run."""
+    wh, ww = windows
+    c, b = x_shape[0], x_shape[1]
+    hp, wp = used_extent(wh), used_extent(ww)
+    images, rows = chunk
+    item = flat.itemsize
+    plane = hp * wp * item
+    offset = images.start * plane + rows.start * wp * item
+    view = np.ndarray((c, fh, fw, images.stop - images.start, (rows.stop - rows.start) * wp),
+                      flat.dtype, flat, offset,
+                      (b * plane, dilation[0] * wp * item, dilation[1] * item, plane, item))
+    view.flags.writeable = False
+    return view
 
 
 def conv2d_backward(
@@ -263,30 +486,112 @@ def conv2d_backward(
     cols, w, x_shape, windows, has_bias, workspace, dilation, groups = cache
     k = w.shape[0]
     d2 = dout.reshape(k, -1)
-    dw = _weight_gradient(cols, d2, w.shape, groups)
+    dw = _weight_gradient(cols, _widened(dout, cols, workspace), w.shape, groups)
     db = d2.sum(axis=1) if has_bias else None
     dx = None
     if need_dx:
-        wh, ww = windows
-        plain = groups == 1 and dilation == (1, 1)
-        valid = wh.pad_total == ww.pad_total == 0
-        transposed = _transposed_windows(windows)
-        if plain and wh.s == ww.s == 1 and valid and wh.f * ww.f > 1:
+        path = _input_gradient_path(x_shape[0], k, windows, groups, dilation)
+        if path == "lines":
             dx = _input_gradient_valid_stride1(dout, w, x_shape, windows)
-        elif transposed is not None and k <= x_shape[0]:
-            dx = _input_gradient_transposed(dout, w, x_shape, transposed, workspace, dilation,
-                                            groups)
+        elif path == "transposed":
+            dx = _input_gradient_transposed(dout, w, x_shape, _transposed_windows(windows),
+                                            workspace, dilation, groups)
         else:
-            dcols = _scratch(workspace, "dcols", cols.shape, cols.dtype)
-            if groups == 1:
-                matmul(w.reshape(k, -1).T, d2, out=dcols)
-            else:
-                rows = cols.shape[0] // groups
-                _grouped_matmul(w.reshape(groups, k // groups, rows).transpose(0, 2, 1),
-                                d2.reshape(groups, k // groups, -1),
-                                out=dcols.reshape(groups, rows, -1))
-            dx = col2im(dcols, x_shape, windows, dilation)
+            dx = _input_gradient_scattered(dout, w, x_shape, windows, dilation, groups)
     return dx, dw, db
+
+
+def _input_gradient_path(channels: int, k: int, windows: Windows, groups: int,
+                         dilation: Dilation) -> str:
+    """How the input gradient is computed: "lines" (an unpadded, plain stride-1 convolution:
+    :func:`_input_gradient_valid_stride1`), "transposed" (:func:`_transposed_windows`, when the
+    layer has no more filters than input channels) or "scattered"."""
+    wh, ww = windows
+    plain = groups == 1 and dilation == (1, 1)
+    valid = wh.pad_total == ww.pad_total == 0
+    if plain and wh.s == ww.s == 1 and valid and wh.f * ww.f > 1:
+        return "lines"
+    if _transposed_windows(windows) is not None and k <= channels:
+        return "transposed"
+    return "scattered"
+
+
+def _input_gradient_scattered(
+    dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], windows: Windows,
+    dilation: Dilation, groups: int,
+) -> np.ndarray:
+    """dx as the column gradient ``W.T @ dout`` scattered back onto the input (:func:`col2im`),
+    in chunks of whole images: each chunk's column gradient is made and scattered while in
+    cache, and adds only into its own images, so the chunks run on all cores."""
+    k, cg, fh, fw = w.shape
+    wh, ww = windows
+    rows = x_shape[0] * fh * fw
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    wt = w.reshape(groups, k // groups, cg * fh * fw).transpose(0, 2, 1)
+    chunks = _plan(x_shape[1], wh.out, rows * ww.out * dout.dtype.itemsize, whole_images=True)
+
+    def work(i: int) -> None:
+        images = chunks[i][0]
+        d = dout[:, images].reshape(groups, k // groups, -1)
+        dcols = _thread_buffer("dcols", (groups, cg * fh * fw, d.shape[2]), dout.dtype)
+        _product(wt, d, dcols)
+        part = dx[:, images]
+        col2im(dcols.reshape(rows, -1), part.shape, windows, dilation, out=part)
+
+    run_chunks(work, len(chunks))
+    return dx
+
+
+def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows: Windows,
+                                groups: int = 1, dilation: Dilation = (1, 1),
+                                need_dx: bool = True) -> int:
+    """Elements per image a training step of this convolution keeps in its workspace: the
+    column matrix (wide for stride 1), the padded input, and the backward pass's widened
+    output gradient and (``need_dx``) padded output gradient. The per-thread chunk buffers are
+    a few MB in all, whatever the batch, and are not counted."""
+    k, _, fh, fw = w_shape
+    elements = _padded_elements(channels, windows)
+    if _is_pointwise(windows):
+        return elements
+    wide = _wide_layout(windows)
+    width = used_extent(windows[1]) if wide else windows[1].out
+    elements += channels * fh * fw * windows[0].out * width
+    if wide:
+        elements += k * windows[0].out * width
+    if need_dx and _input_gradient_path(channels, k, windows, groups, dilation) == "transposed":
+        transposed = _transposed_windows(windows)
+        if not _is_pointwise(transposed):  # type: ignore[arg-type]
+            elements += _padded_elements(k, transposed)  # type: ignore[arg-type]
+    return elements
+
+
+def _padded_elements(channels: int, windows: Windows) -> int:
+    """Elements per image of the padded copy of a convolution's input in the workspace (none
+    when the input is read as it is)."""
+    wh, ww = windows
+    if _is_pointwise(windows):
+        return 0
+    uh, uw = used_extent(wh), used_extent(ww)
+    if not _wide_layout(windows) and wh.pad_before == ww.pad_before == 0 and uh <= wh.n \
+            and uw <= ww.n:
+        return 0
+    return channels * uh * uw
+
+
+def _widened(dout: np.ndarray, cols: np.ndarray, workspace: Workspace | None) -> np.ndarray:
+    """``dout`` [K, B, H', W'] as [K, B*H'*Wp] to match wide columns (see :func:`_wide_layout`):
+    zeros in the columns a wide row has beyond W' (a workspace buffer whose zeros stay put), or
+    ``dout`` itself as [K, B*H'*W'] for exact columns."""
+    k, b, ho, wo = dout.shape
+    if cols.shape[1] == b * ho * wo:
+        return dout.reshape(k, -1)
+    width = cols.shape[1] // (b * ho)
+    shape = (k, b, ho, width)
+    wide = (np.zeros(shape, dtype=dout.dtype) if workspace is None
+            else _zeroed_scratch(workspace, "dout_wide", shape, dout.dtype))
+    valid = wide[:, :, :, :wo]
+    parallel_chunks(lambda s: np.copyto(valid[s], dout[s]), k, dout.size)
+    return wide.reshape(k, -1)
 
 
 def _weight_gradient(
@@ -337,9 +642,5 @@ def _input_gradient_transposed(
     flipped = np.ascontiguousarray(
         w[:, :, ::-1, ::-1].reshape(groups, kg, cg, fh, fw).transpose(0, 2, 1, 3, 4)
     )
-    dcols = im2col(dout, transposed, workspace, name="dcols", dilation=dilation)
-    if groups == 1:
-        return matmul(flipped.reshape(c, k * fh * fw), dcols).reshape(x_shape)
-    dx = _grouped_matmul(flipped.reshape(groups, cg, kg * fh * fw),
-                         dcols.reshape(groups, kg * fh * fw, -1))
-    return dx.reshape(x_shape)
+    return _blocked_conv(dout, flipped.reshape(c, kg, fh, fw), None, transposed, dilation, groups,
+                         False, workspace, "dout_pad")[0]

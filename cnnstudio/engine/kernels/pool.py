@@ -15,10 +15,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnnstudio.engine.kernels._parallel import parallel_chunks
-from cnnstudio.engine.kernels._windows import Windows, check_windows, offset_ranges, real_counts
+from cnnstudio.engine.kernels._windows import (
+    Windows,
+    check_windows,
+    offset_ranges,
+    real_counts,
+    strided_view,
+)
 
 
 class MaxPoolCache(NamedTuple):
@@ -75,19 +80,19 @@ def _tile_view(a: np.ndarray, windows: Windows) -> np.ndarray | None:
     if wh.out * wh.f > wh.n or ww.out * ww.f > ww.n:
         return None
     s0, s1, s2, s3 = a.strides
-    return as_strided(
-        a,
-        shape=(a.shape[0], a.shape[1], wh.out, wh.f, ww.out, ww.f),
-        strides=(s0, s1, s2 * wh.f, s2, s3 * ww.f, s3),
-    )
+    return strided_view(a, (a.shape[0], a.shape[1], wh.out, wh.f, ww.out, ww.f),
+                        (s0, s1, s2 * wh.f, s2, s3 * ww.f, s3), writeable=True)
 
 
-def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxPoolCache]:
+def maxpool2d_forward(x: np.ndarray, windows: Windows, keep_cache: bool = True
+                      ) -> tuple[np.ndarray, MaxPoolCache | None]:
     """Max over each window's real pixels.
 
     x: [C, B, H, W]; windows: ``window_2d((H, W), pool_size, stride, padding)``.
     Returns out [C, B, H', W'] and the cache (which may keep a reference to ``x``: do not modify
-    ``x`` before the backward pass). A window covering only padding outputs 0.
+    ``x`` before the backward pass), or None when ``keep_cache`` is false (inference: tiling
+    windows then take the running maximum of the offsets' strided views, with nothing kept).
+    A window covering only padding outputs 0.
 
     When windows tile without overlap or padding, the window elements are first gathered into
     contiguous planes (one strided copy per offset); every later step, here and in the backward
@@ -97,6 +102,8 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxP
     wh, ww = windows
     check_windows(x.shape, windows, (wh.f, ww.f))
     tiles = _tile_view(x, windows)
+    if tiles is not None and not keep_cache:
+        return _tiled_max(tiles, windows), None
     if tiles is not None:
         c, b = x.shape[0], x.shape[1]
         planes = np.empty((wh.f * ww.f, c, b, wh.out, ww.out), dtype=x.dtype)
@@ -120,7 +127,22 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows) -> tuple[np.ndarray, MaxP
     counts = _real_counts_2d(windows)
     if not counts.all():
         out[:, :, counts == 0] = 0
-    return out, MaxPoolCache(x, None, out.copy(), x.shape, windows)
+    return out, (MaxPoolCache(x, None, out.copy(), x.shape, windows) if keep_cache else None)
+
+
+def _tiled_max(tiles: np.ndarray, windows: Windows) -> np.ndarray:
+    """[C, B, H', W'] maximum of a [C, B, H', Fh, W', Fw] tile view, offset by offset."""
+    c, b, ho, fh, wo, fw = tiles.shape
+    out = np.empty((c, b, ho, wo), dtype=tiles.dtype)
+
+    def running_max(s: slice) -> None:
+        np.copyto(out[s], tiles[s, :, :, 0, :, 0])
+        for k in range(1, fh * fw):
+            i, j = divmod(k, fw)
+            np.maximum(out[s], tiles[s, :, :, i, :, j], out=out[s])
+
+    parallel_chunks(running_max, c, out.size * fh * fw)
+    return out
 
 
 def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:

@@ -9,7 +9,9 @@ and colour comes from viridis, whose brightness rises steadily so "more" always 
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -26,11 +28,39 @@ __all__ = [
 
 @lru_cache(maxsize=1)
 def viridis_lut() -> np.ndarray:
-    """The 256-entry viridis table as uint8 [256, 3] (pyqtgraph ships the colour map data)."""
-    import pyqtgraph as pg
+    """The 256-entry viridis table as uint8 [256, 3]. pyqtgraph ships the colour map data as a
+    256-line CSV file, read here the way pyqtgraph reads it but without importing pyqtgraph
+    (which takes a third of a second; feature maps and filters need only these numbers)."""
+    colours = _viridis_from_file()
+    if colours is None:  # the file is not where this pyqtgraph keeps it: ask pyqtgraph
+        import pyqtgraph as pg
 
-    lut = pg.colormap.get("viridis").getLookupTable(nPts=256, mode="byte", alpha=False)
-    return np.ascontiguousarray(lut[:, :3], dtype=np.uint8)
+        colours = pg.colormap.get("viridis").getLookupTable(nPts=256, mode="byte",
+                                                            alpha=False)[:, :3]
+    return np.ascontiguousarray(colours, dtype=np.uint8)
+
+
+def _viridis_from_file() -> np.ndarray | None:
+    """pyqtgraph's ``colors/maps/viridis.csv`` as [256, 3] bytes (``int(255*c + 0.5)``, as
+    pyqtgraph rounds them), or None when it cannot be found or has not 256 colours."""
+    spec = importlib.util.find_spec("pyqtgraph")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        try:
+            text = (Path(folder) / "colors" / "maps" / "viridis.csv").read_text("utf-8")
+        except OSError:
+            continue
+        rows = []
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith(";"):
+                continue
+            parts = line.split(";", 1)[0].split(",")
+            if len(parts) >= 3:
+                rows.append([int(255 * float(c) + 0.5) for c in parts[:3]])
+        if len(rows) == 256:
+            return np.asarray(rows, dtype=np.uint8)
+    return None
 
 
 def scale_each(maps: np.ndarray) -> np.ndarray:

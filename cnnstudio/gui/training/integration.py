@@ -107,6 +107,10 @@ class TrainingUI(QObject):
         self._add_menu()
         self._add_toolbar()
         self.docks["training"].visibilityChanged.connect(self._training_dock_shown)
+        # The plots are made (and the plotting library loaded) when the Curves tab is first
+        # in front, before it paints.
+        self.docks["curves"].visibilityChanged.connect(
+            lambda shown: shown and self.curves.plots())
         if hasattr(window, "weights_provider"):
             window.weights_provider = self.current_weights
         window.destroyed.connect(self.controller.shutdown)  # last resort: never leak a thread
