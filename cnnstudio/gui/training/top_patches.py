@@ -112,13 +112,15 @@ class TopPatchesWidget(QWidget):
         ids = [lid for lid in doc.result.order if lid in doc.graph
                and doc.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER
                and doc.result.layers[lid].output_shape is not None]
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        for lid in ids:
-            self.layer_combo.addItem(lid, lid)
-        if current in ids:
-            self.layer_combo.setCurrentIndex(ids.index(current))
-        self.layer_combo.blockSignals(False)
+        listed = [self.layer_combo.itemData(i) for i in range(self.layer_combo.count())]
+        if ids != listed:  # most edits keep the list: its items stay as they are
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.clear()
+            for lid in ids:
+                self.layer_combo.addItem(lid, lid)
+            if current in ids:
+                self.layer_combo.setCurrentIndex(ids.index(current))
+            self.layer_combo.blockSignals(False)
         self._layer_changed()
 
     def _layer_changed(self) -> None:
