@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnstudio.core.graph import Graph
+from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.rules import fmt_shape
-from cnnstudio.core.validator import ValidationResult
+from cnnstudio.core.validator import LayerReport, ValidationResult
 
 HEADERS = ("Layer", "Type", "Output shape", "Params", "Receptive field", "MACs")
 #: Columns holding numbers: right-aligned.
@@ -32,22 +32,22 @@ class SummaryRow:
 
 def summary_rows(graph: Graph, result: ValidationResult) -> list[SummaryRow]:
     """One row per layer in topological order; unknown values shown as "?"."""
-    rows = []
-    for lid in result.order:
-        rep = result.layers[lid]
-        layer = graph.layer(lid)
-        known = rep.output_shape is not None
-        notation = layer.spec.notation(layer.params) or layer.type
-        rf = rep.receptive_field
-        rows.append(SummaryRow(
-            layer=lid + ("" if layer.trainable else " (frozen)"),
-            type=notation,
-            shape=fmt_shape(rep.output_shape),
-            params=f"{rep.params_total:,}" if known else "?",
-            receptive_field=f"{rf[0]}x{rf[1]}" if rf else "?",
-            macs=f"{rep.macs:,}" if known else "?",
-        ))
-    return rows
+    return [summary_row(graph.layer(lid), result.layers[lid]) for lid in result.order]
+
+
+def summary_row(layer: Layer, rep: LayerReport) -> SummaryRow:
+    """The row of one layer, from its validation report."""
+    known = rep.output_shape is not None
+    notation = layer.spec.notation(layer.params) or layer.type
+    rf = rep.receptive_field
+    return SummaryRow(
+        layer=layer.id + ("" if layer.trainable else " (frozen)"),
+        type=notation,
+        shape=fmt_shape(rep.output_shape),
+        params=f"{rep.params_total:,}" if known else "?",
+        receptive_field=f"{rf[0]}x{rf[1]}" if rf else "?",
+        macs=f"{rep.macs:,}" if known else "?",
+    )
 
 
 def totals_lines(result: ValidationResult) -> list[str]:

@@ -21,13 +21,18 @@ from typing import Any
 
 from cnnstudio.core import rules
 from cnnstudio.core.graph import Graph
+from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.shapes import axis_padding, pair
-from cnnstudio.core.validator import Problem, ValidationResult, validate
+from cnnstudio.core.validator import Problem, ValidationResult
 from cnnstudio.gui.document import feedable_inputs
 
 Fix = tuple[str, Callable[[], Any]]
 #: Candidate sources tried for "connect the previous block" before giving up.
 _MAX_TRIALS = 8
+#: Validates the trials: a trial differs from the model (and from the previous trial) in a
+#: layer or two, so only those and what they feed are checked again; the result equals a full
+#: validation (core.incremental).
+_TRIALS = IncrementalValidator()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,7 @@ def improves(graph: Graph, before: ValidationResult, repair: Repair) -> bool:
         repair.on_graph(trial)
     except (ValueError, KeyError):
         return False
-    after = validate(trial)
+    after = _TRIALS.validate(trial)
     return (len(after.errors), len(after.problems)) < (len(before.errors), len(before.problems))
 
 

@@ -312,7 +312,9 @@ class MainWindow(QMainWindow):
         if result.warnings:
             text += f", {len(result.warnings)} warning{'s' if len(result.warnings) > 1 else ''}"
         self._valid_label.setText(text)
-        self._valid_label.setStyleSheet(f"QLabel {{ color: {colour}; font-weight: 600; }}")
+        sheet = f"QLabel {{ color: {colour}; font-weight: 600; }}"
+        if self._valid_label.styleSheet() != sheet:  # a new sheet re-lays out the window
+            self._valid_label.setStyleSheet(sheet)
 
     def _show_problem_count(self, result: ValidationResult) -> None:
         """The Problems tab carries the count and comes to the front when new errors appear,

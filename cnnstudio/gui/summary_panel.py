@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR
-from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_rows
+from cnnstudio.core.graph import Layer
+from cnnstudio.core.validator import LayerReport
+from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_row
 from cnnstudio.gui.lazy import RedrawWhenShown
 
 #: Item data role holding the layer id of a row (None on the totals row).
@@ -98,6 +100,8 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self._shown: list[tuple[object, ...]] = []
         self._fitted_for: tuple[int, ...] = ()
         self._text_widths: dict[tuple[bool, str], int] = {}  # (bold, text) -> pixels
+        #: Layer id -> (its report, what else its cells were made from, the cells).
+        self._rows: dict[str, tuple[LayerReport, tuple, tuple[str, ...]]] = {}
         document.changed.connect(self.refresh)
         selection.changed.connect(self._show_selection)
         self.refresh()
@@ -112,18 +116,19 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         if not self.begin_redraw():  # behind another tab: when it is next seen
             return
         graph, result = self.document.graph, self.document.result
-        rows = summary_rows(graph, result)
         muted = QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText))
         bold = QFont(self.font())
         bold.setBold(True)
         t = result.totals
         total_cells = ("Total", "", "", f"{t.total:,}", "", f"{t.macs:,}")
-        shown: list[tuple[object, ...]] = []
-        for lid, row in zip(result.order, rows, strict=True):
-            status = result.layers[lid].status
-            tip = ("\n".join(p.message for p in result.problems_for(lid))
-                   if status in _STATUS_COLORS else "")
-            shown.append((lid, tuple(row.cells()), status, tip))
+        messages: dict[str, list[str]] = {}
+        for p in result.problems:
+            if p.layer is not None:
+                messages.setdefault(p.layer, []).append(p.message)
+        shown = [self._row(graph.layer(lid), result.layers[lid], messages.get(lid, []))
+                 for lid in result.order]
+        if len(self._rows) > 2 * len(shown) + 64:  # removed and renamed layers: forget them
+            self._rows = {lid: self._rows[lid] for lid in result.order}
         shown.append((None, total_cells, "", ""))
         with QSignalBlocker(self.table):
             if self.table.rowCount() != len(shown):
@@ -153,6 +158,22 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         if widest != self._fitted_for:
             self._fitted_for = widest
             self._fit_columns()
+
+    def _row(self, layer: Layer, report: LayerReport, messages: list[str]
+             ) -> tuple[object, ...]:
+        """What the row of ``layer`` shows: (layer id, cells, status, tooltip). Remembered with
+        what it was made from: the validation keeps the report object of a layer an edit did
+        not affect, so an edit builds the rows of the few layers it changed."""
+        status = report.status
+        tip = "\n".join(messages) if status in _STATUS_COLORS else ""
+        made_from = (layer.type, dict(layer.params), layer.trainable)
+        known = self._rows.get(layer.id)
+        if known is not None and known[0] is report and known[1] == made_from:
+            cells = known[2]
+        else:
+            cells = tuple(summary_row(layer, report).cells())
+            self._rows[layer.id] = (report, made_from, cells)
+        return (layer.id, cells, status, tip)
 
     def _widest_texts(self, shown: list[tuple[object, ...]], bold: QFont) -> tuple[int, ...]:
         """Per column, the pixel width of its widest text: the columns need re-fitting only

@@ -7,6 +7,7 @@ import pytest
 
 from cnnstudio.core.shapes import pair, window_2d
 from cnnstudio.engine.kernels import conv2d_backward, conv2d_forward, to_public
+from cnnstudio.engine.kernels._blas import single_threaded_blas
 from cnnstudio.engine.kernels.reference import conv2d_naive
 
 # (C, B, H, W, K, kernel, stride, padding, use_bias)
@@ -231,6 +232,8 @@ def tiny_chunks(monkeypatch):
 
     monkeypatch.setattr(conv, "CHUNK_BYTES", 64)
     monkeypatch.setattr(conv, "MIN_SPLIT_BYTES", 0)
+    with single_threaded_blas():  # as in a network pass: the chunks run on all cores
+        yield
 
 
 @pytest.mark.parametrize("case", GENERAL + [c + (1, 1) for c in CASES],

@@ -24,7 +24,8 @@ def _edit(data: st.DataObject, doc: Document) -> None:
     ids = graph.ids
     kind = data.draw(st.sampled_from(
         ["param", "param", "add", "insert", "remove", "connect", "disconnect", "rename", "move",
-         "trainable", "group", "ungroup", "collapse", "undo", "undo", "redo", "template"]))
+         "trainable", "group", "ungroup", "collapse", "undo", "undo", "redo", "template"] if ids
+        else ["add", "undo", "redo", "template"]))  # every layer deleted
 
     def pick() -> str:
         return data.draw(st.sampled_from(ids))
@@ -36,7 +37,7 @@ def _edit(data: st.DataObject, doc: Document) -> None:
             if edit is not None:
                 doc.set_param(*edit)
         elif kind == "add":
-            doc.add_layer(data.draw(st.sampled_from(TYPES)), inputs=[pick()])
+            doc.add_layer(data.draw(st.sampled_from(TYPES)), inputs=[pick()] if ids else [])
         elif kind == "insert":
             doc.insert_after(data.draw(st.sampled_from(TYPES)), pick())
         elif kind == "remove":

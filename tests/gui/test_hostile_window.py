@@ -185,7 +185,7 @@ def test_summary_and_problems_show_a_failing_refresh_in_place(qtbot, monkeypatch
     def broken(*_args):
         raise RuntimeError("a bug in a view")
 
-    monkeypatch.setattr(summary_panel, "summary_rows", broken)
+    monkeypatch.setattr(summary_panel, "summary_row", broken)
     monkeypatch.setattr(problems_panel, "ProblemRow", broken)
     monkeypatch.delenv(DEBUG_ENV)
     document.set_params("c1", {"padding": "valid", "kernel_size": 9})  # > the 8x8 input

@@ -65,3 +65,85 @@ def test_every_add_taking_all_earlier_layers_opens_with_the_simpler_layout(qtbot
     qtbot.addWidget(view)
     assert len(view.canvas_scene.edges) == 5050
     assert len(view.canvas_scene.blocks) == 101
+
+
+def test_the_overview_shows_the_whole_large_model_after_edits(qtbot, settings):
+    """In the real window, the overview of a model too large for the canvas shows all of it,
+    filling the overview's width or height (it is fitted again when its own size settles and
+    when the model's extent changes, not on every edit)."""
+    from cnnstudio.engine.bench import big_graph
+
+    w = MainWindow(Document(big_graph(300)), settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    overview = w.canvas.overview
+
+    def fitted() -> bool:
+        rect = w.canvas.canvas_scene.content_rect().adjusted(-20, -20, 20, 20)
+        shown = overview.mapFromScene(rect).boundingRect()
+        port = overview.viewport().rect()
+        return (overview.isVisible() and port.adjusted(-2, -2, 2, 2).contains(shown)
+                and (shown.width() >= port.width() - 3 or shown.height() >= port.height() - 3))
+
+    qtbot.waitUntil(fitted)
+    conv = next(lay.id for lay in w.document.graph if lay.type == "Conv2D")
+    for filters in (17, 123, 9):
+        w.document.set_param(conv, "filters", filters)
+        assert fitted()
+    w.document.move_layers({conv: (-3000.0, -2000.0)})  # the model's extent grows
+    assert fitted()
+    w.document.undo_stack.setClean()
+
+
+def test_the_overview_kept_picture_is_what_it_would_paint(qtbot, settings, monkeypatch):
+    """The overview repaints from the picture it kept while nothing it shows has changed, and
+    redraws into it only where something did: after every kind of edit, selection and scroll,
+    what it shows equals what a plain view paints."""
+    from cnnstudio.engine.bench import big_graph
+
+    w = MainWindow(Document(big_graph(120)), settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    overview, doc, scene = w.canvas.overview, w.document, w.canvas.canvas_scene
+    qtbot.waitUntil(overview.isVisible)
+
+    def painted_as_a_view() -> object:
+        with monkeypatch.context() as m:
+            m.setattr(scene, "picture", lambda _zoom: None)  # nothing kept can be vouched for
+            return overview.grab().toImage()
+
+    def kept_again() -> None:  # the overview has kept a whole picture of the scene as it is
+        overview.viewport().update()
+        qtbot.waitUntil(lambda: overview._kept is not None and overview._behind.isEmpty())
+
+    def shown() -> bool:
+        qtbot.wait(20)  # the scene's updates reach the overview (from the kept picture)
+        same = overview.grab().toImage() == painted_as_a_view()
+        kept_again()  # (painting as a view dropped the kept picture)
+        return same
+
+    convs = [lay.id for lay in doc.graph if lay.type == "Conv2D"]
+    middle = convs[len(convs) // 2]
+    x, y = doc.graph.positions[middle]
+    relu = next(lid for lid in doc.graph.ids[doc.graph.ids.index(middle):]
+                if doc.graph.layer(lid).type == "ReLU")
+    steps = [
+        lambda: doc.set_param(convs[0], "filters", 17),  # nothing it shows changes
+        lambda: doc.set_param(convs[1], "kernel_size", 99),  # an error: red outlines
+        lambda: doc.move_layers({middle: (x + 40.0, y + 10.0)}),  # within the model's extent
+        lambda: doc.remove_layers([relu]),
+        lambda: w.selection.set([convs[3]]),
+        lambda: w.canvas.scroll_by(300, 500),
+        doc.undo_stack.undo,
+        lambda: doc.set_param(convs[0], "filters", 123),
+    ]
+    kept_again()
+    before = overview.grab().toImage()
+    assert shown()
+    for step in steps:
+        step()
+        assert shown()
+    assert overview.grab().toImage() != before  # the steps changed what it shows
+    doc.undo_stack.setClean()

@@ -49,7 +49,8 @@ def _filters(view: FiltersWidget) -> tuple:
 def _feature_maps(view: FeatureMapsWidget) -> tuple:
     combo = [view.layer_combo.itemText(i) for i in range(view.layer_combo.count())]
     maps = None if view.shown_maps is None else view.shown_maps.tolist()
-    return view.layer_id(), combo, view.info.text(), view.grid.captions(), maps
+    return (view.layer_id(), combo, view.info.text(), view.grid.captions(), maps,
+            view.sample_caption.text(), view.unit_caption.text())
 
 
 #: dock key -> (what the view shows, how to build a fresh one for the same window)

@@ -5,8 +5,7 @@ Channel-major is what makes the convolution a single matrix product with no tran
 next layer expects. The im2col matrix is the one unavoidable copy (a strided view of the padded
 input, reshaped); the backward pass scatters it back with one strided add per kernel offset.
 The forward pass builds and multiplies it chunk by chunk, each chunk while it is in cache
-(:func:`_blocked_conv`), and stride-1 convolutions use wide columns whose copy is one
-contiguous run per tap (:func:`_wide_layout`).
+(:func:`_blocked_conv`).
 
 Winograd F(2x2, 3x3) (Lavin and Gray, 2016) was measured against the chunked im2col matmul at
 the bench nets' 3x3 shapes: it needs 2.25x fewer multiplies, but in NumPy its tile transforms
@@ -18,12 +17,14 @@ nothing extra either: the im2col rows of a channel group are one contiguous bloc
 convolution is a batch of per-group matmuls over the same column matrix (a depthwise layer's
 are 1-row products, split over the cores), never a Python loop over channels.
 
-Workspace: the im2col matrix and its gradient are the largest arrays of a training step (75 MB
-for 32 -> 32 channels on 32x32 images, batch 64), and a fresh array that large costs the kernel
-page faults on every call (about half the im2col time). A caller that runs the same layer over
-and over passes a ``workspace`` dict it keeps per layer; the kernels then reuse its buffers. The
-buffers are overwritten by the next call with the same workspace, which invalidates the cache of
-the previous forward pass: run forward, backward, forward, backward, never two forwards first.
+Workspace: the im2col matrix a training forward keeps for the weight gradient is the largest
+array of a training step (75 MB for 32 -> 32 channels on 32x32 images, batch 64), and a fresh
+array that large costs the kernel page faults on every call (about half the im2col time). (The
+input gradient's columns are only ever built chunk by chunk, in small per-thread buffers.) A
+caller that runs the same layer over and over passes a ``workspace`` dict it keeps per layer;
+the kernels then reuse its buffers. The buffers are overwritten by the next call with the same
+workspace, which invalidates the cache of the previous forward pass: run forward, backward,
+forward, backward, never two forwards first.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ _LINE_GROUP_ELEMENTS = 1 << 19
 #: Column-matrix bytes one chunk of a blocked convolution aims at (see :func:`_blocked_conv`).
 CHUNK_BYTES = 1 << 21
 #: Below this many column-matrix bytes in all, a convolution runs as one chunk on the calling
-#: thread: handing work to another thread costs more than it saves.
-MIN_SPLIT_BYTES = 1 << 18
+#: thread: handing work to another thread costs more than it saves. (Measured alternately on a
+#: shared machine, splitting every convolution of a batch-1 cifar_vgg prediction, 0.1-1.2 MB of
+#: columns each, over the two cores made it about 12% slower than running each on one.)
+MIN_SPLIT_BYTES = 1 << 22
 #: Chunks per worker when splitting: a thread that runs ahead takes over a slower one's share.
 _CHUNKS_PER_WORKER = 2
 
@@ -330,7 +333,9 @@ def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
     ``whole_images``. ``row_bytes`` is the column-matrix bytes of one output row of one
     image."""
     total = batch * out_rows * row_bytes
-    parallel = WORKERS > 1 and total >= MIN_SPLIT_BYTES and blas_is_single_threaded()
+    if total < MIN_SPLIT_BYTES:
+        return [(slice(0, batch), slice(0, out_rows))]
+    parallel = WORKERS > 1 and blas_is_single_threaded()
     wanted = max(-(-total // CHUNK_BYTES), WORKERS * _CHUNKS_PER_WORKER if parallel else 1)
     if wanted <= batch or whole_images:
         per = -(-batch // min(wanted, batch))
@@ -340,6 +345,16 @@ def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
     rows = -(-out_rows // bands)
     return [(slice(b, b + 1), slice(y, min(y + rows, out_rows)))
             for b in range(batch) for y in range(0, out_rows, rows)]
+
+
+def _run_chunks(work, count: int) -> None:
+    """``work(i)`` for every chunk: on all cores while the engine runs BLAS single-threaded
+    (a network pass), else one after the other, each matmul then using BLAS's own threads."""
+    if blas_is_single_threaded():
+        run_chunks(work, count)
+    else:
+        for i in range(count):
+            work(i)
 
 
 def _blocked_conv(
@@ -356,122 +371,37 @@ def _blocked_conv(
     and the chunks are shared out over the cores. With ``keep`` the columns go to the whole
     column matrix (a workspace buffer, returned as ``cols`` for the weight gradient), else to a
     per-thread buffer reused for the next chunk (``cols`` is then None).
-
-    Stride 1 uses wide columns (:func:`_wide_layout`): each column-matrix row of a chunk is
-    then one contiguous run of the padded input, copied at memory speed, where the exact
-    layout copies runs of W' values (10 in LeNet's second convolution) at a fixed cost each.
     """
     k, cg, fh, fw = w.shape
     wh, ww = windows
     batch = x.shape[1]
     out = np.empty((k, batch, wh.out, ww.out), dtype=x.dtype)
     wg = w.reshape(groups, k // groups, cg * fh * fw)
-    wide = _wide_layout(windows)
-    if wide:
-        source, width = _line_padded(x, windows, workspace, pad_name), used_extent(ww)
-    else:
-        source, width = conv_view(_padded(x, windows, workspace, pad_name), windows,
-                                  dilation), ww.out
-    taps = (x.shape[0], fh, fw)
-    whole = (*taps, batch, wh.out * width)
-    kept = _scratch(workspace, "cols", whole, x.dtype) if keep else None
+    view = conv_view(_padded(x, windows, workspace, pad_name), windows, dilation)
+    kept = _scratch(workspace, "cols", view.shape, x.dtype) if keep else None
 
     def work(chunk: Chunk) -> None:
         images, rows = chunk
-        if wide:
-            part = _line_view(source, x.shape, windows, dilation, fh, fw, chunk)
-        else:
-            part = source[:, :, :, images, rows]
-        n = part.shape[3]
-        ny = rows.stop - rows.start
-        span = slice(rows.start * width, rows.stop * width)
-        cols = (kept[:, :, :, images, span] if kept is not None
-                else _thread_buffer("cols", (*taps, n, ny * width), x.dtype))
-        np.copyto(cols.reshape(part.shape), part)
-        cols2 = cols.reshape(-1, n * ny * width)
-        dest = out[:, images, rows]
-        prod = dest.reshape(k, -1) if not wide else _thread_buffer(
-            "out", (k, n * ny * width), x.dtype)
-        assert np.shares_memory(cols2, cols) and (wide or np.shares_memory(prod, out))
+        part = view[:, :, :, images, rows]
+        cols = (kept[:, :, :, images, rows] if kept is not None
+                else _thread_buffer("cols", part.shape, x.dtype))
+        np.copyto(cols, part)
+        cols2 = cols.reshape(-1, part.shape[3] * part.shape[4] * part.shape[5])
+        dest = out[:, images, rows].reshape(k, -1)
+        assert np.may_share_memory(cols2, cols) and np.may_share_memory(dest, out)
         if groups == 1:
-            np.matmul(wg[0], cols2, out=prod)
+            np.matmul(wg[0], cols2, out=dest)
         else:
             _product(wg, cols2.reshape(groups, -1, cols2.shape[1]),
-                     prod.reshape(groups, k // groups, -1))
-        if wide:
-            valid = prod.reshape(k, n, ny, width)[:, :, :, : ww.out]
-            if bias is None:
-                np.copyto(dest, valid)
-            else:
-                np.add(valid, bias[:, None, None, None], out=dest)
-        elif bias is not None:
-            prod += bias[:, None]
+                     dest.reshape(groups, k // groups, -1))
+        if bias is not None:
+            dest += bias[:, None]
 
-    chunks = _plan(batch, wh.out, x.shape[0] * fh * fw * width * x.dtype.itemsize)
-    run_chunks(lambda i: work(chunks[i]), len(chunks))
+    chunks = _plan(batch, wh.out, x.shape[0] * fh * fw * ww.out * x.dtype.itemsize)
+    _run_chunks(lambda i: work(chunks[i]), len(chunks))
     if kept is None:
         return out, None
-    return out, kept.reshape(x.shape[0] * fh * fw, batch * wh.out * width)
-
-
-#: Widest wide-column layout, relative to the exact one: beyond it the larger matmul costs more
-#: than the faster copy saves.
-_MAX_WIDENING = 1.5
-
-
-def _wide_layout(windows: Windows) -> bool:
-    """Whether a convolution uses wide columns: stride 1 (so that each kernel tap reads one
-    contiguous run of every padded image flattened to a line), and the padded width Wp not
-    much more than the output width W'.
-
-    Wide columns have Wp per output row instead of W': the last Wp - W' of each row read past
-    the row's end (into the next row, or the zeros after the input) and their products are
-    dropped when the result is copied into the output. The weight gradient multiplies the same
-    wide columns by the output gradient widened with zeros, so those columns add nothing.
-    """
-    wh, ww = windows
-    if wh.s != 1 or ww.s != 1 or _is_pointwise(windows):
-        return False
-    return used_extent(ww) <= _MAX_WIDENING * ww.out
-
-
-def _line_padded(x: np.ndarray, windows: Windows, workspace: Workspace | None,
-                 name: str) -> np.ndarray:
-    """``x`` zero-padded to [C, B, Hp, Wp] (the extent the windows read), flattened to one line
-    followed by ``Wext - 1`` zeros (Wext the kernel's width extent) that the last image's wide
-    columns read past its end. A workspace buffer keeps its zero border between calls."""
-    wh, ww = windows
-    c, b, h, w = x.shape
-    hp, wp = used_extent(wh), used_extent(ww)
-    size = c * b * hp * wp
-    shape = (size + ww.f - 1,)
-    flat = (np.zeros(shape, dtype=x.dtype) if workspace is None
-            else _zeroed_scratch(workspace, name + "_line", shape, x.dtype))
-    xp = flat[:size].reshape(c, b, hp, wp)
-    rows, cols = min(h, hp - wh.pad_before), min(w, wp - ww.pad_before)
-    inner = xp[:, :, wh.pad_before : wh.pad_before + rows, ww.pad_before : ww.pad_before + cols]
-    src = x[:, :, :rows, :cols]
-    parallel_chunks(lambda s: np.copyto(inner[s], src[s]), c, x.size)
-    return flat
-
-
-def _line_view(flat: np.ndarray, x_shape: tuple[int, ...], windows: Windows,
-               dilation: Dilation, fh: int, fw: int, chunk: Chunk) -> np.ndarray:
-    """Read-only view [C, Fh, Fw, n, ny*Wp] of a chunk's wide columns in :func:`_line_padded`'s
-    line: tap (i, j) of output row y, column x reads ``line[(y + i*dh)*Wp + j*dw + x]`` of its
-    image, so every (channel, tap, image) is one contiguous run."""
-    wh, ww = windows
-    c, b = x_shape[0], x_shape[1]
-    hp, wp = used_extent(wh), used_extent(ww)
-    images, rows = chunk
-    item = flat.itemsize
-    plane = hp * wp * item
-    offset = images.start * plane + rows.start * wp * item
-    view = np.ndarray((c, fh, fw, images.stop - images.start, (rows.stop - rows.start) * wp),
-                      flat.dtype, flat, offset,
-                      (b * plane, dilation[0] * wp * item, dilation[1] * item, plane, item))
-    view.flags.writeable = False
-    return view
+    return out, kept.reshape(x.shape[0] * fh * fw, batch * wh.out * ww.out)
 
 
 def conv2d_backward(
@@ -486,7 +416,7 @@ def conv2d_backward(
     cols, w, x_shape, windows, has_bias, workspace, dilation, groups = cache
     k = w.shape[0]
     d2 = dout.reshape(k, -1)
-    dw = _weight_gradient(cols, _widened(dout, cols, workspace), w.shape, groups)
+    dw = _weight_gradient(cols, d2, w.shape, groups)
     db = d2.sum(axis=1) if has_bias else None
     dx = None
     if need_dx:
@@ -538,7 +468,7 @@ def _input_gradient_scattered(
         part = dx[:, images]
         col2im(dcols.reshape(rows, -1), part.shape, windows, dilation, out=part)
 
-    run_chunks(work, len(chunks))
+    _run_chunks(work, len(chunks))
     return dx
 
 
@@ -546,18 +476,14 @@ def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows
                                 groups: int = 1, dilation: Dilation = (1, 1),
                                 need_dx: bool = True) -> int:
     """Elements per image a training step of this convolution keeps in its workspace: the
-    column matrix (wide for stride 1), the padded input, and the backward pass's widened
-    output gradient and (``need_dx``) padded output gradient. The per-thread chunk buffers are
+    column matrix, the padded input and (``need_dx``) the backward pass's padded output
+    gradient. The per-thread chunk buffers are
     a few MB in all, whatever the batch, and are not counted."""
     k, _, fh, fw = w_shape
     elements = _padded_elements(channels, windows)
     if _is_pointwise(windows):
         return elements
-    wide = _wide_layout(windows)
-    width = used_extent(windows[1]) if wide else windows[1].out
-    elements += channels * fh * fw * windows[0].out * width
-    if wide:
-        elements += k * windows[0].out * width
+    elements += channels * fh * fw * windows[0].out * windows[1].out
     if need_dx and _input_gradient_path(channels, k, windows, groups, dilation) == "transposed":
         transposed = _transposed_windows(windows)
         if not _is_pointwise(transposed):  # type: ignore[arg-type]
@@ -572,26 +498,9 @@ def _padded_elements(channels: int, windows: Windows) -> int:
     if _is_pointwise(windows):
         return 0
     uh, uw = used_extent(wh), used_extent(ww)
-    if not _wide_layout(windows) and wh.pad_before == ww.pad_before == 0 and uh <= wh.n \
-            and uw <= ww.n:
+    if wh.pad_before == ww.pad_before == 0 and uh <= wh.n and uw <= ww.n:
         return 0
     return channels * uh * uw
-
-
-def _widened(dout: np.ndarray, cols: np.ndarray, workspace: Workspace | None) -> np.ndarray:
-    """``dout`` [K, B, H', W'] as [K, B*H'*Wp] to match wide columns (see :func:`_wide_layout`):
-    zeros in the columns a wide row has beyond W' (a workspace buffer whose zeros stay put), or
-    ``dout`` itself as [K, B*H'*W'] for exact columns."""
-    k, b, ho, wo = dout.shape
-    if cols.shape[1] == b * ho * wo:
-        return dout.reshape(k, -1)
-    width = cols.shape[1] // (b * ho)
-    shape = (k, b, ho, width)
-    wide = (np.zeros(shape, dtype=dout.dtype) if workspace is None
-            else _zeroed_scratch(workspace, "dout_wide", shape, dout.dtype))
-    valid = wide[:, :, :, :wo]
-    parallel_chunks(lambda s: np.copyto(valid[s], dout[s]), k, dout.size)
-    return wide.reshape(k, -1)
 
 
 def _weight_gradient(

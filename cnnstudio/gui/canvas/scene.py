@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from cnnstudio.core import routing
-from cnnstudio.core.appearance import block_text
+from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, block_text
+from cnnstudio.core.graph import Layer
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.unit_text import unit_text
 from cnnstudio.core.units import visible_graph
-from cnnstudio.core.validator import ValidationResult
+from cnnstudio.core.validator import LayerReport, ValidationResult
 from cnnstudio.gui.canvas.block import BlockItem, BlockView, PortItem
 from cnnstudio.gui.canvas.edge import EdgeItem, label_width
-from cnnstudio.gui.canvas.style import CanvasStyle, canvas_style
+from cnnstudio.gui.canvas.style import PARAMS_ZOOM, CanvasStyle, canvas_style
 from cnnstudio.gui.canvas.unit_items import (
     UnitBlockItem,
     UnitFrameItem,
@@ -66,6 +68,9 @@ class CanvasScene(QGraphicsScene):
         self._order: list[tuple[str, str]] = []
         self._previewed: set[str] = set()
         self._bounds = QRectF()
+        self._others = 0  # items on the scene that are no block, edge or frame
+        #: Layer id -> (its report, what else its view was made from, the view).
+        self._views: dict[str, tuple[LayerReport | None, tuple, BlockView]] = {}
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -77,6 +82,8 @@ class CanvasScene(QGraphicsScene):
         for item in (*self.blocks.values(), *self.edges.values()):
             item.style = self.style
             item.update()
+        for edge in self.edges.values():
+            edge.provisional = True  # its label's width may differ in the new fonts
         self.update()
 
     # --- model -> items ---------------------------------------------------------------------
@@ -100,6 +107,7 @@ class CanvasScene(QGraphicsScene):
         for nid in [n for n, item in self.blocks.items()
                     if n not in drawn or seen.is_unit(n) != isinstance(item, UnitBlockItem)]:
             self.removeItem(self.blocks.pop(nid))
+            self._views.pop(nid, None)
             self.index.remove(nid)
             swept.append(routing.block_rect(self._placed.pop(nid)))
             moved.add(nid)
@@ -108,18 +116,9 @@ class CanvasScene(QGraphicsScene):
                 self._sync_unit(node, result, swept, moved)
                 continue
             layer = graph.layer(node)
-            report = result.layers.get(layer.id)
-            text = block_text(layer, report)
-            spec = layer.spec
-            view = BlockView(
-                family=spec.family, title=text.title, layer_id=layer.id, shape=text.shape,
-                params=text.params, status=report.status if report else "ok",
-                messages=tuple(problems.get(layer.id, ())), description=spec.description,
-                frozen=not layer.trainable and bool(spec.weights),
-                has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
-                input_count=len(layer.inputs), alerts=self.alerts.get(layer.id, ()))
             item = self._block_item(layer.id, BlockItem)
-            item.set_view(view)
+            item.set_view(self._block_view(layer, result.layers.get(layer.id),
+                                           tuple(problems.get(layer.id, ()))))
             self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)), swept, moved)
         self._previewed.clear()
         # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
@@ -186,6 +185,29 @@ class CanvasScene(QGraphicsScene):
         self.selection.prune([*graph.ids, *graph.units.ids])
         if geometry_changed or had_frames or self.frames:
             self._grow_rect()
+
+    def _block_view(self, layer: Layer, report: LayerReport | None,
+                    messages: tuple[str, ...]) -> BlockView:
+        """What ``layer``'s block shows. Remembered per layer with what it was made from: the
+        validation keeps the report object of a layer an edit did not affect, so on a large
+        model an edit builds the views of the few layers it changed, not of all of them."""
+        alerts = self.alerts.get(layer.id, ())
+        made_from = (layer.type, dict(layer.params), layer.trainable, len(layer.inputs),
+                     messages, alerts)
+        known = self._views.get(layer.id)
+        if known is not None and known[0] is report and known[1] == made_from:
+            return known[2]
+        text = block_text(layer, report)
+        spec = layer.spec
+        view = BlockView(
+            family=spec.family, title=text.title, layer_id=layer.id, shape=text.shape,
+            params=text.params, status=report.status if report else "ok",
+            messages=messages, description=spec.description,
+            frozen=not layer.trainable and bool(spec.weights),
+            has_input_port=spec.max_inputs != 0, merge=spec.is_merge,
+            input_count=len(layer.inputs), alerts=alerts)
+        self._views[layer.id] = (report, made_from, view)
+        return view
 
     def _block_item(self, node: str, kind: type[BlockItem]) -> BlockItem:
         item = self.blocks.get(node)
@@ -269,6 +291,49 @@ class CanvasScene(QGraphicsScene):
                                (src_node, dst_node), width, self._labels, key)
         edge.set_geometry(course, edge.label_text)
         edge.region = routing.influence(course, width)
+
+    # --- what a small picture of the scene shows (the overview) ----------------------------
+    def addItem(self, item: QGraphicsItem) -> None:  # noqa: N802 - Qt's name
+        super().addItem(item)
+        if not isinstance(item, BlockItem | EdgeItem | UnitFrameItem):
+            self._others += 1  # a wire being dragged, a drop hint: see picture_key
+
+    def removeItem(self, item: QGraphicsItem) -> None:  # noqa: N802 - Qt's name
+        super().removeItem(item)
+        if not isinstance(item, BlockItem | EdgeItem | UnitFrameItem):
+            self._others -= 1
+
+    def picture(self, zoom: float) -> Picture | None:
+        """Everything the scene's items draw at ``zoom`` (a small one: the overview), as plain
+        values, each item's with the scene rectangle it may paint in. When it is unchanged, so
+        is every pixel of a picture of the scene at that zoom (an edit that changes only a shape
+        or a count shows no change there); where it changed, only the rectangles of the items
+        whose values differ can have changed. None while items of other kinds are on the scene
+        (a wire being dragged, a drop hint: they are not described here)."""
+        if self._others:
+            return None
+        labels = zoom >= PARAMS_ZOOM  # edges draw their labels from this zoom on
+        items: dict[object, tuple[object, routing.Rect]] = {}
+        for node, b in self.blocks.items():
+            x, y = b.pos().x(), b.pos().y()
+            view = b.view
+            items[("block", node)] = (
+                (type(b), x, y, b.selected, b.zValue(), b.opacity(), b.in_port.hot,
+                 b.out_port.hot, None if view is None else (
+                     view.family, tuple(b.lines_at(zoom)), view.status, view.frozen,
+                     bool(view.alerts), view.has_input_port, view.merge)),
+                (x - _PAINT_MARGIN, y - _PAINT_MARGIN, x + BLOCK_WIDTH + _PAINT_MARGIN,
+                 y + BLOCK_HEIGHT + _PAINT_MARGIN))
+        for key, e in self.edges.items():
+            items[("edge", key)] = (
+                (e._ends, e.selected, e.highlight, e.label if labels else None,
+                 e._label_rect.getRect() if labels else None),
+                _corners(e.sceneBoundingRect()))
+        for uid, f in self.frames.items():
+            items[("frame", uid)] = ((f.frame_rect().getRect(), f.header_rect().getRect(),
+                                      f.name, f.selected, f.zValue()),
+                                     _corners(f.sceneBoundingRect()))
+        return Picture((id(self.style), self.backgroundBrush().color().rgba()), items)
 
     def content_rect(self) -> QRectF:
         """The rectangle the blocks cover (null when there are none)."""
@@ -376,6 +441,36 @@ class CanvasScene(QGraphicsScene):
             item: QGraphicsItem | None = self.blocks.get(lid)
             if item is not None:
                 item.setZValue(DRAG_Z if front else BLOCK_Z)
+
+
+#: How far around its rectangle a block may paint (selection outline, badges, ports, a unit's
+#: stacked cards), in scene units.
+_PAINT_MARGIN = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What a picture of the scene shows (``CanvasScene.picture``): values that concern every
+    item (style, background), and per item its drawn values and the rectangle it paints in."""
+
+    common: tuple[object, ...]
+    items: dict[object, tuple[object, routing.Rect]]
+
+    def changed_rects(self, before: Picture) -> list[routing.Rect] | None:
+        """Where the two pictures can differ: the before and after rectangles of the items
+        whose values differ; None when a change concerns every item."""
+        if self.common != before.common:
+            return None
+        rects = []
+        for key in self.items.keys() | before.items.keys():
+            now, then = self.items.get(key), before.items.get(key)
+            if now != then:
+                rects += [entry[1] for entry in (now, then) if entry is not None]
+        return rects
+
+
+def _corners(rect: QRectF) -> routing.Rect:
+    return (rect.left(), rect.top(), rect.right(), rect.bottom())
 
 
 def _label_key(key: tuple[str, str]) -> str:

@@ -7,7 +7,7 @@ on a tint the tint is darkened just enough for the text to pass WCAG's 4.5:1 con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 
@@ -93,6 +93,10 @@ class CanvasStyle:
     shape_font: QFont
     small_font: QFont
     dark: bool
+    #: Header and body colours already worked out, by (part, family): every block paint
+    #: asks, and finding a legible header shade takes a search.
+    _shades: dict[tuple[str, str], QColor] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
     def family(self, family: str) -> QColor:
         return QColor(FAMILY_COLORS.get(family, "#888888"))
@@ -100,11 +104,19 @@ class CanvasStyle:
     def header(self, family: str) -> QColor:
         """The header band (and the far-out block): the family tint, dark enough for the white
         title to read on it."""
-        return readable_fill(self.family(family), self.header_text)
+        shade = self._shades.get(("header", family))
+        if shade is None:
+            shade = self._shades[("header", family)] = readable_fill(self.family(family),
+                                                                     self.header_text)
+        return QColor(shade)
 
     def body(self, family: str) -> QColor:
         """The block's body: the theme's base colour with a hint of the family tint."""
-        return mix(self.block_fill, self.family(family), 0.10 if not self.dark else 0.16)
+        shade = self._shades.get(("body", family))
+        if shade is None:
+            shade = self._shades[("body", family)] = mix(
+                self.block_fill, self.family(family), 0.10 if not self.dark else 0.16)
+        return QColor(shade)
 
 
 def canvas_style(palette: QPalette | None = None) -> CanvasStyle:

@@ -81,6 +81,9 @@ class InspectorWidget(QWidget):
         self.selection = selection
         self.setObjectName("inspector")
         self._key: tuple[str, str] | None = None  # (layer id, type) the form was built for
+        #: (name, description, several selected) the model page was built for, and its numbers.
+        self._model_layout: tuple[object, ...] | None = None
+        self._model_numbers: list[QLabel] = []
         self.editors: dict[str, ParamEditor] = {}
         self.id_editor: _IdEditor | None = None
         self.trainable: QCheckBox | None = None
@@ -179,31 +182,43 @@ class InspectorWidget(QWidget):
             editor.commit_pending()
 
     def _show_model(self) -> None:
-        """Nothing selected: the model at a glance, and what to do next."""
+        """Nothing selected: the model at a glance, and what to do next. An edit that keeps
+        the page's layout (the same name, description and hint) only rewrites its numbers."""
         self._commit_pending()
-        self._key = None
-        box = self._new_page()
         graph, result = self.document.graph, self.document.result
-        self._heading(box, graph.name or "Untitled model", None)
         t = result.totals
         state = ("valid" if result.valid
                  else f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}")
         n = len(graph)
-        self.notation.setText(f"{n} layer{'s' if n != 1 else ''}, {state}")
+        notation = f"{n} layer{'s' if n != 1 else ''}, {state}"
+        values = (t.trainable, t.non_trainable, t.total, t.macs)
+        several = len(self.selection.ids()) > 1
+        layout = (graph.name, graph.description, several)
+        if self._key is None and self._model_layout == layout:
+            self.notation.setText(notation)
+            for number, value in zip(self._model_numbers, values, strict=True):
+                number.setText(f"{value:,}")
+                number.setToolTip(human_count(value))
+            return
+        self._key = None
+        self._model_layout = layout
+        box = self._new_page()
+        self._heading(box, graph.name or "Untitled model", None)
+        self.notation.setText(notation)
         self.description.setText(graph.description or "")
         self.description.setVisible(bool(graph.description))
         box.addWidget(self.description)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
-        for label, value in (("Trainable params", t.trainable),
-                             ("Non-trainable params", t.non_trainable),
-                             ("Total params", t.total), ("MACs per image", t.macs)):
+        self._model_numbers = []
+        for label, value in zip(("Trainable params", "Non-trainable params", "Total params",
+                                 "MACs per image"), values, strict=True):
             number = QLabel(f"{value:,}")
             number.setAlignment(Qt.AlignmentFlag.AlignRight)
             number.setToolTip(human_count(value))
             form.addRow(label, number)
+            self._model_numbers.append(number)
         box.addLayout(form)
-        several = len(self.selection.ids()) > 1
         hint = _wrapped("Select a block on the canvas to see and edit its settings and what it "
                         "computes." if not several else "")
         hint.setStyleSheet(f"color: {self._muted()};")

@@ -280,6 +280,8 @@ class FeatureMapsWidget(RedrawWhenShown, QWidget):
         self._shown_layer = layer_id if out.ndim == 3 else None
         if self.pinned is not None:
             self._update_effective()  # the weights may have changed: recompute for them
+        elif self.sample_view.box() is None:
+            self._show_unit(None)  # the hint under the sample fits the maps now shown
 
     # -- what one unit sees -------------------------------------------------------------------
     def unit_box(self, layer_id: str, row: int, col: int) -> Box | None:
