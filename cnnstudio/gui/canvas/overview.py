@@ -5,9 +5,9 @@ use (a large model held at a legible zoom); clicking or dragging in it moves the
 At the overview's scale most edits change nothing it shows (a shape or a parameter count is
 not drawn there), yet the items they touch would be painted again, and on a large model those
 are dozens of long wires. So the overview keeps the picture it drew, with the scene's
-description of what that picture shows (``CanvasScene.picture_key``), and repaints from it
-while the description is unchanged; otherwise it paints as any view does, and re-draws the
-kept picture where it has fallen behind when it next uses it.
+description of what that picture shows (``CanvasScene.picture``), and repaints from it. Where
+the description changed (the places of the items whose description differs) it paints as any
+view does until it has copied, soon after, what the view paints there into the kept picture.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
-from cnnstudio.gui.canvas.scene import CanvasScene
+from cnnstudio.gui.canvas.scene import CanvasScene, Picture
 
 SIZE = (220, 150)
-#: The kept picture is brought up to date this long after the first paint it missed (so during
-#: a drag, which changes what it shows all the time, at most ten times a second).
+#: After a change it shows, the kept picture catches up this long after the first paint it
+#: missed (during a drag, which changes what it shows all the time, at most ten times a
+#: second); a picture not yet kept at all is made at once.
 _FILL_AFTER_MS = 100
 _MARGIN = 10
 
@@ -55,16 +56,15 @@ class OverviewMap(QGraphicsView):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         #: What it was last fitted to: the model's extent, the canvas's view and both sizes.
         self._last: tuple[object, ...] | None = None
-        #: The picture last painted, what the scene then showed, where the picture is behind
+        #: The picture last painted, what the scene shows there, where the picture is behind
         #: the screen, and the view geometry it was painted for.
         self._kept: QPixmap | None = None
-        self._kept_key: tuple | None = None
+        self._kept_picture: Picture | None = None
         self._behind = QRegion()
         self._kept_geometry: tuple[object, ...] | None = None
         self._grabbing = False
         self._fill_timer = QTimer(self)
         self._fill_timer.setSingleShot(True)
-        self._fill_timer.setInterval(_FILL_AFTER_MS)
         self._fill_timer.timeout.connect(self._fill)
         self.hide()
 
@@ -88,6 +88,9 @@ class OverviewMap(QGraphicsView):
         port = self.canvas.viewport()
         self.move(port.width() - self.width() - _MARGIN, port.height() - self.height() - _MARGIN)
         self.raise_()
+        picture = self._picture()
+        if picture is not None and self._start_kept(picture):
+            self._fill()  # keep the whole picture now, rather than paint it and then keep it
         self.viewport().update()
         self._last = (rect, shown, self.canvas.viewport().size(), self.viewport().size(),
                       self.isVisible())
@@ -105,22 +108,20 @@ class OverviewMap(QGraphicsView):
             return
         port = self.viewport()
         ratio = port.devicePixelRatioF()
-        geometry = (self.transform(), self.horizontalScrollBar().value(),
-                    self.verticalScrollBar().value(), port.size(), ratio)
-        key = self._picture_key()
-        if self._kept is None or geometry != self._kept_geometry:
-            self._kept = QPixmap(port.size() * ratio)
-            self._kept.setDevicePixelRatio(ratio)
-            self._behind = QRegion(port.rect())
-            self._kept_geometry, self._kept_key = geometry, key
-        if key is None or key != self._kept_key or event.region().intersects(self._behind):
-            # Something it shows changed, or the kept picture lacks this part: paint as any
-            # view does, and bring the kept picture up to date once things are quiet.
+        picture = self._picture()
+        if picture is None:  # items it cannot vouch for: paint as any view does
+            self._kept = None
             super().paintEvent(event)
-            self._behind = self._behind.united(event.region())
-            self._kept_key = key
+            return
+        self._start_kept(picture)
+        self._note_changes(picture)
+        if event.region().intersects(self._behind):
+            # Something it shows changed here, or the kept picture lacks this part: paint as
+            # any view does, and bring the kept picture up to date soon after.
+            super().paintEvent(event)
             if not self._fill_timer.isActive():
-                self._fill_timer.start()
+                whole = self._behind.contains(port.rect())
+                self._fill_timer.start(0 if whole else _FILL_AFTER_MS)
             return
         painter = QPainter(port)
         for rect in event.region():
@@ -132,19 +133,56 @@ class OverviewMap(QGraphicsView):
         self.drawForeground(painter, self.mapToScene(event.rect()).boundingRect())
         painter.end()
 
-    def _picture_key(self) -> tuple | None:
+    def _geometry(self) -> tuple[object, ...]:
+        port = self.viewport()
+        return (self.transform(), self.horizontalScrollBar().value(),
+                self.verticalScrollBar().value(), port.size(), port.devicePixelRatioF())
+
+    def _start_kept(self, picture: Picture) -> bool:
+        """A new, empty kept picture when there is none for the view as it is now placed;
+        returns whether it made one."""
+        geometry = self._geometry()
+        if self._kept is not None and geometry == self._kept_geometry \
+                and self._kept_picture is not None:
+            return False
+        port = self.viewport()
+        self._kept = QPixmap(port.size() * port.devicePixelRatioF())
+        self._kept.setDevicePixelRatio(port.devicePixelRatioF())
+        self._kept_geometry, self._kept_picture = geometry, picture
+        self._behind = QRegion(port.rect())
+        return True
+
+    def _picture(self) -> Picture | None:
         scene = self.scene()
         if not isinstance(scene, CanvasScene):
             return None
-        return scene.picture_key(self.transform().m11())
+        return scene.picture(self.transform().m11())
+
+    def _note_changes(self, picture: Picture) -> None:
+        """Mark where the kept picture can differ from what ``picture`` shows (the items whose
+        description changed, before and after) as behind, and keep ``picture`` as its
+        description for everywhere else."""
+        if self._kept_picture is None or picture == self._kept_picture:
+            return
+        rects = picture.changed_rects(self._kept_picture)
+        if rects is None:
+            self._behind = QRegion(self.viewport().rect())
+        else:
+            for left, top, right, bottom in rects:
+                shown = self.mapFromScene(QRectF(left, top, right - left, bottom - top))
+                self._behind = self._behind.united(
+                    QRegion(shown.boundingRect().adjusted(-2, -2, 2, 2)))
+        self._kept_picture = picture
 
     def _fill(self) -> None:
-        """Draw into the kept picture, as the view draws, the parts it lacks (after a change
-        it shows, which was painted directly), unless the scene changed again meanwhile."""
-        if (self._kept is None or self._behind.isEmpty() or not self.isVisible()
-                or self._picture_key() != self._kept_key or self._kept_key is None):
+        """Draw into the kept picture, exactly as the view draws, the parts it lacks."""
+        picture = self._picture()
+        if self._kept is None or picture is None or not self.isVisible():
             return
-        rect = self._behind.boundingRect()
+        self._note_changes(picture)
+        if self._behind.isEmpty():
+            return
+        rect = self._behind.boundingRect().intersected(self.viewport().rect())
         self._grabbing = True
         try:
             part = self.viewport().grab(rect)

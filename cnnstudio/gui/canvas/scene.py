@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from cnnstudio.core import routing
-from cnnstudio.core.appearance import block_text
+from cnnstudio.core.appearance import BLOCK_HEIGHT, BLOCK_WIDTH, block_text
 from cnnstudio.core.graph import Layer
 from cnnstudio.core.rules import fmt_shape
 from cnnstudio.core.unit_text import unit_text
@@ -302,26 +303,37 @@ class CanvasScene(QGraphicsScene):
         if not isinstance(item, BlockItem | EdgeItem | UnitFrameItem):
             self._others -= 1
 
-    def picture_key(self, zoom: float) -> tuple | None:
+    def picture(self, zoom: float) -> Picture | None:
         """Everything the scene's items draw at ``zoom`` (a small one: the overview), as plain
-        values: when it is unchanged, so is every pixel of a picture of the scene at that zoom
-        (an edit that changes only a shape or a count shows no change there). None while items
-        of other kinds are on the scene (they are not described here)."""
+        values, each item's with the scene rectangle it may paint in. When it is unchanged, so
+        is every pixel of a picture of the scene at that zoom (an edit that changes only a shape
+        or a count shows no change there); where it changed, only the rectangles of the items
+        whose values differ can have changed. None while items of other kinds are on the scene
+        (a wire being dragged, a drop hint: they are not described here)."""
         if self._others:
             return None
         labels = zoom >= PARAMS_ZOOM  # edges draw their labels from this zoom on
-        blocks = tuple(
-            (node, type(b), b.pos().x(), b.pos().y(), b.selected, b.zValue(),
-             b.in_port.hot, b.out_port.hot, None if b.view is None else (
-                 b.view.family, tuple(b.lines_at(zoom)), b.view.status, b.view.frozen,
-                 bool(b.view.alerts), b.view.has_input_port, b.view.merge))
-            for node, b in self.blocks.items())
-        edges = tuple((key, e._ends, e.selected, e.highlight, e.label if labels else None,
-                       e._label_rect.getRect() if labels else None)
-                      for key, e in self.edges.items())
-        frames = tuple((uid, f.frame_rect().getRect(), f.header_rect().getRect(), f.name,
-                        f.selected) for uid, f in self.frames.items())
-        return (id(self.style), self.backgroundBrush().color().rgba(), blocks, edges, frames)
+        items: dict[object, tuple[object, routing.Rect]] = {}
+        for node, b in self.blocks.items():
+            x, y = b.pos().x(), b.pos().y()
+            view = b.view
+            items[("block", node)] = (
+                (type(b), x, y, b.selected, b.zValue(), b.opacity(), b.in_port.hot,
+                 b.out_port.hot, None if view is None else (
+                     view.family, tuple(b.lines_at(zoom)), view.status, view.frozen,
+                     bool(view.alerts), view.has_input_port, view.merge)),
+                (x - _PAINT_MARGIN, y - _PAINT_MARGIN, x + BLOCK_WIDTH + _PAINT_MARGIN,
+                 y + BLOCK_HEIGHT + _PAINT_MARGIN))
+        for key, e in self.edges.items():
+            items[("edge", key)] = (
+                (e._ends, e.selected, e.highlight, e.label if labels else None,
+                 e._label_rect.getRect() if labels else None),
+                _corners(e.sceneBoundingRect()))
+        for uid, f in self.frames.items():
+            items[("frame", uid)] = ((f.frame_rect().getRect(), f.header_rect().getRect(),
+                                      f.name, f.selected, f.zValue()),
+                                     _corners(f.sceneBoundingRect()))
+        return Picture((id(self.style), self.backgroundBrush().color().rgba()), items)
 
     def content_rect(self) -> QRectF:
         """The rectangle the blocks cover (null when there are none)."""
@@ -429,6 +441,36 @@ class CanvasScene(QGraphicsScene):
             item: QGraphicsItem | None = self.blocks.get(lid)
             if item is not None:
                 item.setZValue(DRAG_Z if front else BLOCK_Z)
+
+
+#: How far around its rectangle a block may paint (selection outline, badges, ports, a unit's
+#: stacked cards), in scene units.
+_PAINT_MARGIN = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What a picture of the scene shows (``CanvasScene.picture``): values that concern every
+    item (style, background), and per item its drawn values and the rectangle it paints in."""
+
+    common: tuple[object, ...]
+    items: dict[object, tuple[object, routing.Rect]]
+
+    def changed_rects(self, before: Picture) -> list[routing.Rect] | None:
+        """Where the two pictures can differ: the before and after rectangles of the items
+        whose values differ; None when a change concerns every item."""
+        if self.common != before.common:
+            return None
+        rects = []
+        for key in self.items.keys() | before.items.keys():
+            now, then = self.items.get(key), before.items.get(key)
+            if now != then:
+                rects += [entry[1] for entry in (now, then) if entry is not None]
+        return rects
+
+
+def _corners(rect: QRectF) -> routing.Rect:
+    return (rect.left(), rect.top(), rect.right(), rect.bottom())
 
 
 def _label_key(key: tuple[str, str]) -> str:

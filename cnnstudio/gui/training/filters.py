@@ -15,6 +15,7 @@ from cnnstudio.engine.errors import EngineError
 from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import filters_to_rgb, rgb_to_qimage
+from cnnstudio.gui.training.layer_choice import list_layers
 from cnnstudio.gui.training.tile_grid import TileGrid
 
 __all__ = ["FiltersWidget"]
@@ -60,16 +61,9 @@ class FiltersWidget(RedrawWhenShown, QWidget):
     def _fill_layers(self) -> None:
         self._layers_stale = False
         doc = self.controller.document
-        current = self.layer_id()
-        convs = [lid for lid in doc.result.order
-                 if lid in doc.graph and doc.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER]
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        for lid in convs:
-            self.layer_combo.addItem(lid, lid)
-        if current in convs:
-            self.layer_combo.setCurrentIndex(convs.index(current))
-        self.layer_combo.blockSignals(False)
+        list_layers(self.layer_combo, [
+            lid for lid in doc.result.order
+            if lid in doc.graph and doc.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER])
 
     def refresh(self) -> None:
         if not self.begin_redraw():

@@ -31,6 +31,7 @@ from cnnstudio.engine.introspect import TopUnit, crop_field, top_activations
 from cnnstudio.gui.training.background import NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
+from cnnstudio.gui.training.layer_choice import list_layers
 from cnnstudio.gui.training.tile_grid import TileGrid
 from cnnstudio.gui.training.worker import BackgroundJob, lower_priority, short_gil_switch
 
@@ -108,19 +109,10 @@ class TopPatchesWidget(QWidget):
     # -- choices ------------------------------------------------------------------------------
     def _fill_layers(self) -> None:
         doc = self.controller.document
-        current = self.layer_combo.currentData()
-        ids = [lid for lid in doc.result.order if lid in doc.graph
-               and doc.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER
-               and doc.result.layers[lid].output_shape is not None]
-        listed = [self.layer_combo.itemData(i) for i in range(self.layer_combo.count())]
-        if ids != listed:  # most edits keep the list: its items stay as they are
-            self.layer_combo.blockSignals(True)
-            self.layer_combo.clear()
-            for lid in ids:
-                self.layer_combo.addItem(lid, lid)
-            if current in ids:
-                self.layer_combo.setCurrentIndex(ids.index(current))
-            self.layer_combo.blockSignals(False)
+        list_layers(self.layer_combo, [
+            lid for lid in doc.result.order if lid in doc.graph
+            and doc.graph.layer(lid).spec.role == ROLE_SPATIAL_FILTER
+            and doc.result.layers[lid].output_shape is not None])
         self._layer_changed()
 
     def _layer_changed(self) -> None:
