@@ -51,10 +51,12 @@ class _Entry:
 
     def still_holds(self, layer: Layer, fed: tuple[Handoff | None, ...], cycle: bool,
                     stuck: bool) -> bool:
-        return (self.type == layer.type and self.trainable == layer.trainable
-                and self.cycle == cycle and self.stuck == stuck
-                and self.inputs == layer.inputs and self.params == layer.params
-                and self.fed == fed)  # the same objects mostly (see _keep_equal), else equal
+        # What the inputs hand on first: the same objects mostly (see _keep_equal), else equal;
+        # and what changes when an edit upstream changes everything below it.
+        return (self.fed == fed and self.type == layer.type
+                and self.trainable == layer.trainable and self.cycle == cycle
+                and self.stuck == stuck and self.inputs == layer.inputs
+                and self.params == layer.params)
 
 
 def _snapshot(params: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +98,10 @@ class IncrementalValidator:
                 recomputed.append(lid)
                 if entry is not None:
                     outcome = _keep_equal(entry.outcome, outcome)
-                entry = _Entry(layer.type, _snapshot(layer.params), layer.trainable,
-                               list(layer.inputs), cycle, stuck, fed, outcome)
+                params = entry.params if entry is not None and entry.params == layer.params \
+                    else _snapshot(layer.params)
+                entry = _Entry(layer.type, params, layer.trainable, list(layer.inputs), cycle,
+                               stuck, fed, outcome)
             entries[lid] = entry
             done[lid] = entry.outcome
         self._entries = entries
