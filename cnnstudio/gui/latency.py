@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from cnnstudio.core.graph import Graph
 
@@ -60,10 +61,13 @@ def cold_start_seconds(runs: int = 5) -> list[float]:
     home = tempfile.mkdtemp(prefix="cnnstudio-cold-")
     env["XDG_CONFIG_HOME"] = home  # a first start: no saved layout, no recovery copies
     env["XDG_DATA_HOME"] = home
+    # the child measures this cnnstudio, not one that happens to lie in the current folder
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cnnstudio.gui.latency"], env=env, check=True,
+        subprocess.run([sys.executable, "-P", "-m", "cnnstudio.gui.latency"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
         times.append(time.perf_counter() - t0)
     return times

@@ -18,3 +18,15 @@ def test_edit_latency_leaves_the_callers_graph_alone(qapp):
 def test_cold_start_child_exits_once_the_window_is_shown():
     (seconds,) = cold_start_seconds(1)  # raises if the child fails or never shows its window
     assert seconds > 0
+
+
+def test_cold_start_measures_this_cnnstudio_not_one_in_the_current_folder(tmp_path, monkeypatch):
+    # a bench run from inside another checkout must not time that checkout's window
+    decoy = tmp_path / "cnnstudio" / "gui"
+    decoy.mkdir(parents=True)
+    (tmp_path / "cnnstudio" / "__init__.py").write_text("")
+    (decoy / "__init__.py").write_text("")
+    (decoy / "latency.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    (seconds,) = cold_start_seconds(1)
+    assert seconds > 0
