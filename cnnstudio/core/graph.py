@@ -82,12 +82,14 @@ def _check_distinct(layer_id: str, inputs: list[str]) -> None:
         raise GraphError(f"{layer_id}: {twice[0]} is listed twice as an input")
 
 
-def _copy_value(value: Any) -> Any:
-    """A param value copied as deep as it is mutable (lists and dicts of JSON values)."""
+def copy_value(value: Any) -> Any:
+    """A param value (or a whole params dict) copied as deep as it is mutable: lists and dicts
+    of JSON values are copied, strings, numbers and None shared. Later in-place changes of the
+    original cannot reach the copy."""
     if isinstance(value, dict):
-        return {k: _copy_value(v) for k, v in value.items()}
+        return {k: copy_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy_value(v) for v in value]
+        return [copy_value(v) for v in value]
     if value is None or isinstance(value, (str, int, float)):
         return value
     return copy.deepcopy(value)
@@ -365,7 +367,7 @@ class Graph:
         new = Graph.__new__(Graph)
         for name, value in vars(self).items():
             if name == "_layers":
-                value = {lid: dataclasses.replace(layer, params=_copy_value(layer.params),
+                value = {lid: dataclasses.replace(layer, params=copy_value(layer.params),
                                                   inputs=list(layer.inputs))
                          for lid, layer in value.items()}
             elif name == "positions":

@@ -19,11 +19,10 @@ covered.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
-from cnnstudio.core.graph import Graph, Layer
+from cnnstudio.core.graph import Graph, Layer, copy_value
 from cnnstudio.core.validator import (
     Handoff,
     LayerOutcome,
@@ -59,16 +58,6 @@ class _Entry:
                 and self.params == layer.params)
 
 
-def _snapshot(params: dict[str, Any]) -> dict[str, Any]:
-    """A copy that later in-place changes of the layer's params cannot reach (values are
-    numbers, words, None and short lists of ints)."""
-    snap = params.copy()
-    for k, v in snap.items():
-        if type(v) is list:
-            snap[k] = copy.deepcopy(v)
-    return snap
-
-
 class IncrementalValidator:
     """Validates successive states of a model, reusing what an edit did not change.
 
@@ -99,7 +88,7 @@ class IncrementalValidator:
                 if entry is not None:
                     outcome = _keep_equal(entry.outcome, outcome)
                 params = entry.params if entry is not None and entry.params == layer.params \
-                    else _snapshot(layer.params)
+                    else copy_value(layer.params)
                 entry = _Entry(layer.type, params, layer.trainable, list(layer.inputs), cycle,
                                stuck, fed, outcome)
             entries[lid] = entry
