@@ -22,6 +22,7 @@ import numpy as np
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.validator import validate
+from cnnstudio.engine.bench_process import Runner, timed_calls
 from cnnstudio.engine.kernels._blas import blas_controllable
 from cnnstudio.engine.kernels._parallel import WORKERS
 from cnnstudio.engine.memory import estimate_training_bytes
@@ -30,9 +31,8 @@ from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 
 __all__ = ["BENCH_OPTIMIZER", "EDITS", "Runner", "StepTiming", "big_graph", "engine_step",
-           "machine_line", "random_batch", "time_edit_validation", "time_engine_training",
-           "time_interleaved", "time_rounds", "time_steps", "time_validator", "timed_calls",
-           "training_memory"]
+           "machine_line", "random_batch", "time_edit_validation", "time_interleaved",
+           "time_rounds", "time_validator", "timed_calls", "training_memory"]
 
 #: The update rule both engines use in the bench (plain SGD with momentum: cheap and identical).
 BENCH_OPTIMIZER = OptimizerConfig("momentum", lr=0.01, momentum=0.9)
@@ -131,14 +131,9 @@ def random_batch(shape: tuple[int, ...], classes: int, batch: int, seed: int = 0
     return x, y
 
 
-def time_steps(step: Callable[[], object], steps: int, warmup: int, batch: int) -> StepTiming:
-    """Run ``warmup`` untimed then ``steps`` timed calls of ``step``; median step time."""
-    return StepTiming(batch, statistics.median(timed_calls(step)(warmup, steps)))
-
-
 def engine_step(network: Network, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
     """One training step (forward, loss, backward, momentum update) of the engine on one batch,
-    as a callable for :func:`time_steps` or :func:`time_interleaved`."""
+    as a callable for :func:`time_interleaved` or a bench worker."""
     optimizer = make_optimizer(BENCH_OPTIMIZER)
     return lambda: train_step(network, optimizer, x, y)
 
@@ -169,33 +164,6 @@ def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
         if started:
             tracemalloc.stop()
     return estimate_training_bytes(network, batch), peak
-
-
-def time_engine_training(network: Network, x: np.ndarray, y: np.ndarray, steps: int,
-                         warmup: int = 3) -> StepTiming:
-    """Training steps of the engine on one batch (see :func:`engine_step`)."""
-    return time_steps(engine_step(network, x, y), steps, warmup, len(x))
-
-
-#: Runs ``untimed`` steps, then ``timed`` ones, and returns the seconds of each timed one: a
-#: contender in this process (:func:`timed_calls`) or in a worker process
-#: (:meth:`cnnstudio.engine.bench_process.BenchWorker.run`).
-Runner = Callable[[int, int], list[float]]
-
-
-def timed_calls(step: Callable[[], object]) -> Runner:
-    """``step`` as a :data:`Runner` in this process."""
-    def run(untimed: int, timed: int) -> list[float]:
-        for _ in range(untimed):
-            step()
-        times = []
-        for _ in range(timed):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        return times
-
-    return run
 
 
 def time_rounds(runners: dict[str, Runner], steps: int, warmup: int, batch: int,

@@ -29,13 +29,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["BenchWorker", "BenchWorkerError", "Builder", "one_line", "serve"]
+__all__ = ["BenchWorker", "BenchWorkerError", "Builder", "Runner", "one_line", "serve",
+           "timed_calls"]
 
 #: Builds a contender from its spec: ``(step callable, facts to report to the parent)``.
 Builder = Callable[[dict[str, Any]], tuple[Callable[[], object], dict[str, Any]]]
 
 #: Seconds the parent waits for one answer before it gives up on the worker.
 DEFAULT_TIMEOUT = 600.0
+
+
+#: Runs ``untimed`` steps, then ``timed`` ones, and returns the seconds of each timed one: a
+#: contender in this process (:func:`timed_calls`) or in a worker process
+#: (:meth:`BenchWorker.run`).
+Runner = Callable[[int, int], list[float]]
+
+
+def timed_calls(step: Callable[[], object]) -> Runner:
+    """``step`` as a :data:`Runner` in this process."""
+    def run(untimed: int, timed: int) -> list[float]:
+        for _ in range(untimed):
+            step()
+        times = []
+        for _ in range(timed):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    return run
 
 
 class BenchWorkerError(RuntimeError):
@@ -74,13 +96,7 @@ def serve(build: Builder, requests: IO[str], answers: IO[str]) -> None:
             elif op == "run":
                 if step is None:
                     raise RuntimeError("run before setup")
-                for _ in range(int(message.get("untimed", 0))):
-                    step()
-                times = []
-                for _ in range(int(message["timed"])):
-                    t0 = time.perf_counter()
-                    step()
-                    times.append(time.perf_counter() - t0)
+                times = timed_calls(step)(int(message.get("untimed", 0)), int(message["timed"]))
                 answer({"ok": True, "times": times})
             else:
                 raise ValueError(f"unknown request {op!r}")
