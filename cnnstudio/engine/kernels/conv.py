@@ -154,35 +154,12 @@ def _padded(x: np.ndarray, windows: Windows, workspace: Workspace | None, name: 
     return xp
 
 
-def im2col(
-    x: np.ndarray, windows: Windows, workspace: Workspace | None = None, name: str = "cols",
-    dilation: Dilation = (1, 1),
-) -> np.ndarray:
-    """[C, B, H, W] -> [C*Fh*Fw, B*H'*W']: every receptive field as a column.
-
-    Row index is ``(c*Fh + i)*Fw + j`` (PyTorch's flattened weight order); column index is
-    ``(b*H' + y)*W' + x`` (the output's own layout), so the matmul needs no transposes.
-    Fh, Fw are the kernel's taps: with ``dilation`` the windows span ``d*(F-1)+1`` pixels and
-    tap ``i`` reads every ``d``-th of them. The rows of each channel are contiguous, so the rows
-    of a channel group are one block (a grouped convolution multiplies block by block).
-    A 1x1, stride-1, unpadded window needs no copy: the result is then a view of ``x``.
-    ``name`` keys the buffers in ``workspace`` (the backward pass keeps a second set).
-    """
-    wh, ww = windows
-    c, b = x.shape[0], x.shape[1]
-    if _is_pointwise(windows):
-        return x.reshape(c, -1)
-    view = conv_view(_padded(x, windows, workspace, name + "_pad"), windows, dilation)
-    cols = _scratch(workspace, name, view.shape, x.dtype)
-    parallel_chunks(lambda s: np.copyto(cols[s], view[s]), c, cols.size)
-    return cols.reshape(c * view.shape[1] * view.shape[2], b * wh.out * ww.out)
-
-
 def col2im(
     cols: np.ndarray, x_shape: tuple[int, ...], windows: Windows, dilation: Dilation = (1, 1),
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Adjoint of :func:`im2col`: [C*Fh*Fw, B*H'*W'] -> [C, B, H, W], summing overlaps.
+    """Adjoint of the column matrix :func:`_blocked_conv` builds: [C*Fh*Fw, B*H'*W'] ->
+    [C, B, H, W], summing overlaps.
 
     One strided add per kernel tap (Fh*Fw of them), written straight into the unpadded
     result; contributions that fell on padding are simply never added. Into a new zero array,
