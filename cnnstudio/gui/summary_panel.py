@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMenu,
     QPushButton,
     QTableWidget,
@@ -34,6 +33,7 @@ from cnnstudio.core.graph import Layer
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_row
 from cnnstudio.gui.lazy import RedrawWhenShown
+from cnnstudio.gui.steady_label import SteadyLabel, steady
 
 #: Item data role holding the layer id of a row (None on the totals row).
 LAYER_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -50,14 +50,14 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self.selection = selection
         self.setObjectName("summary")
 
-        self.totals = QLabel(self)
+        self.totals = SteadyLabel(self)
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.copy_text_action = QAction("Copy as text", self)
         self.copy_text_action.triggered.connect(self.copy_text)
         self.copy_markdown_action = QAction("Copy as Markdown", self)
         self.copy_markdown_action.triggered.connect(self.copy_markdown)
         top = QHBoxLayout()
-        top.addWidget(self.totals, 1)
+        top.addWidget(steady(self.totals), 1)
         for action in (self.copy_text_action, self.copy_markdown_action):
             button = QPushButton(action.text(), self)
             button.setToolTip(f"{action.text()} to the clipboard (table, totals and problems)")
