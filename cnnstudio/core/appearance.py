@@ -27,6 +27,57 @@ ERROR_COLOR = "#d64541"
 WARNING_COLOR = "#e0a030"
 ACCENT_COLOR = "#3d7be0"
 
+RGB = tuple[float, float, float]  # each 0..1
+
+
+def hex_rgb(color: str) -> RGB:
+    """``"#rrggbb"`` as three fractions."""
+    return tuple(int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def rgb_hex(rgb: RGB) -> str:
+    return "#" + "".join(f"{round(min(max(v, 0.0), 1.0) * 255):02x}" for v in rgb)
+
+
+def mix_rgb(a: RGB, b: RGB, t: float) -> RGB:
+    """``a`` moved a fraction ``t`` towards ``b``."""
+    return tuple(x + (y - x) * t for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+
+
+def luminance(rgb: RGB) -> float:
+    """WCAG relative luminance of an opaque colour."""
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = rgb
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+
+def contrast(a: RGB, b: RGB) -> float:
+    """WCAG contrast ratio of two colours, 1 (same) to 21 (black on white)."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def readable_rgb(fill: RGB, text: RGB, ratio: float = 4.5) -> RGB:
+    """``fill`` moved away from ``text`` (towards black or white) just until ``text`` on it
+    reaches ``ratio``, so a family tint keeps its hue but a title on it stays legible (the
+    canvas headers and the exported diagram's alike)."""
+    light_text = (max(text) + min(text)) / 2 >= 0.5  # HSL lightness
+    away = (0.0, 0.0, 0.0) if light_text else (1.0, 1.0, 1.0)
+    for step in range(21):
+        # in whole 8-bit steps, so the shade still passes once written as #rrggbb
+        shade = hex_rgb(rgb_hex(mix_rgb(fill, away, step * 0.05)))
+        if contrast(shade, text) >= ratio:
+            return shade
+    return away
+
+
+def header_color(family: str) -> str:
+    """The family tint behind a block's white title: darkened just enough for WCAG's 4.5:1, as
+    the canvas draws it."""
+    return rgb_hex(readable_rgb(hex_rgb(FAMILY_COLORS.get(family, "#888888")), (1.0, 1.0, 1.0)))
+
+
 #: Canvas geometry in scene units; the auto-layout spaces blocks by these.
 BLOCK_WIDTH = 190.0
 BLOCK_HEIGHT = 58.0

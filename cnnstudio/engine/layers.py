@@ -21,7 +21,6 @@ import numpy as np
 
 from cnnstudio.core.catalogue import INIT_FAN, INIT_ONES
 from cnnstudio.core.graph import Layer
-from cnnstudio.core.shapes import pair
 from cnnstudio.engine import kernels as K
 from cnnstudio.engine.kernels import activations as A
 from cnnstudio.engine.kernels import dense as D
@@ -180,11 +179,9 @@ class Conv2DLayer(LayerImpl):
 
     def kept_elements(self, need_dx):
         # What the convolution kernels keep in the layer's workspace (the column matrix, the
-        # padded input, the backward's widened or padded output gradient); the output itself
-        # is not kept.
+        # padded input, the backward's padded output gradient); the output itself is not kept.
         return K.training_workspace_elements(self.in_shapes[0][0], self.params["weight"].shape,
-                                             self.windows, self.config["groups"],
-                                             pair(self.config["dilation"]), need_dx)
+                                             self.windows, need_dx)
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and

@@ -19,9 +19,9 @@ from cnnstudio.core.appearance import (
     BLOCK_HEIGHT,
     BLOCK_WIDTH,
     ERROR_COLOR,
-    FAMILY_COLORS,
     WARNING_COLOR,
     block_text,
+    header_color,
 )
 from cnnstudio.core.graph import Graph, Layer
 from cnnstudio.core.layout import auto_layout
@@ -186,7 +186,7 @@ def _unit_block(text: UnitText, x: float, y: float) -> list[str]:
 def _block(layer: Layer, result: ValidationResult, x: float, y: float) -> list[str]:
     rep = result.layers.get(layer.id)
     text = block_text(layer, rep)
-    color = FAMILY_COLORS.get(layer.spec.family, "#888888")
+    color = header_color(layer.spec.family)
     border = STATUS_COLORS.get(rep.status if rep else "", color)
     inner = BLOCK_WIDTH - 16
     w, h = BLOCK_WIDTH, BLOCK_HEIGHT

@@ -116,11 +116,12 @@ def _onnx_pads(wh: AxisWindow, ww: AxisWindow) -> list[int]:
 
 
 def _pool_pads(w: AxisWindow) -> tuple[int, int]:
-    """A pool's (before, after) padding, the after side grown by however far a ``ceil_mode``
-    last window hangs over the edge: plain floor pooling then gives exactly the windows the
-    engine uses (whatever rule a runtime has for ceil_mode)."""
-    hang = max((w.out - 1) * w.s + w.f - (w.n + w.pad_total), 0)
-    return w.pad_before, w.pad_after + hang
+    """A pool's (before, after) padding for plain floor pooling to give exactly the engine's
+    windows, whatever rule a runtime has for ``ceil_mode``: the after side reaches just as far
+    as the last window does. That grows it when a ``ceil_mode`` last window hangs over the
+    edge, and shrinks it when the last window would start in the right padding and is dropped
+    (PyTorch's rule, which the engine follows: ONNX's AveragePool would keep that window)."""
+    return w.pad_before, max((w.out - 1) * w.s + w.f - w.n - w.pad_before, 0)
 
 
 def _onnx_pool_pads(wh: AxisWindow, ww: AxisWindow) -> list[int]:

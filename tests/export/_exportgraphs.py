@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cnnstudio.core.graph import Graph
 from cnnstudio.core.validator import validate
 from cnnstudio.engine.network import Network
+from tests.edit_sequences import valid_graphs as catalogue_graphs
 
 _counter = itertools.count()
 
@@ -132,9 +133,17 @@ def _step(draw: st.DrawFn, graph: Graph, last: str, kind: str) -> str:
     return last
 
 
+def valid_graphs() -> st.SearchStrategy[Graph]:
+    """Small valid models: half of them built for the exporters' hard cases (conv branches into
+    merges, odd paddings and strides, dense heads), half from the whole catalogue (every layer
+    type and param, units), so a layer added to the catalogue is exported in random company
+    without this file knowing of it."""
+    return st.one_of(_hard_case_graphs(), catalogue_graphs(max_steps=8))
+
+
 @st.composite
-def valid_graphs(draw: st.DrawFn) -> Graph:
-    """Small valid models mixing every layer type: branches, merges, odd paddings, strides."""
+def _hard_case_graphs(draw: st.DrawFn) -> Graph:
+    """Conv branches into merges, odd paddings, strides, and a flat head."""
     graph = Graph("random")
     last = graph.add_layer("Input", {"channels": draw(st.integers(1, 3)),
                                      "height": draw(st.integers(3, 9)),

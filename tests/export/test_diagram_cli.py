@@ -11,7 +11,7 @@ from _exportgraphs import import_file, random_state
 
 from cnnstudio.cli import main
 from cnnstudio.core import modelfile
-from cnnstudio.core.appearance import FAMILY_COLORS, block_text
+from cnnstudio.core.appearance import block_text, contrast, header_color, hex_rgb
 from cnnstudio.core.layout import auto_layout
 from cnnstudio.core.templates import load_template
 from cnnstudio.core.validator import validate
@@ -38,7 +38,10 @@ def test_svg_has_every_block_text_family_colour_and_edge_label():
         assert bt.title in texts and bt.layer_id in texts and bt.shape in texts
         if bt.params:
             assert bt.params in texts
-        assert FAMILY_COLORS[layer.spec.family] in fills
+        header = header_color(layer.spec.family)
+        assert header in fills
+        # the white bold title on it passes WCAG AA for normal-size text
+        assert contrast(hex_rgb(header), (1.0, 1.0, 1.0)) >= 4.5, layer.spec.family
     curves = [p for p in root.iter(f"{SVG}path") if p.get("marker-end")]
     assert len(curves) == len(graph.edges())
     assert texts.count("32x16x16") >= 4  # edge labels carry the shapes that flow

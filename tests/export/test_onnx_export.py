@@ -74,6 +74,12 @@ def _chain(kind: str, params: dict) -> Graph:
     ("MaxPool2D", {"pool_size": 2, "stride": 2, "padding": 3}),
     ("MaxPool2D", {"pool_size": 2, "stride": 3, "padding": 2}),
     ("Conv2D", {"filters": 2, "kernel_size": 4, "stride": 3, "padding": "same"}),
+    # ceil_mode whose last window would start in the right padding: PyTorch (and the engine)
+    # drop it, ONNX's own ceil rule would not (7 rows, 1x1 windows, padding 1: 8 rows, not 9).
+    ("AvgPool2D", {"pool_size": 1, "padding": 1, "ceil_mode": True}),
+    ("MaxPool2D", {"pool_size": 1, "padding": 1, "ceil_mode": True}),
+    ("AvgPool2D", {"pool_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ("MaxPool2D", {"pool_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
 ])
 def test_padding_reproduced_exactly(kind, params):
     """All-negative inputs: a padded zero counted as a pixel, or -inf escaping, would show."""

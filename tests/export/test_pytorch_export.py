@@ -98,6 +98,9 @@ def _chain(*layers, shape=(2, 7, 6)) -> Graph:
     ("AvgPool2D", {"pool_size": 2, "stride": 2, "padding": 3}),  # windows of padding only
     ("MaxPool2D", {"pool_size": 2, "stride": 2, "padding": 2}),  # pad > kernel / 2
     ("MaxPool2D", {"pool_size": 3, "stride": 2, "padding": "same"}),
+    # ceil_mode whose last window would start in the right padding (dropped, as in PyTorch)
+    ("AvgPool2D", {"pool_size": 1, "padding": 1, "ceil_mode": True}),
+    ("MaxPool2D", {"pool_size": 2, "stride": 1, "padding": 1, "ceil_mode": True}),
 ])
 def test_padding_reproduced_exactly(layer, tmp_path):
     """The cases nn.Conv2d/nn.*Pool2d cannot express, with inputs that are all negative so a

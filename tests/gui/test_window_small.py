@@ -232,3 +232,23 @@ def test_confusion_images_of_a_folder_dataset_show_their_file_names(qtbot):
     assert title.startswith("test/") and title.endswith(f"/{first}.png")
     dialog.close()
     ui.controller.shutdown()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_epochs_without_validation_draw_no_validation_points(qtbot):
+    """Training with no validation split: the validation curves stay empty (pyqtgraph used to
+    warn "All-NaN slice" on a curve of missing values) while the training curves draw."""
+    curves = CurvesWidget()
+    qtbot.addWidget(curves)
+    curves.resize(800, 400)
+    curves.show()
+    curves.reset(2)
+    curves.add_batches(_batches(4, 0.5))
+    curves.add_epoch(EpochPoint(1, 2, 0.9, 0.5, None, None, 100.0))
+    curves.add_epoch(EpochPoint(2, 2, 0.7, 0.6, 0.8, None, 100.0))
+    curves.flush()
+    qtbot.waitExposed(curves)
+    data = curves.curve_data()
+    assert list(data["train accuracy"][1]) == [50.0, 60.0]
+    assert len(data["validation accuracy"][0]) == 0
+    assert list(data["validation loss"][0]) == [2.0] and list(data["validation loss"][1]) == [0.8]

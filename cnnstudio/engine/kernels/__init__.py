@@ -42,7 +42,6 @@ from cnnstudio.engine.kernels.conv import (
     col2im,
     conv2d_backward,
     conv2d_forward,
-    im2col,
     training_workspace_elements,
 )
 from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
@@ -147,7 +146,6 @@ __all__ = [
     "hardsigmoid_forward",
     "hardswish_backward",
     "hardswish_forward",
-    "im2col",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "maxpool2d_backward",

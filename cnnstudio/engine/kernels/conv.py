@@ -51,8 +51,6 @@ from cnnstudio.engine.kernels._windows import (
 )
 
 Workspace = dict[str, np.ndarray]
-#: Column-matrix values per group of images in the line-shift input gradient (about 2 MB).
-_LINE_GROUP_ELEMENTS = 1 << 19
 #: Column-matrix bytes one chunk of a blocked convolution aims at (see :func:`_blocked_conv`).
 CHUNK_BYTES = 1 << 21
 #: Below this many column-matrix bytes in all, a convolution runs as one chunk on the calling
@@ -156,35 +154,12 @@ def _padded(x: np.ndarray, windows: Windows, workspace: Workspace | None, name: 
     return xp
 
 
-def im2col(
-    x: np.ndarray, windows: Windows, workspace: Workspace | None = None, name: str = "cols",
-    dilation: Dilation = (1, 1),
-) -> np.ndarray:
-    """[C, B, H, W] -> [C*Fh*Fw, B*H'*W']: every receptive field as a column.
-
-    Row index is ``(c*Fh + i)*Fw + j`` (PyTorch's flattened weight order); column index is
-    ``(b*H' + y)*W' + x`` (the output's own layout), so the matmul needs no transposes.
-    Fh, Fw are the kernel's taps: with ``dilation`` the windows span ``d*(F-1)+1`` pixels and
-    tap ``i`` reads every ``d``-th of them. The rows of each channel are contiguous, so the rows
-    of a channel group are one block (a grouped convolution multiplies block by block).
-    A 1x1, stride-1, unpadded window needs no copy: the result is then a view of ``x``.
-    ``name`` keys the buffers in ``workspace`` (the backward pass keeps a second set).
-    """
-    wh, ww = windows
-    c, b = x.shape[0], x.shape[1]
-    if _is_pointwise(windows):
-        return x.reshape(c, -1)
-    view = conv_view(_padded(x, windows, workspace, name + "_pad"), windows, dilation)
-    cols = _scratch(workspace, name, view.shape, x.dtype)
-    parallel_chunks(lambda s: np.copyto(cols[s], view[s]), c, cols.size)
-    return cols.reshape(c * view.shape[1] * view.shape[2], b * wh.out * ww.out)
-
-
 def col2im(
     cols: np.ndarray, x_shape: tuple[int, ...], windows: Windows, dilation: Dilation = (1, 1),
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Adjoint of :func:`im2col`: [C*Fh*Fw, B*H'*W'] -> [C, B, H, W], summing overlaps.
+    """Adjoint of the column matrix :func:`_blocked_conv` builds: [C*Fh*Fw, B*H'*W'] ->
+    [C, B, H, W], summing overlaps.
 
     One strided add per kernel tap (Fh*Fw of them), written straight into the unpadded
     result; contributions that fell on padding are simply never added. Into a new zero array,
@@ -209,43 +184,6 @@ def col2im(
     else:
         scatter(slice(0, c))
     return dx
-
-
-def _input_gradient_valid_stride1(
-    dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], windows: Windows
-) -> np.ndarray:
-    """dx for an unpadded stride-1 convolution, with long contiguous adds instead of short rows.
-
-    :func:`col2im` adds [C, B, H', W'] blocks row by row, and for small maps with many kernel
-    offsets (5x5 on 14x14 in LeNet) numpy's per-row overhead dominates. Here the output
-    gradient is first widened to the input width W (extra columns are 0); then every kernel
-    offset is a constant shift ``i*W + j`` in each image flattened to one line, so each
-    (channel, sample) takes one add of length H'*W per offset. The price is a W/W' larger
-    matmul; measured, it pays off without padding (no crop copy) and not with it.
-    """
-    wh, ww = windows
-    c, b, h, wid = x_shape
-    k, _, fh, fw = w.shape
-    hw, length = h * wid, wh.out * wid
-    size = c * b * hw
-    # All images back to back on one line. A shifted block can run fw - 1 elements past its
-    # image into the next one, but only from the widened (zero) columns, so it adds nothing.
-    lines = np.zeros(size + (fh - 1) * wid + fw - 1, dtype=dout.dtype)
-    blocks = [lines[i * wid + j : i * wid + j + size].reshape(c, b, hw)[:, :, :length]
-              for i in range(fh) for j in range(fw)]
-    # Images in groups, so each group's columns are still in cache when they are added.
-    group = max(1, min(b, _LINE_GROUP_ELEMENTS // (c * fh * fw * length)))
-    wide = np.zeros((k, group, wh.out, wid), dtype=dout.dtype)
-    dcols = np.empty((c * fh * fw, group * length), dtype=dout.dtype)
-    wt = w.reshape(k, -1).T
-    for b0 in range(0, b, group):
-        n = min(group, b - b0)
-        wide[:, :n, :, : ww.out] = dout[:, b0 : b0 + n]
-        part = matmul(wt, wide[:, :n].reshape(k, n * length), out=dcols[:, : n * length])
-        part = part.reshape(c, fh * fw, n, length)
-        for o, block in enumerate(blocks):
-            block[:, b0 : b0 + n] += part[:, o]
-    return lines[:size].reshape(c, b, h, wid)
 
 
 def _grouped_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -420,10 +358,7 @@ def conv2d_backward(
     db = d2.sum(axis=1) if has_bias else None
     dx = None
     if need_dx:
-        path = _input_gradient_path(x_shape[0], k, windows, groups, dilation)
-        if path == "lines":
-            dx = _input_gradient_valid_stride1(dout, w, x_shape, windows)
-        elif path == "transposed":
+        if _input_gradient_transposes(x_shape[0], k, windows):
             dx = _input_gradient_transposed(dout, w, x_shape, _transposed_windows(windows),
                                             workspace, dilation, groups)
         else:
@@ -431,19 +366,15 @@ def conv2d_backward(
     return dx, dw, db
 
 
-def _input_gradient_path(channels: int, k: int, windows: Windows, groups: int,
-                         dilation: Dilation) -> str:
-    """How the input gradient is computed: "lines" (an unpadded, plain stride-1 convolution:
-    :func:`_input_gradient_valid_stride1`), "transposed" (:func:`_transposed_windows`, when the
-    layer has no more filters than input channels) or "scattered"."""
-    wh, ww = windows
-    plain = groups == 1 and dilation == (1, 1)
-    valid = wh.pad_total == ww.pad_total == 0
-    if plain and wh.s == ww.s == 1 and valid and wh.f * ww.f > 1:
-        return "lines"
-    if _transposed_windows(windows) is not None and k <= channels:
-        return "transposed"
-    return "scattered"
+def _input_gradient_transposes(channels: int, k: int, windows: Windows) -> bool:
+    """Whether the input gradient is computed as a transposed convolution
+    (:func:`_transposed_windows`, when the layer has no more filters than input channels) rather
+    than scattered back (:func:`_input_gradient_scattered`).
+
+    (A third way, for unpadded stride-1 layers, added each kernel tap's share along whole image
+    lines; once the scattered path ran in cache-sized chunks on all cores it lost at every shape
+    measured, 1.2-2x, for example 2.0 against 2.4 ms on LeNet-5's second convolution.)"""
+    return _transposed_windows(windows) is not None and k <= channels
 
 
 def _input_gradient_scattered(
@@ -473,7 +404,6 @@ def _input_gradient_scattered(
 
 
 def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows: Windows,
-                                groups: int = 1, dilation: Dilation = (1, 1),
                                 need_dx: bool = True) -> int:
     """Elements per image a training step of this convolution keeps in its workspace: the
     column matrix, the padded input and (``need_dx``) the backward pass's padded output
@@ -484,7 +414,7 @@ def training_workspace_elements(channels: int, w_shape: tuple[int, ...], windows
     if _is_pointwise(windows):
         return elements
     elements += channels * fh * fw * windows[0].out * windows[1].out
-    if need_dx and _input_gradient_path(channels, k, windows, groups, dilation) == "transposed":
+    if need_dx and _input_gradient_transposes(channels, k, windows):
         transposed = _transposed_windows(windows)
         if not _is_pointwise(transposed):  # type: ignore[arg-type]
             elements += _padded_elements(k, transposed)  # type: ignore[arg-type]

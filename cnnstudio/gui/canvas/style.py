@@ -15,7 +15,11 @@ from cnnstudio.core.appearance import (
     ACCENT_COLOR,
     ERROR_COLOR,
     FAMILY_COLORS,
+    RGB,
     WARNING_COLOR,
+    contrast,
+    mix_rgb,
+    readable_rgb,
 )
 
 HEADER_HEIGHT = 22.0
@@ -46,35 +50,27 @@ def legible_point_size(base: float, zoom: float, most: float) -> float:
     return min(most, max(base, 6.8 / max(zoom, 0.01)))
 
 
+def _rgb(c: QColor) -> RGB:
+    return (c.redF(), c.greenF(), c.blueF())
+
+
+def _qcolor(rgb: RGB) -> QColor:
+    return QColor.fromRgbF(*rgb, 1.0)
+
+
 def mix(a: QColor, b: QColor, t: float) -> QColor:
     """``a`` moved a fraction ``t`` towards ``b``."""
-    return QColor.fromRgbF(a.redF() + (b.redF() - a.redF()) * t,
-                           a.greenF() + (b.greenF() - a.greenF()) * t,
-                           a.blueF() + (b.blueF() - a.blueF()) * t, 1.0)
-
-
-def _luminance(c: QColor) -> float:
-    """WCAG relative luminance of an opaque colour."""
-    def lin(v: float) -> float:
-        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-    return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+    return _qcolor(mix_rgb(_rgb(a), _rgb(b), t))
 
 
 def contrast_ratio(a: QColor, b: QColor) -> float:
     """WCAG contrast ratio of two colours, 1 (same) to 21 (black on white)."""
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
+    return contrast(_rgb(a), _rgb(b))
 
 
 def readable_fill(fill: QColor, text: QColor, ratio: float = 4.5) -> QColor:
-    """``fill`` moved away from ``text`` (towards black or white) just until ``text`` on it
-    reaches ``ratio``, so a tint keeps its hue but its label stays legible."""
-    away = QColor("#000000") if text.lightnessF() >= 0.5 else QColor("#ffffff")
-    for step in range(21):
-        shade = mix(fill, away, step * 0.05)
-        if contrast_ratio(shade, text) >= ratio:
-            return shade
-    return away
+    """:func:`cnnstudio.core.appearance.readable_rgb` on Qt colours."""
+    return _qcolor(readable_rgb(_rgb(fill), _rgb(text), ratio))
 
 
 @dataclass(frozen=True)

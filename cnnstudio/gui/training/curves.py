@@ -492,7 +492,11 @@ class CurvesWidget(QWidget):
 
 
 def _arrays(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    """The points of a curve that have a value: an epoch without validation (or a loss that
+    overflowed) has none to draw, and pyqtgraph warns on a curve of NaN only."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    drawn = np.isfinite(ys)
+    return (xs, ys) if drawn.all() else (xs[drawn], ys[drawn])
 
 
 def _fmt(value: float, pattern: str) -> str:
