@@ -92,6 +92,13 @@ class EdgeItem(QGraphicsItem):
         self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
         self.update()
 
+    def relabel(self, label: str) -> None:
+        """Show another label exactly as wide as the one shown (a shape whose digits changed):
+        the route and the label's place stay, only the label's text is drawn again."""
+        self.label = label
+        self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
+        self.update(self._label_rect)
+
     def depends_on(self, rects: list[routing.Rect]) -> bool:
         """Whether anything in ``rects`` lies where this edge's route looked."""
         return any(routing.overlaps(r, area) for r in rects for area in self.region)
