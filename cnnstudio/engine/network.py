@@ -203,8 +203,12 @@ class Network:
             else:
                 srcs = self.inputs[lid]
                 xs = [outputs[s] for s in srcs]
+                # The last consumer to run may overwrite an output in place -- in training only
+                # when it is the sole consumer: an earlier one may have kept the array for its
+                # backward pass (a max pool compares it with its output to find the winners).
+                sole = len(self.consumers[srcs[0]]) == 1 if training else True
                 inplace = (allow_inplace and len(srcs) == 1 and remaining[srcs[0]] == 1
-                           and srcs[0] != self.input_id
+                           and sole and srcs[0] != self.input_id
                            and self.layers[srcs[0]].output_reusable)
                 out = impl.forward(xs, training=training and not (
                     impl.frozen_means_inference and lid in self.frozen),

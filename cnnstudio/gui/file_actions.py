@@ -8,6 +8,7 @@ and tests drive it by patching the dialogs (QMessageBox, QFileDialog) with plain
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,17 @@ from cnnstudio.gui.recovery import RecoveryStore
 MODEL_FILTER = "cnnstudio models (*.json);;All files (*)"
 #: ``() -> (weights with meta or None, what they are, not saved in any file?)``
 WeightsSource = Callable[[], tuple[Mapping[str, np.ndarray] | None, str, bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class UnsavedWork:
+    """Something closing the model would lose, as the Save / Discard / Cancel question puts it:
+    ``save()`` offers its save dialog and says whether it was written (None: nothing can be
+    saved, only kept or dropped)."""
+
+    title: str
+    question: str
+    save: Callable[[], bool] | None
 
 
 class FileActions(QObject):
@@ -43,6 +55,8 @@ class FileActions(QObject):
         #: the recovery copy keeps the weights too; and how to give them back after a crash.
         self.weights_source: WeightsSource | None = None
         self.weights_restorer: Callable[[dict[str, np.ndarray], str], None] | None = None
+        #: Set by training: what of the weights is in no file (asked about with the model).
+        self.unsaved_weights: Callable[[], UnsavedWork | None] | None = None
         self._weights_version = 0  # bumped by weights_changed()
         self._weights_written = -1  # the version the recovery copy holds
         self._has_copy = False
@@ -57,18 +71,29 @@ class FileActions(QObject):
 
     # --- new / templates --------------------------------------------------------------------
     def new(self) -> None:
-        """An empty canvas with one Input block (undoable: the old model is one Ctrl+Z away)."""
+        """An empty canvas with one Input block (undoable: the old model is one Ctrl+Z away,
+        its trained weights are not, so unsaved weights are asked about)."""
+        if not self._may_replace():
+            return
         graph = Graph("Untitled")
         graph.add_layer("Input", position=(0.0, 0.0))
         self._replace(graph, "New model")
 
     def new_from_template(self, key: str) -> None:
+        if not self._may_replace():
+            return
         try:
             graph = load_template(key)
         except (KeyError, modelfile.ModelFileError) as exc:
             QMessageBox.critical(self.window, "Template", str(exc).strip("'\""))
             return
         self._replace(graph, f"New from template {graph.name or key}")
+
+    def _may_replace(self, model: bool = False) -> bool:
+        """Before another model replaces this one. New and templates keep the model one Ctrl+Z
+        away, so only its weights are asked about (``model`` False); Open asks about both.
+        While training locks the model nothing is asked: the document refuses and says why."""
+        return self.document.locked or self.maybe_save(model)
 
     def _replace(self, graph: Graph, text: str) -> None:
         try:
@@ -89,7 +114,7 @@ class FileActions(QObject):
 
     # --- open -------------------------------------------------------------------------------
     def open_dialog(self) -> bool:
-        if not self.maybe_save():
+        if not self._may_replace(model=True):
             return False
         path, _ = QFileDialog.getOpenFileName(self.window, "Open model", self._start_dir(),
                                               MODEL_FILTER)
@@ -97,7 +122,7 @@ class FileActions(QObject):
 
     def open_path(self, path: str | Path, ask: bool = True) -> bool:
         """Open a model file; on failure show the reader's message and keep the current model."""
-        if ask and not self.maybe_save():
+        if ask and not self._may_replace(model=True):
             return False
         try:
             self.document.open(path)
@@ -153,17 +178,34 @@ class FileActions(QObject):
         self.autosave(wait=False)  # nothing unsaved: the copy goes (unless weights are unsaved)
         return True
 
-    def maybe_save(self) -> bool:
-        """Ask before unsaved changes would be lost; True when it is fine to go on."""
-        if self.document.is_clean():
-            return True
+    def maybe_save(self, model: bool = True) -> bool:
+        """Ask before unsaved work (the model's changes unless ``model`` is False, trained
+        weights in no file) would be lost, one Save / Discard / Cancel question for each;
+        True when it is fine to go on."""
+        return all(self._ask_to_save(work) for work in self.unsaved_work(model))
+
+    def unsaved_work(self, model: bool = True) -> list[UnsavedWork]:
+        work = []
+        if model and not self.document.is_clean():
+            work.append(UnsavedWork(
+                "Unsaved changes",
+                f"Save the changes to {self.document.display_name()} before closing it?",
+                self.save))
+        weights = self.unsaved_weights() if self.unsaved_weights is not None else None
+        if weights is not None:
+            work.append(weights)
+        return work
+
+    def _ask_to_save(self, work: UnsavedWork) -> bool:
+        buttons = QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        if work.save is not None:
+            buttons |= QMessageBox.StandardButton.Save
         answer = QMessageBox.question(
-            self.window, "Unsaved changes",
-            f"Save the changes to {self.document.display_name()} before closing it?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
+            self.window, work.title, work.question, buttons,
+            QMessageBox.StandardButton.Save if work.save is not None
+            else QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Save and work.save is not None:
+            return work.save()
         return answer == QMessageBox.StandardButton.Discard
 
     # --- recovery ---------------------------------------------------------------------------

@@ -161,6 +161,29 @@ def test_inplace_relu_does_not_corrupt_a_shared_output(rng):
     np.testing.assert_allclose(net.forward(x), c + np.maximum(c, 0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("keeper", ["MaxPool2D", "ELU"])
+def test_a_shared_output_kept_for_backward_is_not_overwritten(rng, gradcheck, keeper):
+    """conv feeds a layer that keeps its input for backward (an overlapping max pool finds its
+    winners by comparing with it; ELU keeps it whole), then a ReLU, the last consumer. The
+    ReLU used to rectify the shared output in place, and with mostly negative conv outputs the
+    kept input was wrong by the time backward ran."""
+    from cnnstudio.core.graph import Graph
+
+    g = Graph()
+    g.add_layer("Input", {"channels": 2, "height": 5, "width": 5}, layer_id="in")
+    g.add_layer("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"}, layer_id="c",
+                inputs=["in"])
+    params = {"pool_size": 3, "stride": 1, "padding": "same"} if keeper == "MaxPool2D" else {}
+    g.add_layer(keeper, params, layer_id="k", inputs=["c"])
+    g.add_layer("ReLU", layer_id="r", inputs=["c"])
+    g.add_layer("Add", layer_id="add", inputs=["k", "r"])
+    net = Network(g, rng, dtype=np.float64)
+    assert net.order.index("k") < net.order.index("r")  # the keeper runs first
+    net.layers["c"].params["bias"][...] = -2.0  # most outputs negative: ReLU changes them
+    x = rng.standard_normal((3, 2, 5, 5))
+    network_grad_check(net, x, rng, gradcheck)
+
+
 def test_layers_not_feeding_the_output_are_ignored(rng):
     g = chain(("Flatten", {}), ("Dense", {"units": 2}))
     g.add_layer("ReLU", layer_id="loose", inputs=[])  # not connected: only a warning

@@ -559,6 +559,7 @@ class TrainingController(QObject):
         them and exports carry them."""
         self.weights = {k: np.array(v, copy=True) for k, v in weights.items()}
         self.weights_note = note
+        self.weights_unsaved = True  # an earlier epoch's weights are in no file
         self.replay = None
         self._view_stale = True
         self.evaluation = None

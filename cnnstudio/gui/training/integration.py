@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.weights import class_names_meta, normalizer_meta
+from cnnstudio.gui.file_actions import UnsavedWork
 from cnnstudio.gui.lazy import watch_dock
 from cnnstudio.gui.training import dialogs
 from cnnstudio.gui.training.confusion import ConfusionWidget
@@ -99,6 +100,7 @@ class TrainingUI(QObject):
             # The recovery copy keeps the weights beside the model, and a restore gives them back.
             files.weights_source = self._weights_for_recovery
             files.weights_restorer = c.restore_weights
+            files.unsaved_weights = self.unsaved_weights  # asked about with the model
             c.weightsChanged.connect(files.weights_changed)
 
         self.panel.default_spec = self.default_spec
@@ -257,6 +259,24 @@ class TrainingUI(QObject):
         self.curves.set_earlier_model(not self.controller.is_current(
             self.controller.curves_model))
 
+    def unsaved_weights(self) -> UnsavedWork | None:
+        """What closing this model would lose of its weights: trained (or recovered) weights in
+        no file, or a run still going, which closing stops. Saved weights, and weights loaded
+        from a file and unchanged, lose nothing."""
+        c = self.controller
+        name = c.document.display_name()
+        running = c.state != IDLE
+        stops = " Training is still running: closing stops it." if running else ""
+        if c.weights and c.weights_unsaved:
+            return UnsavedWork("Unsaved weights", f"The trained weights of {name} "
+                               f"({c.weights_note}) are not saved.{stops}",
+                               self.weights.ask_save)
+        if running:
+            return UnsavedWork("Training is running", f"{name} is still training and no "
+                               "epoch has finished yet, so there are no new weights to save. "
+                               "Closing stops the run.", None)
+        return None
+
     def _weights_for_recovery(self) -> tuple[dict | None, str, bool]:
         c = self.controller
         return self.current_weights(), c.weights_note, c.weights_unsaved
@@ -359,20 +379,24 @@ class TrainingUI(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         """A window that really closes (its close was accepted, so it hides) stops the run
-        and waits for the worker; a close the user cancels leaves training alone."""
+        and waits for the worker; a close the user cancels leaves training alone.
+
+        The mark set by Close lasts until the window hides or shows again: a question asked
+        on closing runs its own event loop, so nothing queued may clear it meanwhile. A hide
+        the window system makes (minimising) is spontaneous and never stops a run."""
         if obj is self.window:
-            if event.type() == QEvent.Type.Close:
+            kind = event.type()
+            if kind == QEvent.Type.Close:
                 self._closing = True
-                QTimer.singleShot(0, self._close_cancelled)
-            elif event.type() == QEvent.Type.Hide and self._closing:
+            elif kind == QEvent.Type.Show:
+                self._closing = False
+            elif kind == QEvent.Type.Hide and self._closing and not event.spontaneous():
+                self._closing = False
                 if self.sanity_dialog is not None:
                     self.sanity_dialog.runner.stop()
                     self.sanity_dialog.runner.wait()
                 self.shutdown()
         return False
-
-    def _close_cancelled(self) -> None:
-        self._closing = False
 
     def shutdown(self) -> bool:
         """Stop the run and wait for every background thread the views started."""

@@ -53,7 +53,7 @@ class WeightsActions(QObject):
         self.parent_widget = parent
         self.save_action = QAction("Save Weights\u2026", self)
         self.save_action.setToolTip("Save the current weights as a .npz file")
-        self.save_action.triggered.connect(self._ask_save)
+        self.save_action.triggered.connect(self.ask_save)
         self.load_action = QAction("Load Weights\u2026", self)
         self.load_action.setToolTip("Load a .npz weights file into the layers it fits")
         self.load_action.triggered.connect(self._ask_load)
@@ -85,13 +85,17 @@ class WeightsActions(QObject):
         if files is not None:
             files.remember_folder(Path(path))
 
-    def _ask_save(self) -> None:
+    def ask_save(self) -> bool:
+        """The Save Weights dialog; True when the weights were written."""
         path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save weights",
                                               self._where(".npz"), _WEIGHTS_FILTER)
-        if path:
-            path = path if path.endswith(".npz") else path + ".npz"
-            if self.save_to(path):
-                self._remember(path)
+        if not path:
+            return False
+        path = path if path.endswith(".npz") else path + ".npz"
+        if not self.save_to(path):
+            return False
+        self._remember(path)
+        return True
 
     def _ask_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Load weights",
