@@ -90,23 +90,64 @@ _DRAW = {
 
 
 def paint_glyph(painter: QPainter, rect: QRectF, family: str) -> None:
-    """A rounded tile in the family colour with the family's white line drawing inside."""
+    """A rounded tile in the family colour with the family's white line drawing inside.
+
+    Every block on the canvas paints one whenever it changes, at the same few sizes: its
+    colour, pen and line drawing are worked out once per family and size, then the same
+    drawing calls are made on ``painter`` (so the pixels are those of drawing it afresh)."""
     painter.save()
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QColor(FAMILY_COLORS.get(family, "#888888")))
+    painter.setRenderHint(_ANTIALIAS)
+    painter.setPen(_NO_PEN)
+    painter.setBrush(_tile_colour(family))
     radius = rect.width() * 0.2
     painter.drawRoundedRect(rect, radius, radius)
-    pen = QPen(QColor("white"), max(1.0, rect.width() / 14))
+    painter.setPen(_line_pen(max(1.0, rect.width() / 14)))
+    painter.setBrush(_NO_BRUSH)
+    for method, args in _line_drawing(family, rect.getRect()):
+        getattr(painter, method)(*args)
+    painter.restore()
+
+
+_ANTIALIAS = QPainter.RenderHint.Antialiasing
+_NO_PEN = Qt.PenStyle.NoPen
+_NO_BRUSH = Qt.BrushStyle.NoBrush
+
+
+@cache
+def _tile_colour(family: str) -> QColor:
+    return QColor(FAMILY_COLORS.get(family, "#888888"))
+
+
+@cache
+def _line_pen(width: float) -> QPen:
+    pen = QPen(QColor("white"), width)
     pen.setCapStyle(Qt.PenCapStyle.RoundCap)
     pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    painter.setPen(pen)
-    painter.setBrush(Qt.BrushStyle.NoBrush)
-    m = rect.width() * 0.22
+    return pen
+
+
+class _Calls:
+    """Stands in for a QPainter while a line drawing is worked out: notes each call."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, method: str):  # noqa: ANN204 - any QPainter drawing method
+        return lambda *args: self.made.append((method, args))
+
+
+@cache
+def _line_drawing(family: str, rect: tuple[float, float, float, float]
+                  ) -> tuple[tuple[str, tuple[object, ...]], ...]:
+    """The QPainter calls (method, arguments) that draw ``family``'s lines in a tile at
+    ``rect``."""
+    tile = QRectF(*rect)
+    m = tile.width() * 0.22
     draw = _DRAW.get(family)
+    calls = _Calls()
     if draw:
-        draw(painter, rect.adjusted(m, m, -m, -m))
-    painter.restore()
+        draw(calls, tile.adjusted(m, m, -m, -m))  # type: ignore[arg-type]
+    return tuple(calls.made)
 
 
 @cache

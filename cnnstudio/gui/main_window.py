@@ -15,7 +15,6 @@ from PySide6.QtCore import QObject, QSettings, Qt, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -40,6 +39,7 @@ from cnnstudio.gui.lazy import watch_dock
 from cnnstudio.gui.palette import PaletteWidget
 from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.selection import Selection
+from cnnstudio.gui.steady_label import SteadyLabel, steady
 from cnnstudio.gui.summary_panel import SummaryPanel
 from cnnstudio.gui.training import install_training
 from cnnstudio.gui.undo_keys import ModelUndoKeys
@@ -293,11 +293,11 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
     def _build_status_bar(self) -> None:
-        self._totals_label = QLabel()
-        self._valid_label = QLabel()
+        self._totals_label = SteadyLabel()
+        self._valid_label = SteadyLabel()
         self._valid_label.setObjectName("validity")
-        self.statusBar().addPermanentWidget(self._totals_label)
-        self.statusBar().addPermanentWidget(self._valid_label)
+        self.statusBar().addPermanentWidget(steady(self._totals_label))
+        self.statusBar().addPermanentWidget(steady(self._valid_label))
 
     # --- reactions --------------------------------------------------------------------------
     def _show_totals(self, result: ValidationResult) -> None:
@@ -321,7 +321,9 @@ class MainWindow(QMainWindow):
         so an error is seen even while the Summary tab covers the list."""
         dock = self.docks["problems"]
         n = len(result.errors) + len(result.warnings)
-        dock.setWindowTitle(f"Problems ({n})" if n else "Problems")
+        title = f"Problems ({n})" if n else "Problems"
+        if dock.windowTitle() != title:  # the same title would still repaint the dock's tab
+            dock.setWindowTitle(title)
         if len(result.errors) > self._errors_shown and not dock.isHidden():
             dock.raise_()
         self._errors_shown = len(result.errors)

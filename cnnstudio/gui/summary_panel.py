@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMenu,
     QPushButton,
     QTableWidget,
@@ -34,11 +33,13 @@ from cnnstudio.core.graph import Layer
 from cnnstudio.core.validator import LayerReport
 from cnnstudio.export.summary import HEADERS, NUMERIC, format_markdown, format_text, summary_row
 from cnnstudio.gui.lazy import RedrawWhenShown
+from cnnstudio.gui.steady_label import SteadyLabel, steady
 
 #: Item data role holding the layer id of a row (None on the totals row).
 LAYER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _STATUS_COLORS = {"error": ERROR_COLOR, "warning": WARNING_COLOR}
+_SELECTABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
 
 class SummaryPanel(RedrawWhenShown, QWidget):
@@ -50,14 +51,14 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self.selection = selection
         self.setObjectName("summary")
 
-        self.totals = QLabel(self)
+        self.totals = SteadyLabel(self)
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.copy_text_action = QAction("Copy as text", self)
         self.copy_text_action.triggered.connect(self.copy_text)
         self.copy_markdown_action = QAction("Copy as Markdown", self)
         self.copy_markdown_action.triggered.connect(self.copy_markdown)
         top = QHBoxLayout()
-        top.addWidget(self.totals, 1)
+        top.addWidget(steady(self.totals), 1)
         for action in (self.copy_text_action, self.copy_markdown_action):
             button = QPushButton(action.text(), self)
             button.setToolTip(f"{action.text()} to the clipboard (table, totals and problems)")
@@ -100,6 +101,9 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self._shown: list[tuple[object, ...]] = []
         self._fitted_for: tuple[int, ...] = ()
         self._text_widths: dict[tuple[bool, str], int] = {}  # (bold, text) -> pixels
+        #: What each cell was last given, by row: (text, layer id, colour, tooltip).
+        self._looks: list[tuple[tuple[object, ...], ...] | None] = []
+        self._looks_for: tuple[object, ...] = ()  # the fonts and colours those were made with
         #: Layer id -> (its report, what else its cells were made from, the cells).
         self._rows: dict[str, tuple[LayerReport, tuple, tuple[str, ...]]] = {}
         document.changed.connect(self.refresh)
@@ -116,9 +120,16 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         if not self.begin_redraw():  # behind another tab: when it is next seen
             return
         graph, result = self.document.graph, self.document.result
-        muted = QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        bold = QFont(self.font())
+        plain = self.font()
+        bold = QFont(plain)
         bold.setBold(True)
+        colours = {"": self.palette().color(QPalette.ColorRole.Text),
+                   "?": self.palette().color(QPalette.ColorRole.PlaceholderText),
+                   **{status: QColor(c) for status, c in _STATUS_COLORS.items()}}
+        fonts = (plain, bold)
+        looks = (plain.key(), bold.key(), tuple(c.rgba() for c in colours.values()))
+        if looks != self._looks_for:  # another palette or font: every cell is set afresh
+            self._looks_for, self._looks, self._shown = looks, [], []
         t = result.totals
         total_cells = ("Total", "", "", f"{t.total:,}", "", f"{t.macs:,}")
         messages: dict[str, list[str]] = {}
@@ -134,19 +145,11 @@ class SummaryPanel(RedrawWhenShown, QWidget):
             if self.table.rowCount() != len(shown):
                 self.table.setRowCount(len(shown))
                 self._shown = self._shown[:len(shown)]
+                self._looks = self._looks[:len(shown)]
             for r, key in enumerate(shown):
                 if r < len(self._shown) and self._shown[r] == key:
                     continue
-                lid, cells, status, tip = key
-                for c, text in enumerate(cells):
-                    item = self._cell(r, c, text, lid)  # type: ignore[arg-type]
-                    if lid is None:
-                        item.setFont(bold)
-                    elif c == 0 and status in _STATUS_COLORS:
-                        item.setForeground(QBrush(QColor(_STATUS_COLORS[status])))
-                        item.setToolTip(tip)  # type: ignore[arg-type]
-                    elif text == "?":
-                        item.setForeground(muted)
+                self._write_row(r, key, colours, fonts)
         self._shown = shown
         self.totals.setText(
             f"{t.trainable:,} trainable  ·  {t.non_trainable:,} non-trainable  ·  "
@@ -207,22 +210,46 @@ class SummaryPanel(RedrawWhenShown, QWidget):
             self._fit_columns()
         return super().eventFilter(watched, event)
 
-    def _cell(self, row: int, col: int, text: str, layer_id: str | None) -> QTableWidgetItem:
-        item = self.table.item(row, col)
-        if item is None:
-            item = QTableWidgetItem()
-            self.table.setItem(row, col, item)
-        item.setText(text)
-        item.setData(LAYER_ROLE, layer_id)
-        item.setTextAlignment(_alignment(NUMERIC[col]))
-        item.setForeground(self.palette().brush(QPalette.ColorRole.Text))
-        item.setFont(self.font())
-        item.setToolTip("")
-        if layer_id is None:
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-        else:
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-        return item
+    def _write_row(self, r: int, key: tuple[object, ...], colours: dict[str, QColor],
+                   fonts: tuple[QFont, QFont]) -> None:
+        """Give row ``r`` the cells of ``key``, calling only the setters whose value changed:
+        every call repaints its cell, and an edit changes a few cells of a row (its shape, its
+        parameter count), not its name, type or colours."""
+        lid, cells, status, tip = key
+        while len(self._looks) <= r:
+            self._looks.append(None)
+        before = self._looks[r] or (None,) * len(cells)
+        now = []
+        for c, text in enumerate(cells):  # type: ignore[arg-type]
+            if lid is None:
+                colour, cell_tip = "", ""
+            elif c == 0 and status in _STATUS_COLORS:
+                colour, cell_tip = status, tip
+            else:
+                colour, cell_tip = ("?" if text == "?" else ""), ""
+            look = (text, lid, colour, cell_tip)
+            now.append(look)
+            old = before[c]
+            if old == look:
+                continue
+            item = self.table.item(r, c)
+            if item is None or old is None:
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(r, c, item)
+                item.setTextAlignment(_alignment(NUMERIC[c]))
+                old = (None, object(), None, None)
+            if old[0] != text:
+                item.setText(text)
+            if old[1] != lid:
+                item.setData(LAYER_ROLE, lid)
+                item.setFont(fonts[lid is None])
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled if lid is None else _SELECTABLE)
+            if old[2] != colour:
+                item.setForeground(QBrush(colours[colour]))
+            if old[3] != cell_tip:
+                item.setToolTip(cell_tip)
+        self._looks[r] = tuple(now)
 
     def row_of(self, layer_id: str) -> int | None:
         for r in range(self.table.rowCount()):

@@ -303,7 +303,7 @@ def test_undoing_new_shows_the_old_model_from_its_top(qtbot, selection, chain):
 
 
 def _drawn_edges(view: CanvasView) -> dict[tuple[str, str], tuple[object, str, tuple]]:
-    return {key: (edge._ends, edge.label, edge._label_rect.getRect())
+    return {key: (edge._ends, edge.label, edge._label_rect.getRect(), edge.toolTip())
             for key, edge in view.scene().edges.items()}
 
 
@@ -334,7 +334,7 @@ def _drawn(scene) -> dict[str, object]:
     return {
         "blocks": {n: (type(b).__name__, b.view, b.pos().toTuple(),
                        b.sceneBoundingRect().getRect()) for n, b in scene.blocks.items()},
-        "edges": {k: (e.ends, e._ends, e.label, e._label_rect.getRect())
+        "edges": {k: (e.ends, e._ends, e.label, e._label_rect.getRect(), e.toolTip())
                   for k, e in scene.edges.items()},
         "frames": {u: f.frame_rect().getRect() for u, f in scene.frames.items()},
         "rect": scene.sceneRect().getRect(),

@@ -156,3 +156,27 @@ def test_rows_updated_in_place_match_a_fresh_table(qtbot, document, selection) -
         fresh = _panel(qtbot, document, selection)
         assert _everything_shown(panel) == _everything_shown(fresh)
         fresh.close()
+
+
+def test_an_edit_rewrites_only_the_cells_it_changed(qtbot, document, selection) -> None:
+    """Each rewritten cell repaints: an edit of c1's filters changes c1's type, shape,
+    parameters and MACs, the shapes after it and c2's parameters, and nothing else."""
+    document.load_graph(load_template("lenet5"))
+    panel = _panel(qtbot, document, selection)
+    table = panel.table
+
+    def texts() -> dict[tuple[int, int], str]:
+        return {(r, c): table.item(r, c).text() for r in range(table.rowCount())
+                for c in range(table.columnCount())}
+
+    before = texts()
+    written: set[tuple[int, int]] = set()
+    table.model().dataChanged.connect(
+        lambda top, bottom, _roles: written.update(
+            (r, c) for r in range(top.row(), bottom.row() + 1)
+            for c in range(top.column(), bottom.column() + 1)))
+    document.set_param("c1", "filters", 7)
+    after = texts()
+    changed = {cell for cell in after if after[cell] != before[cell]}
+    assert (panel.row_of("c1"), 2) in changed and (panel.row_of("c2"), 3) in changed
+    assert written == changed

@@ -62,3 +62,18 @@ def test_clicking_a_feature_map_unit_picks_layer_and_channel(qtbot, window):
     qtbot.mouseClick(fm.grid, Qt.MouseButton.LeftButton, pos=fm.grid.pixel_pos(7, 2, 2))
     assert ui.top_patches.layer_combo.currentData() == "c2"
     assert ui.top_patches.channel.value() == 7
+
+
+def test_a_covered_view_picks_from_the_current_model(qtbot, window):
+    """Behind another tab the layer list waits for the view to be seen; a pick from a feature
+    map click still sees the model as it is now."""
+    ui = window.training
+    top = ui.top_patches
+    ui.docks["feature_maps"].raise_()
+    qtbot.waitUntil(lambda: not top.isVisible() or top.visibleRegion().isEmpty())
+    # 9x9 without padding on 8x8 maps: c2 has no output now
+    window.document.set_params("c2", {"kernel_size": 9, "padding": "valid"})
+    assert not top.choose("c2", 1)
+    window.document.undo_stack.undo()
+    window.document.set_param("c2", "filters", 4)
+    assert top.choose("c2", 3) and top.channel.maximum() == 3 and top.channel.value() == 3

@@ -18,6 +18,7 @@ from cnnstudio.gui.problems_panel import ProblemsPanel
 from cnnstudio.gui.summary_panel import SummaryPanel
 from cnnstudio.gui.training.feature_maps import FeatureMapsWidget
 from cnnstudio.gui.training.filters import FiltersWidget
+from cnnstudio.gui.training.top_patches import TopPatchesWidget
 
 BOTTOM = Qt.DockWidgetArea.BottomDockWidgetArea
 
@@ -53,6 +54,12 @@ def _feature_maps(view: FeatureMapsWidget) -> tuple:
             view.sample_caption.text(), view.unit_caption.text())
 
 
+def _top_patches(view: TopPatchesWidget) -> tuple:
+    combo = [view.layer_combo.itemData(i) for i in range(view.layer_combo.count())]
+    return (combo, view.layer_combo.currentData(), view.channel.minimum(),
+            view.channel.maximum(), view.channel.value(), view.find_button.isEnabled())
+
+
 #: dock key -> (what the view shows, how to build a fresh one for the same window)
 VIEWS = {
     "summary": (_summary, lambda w: SummaryPanel(w.document, w.selection)),
@@ -60,6 +67,7 @@ VIEWS = {
     "filters": (_filters, lambda w: FiltersWidget(w.training.controller)),
     "feature_maps": (_feature_maps,
                      lambda w: FeatureMapsWidget(w.training.controller, w.selection)),
+    "top_patches": (_top_patches, lambda w: TopPatchesWidget(w.training.controller)),
 }
 
 

@@ -9,6 +9,7 @@ what keeps a 300-block canvas smooth while the user types in the inspector.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
@@ -37,6 +38,18 @@ except ImportError:  # pragma: no cover - only while the palette is being built
 BLOCK_Z, EDGE_Z, DRAG_Z = 2.0, 1.0, 10.0
 _PAD = 7.0
 _GLYPH = 13.0
+#: Qt's enum values, looked up once: a block paint uses a dozen, and each lookup costs.
+_ANTIALIAS = QPainter.RenderHint.Antialiasing
+_TEXT_ANTIALIAS = QPainter.RenderHint.TextAntialiasing
+_LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+_RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+_NO_PEN = Qt.PenStyle.NoPen
+_NO_BRUSH = Qt.BrushStyle.NoBrush
+_ELIDE_LEFT = Qt.TextElideMode.ElideLeft
+_ELIDE_RIGHT = Qt.TextElideMode.ElideRight
+_ELIDE_MIDDLE = Qt.TextElideMode.ElideMiddle
+#: (font, text, how, width) -> the text elided: blocks show the same texts at the same widths.
+_ELIDED: dict[tuple[str, str, Qt.TextElideMode, float], str] = {}
 
 
 #: Alert text in tooltips: the warning amber, dark enough to read on a tooltip's pale ground.
@@ -69,15 +82,34 @@ def paint_card(painter: QPainter, rect: QRectF, body: QColor, header: QColor,
     ``header``, clipped to the rounded top."""
     painter.setBrush(body)
     painter.drawRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-    card = QPainterPath()
-    card.addRoundedRect(rect, CORNER_RADIUS, CORNER_RADIUS)
-    band = QPainterPath()
-    band.addRect(QRectF(rect.left(), rect.top(), rect.width(), header_height))
     painter.save()
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(_NO_PEN)
     painter.setBrush(header)
-    painter.drawPath(card.intersected(band))
+    painter.drawPath(_header_band(rect.getRect(), header_height))
     painter.restore()
+
+
+@cache
+def _header_band(rect: tuple[float, float, float, float], header_height: float
+                 ) -> QPainterPath:
+    """The card's top ``header_height`` within its rounded outline (the same few card sizes
+    are painted over and over: worked out once each)."""
+    card = QPainterPath()
+    card.addRoundedRect(QRectF(*rect), CORNER_RADIUS, CORNER_RADIUS)
+    band = QPainterPath()
+    band.addRect(QRectF(rect[0], rect[1], rect[2], header_height))
+    return card.intersected(band)
+
+
+def elided(font: QFont, text: str, mode: Qt.TextElideMode, width: float) -> str:
+    """``QFontMetricsF(font).elidedText(text, mode, width)``, remembered."""
+    key = (font.key(), text, mode, width)
+    found = _ELIDED.get(key)
+    if found is None:
+        if len(_ELIDED) > 20_000:  # a long session of renames: start again
+            _ELIDED.clear()
+        found = _ELIDED[key] = QFontMetricsF(font).elidedText(text, mode, width)
+    return found
 
 
 class PortItem(QGraphicsItem):
@@ -88,6 +120,10 @@ class PortItem(QGraphicsItem):
         self.block = block
         self.kind = kind  # "in" | "out"
         self.hot = False
+        #: Its outline and bounds, for the width it was last given (see refresh_geometry).
+        self._drawn_width: float | None = None
+        self._outline = self._bounds = QRectF()
+        self.refresh_geometry()
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         self.setToolTip("drag to an input port to connect" if kind == "out"
@@ -101,26 +137,35 @@ class PortItem(QGraphicsItem):
     def _width(self) -> float:
         return 44.0 if self.kind == "in" and self.block.view and self.block.view.merge else 0.0
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+    def refresh_geometry(self) -> None:
+        """Take the width the block's content asks for (a merge block's input is wide).
+        Qt asks for the bounds many times per repaint: they are worked out here, once."""
+        w = self._width()
+        if w == self._drawn_width:
+            return
+        self.prepareGeometryChange()
+        self._drawn_width = w
         r = PORT_RADIUS + 3
-        w = self._width() / 2
-        return QRectF(-r - w, -r, 2 * (r + w), 2 * r)
+        self._bounds = QRectF(-r - w / 2, -r, 2 * (r + w / 2), 2 * r)
+        self._outline = QRectF(-PORT_RADIUS - w / 2, -PORT_RADIUS, 2 * PORT_RADIUS + w,
+                               2 * PORT_RADIUS)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
-        path.addRect(self.boundingRect())  # a generous target: ports are small
+        path.addRect(self._bounds)  # a generous target: ports are small
         return path
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         style = self.block.style
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(_ANTIALIAS)
         colour = style.accent if self.hot else style.edge
         painter.setPen(QPen(colour, 1.6))
         painter.setBrush(QBrush(style.accent if self.hot else style.block_fill))
-        w = self._width()
-        painter.drawRoundedRect(QRectF(-PORT_RADIUS - w / 2, -PORT_RADIUS, 2 * PORT_RADIUS + w,
-                                       2 * PORT_RADIUS), PORT_RADIUS, PORT_RADIUS)
+        painter.drawRoundedRect(self._outline, PORT_RADIUS, PORT_RADIUS)
 
     def set_hot(self, hot: bool) -> None:
         if hot != self.hot:
@@ -139,6 +184,9 @@ class BlockItem(QGraphicsItem):
 
     def __init__(self, layer_id: str, style: CanvasStyle) -> None:
         super().__init__()
+        # The outline, and the badges over the top corners (training alerts left, errors
+        # right); fixed, and asked for many times per repaint.
+        self._bounds = self.rect().adjusted(-10, -10, 10, 4)
         self.layer_id = layer_id
         self.style = style
         self.view: BlockView | None = None
@@ -158,10 +206,9 @@ class BlockItem(QGraphicsItem):
         """Show new content; returns False (and repaints nothing) when it is unchanged."""
         if view == self.view:
             return False
-        self.prepareGeometryChange()
         self.view = view
         self.in_port.setVisible(view.has_input_port)
-        self.in_port.prepareGeometryChange()
+        self.in_port.refresh_geometry()
         self.setOpacity(0.55 if view.status == "disconnected" else 1.0)
         tip = [f"<b>{view.title}</b> &nbsp;({view.layer_id})", view.description]
         if view.messages:
@@ -185,8 +232,7 @@ class BlockItem(QGraphicsItem):
         return QRectF(0, 0, BLOCK_WIDTH, BLOCK_HEIGHT)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        # The outline, and the badges over the top corners (training alerts left, errors right).
-        return self.rect().adjusted(-10, -10, 10, 4)
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -214,8 +260,8 @@ class BlockItem(QGraphicsItem):
         view, style = self.view, self.style
         if view is None:
             return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        painter.setRenderHint(_ANTIALIAS)
+        painter.setRenderHint(_TEXT_ANTIALIAS)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         rect = self.rect()
         family = style.header(view.family)
@@ -223,7 +269,7 @@ class BlockItem(QGraphicsItem):
         width = 2.2 if view.status in ("error", "warning") else 1.0
         if self.selected:
             painter.setPen(QPen(style.accent, 3.0))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setBrush(_NO_BRUSH)
             painter.drawRoundedRect(rect.adjusted(-2.5, -2.5, 2.5, 2.5), CORNER_RADIUS + 2,
                                     CORNER_RADIUS + 2)
         painter.setPen(QPen(outline, width))
@@ -294,15 +340,14 @@ class BlockItem(QGraphicsItem):
                                         _GLYPH, _GLYPH), view.family)
             x += _GLYPH + 3
         right = rect.right() - _PAD
-        title_font = QFont(style.title_font)
+        title_font = style.title_font
         if compact:
+            title_font = QFont(title_font)
             title_font.setPointSizeF(legible_point_size(style.title_font.pointSizeF(), lod, 13))
         painter.setFont(title_font)
         painter.setPen(style.header_text)
-        title = QFontMetricsF(title_font).elidedText(view.title, Qt.TextElideMode.ElideRight,
-                                                     right - x)
-        painter.drawText(QRectF(x, rect.top(), right - x, header_h),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        title = elided(title_font, view.title, _ELIDE_RIGHT, right - x)
+        painter.drawText(QRectF(x, rect.top(), right - x, header_h), _LEFT, title)
         if view.frozen:  # in the body's free corner, so the title keeps its whole width
             self._paint_lock(painter, QPointF(rect.right() - _PAD - 10, rect.bottom() - 16),
                              style.text)
@@ -311,8 +356,9 @@ class BlockItem(QGraphicsItem):
         left = rect.left() + _PAD
         width = rect.width() - 2 * _PAD
         known = view.shape != "?"
-        shape_font = QFont(style.shape_font)
+        shape_font = style.shape_font
         if compact:
+            shape_font = QFont(shape_font)
             shape_font.setPointSizeF(legible_point_size(style.shape_font.pointSizeF(), lod, 16))
             body = QRectF(left, body_top, width, rect.bottom() - body_top)
         elif detail == NO_ID:
@@ -321,21 +367,17 @@ class BlockItem(QGraphicsItem):
             body = QRectF(left, body_top + 1, width, (rect.bottom() - body_top) / 2)
         painter.setFont(shape_font)
         painter.setPen(style.text if known else style.muted)
-        shape = QFontMetricsF(shape_font).elidedText(view.shape, Qt.TextElideMode.ElideLeft,
-                                                     width)
-        painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shape)
+        shape = elided(shape_font, view.shape, _ELIDE_LEFT, width)
+        painter.drawText(body, _LEFT, shape)
         if compact:
             return
         painter.setFont(style.small_font)
         painter.setPen(style.muted)
         if view.params:
-            painter.drawText(body, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                             view.params)
+            painter.drawText(body, _RIGHT, view.params)
         if detail == FULL:
-            ident = QFontMetricsF(style.small_font).elidedText(
-                view.layer_id, Qt.TextElideMode.ElideMiddle, width)
-            painter.drawText(body.translated(0, body.height() - 3),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, ident)
+            ident = elided(style.small_font, view.layer_id, _ELIDE_MIDDLE, width)
+            painter.drawText(body.translated(0, body.height() - 3), _LEFT, ident)
 
     def _paint_badge(self, painter: QPainter, at: QPointF, colour: QColor | None = None
                      ) -> None:

@@ -19,6 +19,10 @@ from cnnstudio.gui.canvas.style import PARAMS_ZOOM, CanvasStyle
 
 _ARROW = 6.0
 _HIT_WIDTH = 12.0
+_ANTIALIAS = QPainter.RenderHint.Antialiasing
+_CENTRE = Qt.AlignmentFlag.AlignCenter
+_NO_PEN = Qt.PenStyle.NoPen
+_NO_BRUSH = Qt.BrushStyle.NoBrush
 
 
 def curve(p1: QPointF, p2: QPointF) -> QPainterPath:
@@ -58,6 +62,8 @@ class EdgeItem(QGraphicsItem):
         self._path = QPainterPath()
         self._hit = QPainterPath()
         self._label_rect = QRectF()
+        self._arrow = QPolygonF()
+        self._bounds = self._outer_bounds()
         #: Where the route looked (``routing.influence``): a block or an earlier label
         #: changing elsewhere cannot change it.
         self.region: tuple[routing.Rect, ...] = ()
@@ -89,8 +95,19 @@ class EdgeItem(QGraphicsItem):
             self._label_rect = QRectF(x, y - h / 2, w, h)
         else:
             self._label_rect = QRectF()
+        end = self._path.pointAtPercent(1.0)
+        self._arrow = QPolygonF([end, QPointF(end.x() - _ARROW / 2, end.y() - _ARROW),
+                                 QPointF(end.x() + _ARROW / 2, end.y() - _ARROW)])
+        self._bounds = self._outer_bounds()
         self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
         self.update()
+
+    def relabel(self, label: str) -> None:
+        """Show another label exactly as wide as the one shown (a shape whose digits changed):
+        the route and the label's place stay, only the label's text is drawn again."""
+        self.label = label
+        self.setToolTip(f"{src_dst(self.src, self.dst)}: {label}" if label else "")
+        self.update(self._label_rect)
 
     def depends_on(self, rects: list[routing.Rect]) -> bool:
         """Whether anything in ``rects`` lies where this edge's route looked."""
@@ -103,9 +120,12 @@ class EdgeItem(QGraphicsItem):
             self.highlight = highlight
         self.update()
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+    def _outer_bounds(self) -> QRectF:
         return self._hit.boundingRect().united(self._label_rect).adjusted(-_ARROW, -_ARROW,
                                                                           _ARROW, _ARROW)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        return self._bounds  # Qt asks many times per repaint; set with the geometry
 
     def shape(self) -> QPainterPath:
         return self._hit
@@ -113,23 +133,21 @@ class EdgeItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         style = self.style
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(_ANTIALIAS)
         colour = style.accent if (self.selected or self.highlight) else style.edge
         painter.setPen(QPen(colour, 3.0 if self.highlight else 1.8 if self.selected else 1.4))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setBrush(_NO_BRUSH)
         painter.drawPath(self._path)
-        end = self._path.pointAtPercent(1.0)
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(_NO_PEN)
         painter.setBrush(colour)
-        painter.drawPolygon(QPolygonF([end, QPointF(end.x() - _ARROW / 2, end.y() - _ARROW),
-                                       QPointF(end.x() + _ARROW / 2, end.y() - _ARROW)]))
+        painter.drawPolygon(self._arrow)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         if self.label and not self._label_rect.isNull() and lod >= PARAMS_ZOOM:
             painter.setBrush(style.background)
             painter.drawRoundedRect(self._label_rect, 3, 3)
             painter.setFont(style.small_font)
             painter.setPen(style.muted)
-            painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+            painter.drawText(self._label_rect, _CENTRE, self.label)
 
 
 def label_width(style: CanvasStyle, label: str) -> float:

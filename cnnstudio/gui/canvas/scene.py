@@ -71,6 +71,7 @@ class CanvasScene(QGraphicsScene):
         self._others = 0  # items on the scene that are no block, edge or frame
         #: Layer id -> (its report, what else its view was made from, the view).
         self._views: dict[str, tuple[LayerReport | None, tuple, BlockView]] = {}
+        self._label_widths: dict[str, float] = {}  # label text -> its width in this style
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -78,6 +79,7 @@ class CanvasScene(QGraphicsScene):
     def restyle(self, style: CanvasStyle | None = None) -> None:
         """Take the colours of the current palette (light/dark switch) into every item."""
         self.style = style or canvas_style()
+        self._label_widths.clear()
         self.setBackgroundBrush(self.style.background)
         for item in (*self.blocks.values(), *self.edges.values()):
             item.style = self.style
@@ -163,10 +165,16 @@ class CanvasScene(QGraphicsScene):
                 self.addItem(edge)
             report = result.layers.get(key[0])
             edge.label_text = fmt_shape(report.output_shape) if report else "?"
-            if not (new or everything or edge.provisional or edge.label_text != edge.label
+            # A label as wide as before (its digits changed) leaves the route as it was.
+            resized = edge.label_text != edge.label and (
+                self._label_width(edge.label_text) != self._label_width(edge.label)
+                or bool(edge.label_text) != bool(edge.label))
+            if not (new or everything or edge.provisional or resized
                     or ends[0] in moved or ends[1] in moved or ends[1] in fed
                     or edge.depends_on(swept) or edge.depends_on(relabelled)):
-                continue  # nothing its course or label depends on has changed
+                if edge.label_text != edge.label:
+                    edge.relabel(edge.label_text)
+                continue  # nothing its course depends on has changed
             before, old_bounds = edge.placed_label, edge.boundingRect()
             self._labels.before = i  # a fresh canvas places labels in this order
             try:
@@ -286,11 +294,20 @@ class CanvasScene(QGraphicsScene):
         p2 = dst.input_anchor(slots.get(src_node, 0), len(slots))
         key = _label_key(edge.key)
         self._labels.remove(key)  # its own old label is no obstacle
-        width = label_width(self.style, edge.label_text)
+        width = self._label_width(edge.label_text)
         course = routing.route((p1.x(), p1.y()), (p2.x(), p2.y()), self.index,
                                (src_node, dst_node), width, self._labels, key)
         edge.set_geometry(course, edge.label_text)
         edge.region = routing.influence(course, width)
+
+    def _label_width(self, label: str) -> float:
+        """``edge.label_width`` in the current style, remembered (a sync asks for every edge)."""
+        width = self._label_widths.get(label)
+        if width is None:
+            if len(self._label_widths) > 10_000:
+                self._label_widths.clear()
+            width = self._label_widths[label] = label_width(self.style, label)
+        return width
 
     # --- what a small picture of the scene shows (the overview) ----------------------------
     def addItem(self, item: QGraphicsItem) -> None:  # noqa: N802 - Qt's name

@@ -41,6 +41,7 @@ class UnitBlockItem(BlockItem):
 
     def __init__(self, unit_id: str, style: CanvasStyle) -> None:
         super().__init__(unit_id, style)
+        self._bounds = self._bounds.adjusted(0, 0, _STACK * 2, _STACK * 2)  # the cards behind
         self.entry = unit_id
         self.exit = unit_id
 
@@ -50,9 +51,6 @@ class UnitBlockItem(BlockItem):
 
     def port_layer(self, kind: str) -> str:
         return self.exit if kind == "out" else self.entry
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        return super().boundingRect().adjusted(0, 0, _STACK * 2, _STACK * 2)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:

@@ -34,6 +34,7 @@ from cnnstudio.core.validator import ERROR
 from cnnstudio.gui.glyphs import family_icon
 from cnnstudio.gui.inspector.computes import sections_html
 from cnnstudio.gui.inspector.editors import ParamEditor, editor_for
+from cnnstudio.gui.steady_label import SteadyLabel, steady
 
 
 def _wrapped(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -109,7 +110,7 @@ class InspectorWidget(QWidget):
     def _new_page(self) -> QVBoxLayout:
         """A fresh content widget, filled before ``_install_page`` puts it on screen."""
         self.title = QLabel()
-        self.notation = QLabel()
+        self.notation = SteadyLabel()
         self.description = _wrapped()
         self.problems = _wrapped()
         self.problems.hide()
@@ -154,7 +155,7 @@ class InspectorWidget(QWidget):
         col.setSpacing(0)
         col.addWidget(self.title)
         self.notation.setStyleSheet(f"color: {self._muted()};")
-        col.addWidget(self.notation)
+        col.addWidget(steady(self.notation))
         row.addLayout(col, 1)
         box.addLayout(row)
 
@@ -213,10 +214,10 @@ class InspectorWidget(QWidget):
         self._model_numbers = []
         for label, value in zip(("Trainable params", "Non-trainable params", "Total params",
                                  "MACs per image"), values, strict=True):
-            number = QLabel(f"{value:,}")
+            number = SteadyLabel(f"{value:,}")
             number.setAlignment(Qt.AlignmentFlag.AlignRight)
             number.setToolTip(human_count(value))
-            form.addRow(label, number)
+            form.addRow(label, steady(number))
             self._model_numbers.append(number)
         box.addLayout(form)
         hint = _wrapped("Select a block on the canvas to see and edit its settings and what it "

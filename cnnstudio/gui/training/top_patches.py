@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.catalogue import ROLE_SPATIAL_FILTER
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.introspect import TopUnit, crop_field, top_activations
+from cnnstudio.gui.lazy import RedrawWhenShown
 from cnnstudio.gui.training.background import NetworkCache
 from cnnstudio.gui.training.controller import TrainingController
 from cnnstudio.gui.training.imaging import image_to_rgb, rgb_to_qimage
@@ -48,8 +49,12 @@ class _Progress(QObject):
     advanced = Signal(int, int)
 
 
-class TopPatchesWidget(QWidget):
-    """Layer, channel and k pickers, Find / Cancel with progress, and the grid of patches."""
+class TopPatchesWidget(RedrawWhenShown, QWidget):
+    """Layer, channel and k pickers, Find / Cancel with progress, and the grid of patches.
+
+    Its layer list and channel range follow the model only while the view is seen: behind
+    another tab an edit costs it nothing (a new channel range would lay the window out again),
+    and it catches up when it comes into view or is asked to pick a layer."""
 
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,13 +105,17 @@ class TopPatchesWidget(QWidget):
         self._nets = NetworkCache()  # used by one search at a time
         self._reporter = _Progress(self)
         self._reporter.advanced.connect(self._advanced)
-        controller.document.changed.connect(lambda _r: self._fill_layers())
+        controller.document.changed.connect(lambda _r: self.refresh())
         controller.stateChanged.connect(lambda _s: self._layer_changed())
         controller.weightsChanged.connect(self._outdated)
         controller.datasetChanged.connect(lambda _d: self._outdated())
         self._fill_layers()
 
     # -- choices ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        if self.begin_redraw():
+            self._fill_layers()
+
     def _fill_layers(self) -> None:
         doc = self.controller.document
         list_layers(self.layer_combo, [
@@ -117,7 +126,8 @@ class TopPatchesWidget(QWidget):
 
     def _layer_changed(self) -> None:
         lid = self.layer_combo.currentData()
-        shape = self.controller.document.result.layers[lid].output_shape if lid else None
+        report = self.controller.document.result.layers.get(lid) if lid else None
+        shape = report.output_shape if report is not None else None  # None: list not current
         self.channel.setRange(0, max((shape[0] if shape else 1) - 1, 0))
         # Not during a run: its weights change every epoch, and the search would compete with
         # training for the processor and the window for the interpreter.
@@ -129,6 +139,8 @@ class TopPatchesWidget(QWidget):
 
     def choose(self, layer_id: str, channel: int) -> bool:
         """Pick ``layer_id`` and ``channel`` (from a feature map click); False if not a conv."""
+        if self.stale:  # the model may have changed while the view was covered
+            self._fill_layers()
         index = self.layer_combo.findData(layer_id)
         if index < 0:
             return False
@@ -140,6 +152,8 @@ class TopPatchesWidget(QWidget):
     def find(self) -> None:
         """Search the training images in the background."""
         c = self.controller
+        if self.stale:
+            self._fill_layers()
         lid = self.layer_combo.currentData()
         if lid is None or self._job is not None or c.state != "idle":
             return

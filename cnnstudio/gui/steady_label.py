@@ -1,0 +1,113 @@
+"""Labels whose text changes on every edit without laying the window out again.
+
+A QLabel whose text changes asks its parent's layout to run again, and Qt then re-lays out every
+widget up to the main window (each layout that runs tells its own widget's parent, whether or not
+its size changed): the docks, the status bar, the splitters, repainted. For a number that changes
+with every edit (totals, the status bar) that was most of an edit's cost on a small model, while
+the label's size hint, and so the layout, almost never changes: digits are all one width.
+
+``steady(label)`` puts a ``SteadyLabel`` into a holder without a layout of its own, so the
+label's request stops at the holder. The holder answers for the label to the layout it sits in
+(same size hints, same size policy) and fills itself with the label, so everything is placed
+exactly as the bare label would be. When the label's size hints or policy really changed (a
+longer number) the holder passes the request on at once, from ``setText``, so the layouts run in
+the same pass as they would for a bare label; other changes of size (another font or style)
+reach the holder as an event and are passed on from there.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6.QtGui import QResizeEvent, QShowEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+
+__all__ = ["SteadyHolder", "SteadyLabel", "steady"]
+
+_UNLIMITED = QSize(16777215, 16777215)  # QWIDGETSIZE_MAX both ways: no maximum set
+
+
+class SteadyLabel(QLabel):
+    """A QLabel whose ``setText`` tells its holder at once (see the module's text)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        if text == self.text():
+            return
+        super().setText(text)
+        holder = self.parentWidget()
+        if isinstance(holder, SteadyHolder):
+            holder.pass_on_if_changed()
+
+
+class SteadyHolder(QWidget):
+    """Holds one single-line label and stands for it in a layout (see the module's text)."""
+
+    def __init__(self, label: SteadyLabel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if label.wordWrap():
+            raise ValueError("a steady label is one line: its height must not follow its width")
+        if label.minimumSize() != QSize(0, 0) or label.maximumSize() != _UNLIMITED:
+            raise ValueError("a steady label has no size limits of its own to stand for")
+        hidden = label.isHidden() and label.testAttribute(
+            Qt.WidgetAttribute.WA_WState_ExplicitShowHide)
+        self.label = label
+        label.setParent(self)
+        label.move(0, 0)
+        if not hidden:
+            label.show()  # shown with the holder, as it would be with its own parent
+        else:
+            self.hide()
+        self._hints = self._current_hints()
+        self.setSizePolicy(label.sizePolicy())
+        label.installEventFilter(self)
+
+    def _current_hints(self) -> tuple[QSize, QSize, QSizePolicy]:
+        label = self.label
+        return (label.sizeHint(), label.minimumSizeHint(), label.sizePolicy())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return self.label.sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return self.label.minimumSizeHint()
+
+    def pass_on_if_changed(self) -> None:
+        """Tell the layout above when the label's size hints or policy changed."""
+        hints = self._current_hints()
+        if hints != self._hints:
+            self._hints = hints
+            self.setSizePolicy(hints[2])
+            self.updateGeometry()
+
+    def event(self, event: QEvent) -> bool:
+        # Sent by the label whenever its text (or font, style, ...) changed: only a change of
+        # size concerns the layouts above.
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.pass_on_if_changed()
+            return True
+        return super().event(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """The label shown or hidden by its owner: the holder takes (or gives up) its room."""
+        if watched is self.label and event.type() in (QEvent.Type.ShowToParent,
+                                                      QEvent.Type.HideToParent):
+            self.setVisible(event.type() == QEvent.Type.ShowToParent)
+        return super().eventFilter(watched, event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        # While the holder was not visible the label's requests were not sent: its layout
+        # asks again (rarely: when a window or dock is shown).
+        super().showEvent(event)
+        self._hints = self._current_hints()
+        self.setSizePolicy(self._hints[2])
+        self.updateGeometry()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self.label.resize(event.size())
+
+
+def steady(label: SteadyLabel) -> SteadyHolder:
+    """The widget to put into a layout in place of ``label`` (see the module's text)."""
+    if not isinstance(label, SteadyLabel):
+        raise TypeError("steady() holds a SteadyLabel: a QLabel's setText would not tell it")
+    return SteadyHolder(label)

@@ -1,0 +1,95 @@
+"""Labels whose text changes on every edit: placed and drawn exactly as a bare label, and only
+a change of their size lays out what holds them (see ``gui.steady_label``)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from cnnstudio.gui.steady_label import SteadyLabel, steady
+
+
+class _LayoutRequests(QObject):
+    """Counts the layout requests a widget receives."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__(widget)
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def _row(qtbot, text: str, held: bool, stretch: int) -> tuple[QWidget, QLabel, QPushButton]:
+    """A row as the status bar and the summary have it: a label, then a button."""
+    row = QWidget()
+    qtbot.addWidget(row)
+    label = SteadyLabel(text) if held else QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    button = QPushButton("Copy")
+    layout = QHBoxLayout(row)
+    layout.addWidget(steady(label) if held else label, stretch)
+    layout.addWidget(button)
+    if not stretch:
+        layout.addStretch(1)
+    row.resize(420, 40)
+    row.show()
+    qtbot.waitExposed(row)
+    return row, label, button
+
+
+def _placed(row: QWidget, label: QLabel, button: QPushButton) -> tuple[object, ...]:
+    return (label.mapTo(row, label.rect().topLeft()), label.size(), button.geometry(),
+            label.isVisible())
+
+
+def _settle() -> None:
+    """What the bench waits for after an edit: one pass of the events it caused."""
+    QApplication.processEvents()
+
+
+@pytest.mark.parametrize("stretch", [0, 1])
+def test_a_held_label_is_placed_and_drawn_as_a_bare_one(qtbot, stretch):
+    bare = _row(qtbot, "61,706 trainable", held=False, stretch=stretch)
+    held = _row(qtbot, "61,706 trainable", held=True, stretch=stretch)
+    for text in ("62,132 trainable", "1,234,567,890 trainable", "7", "", "61,706 trainable"):
+        for _row_widget, label, _button in (bare, held):
+            label.setText(text)
+        _settle()
+        assert _placed(*held) == _placed(*bare), text
+        assert held[0].grab().toImage() == bare[0].grab().toImage(), text
+    for _row_widget, label, _button in (bare, held):
+        label.hide()  # a hidden label gives up its room
+    _settle()
+    assert _placed(*held) == _placed(*bare)
+    for _row_widget, label, _button in (bare, held):
+        label.show()
+    _settle()
+    assert _placed(*held) == _placed(*bare)
+
+
+def test_only_a_change_of_size_lays_out_the_row(qtbot):
+    row, label, button = _row(qtbot, "61,706", held=True, stretch=0)
+    qtbot.wait(10)  # the layout requests of showing it are done
+    requests = _LayoutRequests(row)
+    before = button.geometry()
+    label.setText("62,132")  # digits of one width: the row stays as it is
+    _settle()
+    assert requests.count == 0 and label.text() == "62,132"
+    label.setText("1,262,132")  # wider: the row makes room
+    _settle()
+    assert requests.count >= 1 and button.geometry().x() > before.x()
+    assert label.width() >= label.sizeHint().width()
+
+
+def test_a_word_wrapped_or_plain_label_is_refused(qtbot):
+    label = SteadyLabel("a long text that wraps")
+    label.setWordWrap(True)
+    with pytest.raises(ValueError, match="one line"):
+        steady(label)
+    with pytest.raises(TypeError, match="SteadyLabel"):
+        steady(QLabel("its setText would not tell the holder"))
