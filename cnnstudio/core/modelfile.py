@@ -41,27 +41,39 @@ def _reject_constant(name: str) -> Any:
 
 def loads(text: str, source: str = "<model>") -> Graph:
     """Parse a model document; ``source`` (usually the path) prefixes every error message."""
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise _fail(source, "not a model file: the JSON is nested too deeply") from None
-    except (ValueError, TypeError) as exc:
-        raise _fail(source, f"not valid JSON ({exc})") from None
-    return from_document(doc, source)
+    return from_document(parse_json(text, source), source)
 
 
 def load(path: str | os.PathLike[str]) -> Graph:
     """Read a model file from disk; every failure is a ModelFileError naming the file."""
+    return from_document(read_json(path), str(path))
+
+
+def parse_json(text: str, source: str = "<model>", what: str = "model file") -> Any:
+    """JSON as model files are read: no NaN or Infinity, a depth error in one line."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _fail(source, f"not a {what}: the JSON is nested too deeply") from None
+    except (ValueError, TypeError) as exc:
+        raise _fail(source, f"not valid JSON ({exc})") from None
+
+
+def read_json(path: str | os.PathLike[str], limit: int | None = None,
+              what: str = "model file") -> Any:
+    """The JSON document in a regular file of at most ``limit`` bytes (default
+    MAX_FILE_BYTES; model files, and the recovery copies that wrap one); ModelFileError naming
+    the file otherwise."""
     source = str(path)
     try:
-        raw = read_limited(path, MAX_FILE_BYTES, "model file")
+        raw = read_limited(path, MAX_FILE_BYTES if limit is None else limit, what)
     except FileRefused as exc:
         raise ModelFileError(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _fail(source, "not a model file: it is not UTF-8 text") from None
-    return loads(text, source)
+        raise _fail(source, f"not a {what}: it is not UTF-8 text") from None
+    return parse_json(text, source, what)
 
 
 def from_document(doc: Any, source: str = "<model>") -> Graph:

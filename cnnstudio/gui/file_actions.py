@@ -20,7 +20,7 @@ from cnnstudio.core.graph import Graph, GraphError
 from cnnstudio.core.templates import list_templates, load_template
 from cnnstudio.gui import settings as cfg
 from cnnstudio.gui.document import Document
-from cnnstudio.gui.recovery import RecoveryStore
+from cnnstudio.gui.recovery import UNREADABLE_SUFFIX, RecoveryStore
 
 MODEL_FILTER = "cnnstudio models (*.json);;All files (*)"
 #: ``() -> (weights with meta or None, what they are, not saved in any file?)``
@@ -241,8 +241,11 @@ class FileActions(QObject):
 
     def offer_recovery(self) -> bool:
         """After a crash: offer the newest copy left behind, saying what it holds and how old
-        it is; True when it was restored (the model, and the weights kept beside it)."""
-        found = self.recovery.orphans()
+        it is; True when it was restored (the model, and the weights kept beside it). Copies
+        that cannot be read are named, one line each, and set aside for good."""
+        found, problems = self.recovery.orphans()
+        if problems:
+            self._unreadable_copies(problems)
         if not found:
             return False
         item = found[0]
@@ -258,7 +261,9 @@ class FileActions(QObject):
             return False
         try:
             self.document.load_graph(item.graph, item.original, clean=not item.model_unsaved)
-        except GraphError:
+        except GraphError as exc:  # e.g. too large to draw: it would fail again every time
+            RecoveryStore.set_aside(item.copy_path)
+            self._unreadable_copies([f"{item.copy_path}: {exc}"])
             return False
         self.modelReplaced.emit()  # the previous results belong to another model
         if item.weights and self.weights_restorer is not None:
@@ -268,6 +273,13 @@ class FileActions(QObject):
         self.autosave()  # the restored work is protected again at once
         self._after_load()
         return True
+
+    def _unreadable_copies(self, problems: list[str]) -> None:
+        QMessageBox.warning(
+            self.window, "Recovery copy unreadable",
+            "\n".join(problems) + f"\n\n{'It was' if len(problems) == 1 else 'They were'} set "
+            f"aside (renamed to *{UNREADABLE_SUFFIX}) and will not be offered again; the window "
+            "starts as usual.")
 
     def shutdown(self) -> None:
         self.autosave_timer.stop()

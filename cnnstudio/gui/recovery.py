@@ -17,6 +17,7 @@ latest state to write next.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -31,10 +32,17 @@ from PySide6.QtCore import QLockFile
 from cnnstudio.core import modelfile
 from cnnstudio.core.atomic import atomic_write_text
 from cnnstudio.core.graph import Graph
-from cnnstudio.engine.errors import WeightsError
+from cnnstudio.engine.errors import EngineError, WeightsError
+from cnnstudio.engine.network import Network
 from cnnstudio.engine.weights import atomic_save_npz, load_weights
 
 RECOVERY_FORMAT = "cnnstudio.recovery"
+#: A copy is one model document in a small envelope: never larger than a model file may be.
+MAX_COPY_BYTES = modelfile.MAX_FILE_BYTES + 64 * 1024
+#: What the restore question shows of the weights' description at most.
+MAX_NOTE_CHARS = 200
+#: Added to the name of a copy that cannot be read: kept for a person, never offered again.
+UNREADABLE_SUFFIX = ".unreadable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +206,13 @@ class RecoveryStore:
         self._writer.close()
         self._lock.unlock()
 
-    def orphans(self) -> list[Recovered]:
-        """Copies left by sessions that ended without cleaning up, newest first. Unreadable
-        copies are skipped (and left for a person to look at), never a reason to fail start-up."""
-        found = []
-        for path in self.folder.glob("recovery-*.json"):
+    def orphans(self) -> tuple[list[Recovered], list[str]]:
+        """Copies left by sessions that ended without cleaning up, newest first, and one line
+        (naming the file and the problem) for each copy that cannot be read. Those are set
+        aside (see :meth:`set_aside`) so the next start neither offers nor reports them again;
+        they are never a reason to fail start-up."""
+        found, problems = [], []
+        for path in sorted(self.folder.glob("recovery-*.json")):
             if path == self.path:
                 continue
             lock = QLockFile(str(path.with_suffix(".lock")))
@@ -212,36 +222,93 @@ class RecoveryStore:
             lock.unlock()
             try:
                 found.append(self.read(path))
-            except (OSError, ValueError, modelfile.ModelFileError):
-                continue
-        return sorted(found, key=lambda r: r.saved_at, reverse=True)
+            except (OSError, ValueError, modelfile.ModelFileError) as exc:
+                problems.append(_one_line(exc, path))
+                self.set_aside(path)
+        return sorted(found, key=lambda r: r.saved_at, reverse=True), problems
 
     @staticmethod
     def read(path: Path) -> Recovered:
-        """A copy and the weights beside it. Unreadable weights do not lose the model: the copy
-        is returned without them, saying why."""
-        data = json.loads(path.read_text(encoding="utf-8"))
+        """A copy and the weights beside it, read with the limits of a model file; a
+        ModelFileError naming the copy when it cannot be read. Unreadable weights, or weights
+        that fit none of the model's layers, do not lose the model: the copy is returned
+        without them, saying why."""
+        data = modelfile.read_json(path, MAX_COPY_BYTES, "recovery copy")
         if not isinstance(data, dict) or data.get("format") != RECOVERY_FORMAT:
-            raise ValueError(f"{path}: not a cnnstudio recovery file")
+            raise modelfile.ModelFileError(f"{path}: not a cnnstudio recovery copy")
         graph = modelfile.from_document(data.get("model"), str(path))
         original = data.get("original")
-        saved_at = data.get("saved_at")
-        if not isinstance(saved_at, int | float):
-            saved_at = path.stat().st_mtime
-        weights, problem = None, ""
+        weights, problem, note = None, "", data.get("weights_note")
+        note = _shortened(note) if isinstance(note, str) else ""
         name = data.get("weights")
         if isinstance(name, str) and name:
-            try:
-                weights = load_weights(path.with_name(Path(name).name))
-            except WeightsError as exc:
-                problem = str(exc)
-        note = data.get("weights_note")
+            weights, problem, note = _fitting_weights(path.with_name(Path(name).name), graph,
+                                                      note)
         return Recovered(path, graph, Path(original) if isinstance(original, str) else None,
-                         float(saved_at), data.get("model_unsaved") is not False, weights,
-                         note if isinstance(note, str) else "", problem)
+                         _timestamp(data.get("saved_at"), path),
+                         data.get("model_unsaved") is not False, weights, note, problem)
+
+    @staticmethod
+    def set_aside(path: Path) -> None:
+        """Rename a copy that cannot be read (and its weights) to ``*.unreadable``: out of the
+        way of every later start, still there for a person to look at."""
+        for part in (path, path.with_suffix(".npz")):
+            try:
+                if part.exists():
+                    part.replace(part.with_name(part.name + UNREADABLE_SUFFIX))
+            except OSError:
+                part.unlink(missing_ok=True)
+        path.with_suffix(".lock").unlink(missing_ok=True)
 
     @staticmethod
     def discard(item: Recovered) -> None:
         item.copy_path.unlink(missing_ok=True)
         item.copy_path.with_suffix(".npz").unlink(missing_ok=True)
         item.copy_path.with_suffix(".lock").unlink(missing_ok=True)
+
+
+def _one_line(exc: BaseException, path: Path) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if text.startswith(str(path)) else f"{path}: {text}"
+
+
+def _shortened(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_NOTE_CHARS else text[:MAX_NOTE_CHARS - 1] + "\u2026"
+
+
+def _timestamp(value: object, path: Path) -> float:
+    """When the copy was written: its own record when that is a time, else the file's date."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            if math.isfinite(value):
+                datetime.fromtimestamp(value)
+                return float(value)
+        except (OverflowError, OSError, ValueError):
+            pass
+    return path.stat().st_mtime
+
+
+def _fitting_weights(path: Path, graph: Graph, note: str
+                     ) -> tuple[dict[str, np.ndarray] | None, str, str]:
+    """(weights, why there are none, their description) for the weights file of a copy, read
+    with the limits of any weights file. They come back as they were (arrays for an earlier
+    version of a layer included, as the session kept them) when they fit at least one layer
+    of the copy's model, and the description says how many layers start fresh; weights that
+    fit none are not restored. A model with errors cannot say what fits: its weights come back
+    as they are."""
+    try:
+        arrays = load_weights(path)
+    except WeightsError as exc:
+        return None, str(exc), note
+    try:
+        net = Network(graph.copy(), np.random.default_rng(0))
+    except (EngineError, MemoryError):
+        return arrays, "", note
+    report = net.load_where_fits(arrays)
+    if not report.loaded:
+        return None, f"{path}: the weights fit none of the model's layers", note
+    if report.skipped:
+        note = (f"{note or 'weights'}; {len(report.skipped)} layer(s) they do not fit start "
+                "from fresh weights")
+    return arrays, "", note

@@ -158,3 +158,39 @@ def chain():
             prev = [lid]
         return g
     return build
+
+
+@pytest.fixture
+def window(qtbot, settings):  # noqa: ANN001, ANN201
+    """The designer window on the default template; closes at the end without asking (nothing
+    left unsaved) and ends its recovery writer. Modules that need another window override it."""
+    from cnnstudio.gui.main_window import MainWindow
+
+    w = MainWindow(settings=settings)
+    qtbot.addWidget(w)
+    yield w
+    w.document.undo_stack.setClean()  # let the window close without asking
+    w.training.controller.weights_unsaved = False
+    w.files.shutdown()
+
+
+@pytest.fixture
+def dialogs(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Record every message box as ``(kind, title, text)`` in ``dialogs.shown``; questions are
+    answered with ``dialogs.answer`` (Discard unless a test says otherwise)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    class Dialogs:
+        shown: list[tuple[str, str, str]] = []
+        answer = QMessageBox.StandardButton.Discard
+
+    def record(kind: str):  # noqa: ANN202
+        def show(parent, title, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            Dialogs.shown.append((kind, title, text))
+            return Dialogs.answer if kind == "question" else QMessageBox.StandardButton.Ok
+        return show
+
+    for kind in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(record(kind)))
+    Dialogs.shown = []
+    return Dialogs

@@ -7,22 +7,12 @@ import json
 import subprocess
 import sys
 
-import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from cnnstudio.core.layout import LayoutReport
 from cnnstudio.gui.document import MAX_DISPLAY_LAYERS, Document
 from cnnstudio.gui.main_window import MainWindow
 from tests.core.test_layout import chain_document, dense_adds_document
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    w = MainWindow(settings=settings)
-    qtbot.addWidget(w)
-    yield w
-    w.document.undo_stack.setClean()
-    w.files.shutdown()
 
 
 def test_a_chain_too_long_to_draw_is_refused_with_the_numbers(window, tmp_path, monkeypatch):
