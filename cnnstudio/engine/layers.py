@@ -181,7 +181,7 @@ class Conv2DLayer(LayerImpl):
         # What the convolution kernels keep in the layer's workspace (the column matrix, the
         # padded input, the backward's padded output gradient); the output itself is not kept.
         return K.training_workspace_elements(self.in_shapes[0][0], self.params["weight"].shape,
-                                             self.windows, need_dx)
+                                             self.windows, need_dx, self.config["groups"])
 
     def forward(self, xs, training, rng, inplace=False):
         # Training reuses the layer's im2col buffers (the trainer alternates forward and

@@ -21,10 +21,12 @@ CASES = [
     (3, 2, 5, 5, 4, 1, 1, "valid", True),  # 1x1
     (2, 2, 6, 6, 2, 4, 2, (1, 2), False),  # even kernel, per-axis padding
     (2, 1, 5, 8, 2, (1, 3), (1, 3), "same", True),  # stride 3 "same" on width only
-    (2, 2, 6, 7, 3, (2, 3), 1, "valid", False),  # unpadded stride 1, non-square (line path)
+    (2, 2, 6, 7, 3, (2, 3), 1, "valid", False),  # unpadded stride 1, non-square
     (3, 2, 8, 8, 2, 5, 1, "valid", True),  # LeNet-like 5x5 valid
-    (2, 4, 6, 6, 4, 3, 1, "same", True),  # filters <= channels: input gradient as transposed conv
-    (2, 5, 5, 7, 3, (3, 5), 1, (1, 2), False),  # transposed path, non-square kernel and padding
+    # filters <= channels: both gradients through the output gradient's columns (no column
+    # matrix kept by the forward pass)
+    (4, 4, 6, 6, 2, 3, 1, "same", True),
+    (3, 5, 5, 7, 3, (3, 5), 1, (1, 2), False),  # the same, non-square kernel and padding
 ]
 IDS = [f"case{i}" for i in range(len(CASES))]
 
@@ -66,6 +68,18 @@ def test_gradients_match_finite_differences(case, rng, gradcheck):
         assert db is None
     else:
         gradcheck.check(db, loss, b)
+
+
+def test_the_cases_reach_both_ways_of_keeping_what_backward_needs(rng):
+    """Training forwards keep either the column matrix or, for stride-1 layers with no more
+    filters than channels, only the input; every test over CASES covers both."""
+    kept = set()
+    for case in CASES:
+        x, w, b, windows = make(case, np.float64, rng)
+        cache = conv2d_forward(x, w, b, windows)[1]
+        kept.add("input" if cache.cols is None else "columns")
+        assert (cache.x is None) == (cache.cols is not None)
+    assert kept == {"input", "columns"}
 
 
 def test_need_dx_false_skips_only_the_input_gradient(rng):

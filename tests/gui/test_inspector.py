@@ -242,3 +242,63 @@ def test_receptive_field_section_states_jump_and_origin(qtbot, document, selecti
     text = inspector.computes.text()
     assert f"Jump {rep.jump[0]}x{rep.jump[1]}" in text
     assert f"Origin ({rep.origin[0]}, {rep.origin[1]})" in text
+
+
+def _texts(inspector: InspectorWidget) -> str:
+    from PySide6.QtWidgets import QLabel
+
+    return " | ".join(label.text() for label in inspector.findChildren(QLabel)
+                      if label.isVisibleTo(inspector))
+
+
+def test_a_selected_unit_shows_its_exact_totals_and_what_flows_through(qtbot, document,
+                                                                      selection) -> None:
+    """Clicking a collapsed unit used to leave the model page up; now the unit has its own:
+    name, shapes in and out, and totals that add up its layers exactly."""
+    inspector = _inspector(qtbot, document, selection)
+    uid = document.group(["c2", "r2", "p2"], name="Middle")
+    selection.set([uid])
+    assert inspector.title.text() == "Middle"
+    assert inspector.notation.text() == "unit of 3 layers, collapsed"
+    reports = [document.result.layers[lid] for lid in ("c2", "r2", "p2")]
+    trainable = sum(r.trainable for r in reports)
+    macs = sum(r.macs for r in reports)
+    assert trainable == 8 * 3 * 3 * 16 + 16
+    assert inspector.unit_numbers["Trainable params"].text() == f"{trainable:,}"
+    assert inspector.unit_numbers["MACs per image"].text() == f"{macs:,}"
+    shapes = document.result.layers
+    assert "\u2192" in _texts(inspector)
+    assert "x".join(map(str, shapes["p2"].output_shape)) in _texts(inspector)
+    assert "c2, r2, p2" in _texts(inspector)
+
+
+def test_a_unit_is_renamed_expanded_and_ungrouped_from_the_inspector(qtbot, document,
+                                                                    selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    uid = document.group(["c2", "r2"], name="Pair")
+    selection.set([uid])
+    steps = document.undo_stack.count()
+    _type(qtbot, inspector.unit_name, "Conv block")
+    assert document.graph.units.get(uid).name == "Conv block"
+    assert inspector.title.text() == "Conv block"
+    qtbot.mouseClick(inspector.unit_toggle, Qt.MouseButton.LeftButton)
+    assert not document.graph.units.get(uid).collapsed
+    assert inspector.unit_toggle.text() == "Collapse"
+    assert document.undo_stack.count() == steps + 2  # one step each
+    document.undo_stack.undo()
+    assert document.graph.units.get(uid).collapsed
+    qtbot.mouseClick(inspector.unit_ungroup, Qt.MouseButton.LeftButton)
+    assert uid not in document.graph.units
+    assert inspector.title.text() == document.graph.name  # back to the model page
+    document.undo_stack.undo()
+    assert uid in document.graph.units
+
+
+def test_a_problem_inside_a_unit_is_listed_on_its_page(qtbot, document, selection) -> None:
+    inspector = _inspector(qtbot, document, selection)
+    uid = document.group(["c2", "r2"], name="Pair")
+    document.set_param("c2", "padding", "valid")
+    document.set_param("c2", "kernel_size", 20)  # larger than its 16x16 input
+    selection.set([uid])
+    assert inspector.problems.isVisibleTo(inspector)
+    assert "c2:" in inspector.problems.text()

@@ -1,4 +1,5 @@
-"""The inspector: the selected layer's id, flags and params, and what it computes.
+"""The inspector: the selected layer's id, flags and params, and what it computes; for a
+selected unit, its name, what flows in and out, its totals and problems, and its actions.
 
 It is a view of the Document like the canvas: edits go through Document methods (one undo step
 each) and the form is refreshed from ``document.changed`` / ``selection.changed`` with signals
@@ -30,6 +31,7 @@ from cnnstudio.core.appearance import ERROR_COLOR, WARNING_COLOR, human_count
 from cnnstudio.core.catalogue import FAMILY_TITLES
 from cnnstudio.core.explain import explain
 from cnnstudio.core.graph import GraphError, Layer
+from cnnstudio.core.unit_text import unit_text
 from cnnstudio.core.validator import ERROR
 from cnnstudio.gui.glyphs import family_icon
 from cnnstudio.gui.inspector.computes import sections_html
@@ -165,6 +167,9 @@ class InspectorWidget(QWidget):
             return
         lid = self.selection.current()
         graph = self.document.graph
+        if lid is not None and lid in graph.units:
+            self._show_unit(lid)
+            return
         if lid is None or lid not in graph:
             self._show_model()
             return
@@ -227,6 +232,83 @@ class InspectorWidget(QWidget):
         box.addWidget(hint)
         box.addStretch(1)
         self._install_page()
+
+    def _show_unit(self, uid: str) -> None:
+        """A unit selected (its block or frame): what a collapsed block summarises, exactly,
+        with its name to edit and the actions a unit has. Rebuilt on every change while shown:
+        a unit page is small and units change rarely."""
+        self._commit_pending()
+        graph, result = self.document.graph, self.document.result
+        unit = graph.units.get(uid)
+        text = unit_text(graph, uid, result)
+        self._key = (uid, "unit")
+        self._model_layout = None
+        box = self._new_page()
+        self._heading(box, text.title, None)
+        state = "collapsed" if unit.collapsed else "expanded"
+        self.notation.setText(f"unit of {text.count} layer{'s' if text.count != 1 else ''}, "
+                              f"{state}")
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.unit_name = QLineEdit(text.title)
+        self.unit_name.setObjectName("unit_name")
+        self.unit_name.editingFinished.connect(lambda: self._rename_unit(uid))
+        form.addRow("name", self.unit_name)
+        flow = _wrapped(text.shapes)
+        flow.setToolTip("the shapes that enter the unit and leave it")
+        form.addRow("shapes", flow)
+        t = text.exact
+        self.unit_numbers = {}
+        for label, value in (("Trainable params", t.trainable),
+                             ("Non-trainable params", t.non_trainable),
+                             ("Total params", t.total), ("MACs per image", t.macs)):
+            number = QLabel(f"{value:,}")
+            number.setAlignment(Qt.AlignmentFlag.AlignRight)
+            number.setToolTip(human_count(value))
+            form.addRow(label, number)
+            self.unit_numbers[label] = number
+        box.addLayout(form)
+        problems = [p for p in result.problems if p.layer in set(graph.units.layers(uid))]
+        self.problems.setText("<br>".join(
+            f'<span style="color:{ERROR_COLOR if p.severity == ERROR else WARNING_COLOR}">'
+            f"{html.escape(p.layer)}: {html.escape(p.message)}</span>" for p in problems))
+        self.problems.setVisible(bool(problems))
+        box.addWidget(self.problems)
+        row = QHBoxLayout()
+        self.unit_toggle = QPushButton("Expand" if unit.collapsed else "Collapse")
+        self.unit_toggle.setToolTip("show the unit's layers in place" if unit.collapsed
+                                    else "fold the unit's layers into one block")
+        self.unit_toggle.clicked.connect(
+            lambda: self._unit_action(lambda: self.document.set_collapsed(uid, not unit.collapsed)))
+        self.unit_ungroup = QPushButton("Ungroup")
+        self.unit_ungroup.setToolTip("remove the unit; its layers stay where they are")
+        self.unit_ungroup.clicked.connect(
+            lambda: self._unit_action(lambda: self.document.ungroup(uid)))
+        row.addWidget(self.unit_toggle)
+        row.addWidget(self.unit_ungroup)
+        row.addStretch(1)
+        box.addLayout(row)
+        members = graph.units.layers(uid)
+        shown = ", ".join(members[:12]) + (f", \u2026 ({len(members)} in all)"
+                                            if len(members) > 12 else "")
+        listing = _wrapped(f"Layers: {shown}")
+        listing.setStyleSheet(f"color: {self._muted()};")
+        box.addWidget(listing)
+        box.addStretch(1)
+        self._install_page()
+
+    def _rename_unit(self, uid: str) -> None:
+        name = self.unit_name.text()
+        if uid in self.document.graph.units and name.strip():
+            self._unit_action(lambda: self.document.rename_unit(uid, name))
+
+    def _unit_action(self, action) -> None:  # noqa: ANN001 - a Document unit edit
+        """Run a unit edit; a refusal (GraphError) is said on the page, never raised."""
+        try:
+            action()
+        except GraphError as exc:
+            self.problems.setText(html.escape(str(exc)))
+            self.problems.setVisible(True)
 
     def _build(self, layer: Layer) -> None:
         self._key = (layer.id, layer.type)
