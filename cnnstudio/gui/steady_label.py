@@ -18,7 +18,7 @@ reach the holder as an event and are passed on from there.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt
-from PySide6.QtGui import QResizeEvent, QShowEvent
+from PySide6.QtGui import QFontMetricsF, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 __all__ = ["SteadyHolder", "SteadyLabel", "steady"]
@@ -26,16 +26,34 @@ __all__ = ["SteadyHolder", "SteadyLabel", "steady"]
 _UNLIMITED = QSize(16777215, 16777215)  # QWIDGETSIZE_MAX both ways: no maximum set
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def same_extent(label: QLabel, old: str, new: str) -> bool:
+    """Whether ``new`` takes exactly the room ``old`` took in ``label``: the same characters
+    but for digits, all of them the label font's own, and the same advance to the fraction of
+    a pixel (digits are one width in most fonts). A number whose digits changed is the common
+    case, and this answers it without the label working out its size hint (for a selectable
+    label, the layout of a whole text document)."""
+    if len(old) != len(new) or any(a != b and not (a in _DIGITS and b in _DIGITS)
+                                   for a, b in zip(old, new, strict=True)):
+        return False
+    metrics = QFontMetricsF(label.font(), label)
+    return (all(metrics.inFont(d) for d in _DIGITS.intersection(old + new))
+            and metrics.horizontalAdvance(old) == metrics.horizontalAdvance(new))
+
+
 class SteadyLabel(QLabel):
     """A QLabel whose ``setText`` tells its holder at once (see the module's text)."""
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
-        if text == self.text():
+        old = self.text()
+        if text == old:
             return
         super().setText(text)
         holder = self.parentWidget()
         if isinstance(holder, SteadyHolder):
-            holder.pass_on_if_changed()
+            holder.text_changed(old, text)
 
 
 class SteadyHolder(QWidget):
@@ -57,8 +75,19 @@ class SteadyHolder(QWidget):
         else:
             self.hide()
         self._hints = self._current_hints()
+        #: The label's text, font, ... its hints were last known for: a layout request from
+        #: the label while these still hold was caused by a text change already seen to.
+        self._known = self._state()
         self.setSizePolicy(label.sizePolicy())
         label.installEventFilter(self)
+
+    def _state(self) -> tuple[object, ...]:
+        """What the label's size follows, besides the digits of its text."""
+        label = self.label
+        margins = label.contentsMargins()
+        return (label.text(), label.font().key(), label.styleSheet(), label.margin(),
+                label.indent(), margins.left(), margins.top(), margins.right(),
+                margins.bottom())
 
     def _current_hints(self) -> tuple[QSize, QSize, QSizePolicy]:
         label = self.label
@@ -70,8 +99,16 @@ class SteadyHolder(QWidget):
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return self.label.minimumSizeHint()
 
+    def text_changed(self, old: str, new: str) -> None:
+        """The label's text went from ``old`` to ``new`` (its setText)."""
+        if same_extent(self.label, old, new):
+            self._known = self._state()
+        else:
+            self.pass_on_if_changed()
+
     def pass_on_if_changed(self) -> None:
         """Tell the layout above when the label's size hints or policy changed."""
+        self._known = self._state()
         hints = self._current_hints()
         if hints != self._hints:
             self._hints = hints
@@ -82,7 +119,8 @@ class SteadyHolder(QWidget):
         # Sent by the label whenever its text (or font, style, ...) changed: only a change of
         # size concerns the layouts above.
         if event.type() == QEvent.Type.LayoutRequest:
-            self.pass_on_if_changed()
+            if self._state() != self._known:
+                self.pass_on_if_changed()
             return True
         return super().event(event)
 
@@ -97,6 +135,7 @@ class SteadyHolder(QWidget):
         # While the holder was not visible the label's requests were not sent: its layout
         # asks again (rarely: when a window or dock is shown).
         super().showEvent(event)
+        self._known = self._state()
         self._hints = self._current_hints()
         self.setSizePolicy(self._hints[2])
         self.updateGeometry()

@@ -24,14 +24,30 @@ def _line_edit(widget: QObject) -> QLineEdit | None:
 
 
 class ModelUndoKeys(QObject):
-    """Application event filter scoped to one window's widgets (see module docstring)."""
+    """Event filter on the window's focused text field (see module docstring).
+
+    It watches the one widget that has the keyboard, moving along as the focus moves: an
+    application-wide filter would run for every event of every widget (dozens per edit)."""
 
     def __init__(self, window: QWidget) -> None:
         super().__init__(window)
         self._window = window
+        self._watched: QWidget | None = None
         app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)  # dropped by Qt when this (a child of window) dies
+        if app is not None:  # disconnected by Qt when this (a child of window) dies
+            app.focusChanged.connect(self._focus_moved)
+            self._focus_moved(None, QApplication.focusWidget())
+
+    def _focus_moved(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if self._watched is not None:
+            try:
+                self._watched.removeEventFilter(self)
+            except RuntimeError:  # deleted meanwhile, its filters with it
+                pass
+            self._watched = None
+        if new is not None and _line_edit(new) is not None and self._window.isAncestorOf(new):
+            new.installEventFilter(self)
+            self._watched = new
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if event.type() != QEvent.Type.ShortcutOverride or not isinstance(event, QKeyEvent):

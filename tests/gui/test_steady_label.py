@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from cnnstudio.gui.steady_label import SteadyLabel, steady
+from cnnstudio.gui.steady_label import SteadyLabel, same_extent, steady
 
 
 class _LayoutRequests(QObject):
@@ -24,12 +25,15 @@ class _LayoutRequests(QObject):
         return False
 
 
-def _row(qtbot, text: str, held: bool, stretch: int) -> tuple[QWidget, QLabel, QPushButton]:
+def _row(qtbot, text: str, held: bool, stretch: int, selectable: bool = False
+         ) -> tuple[QWidget, QLabel, QPushButton]:
     """A row as the status bar and the summary have it: a label, then a button."""
     row = QWidget()
     qtbot.addWidget(row)
     label = SteadyLabel(text) if held else QLabel(text)
     label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if selectable:  # as the summary's totals: a text document inside
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     button = QPushButton("Copy")
     layout = QHBoxLayout(row)
     layout.addWidget(steady(label) if held else label, stretch)
@@ -52,11 +56,13 @@ def _settle() -> None:
     QApplication.processEvents()
 
 
+@pytest.mark.parametrize("selectable", [False, True])
 @pytest.mark.parametrize("stretch", [0, 1])
-def test_a_held_label_is_placed_and_drawn_as_a_bare_one(qtbot, stretch):
-    bare = _row(qtbot, "61,706 trainable", held=False, stretch=stretch)
-    held = _row(qtbot, "61,706 trainable", held=True, stretch=stretch)
-    for text in ("62,132 trainable", "1,234,567,890 trainable", "7", "", "61,706 trainable"):
+def test_a_held_label_is_placed_and_drawn_as_a_bare_one(qtbot, stretch, selectable):
+    bare = _row(qtbot, "61,706 trainable", held=False, stretch=stretch, selectable=selectable)
+    held = _row(qtbot, "61,706 trainable", held=True, stretch=stretch, selectable=selectable)
+    for text in ("62,132 trainable", "1,234,567,890 trainable", "1,111,111,111 trainable",
+                 "7", "1", "", "61,706 trainable", "61,706 trainable!", "11,111 trainable"):
         for _row_widget, label, _button in (bare, held):
             label.setText(text)
         _settle()
@@ -84,6 +90,27 @@ def test_only_a_change_of_size_lays_out_the_row(qtbot):
     _settle()
     assert requests.count >= 1 and button.geometry().x() > before.x()
     assert label.width() >= label.sizeHint().width()
+
+
+def test_digits_that_change_only_keep_the_size_they_are_trusted_to_keep(qtbot):
+    """The shortcut that spares a label working out its size: trusted only where the size
+    really is the same."""
+    label = SteadyLabel()
+    qtbot.addWidget(label)
+    metrics = QFontMetricsF(label.font(), label)
+    one_width = len({metrics.horizontalAdvance(d) for d in "0123456789"}) == 1
+    texts = ["61,706 trainable", "62,132 trainable", "11,111 trainable", "88,888 trainable",
+             "61,706 trainable!", "61.706 trainable", "6l,706 trainable", "1,061,706 trainable"]
+    for old in texts:
+        for new in texts:
+            label.setText(old)
+            before = label.sizeHint()
+            label.setText(new)
+            if same_extent(label, old, new):
+                assert label.sizeHint() == before, (old, new)
+    assert same_extent(label, "61,706 trainable", "62,132 trainable") == one_width
+    assert not same_extent(label, "61,706 trainable", "61.706 trainable")  # not only digits
+    assert not same_extent(label, "61,706", "1,061,706")
 
 
 def test_a_word_wrapped_or_plain_label_is_refused(qtbot):

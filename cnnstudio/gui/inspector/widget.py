@@ -204,7 +204,8 @@ class InspectorWidget(QWidget):
             self.notation.setText(notation)
             for number, value in zip(self._model_numbers, values, strict=True):
                 number.setText(f"{value:,}")
-                number.setToolTip(human_count(value))
+                if number.toolTip() != (tip := human_count(value)):  # else an event for nothing
+                    number.setToolTip(tip)
             return
         self._key = None
         self._model_layout = layout
