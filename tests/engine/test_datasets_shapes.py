@@ -151,3 +151,33 @@ def test_small_cnn_learns_it_and_dense_net_does_clearly_worse() -> None:
     dense_acc, cnn_acc = accuracy(dense), accuracy(cnn)
     assert cnn_acc > 0.9, cnn_acc
     assert cnn_acc - dense_acc > 0.1, (cnn_acc, dense_acc)
+
+
+def test_generation_reports_every_batch_and_stops_when_asked() -> None:
+    """The window shows how far a large generation is and can stop it between batches."""
+    from cnnstudio.engine.datasets.base import DatasetCancelled
+
+    config = ShapesConfig(train=600, test=100)
+    seen: list[tuple[int, int]] = []
+    make_shapes(config, np.random.default_rng(0), progress=lambda d, t: seen.append((d, t)))
+    assert [t for _, t in seen] == [700] * len(seen) and seen[-1] == (700, 700)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) > 2
+
+    seen.clear()
+    with pytest.raises(DatasetCancelled, match="stopped"):
+        make_shapes(config, np.random.default_rng(0), stop=lambda: len(seen) >= 2,
+                    progress=lambda d, t: seen.append((d, t)))
+    assert len(seen) == 2  # nothing drawn after the stop was seen
+
+
+def test_large_images_are_drawn_a_few_at_a_time() -> None:
+    """A batch of 256 images at 224x224 held a 200 MB temporary and ran for seconds before the
+    next chance to stop; large images go in batches of a bounded number of pixels."""
+    seen: list[int] = []
+    config = ShapesConfig(train=130, test=0, height=128, width=128)
+    make_shapes(config, np.random.default_rng(0), progress=lambda d, _t: seen.append(d))
+    assert seen == [64, 128, 130]
+    small: list[int] = []
+    make_shapes(ShapesConfig(train=300, test=0), np.random.default_rng(0),
+                progress=lambda d, _t: small.append(d))
+    assert small == [256, 300]  # the templates' sizes keep their batches, so their images

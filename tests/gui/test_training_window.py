@@ -85,7 +85,7 @@ def test_a_superseded_load_does_not_replace_the_newer_one(qtbot, main_window, tm
     shown: list[str] = []
     c.datasetChanged.connect(lambda d: shown.append(d.name))
     c.open_dataset_async(f"npz:{first}")
-    c.open_dataset_async("digits")  # waits for the first thread; its result must be dropped
+    c.open_dataset_async("digits")  # the first is told to stop; its result must be dropped
     qtbot.waitUntil(lambda: not c.is_loading(), timeout=RUN_TIMEOUT_MS)
     qtbot.wait(50)
     assert shown == ["digits"]

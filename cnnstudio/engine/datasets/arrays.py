@@ -17,6 +17,8 @@ __all__ = [
     "MAX_CLASSES",
     "change_channels",
     "check_images_fit",
+    "images_bytes",
+    "images_refusal",
     "labels_to_int64",
     "pixels_to_unit",
     "resize_images",
@@ -31,12 +33,24 @@ MAX_CLASSES = 100_000
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def check_images_fit(count: int, shape: tuple[int, int, int], where: str, doing: str) -> None:
-    """Refuse (DatasetError) before making ``count`` float32 images of ``shape`` (C, H, W)
-    when they would not fit the memory budget; ``doing`` says what would make them."""
+def images_bytes(count: int, shape: tuple[int, int, int]) -> int:
+    """Bytes of ``count`` float32 images of ``shape`` (C, H, W)."""
     c, h, w = shape
-    need = 4 * count * c * h * w
-    refusal = memory_refusal(need, f"{where}: {doing} {c}x{h}x{w}", f"for {count:,} images")
+    return 4 * count * c * h * w
+
+
+def images_refusal(count: int, shape: tuple[int, int, int], where: str, doing: str
+                   ) -> str | None:
+    """The one-line refusal of making ``count`` float32 images of ``shape`` (C, H, W) when
+    they would not fit the memory budget, else None; ``doing`` says what would make them."""
+    c, h, w = shape
+    return memory_refusal(images_bytes(count, shape), f"{where}: {doing} {c}x{h}x{w}",
+                          f"for {count:,} images")
+
+
+def check_images_fit(count: int, shape: tuple[int, int, int], where: str, doing: str) -> None:
+    """Refuse (DatasetError) before making images that would not fit (see images_refusal)."""
+    refusal = images_refusal(count, shape, where, doing)
     if refusal:
         raise DatasetError(refusal)
 

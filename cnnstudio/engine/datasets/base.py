@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetError", "split_validation"]
+__all__ = ["Dataset", "DatasetCancelled", "DatasetError", "split_validation"]
 
 
 class DatasetError(Exception):
@@ -21,6 +21,11 @@ class DatasetError(Exception):
     The message is a single line naming the file (or spec) and the problem, because it is shown
     as-is in the CLI and in a GUI dialog to a user who needs to fix that file.
     """
+
+
+class DatasetCancelled(DatasetError):
+    """Making a dataset was stopped by its caller (the window closing, another model or
+    dataset chosen meanwhile): nothing is wrong with the data, so nothing is shown."""
 
 
 @dataclass(frozen=True, eq=False)

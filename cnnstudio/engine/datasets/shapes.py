@@ -13,13 +13,19 @@ whole batch at once with NumPy broadcasting, then turned into an anti-aliased st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from cnnstudio.engine.datasets.base import Dataset
+from cnnstudio.engine.datasets.base import Dataset, DatasetCancelled
 
 __all__ = ["SHAPE_KINDS", "DEFAULT_KINDS", "ShapesConfig", "make_shapes"]
+
+#: ``() -> True`` when the caller wants generation to end (checked between batches).
+StopCheck = Callable[[], bool]
+#: ``(images made, images in all)`` after each batch, for a progress bar.
+ProgressReport = Callable[[int, int], None]
 
 #: Every kind the generator can draw, in label order when all are used.
 SHAPE_KINDS: tuple[str, ...] = (
@@ -39,7 +45,11 @@ DEFAULT_KINDS: tuple[str, ...] = SHAPE_KINDS
 
 _LINE_ANGLES = {"horizontal": 0.0, "vertical": 90.0, "diagonal-down": -45.0, "diagonal-up": 45.0}
 _POLYGON_SIDES = {"square": 4, "triangle": 3}
-_BATCH = 256  # images drawn at once; bounds the [batch, segments, H, W] temporaries
+_BATCH = 256  # images drawn at once at small sizes
+#: Pixels drawn at once (images x H x W): bounds the [batch, segments, H, W] temporaries and
+#: the time between two checks of ``stop``. Sizes up to 64x64 keep batches of _BATCH (and so
+#: the very images they always had); a 224x224 batch holds 41 images, a fraction of a second.
+_BATCH_PIXELS = _BATCH * 64 * 64
 
 
 #: Smallest image the shapes can be drawn on; smaller requests are drawn at this size and resized.
@@ -81,10 +91,21 @@ class ShapesConfig:
             raise ValueError("shapes noise and shading must be in [0, 1] and clutter >= 0")
 
 
-def make_shapes(config: ShapesConfig, rng: np.random.Generator) -> Dataset:
-    """Generate a class-balanced train and test set; the same ``rng`` state gives the same data."""
-    x_train, y_train = _render_split(config, config.train, rng)
-    x_test, y_test = _render_split(config, config.test, rng)
+def make_shapes(config: ShapesConfig, rng: np.random.Generator, stop: StopCheck | None = None,
+                progress: ProgressReport | None = None) -> Dataset:
+    """Generate a class-balanced train and test set; the same ``rng`` state gives the same data.
+
+    ``stop`` is asked before every batch and ends generation with DatasetCancelled when it
+    says so; ``progress`` hears how many images are made after every batch."""
+    total = config.train + config.test
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
+    x_train, y_train = _render_split(config, config.train, rng, stop, report)
+    x_test, y_test = _render_split(config, config.test, rng, stop,
+                                   lambda done: report(config.train + done))
     return Dataset(
         x_train=x_train,
         y_train=y_train,
@@ -97,14 +118,20 @@ def make_shapes(config: ShapesConfig, rng: np.random.Generator) -> Dataset:
 
 
 def _render_split(
-    config: ShapesConfig, n: int, rng: np.random.Generator
+    config: ShapesConfig, n: int, rng: np.random.Generator, stop: StopCheck | None,
+    report: Callable[[int], None],
 ) -> tuple[np.ndarray, np.ndarray]:
     k = len(config.kinds)
     labels = rng.permutation(np.arange(n, dtype=np.int64) % k)
     images = np.empty((n, config.channels, config.height, config.width), dtype=np.float32)
-    for start in range(0, n, _BATCH):
-        y = labels[start : start + _BATCH]
+    batch = max(1, min(_BATCH, _BATCH_PIXELS // (config.height * config.width)))
+    for start in range(0, n, batch):
+        if stop is not None and stop():
+            raise DatasetCancelled(f"shapes: generating {config.channels}x{config.height}x"
+                                   f"{config.width} was stopped")
+        y = labels[start : start + batch]
         images[start : start + len(y)] = _render_batch(config, y, rng)
+        report(start + len(y))
     return images, labels
 
 

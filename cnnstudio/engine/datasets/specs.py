@@ -16,26 +16,60 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnstudio.engine.datasets.arrays import change_channels, check_images_fit, resize_images
-from cnnstudio.engine.datasets.base import Dataset, DatasetError
+from cnnstudio.engine.datasets.arrays import (
+    change_channels,
+    check_images_fit,
+    images_bytes,
+    images_refusal,
+    resize_images,
+)
+from cnnstudio.engine.datasets.base import Dataset, DatasetCancelled, DatasetError
 from cnnstudio.engine.datasets.cifar10 import load_cifar10
 from cnnstudio.engine.datasets.digits import load_digits
 from cnnstudio.engine.datasets.folder import DEFAULT_TEST_FRACTION, load_folder
 from cnnstudio.engine.datasets.mnist import load_mnist
 from cnnstudio.engine.datasets.npz import load_npz
-from cnnstudio.engine.datasets.shapes import MIN_SIZE, SHAPE_KINDS, ShapesConfig, make_shapes
+from cnnstudio.engine.datasets.shapes import (
+    MIN_SIZE,
+    SHAPE_KINDS,
+    ProgressReport,
+    ShapesConfig,
+    StopCheck,
+    make_shapes,
+)
+from cnnstudio.engine.memory import format_bytes
 
-__all__ = ["DatasetRequest", "adapt_dataset", "describe_specs", "load_dataset", "parse_shapes",
-           "with_test_share"]
+__all__ = ["DatasetRequest", "GenerationPlan", "adapt_dataset", "describe_specs",
+           "load_dataset", "parse_shapes", "planned_generation", "with_test_share"]
 
 
 @dataclass(frozen=True)
 class DatasetRequest:
-    """What the caller wants besides the source: the model's input size and depth, a Generator."""
+    """What the caller wants besides the source: the model's input size and depth, a Generator,
+    and for long work a way to stop it and to hear how far it is."""
 
     image_size: tuple[int, int] | None
     channels: int | None
     rng: np.random.Generator
+    stop: StopCheck | None = None
+    progress: ProgressReport | None = None
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What loading a generated spec would make, known before making it: ``count`` images of
+    ``shape`` (C, H, W), ``bytes`` as float32, and ``refusal``, the memory budget's one-line
+    refusal (None when it fits)."""
+
+    spec: str
+    count: int
+    shape: tuple[int, int, int]
+    bytes: int
+    refusal: str | None
+
+    def describe(self) -> str:
+        c, h, w = self.shape
+        return f"{self.count:,} images of {c}x{h}x{w} ({format_bytes(self.bytes)})"
 
 
 @dataclass(frozen=True)
@@ -51,7 +85,7 @@ def _shapes(argument: str, request: DatasetRequest) -> Dataset:
     check_images_fit(config.train + config.test, (config.channels, config.height, config.width),
                      f"shapes:{argument}" if argument else "shapes", "generating")
     rng = request.rng if seed is None else np.random.default_rng(seed)
-    return make_shapes(config, rng)
+    return make_shapes(config, rng, request.stop, request.progress)
 
 
 def _path(argument: str) -> Path:
@@ -160,11 +194,15 @@ def load_dataset(
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
     rng: np.random.Generator | None = None,
+    stop: StopCheck | None = None,
+    progress: ProgressReport | None = None,
 ) -> Dataset:
     """Load the dataset a spec names, adapted to ``channels`` (1 or 3) and ``image_size`` (H, W).
 
     ``rng`` drives generated data (``shapes``); without one a fixed seed is used so the same
     spec always gives the same data. Raises DatasetError (one line, naming spec or file).
+    ``stop`` ends generating or adapting early with DatasetCancelled; ``progress`` hears
+    ``(images made, images in all)`` while images are generated.
     """
     if channels not in (None, 1, 3):
         raise DatasetError(f"{spec}: channels must be 1 or 3, got {channels}")
@@ -183,8 +221,33 @@ def load_dataset(
         image_size=(int(image_size[0]), int(image_size[1])) if image_size else None,
         channels=channels,
         rng=rng if rng is not None else np.random.default_rng(0),
+        stop=stop,
+        progress=progress,
     )
-    return adapt_dataset(form.load(argument.strip(), request), channels, request.image_size)
+    data = form.load(argument.strip(), request)
+    if stop is not None and stop():
+        raise DatasetCancelled(f"{spec}: loading was stopped")
+    return adapt_dataset(data, channels, request.image_size)
+
+
+def planned_generation(spec: str, *, image_size: tuple[int, int] | None = None,
+                       channels: int | None = None) -> GenerationPlan | None:
+    """What ``load_dataset(spec, image_size=..., channels=...)`` would generate, without
+    generating it: None for data read from a file (its size is the file's) or a spec that
+    does not parse (loading it reports the problem)."""
+    kind, _, argument = spec.strip().partition(":")
+    if kind.strip().lower() != "shapes":
+        return None
+    request = DatasetRequest(image_size=image_size, channels=channels,
+                             rng=np.random.default_rng(0))
+    try:
+        config, _ = parse_shapes(argument.strip(), request)
+    except DatasetError:
+        return None
+    count, shape = config.train + config.test, (config.channels, config.height, config.width)
+    where = f"shapes:{argument.strip()}" if argument.strip() else "shapes"
+    return GenerationPlan(spec, count, shape, images_bytes(count, shape),
+                          images_refusal(count, shape, where, "generating"))
 
 
 def adapt_dataset(

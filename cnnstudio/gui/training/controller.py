@@ -13,6 +13,8 @@ the worker thread.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from cnnstudio.engine.datasets import (
     load_image,
 )
 from cnnstudio.engine.datasets.normalize import Normalizer
+from cnnstudio.engine.datasets.specs import GenerationPlan, planned_generation
 from cnnstudio.engine.errors import EngineError, NetworkError
 from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
 from cnnstudio.engine.network import LoadReport, Network
@@ -69,6 +72,9 @@ class TrainingController(QObject):
     datasetChanged = Signal(object)  # Dataset | None
     datasetLoading = Signal(str)  # spec being loaded in the background
     datasetFailed = Signal(str)  # why it could not be loaded (names the file)
+    datasetProgress = Signal(int, int)  # images generated so far, in all (background load)
+    #: A background load was stopped (cancel_loading); the dataset is unchanged.
+    loadingCancelled = Signal()
     stateChanged = Signal(str)  # IDLE / RUNNING / PAUSED / STOPPING
     runStarted = Signal(int)  # epochs
     batches = Signal(object)  # tuple[BatchPoint, ...]
@@ -91,6 +97,9 @@ class TrainingController(QObject):
         self._display_norm: Normalizer | None = None
         self._job: BackgroundJob | None = None
         self._job_spec = ""
+        #: Each load's stop flag, by job; a load replaced or stopped stays here until its
+        #: thread ends, so closing can tell it to stop and wait for it.
+        self._job_stops: dict[BackgroundJob, threading.Event] = {}
         self.weights: dict[str, np.ndarray] | None = None
         self.normalizer: Normalizer | None = None
         self.weights_note = "random initial weights"
@@ -132,19 +141,37 @@ class TrainingController(QObject):
 
     def open_dataset_async(self, spec: str) -> None:
         """Load ``spec`` in a background thread (generating shapes or decoding a folder takes a
-        second or more): ``datasetLoading`` now, then ``datasetChanged`` or ``datasetFailed``."""
-        if self._job is not None:
-            self._job.wait()
-        job = BackgroundJob(lambda: self._load(spec), self)
+        second or more): ``datasetLoading`` now, ``datasetProgress`` while images are made, then
+        ``datasetChanged`` or ``datasetFailed``. A load still going is told to stop and its
+        result dropped; nothing here waits for it, so the window never freezes on it."""
+        self._stop_current_load()
+        stop = threading.Event()
+        job = BackgroundJob(lambda: self._load(spec, stop.is_set, job.report), self)
         # Bound slots of this object, not lambdas: PySide runs a lambda in the sender's thread,
         # which for the job is the loading thread, and the dataset must change in the GUI thread
         # (views read it there). Queued, these arrive in order before the job's ``finished``.
         job.succeeded.connect(self._job_succeeded)
         job.failed.connect(self._job_failed)
+        job.progress.connect(self._job_progress)
         job.finished.connect(self._job_done)
         self._job, self._job_spec = job, spec
+        self._job_stops[job] = stop
         job.start()
         self.datasetLoading.emit(spec)
+
+    def cancel_loading(self) -> None:
+        """Stop the background load (its thread ends within one batch of images); the current
+        dataset stays. ``loadingCancelled`` tells the views."""
+        if self._job is None:
+            return
+        self._stop_current_load()
+        self.loadingCancelled.emit()
+        self.stateChanged.emit(self.state)  # views re-check what can be done now
+
+    def _stop_current_load(self) -> None:
+        if self._job is not None:
+            self._job_stops[self._job].set()
+            self._job = None  # its results are dropped; _job_stops keeps it until it ends
 
     @Slot(object)
     def _job_succeeded(self, data: Dataset) -> None:
@@ -154,12 +181,20 @@ class TrainingController(QObject):
 
     @Slot(str)
     def _job_failed(self, message: str) -> None:
+        # A load told to stop ends with DatasetCancelled: nothing went wrong, nothing to say.
         if self._job is not None and self.sender() is self._job:
             self.datasetFailed.emit(message)
+
+    @Slot(int, int)
+    def _job_progress(self, done: int, total: int) -> None:
+        if self._job is not None and self.sender() is self._job:
+            self.datasetProgress.emit(done, total)
 
     @Slot()
     def _job_done(self) -> None:
         thread = self.sender()
+        for job in [j for j in self._job_stops if j.thread is thread]:
+            del self._job_stops[job]
         job = self._job
         if job is not None and job.thread is thread:
             self._job = None
@@ -168,16 +203,24 @@ class TrainingController(QObject):
             thread.deleteLater()
 
     def wait_for_dataset(self, timeout_ms: int = 30_000) -> bool:
-        """Block until a background load has finished (tests, shutdown)."""
-        return self._job.wait(timeout_ms) if self._job is not None else True
+        """Block until every background load has finished (tests, shutdown)."""
+        return all([job.wait(timeout_ms) for job in list(self._job_stops)])
 
-    def _load(self, spec: str) -> Dataset:
+    def plan_for(self, spec: str) -> GenerationPlan | None:
+        """What loading ``spec`` for the current model would generate (None: data read from a
+        file), known before generating it."""
+        channels, size = self._input_geometry()
+        return planned_generation(spec, image_size=size, channels=channels)
+
+    def _load(self, spec: str, stop: Callable[[], bool] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Dataset:
         """Generated data is made at the Input block's size; files load as they are (a mismatch
         is then offered as a fix, see :meth:`fit_data_to_input`)."""
         if spec.partition(":")[0].strip().lower() == "shapes":
             channels, size = self._input_geometry()
-            return load_dataset(spec, channels=channels, image_size=size)
-        return load_dataset(spec)
+            return load_dataset(spec, channels=channels, image_size=size, stop=stop,
+                                progress=progress)
+        return load_dataset(spec, stop=stop, progress=progress)
 
     def set_dataset(self, dataset: Dataset | None, spec: str = "") -> None:
         self.dataset = dataset
@@ -337,14 +380,22 @@ class TrainingController(QObject):
         """A dataset is being loaded in the background."""
         return self._job is not None
 
+    def loading_spec(self) -> str:
+        """The spec being loaded in the background ("" when none)."""
+        return self._job_spec if self._job is not None else ""
+
     def is_busy(self) -> bool:
         return self.state != IDLE
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Stop any run and wait for its thread (closing the window); True when it ended."""
+        """Stop any run and any dataset load, and wait for their threads (closing the window);
+        True when they ended. A load stops within one batch of images."""
         self._closing = True
         if self._control is not None:
             self._control.stop()
+        self._stop_current_load()
+        for stop in self._job_stops.values():
+            stop.set()
         ok = self._thread.wait(timeout_ms) if self._thread is not None else True
         if ok and self._thread is not None:
             # Unlock now: the window (and this object) may be gone before the thread's queued

@@ -44,6 +44,11 @@ _BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "
            ("confusion", "Confusion"), ("health", "Health"), ("why", "Why"),
            ("top_patches", "Top patches"))
 _DIGITS_INPUT = "1x8x8"
+#: Largest default dataset made without being asked (when the Training dock shows): every
+#: template's (at most 3x32x32: 44 MB) is made at once so Train works at once; a larger one
+#: (a 3x224x224 Input asks for 2 GB of shapes) waits until Train, Generate now or a view that
+#: needs samples asks for it.
+EAGER_DATASET_BYTES = 128 * 1024 * 1024
 #: Height the bottom docks grow to when a run starts.
 _TRAINING_HEIGHT = 330
 
@@ -214,13 +219,21 @@ class TrainingUI(QObject):
         generated at the Input's size. Nothing to choose before the first Train."""
         return "digits" if self.controller.input_geometry_text() == _DIGITS_INPUT else "shapes"
 
-    def choose_default_dataset(self) -> None:
-        self.panel.choose_dataset(self.default_spec())
+    def choose_default_dataset(self, unless_large: bool = False) -> None:
+        """Load the default dataset; with ``unless_large``, a generated one above
+        EAGER_DATASET_BYTES (or beyond the memory budget) is only described in the panel."""
+        spec = self.default_spec()
+        plan = self.controller.plan_for(spec)
+        if unless_large and plan is not None and (
+                plan.bytes > EAGER_DATASET_BYTES or plan.refusal is not None):
+            self.panel.show_plan(plan)
+            return
+        self.panel.choose_dataset(spec)
 
     def _training_dock_shown(self, visible: bool) -> None:
         c = self.controller
         if visible and c.dataset is None and not c.is_loading():
-            self.choose_default_dataset()
+            self.choose_default_dataset(unless_large=True)
 
     def current_weights(self) -> dict | None:
         """The weights exports carry: trained or loaded ones with their normaliser, or None."""
@@ -236,8 +249,14 @@ class TrainingUI(QObject):
 
     def model_replaced(self) -> None:
         """Another model is on the canvas (New, template, Open). Results of the previous one
-        are forgotten; when its weights fit some layers of the new one, the user decides."""
+        are forgotten; when its weights fit some layers of the new one, the user decides.
+        Shapes still being generated for the previous model's Input are stopped."""
         c = self.controller
+        if c.is_loading() and c.plan_for(c.loading_spec()) is not None:
+            c.cancel_loading()
+        if c.dataset is None:
+            self.panel.show_plan(None)
+            self._training_dock_shown(self.docks["training"].isVisible())
         if not c.has_results():
             return
         fits, total = c.fitting_layers()
@@ -419,5 +438,5 @@ def install_training(window: QMainWindow, default_dataset: bool = False) -> Trai
     if callable(restore):
         restore()  # the saved layout can place the training docks only now that they exist
     if default_dataset:
-        QTimer.singleShot(0, ui.choose_default_dataset)
+        QTimer.singleShot(0, lambda: ui.choose_default_dataset(unless_large=True))
     return ui

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.engine.datasets import Dataset
-from cnnstudio.engine.datasets.specs import with_test_share
+from cnnstudio.engine.datasets.specs import GenerationPlan, with_test_share
 from cnnstudio.gui.training.controller import (
     IDLE,
     NO_DATASET,
@@ -138,6 +138,20 @@ class TrainingPanel(QWidget):
         share_layout.addWidget(self.test_share)
         share_layout.addStretch(1)
         self.test_share_row.setVisible(False)
+        # A load in the background: how far it is, and a button to stop it.
+        self.load_progress = QProgressBar()
+        self.load_progress.setFormat("%v / %m images")
+        self.load_progress.setVisible(False)
+        self.stop_load_button = QPushButton("Stop")
+        self.stop_load_button.setToolTip("Stop loading; the current dataset stays")
+        self.stop_load_button.clicked.connect(c.cancel_loading)
+        self.stop_load_button.setVisible(False)
+        # Data too large to make without being asked: what it would be, and a way to make it.
+        self.generate_button = QPushButton("Generate now")
+        self.generate_button.setToolTip("Make the dataset now (Train makes it too)")
+        self.generate_button.clicked.connect(self._generate_planned)
+        self.generate_button.setVisible(False)
+        self._plan: GenerationPlan | None = None
         self.samples = TileGrid(34)
         self.samples.set_selectable(True)
         self.samples.tileClicked.connect(self._sample_clicked)
@@ -166,6 +180,11 @@ class TrainingPanel(QWidget):
         dl = QVBoxLayout(data_box)
         dl.addLayout(row)
         dl.addWidget(self.dataset_info)
+        load_row = QHBoxLayout()
+        load_row.addWidget(self.load_progress, 1)
+        load_row.addWidget(self.stop_load_button)
+        load_row.addWidget(self.generate_button)
+        dl.addLayout(load_row)
         dl.addWidget(self.test_share_row)
         dl.addWidget(self.samples)
 
@@ -231,6 +250,8 @@ class TrainingPanel(QWidget):
         c.datasetLoading.connect(self._loading)
         c.datasetChanged.connect(self._dataset_changed)
         c.datasetFailed.connect(self._dataset_failed)
+        c.datasetProgress.connect(self._load_progressed)
+        c.loadingCancelled.connect(self._loading_cancelled)
         c.stateChanged.connect(lambda _s: self.refresh())
         c.runStarted.connect(self._run_started)
         c.batches.connect(self._batches)
@@ -268,15 +289,69 @@ class TrainingPanel(QWidget):
         if path:
             self.choose_dataset(f"{prefix}:{path}")
 
+    def show_plan(self, plan: GenerationPlan | None) -> None:
+        """Say what ``plan`` would generate instead of generating it (too large to make before
+        it is needed): Train, or Generate now, makes it. None forgets a plan shown before."""
+        self._plan = plan
+        index = self.dataset_combo.findData(plan.spec) if plan is not None else -1
+        if index >= 0:
+            self.dataset_combo.setCurrentIndex(index)
+        if not self.controller.is_loading():
+            self._show_idle_info()
+
+    def _generate_planned(self) -> None:
+        if self._plan is not None:
+            self.choose_dataset(self._plan.spec)
+
+    def _show_idle_info(self) -> None:
+        """The dataset line when nothing loads: the dataset, else the plan, else none."""
+        d, plan = self.controller.dataset, self._plan
+        self._show_loading(False)
+        self.generate_button.setVisible(d is None and plan is not None and plan.refusal is None)
+        if d is not None:
+            self.dataset_info.setText(d.summary())
+        elif plan is not None and plan.refusal is not None:
+            self.dataset_info.setText(f"Cannot generate {plan.spec}: {plan.refusal}.")
+        elif plan is not None:
+            self.dataset_info.setText(
+                f"{plan.spec} for this model: {plan.describe()}. Too large to make before "
+                "it is needed: Train generates it first, or Generate now.")
+        else:
+            self.dataset_info.setText("No dataset")
+
+    def _show_loading(self, loading: bool) -> None:
+        self.load_progress.setVisible(loading)
+        self.stop_load_button.setVisible(loading)
+        if loading:
+            self.generate_button.setVisible(False)
+            self.load_progress.setRange(0, 0)  # busy until the first images are counted
+
     def _loading(self, spec: str) -> None:
-        self.dataset_info.setText(f"Loading {spec}\u2026")
+        plan = self.controller.plan_for(spec)
+        self.dataset_info.setText(f"Generating {spec}: {plan.describe()}\u2026" if plan else
+                                  f"Loading {spec}\u2026")
+        self._show_loading(True)
         self.samples.clear("")
+        self.refresh()
+
+    def _load_progressed(self, done: int, total: int) -> None:
+        self.load_progress.setRange(0, total)
+        self.load_progress.setValue(done)
+
+    def _loading_cancelled(self) -> None:
+        self._start_when_loaded = False
+        self._show_idle_info()
+        d = self.controller.dataset
+        if d is not None:
+            self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(
+                self.controller.dataset_spec)))
+            self._dataset_changed(d)  # its samples again
         self.refresh()
 
     def _dataset_failed(self, message: str) -> None:
         self._start_when_loaded = False
         d = self.controller.dataset
-        self.dataset_info.setText(d.summary() if d is not None else "No dataset")
+        self._show_idle_info()
         if d is not None:
             self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(
                 self.controller.dataset_spec)))
@@ -291,11 +366,14 @@ class TrainingPanel(QWidget):
             self.test_share.blockSignals(True)
             self.test_share.setValue(round(dataset.held_out * 100))
             self.test_share.blockSignals(False)
+        self._show_loading(False)
         if dataset is None:
-            self.dataset_info.setText("No dataset")
+            self._show_idle_info()
             self.samples.clear()
             self.refresh()
             return
+        self._plan = None
+        self.generate_button.setVisible(False)
         c, h, w = dataset.image_shape
         kind = "grey" if c == 1 else "colour"
         self.dataset_info.setText(

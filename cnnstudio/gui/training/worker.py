@@ -207,6 +207,8 @@ class BackgroundJob(QObject):
 
     succeeded = Signal(object)
     failed = Signal(str)
+    #: (done, total) reported by the callable through :meth:`report`, from its thread.
+    progress = Signal(int, int)
     done = Signal()
 
     def __init__(self, fn: Callable[[], object], parent: QObject | None = None) -> None:
@@ -224,6 +226,10 @@ class BackgroundJob(QObject):
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         return self.thread.wait(timeout_ms) if self.thread.isRunning() else True
+
+    def report(self, done: int, total: int) -> None:
+        """Called by the callable in the job's thread; ``progress`` reaches listeners queued."""
+        self.progress.emit(done, total)
 
     @Slot()
     def _run(self) -> None:
