@@ -50,3 +50,18 @@ def test_a_load_told_to_stop_ends_without_a_dataset() -> None:
         load_dataset("shapes:train=40,test=0", stop=lambda: True)
     with pytest.raises(DatasetCancelled):  # a file's loader does not stop midway; after it, yes
         load_dataset("digits", channels=3, stop=lambda: True)
+
+
+def test_resizing_a_chunk_at_a_time_gives_the_same_images_and_can_stop() -> None:
+    from cnnstudio.engine.datasets.arrays import change_channels, resize_images
+    from cnnstudio.engine.datasets.specs import adapt_dataset
+
+    digits = load_dataset("digits")
+    seen: list[tuple[int, int]] = []
+    fitted = adapt_dataset(digits, 3, (64, 48), progress=lambda d, t: seen.append((d, t)))
+    whole = resize_images(change_channels(digits.x_train, 3, "digits"), (64, 48))
+    assert fitted.x_train.shape == (len(digits.x_train), 3, 64, 48)
+    assert fitted.x_train.dtype == whole.dtype and (fitted.x_train == whole).all()
+    assert len(seen) > 2 and seen[-1] == (1797, 1797)
+    with pytest.raises(DatasetCancelled, match="resizing was stopped"):
+        adapt_dataset(digits, 3, (64, 48), stop=lambda: True)

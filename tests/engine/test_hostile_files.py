@@ -247,7 +247,7 @@ def test_case5_resizing_the_dataset_is_checked_before_it_is_done(tmp_path):
     proc, peak = run_measured(["train", str(model), "--dataset", "digits", "--epochs", "1",
                                "--no-progress"], env={"CNNSTUDIO_MEMORY_LIMIT": "2GB"})
     err = _one_line(proc, 2)
-    assert "resizing to 1x2048x2048 needs 56.2 GB for 3,594 images" in err
+    assert "resizing to 1x2048x2048 needs 28.1 GB for 1,797 images" in err
     assert "the limit is 2.0 GB" in err
     assert peak < REFUSAL_PEAK_MB, peak
 

@@ -93,6 +93,27 @@ def test_a_big_input_model_describes_its_dataset_instead_of_making_it(qtbot, res
     assert ui.panel.dataset_combo.currentData() == "shapes"
 
 
+def test_train_makes_it_first(qtbot, resnet_window, generations):
+    w = resnet_window
+    ui = w.training
+    show_training_dock(qtbot, w)
+    ui.panel.start_action.trigger()
+    assert generations.large_started.wait(30)
+    assert generations.sizes() == [(3, 224, 224)]
+    assert ui.controller.is_loading() and ui.controller.state == "idle"  # data first, then run
+
+
+def test_over_the_memory_budget_the_dock_says_so_in_one_line(qtbot, resnet_window,
+                                                             generations, monkeypatch):
+    monkeypatch.setenv("CNNSTUDIO_MEMORY_LIMIT", "1GB")
+    w = resnet_window
+    panel = w.training.panel
+    show_training_dock(qtbot, w)
+    assert panel.dataset_info.text().startswith(
+        "shapes: generating 3x224x224 needs 2.0 GB for 3,600 images; the limit is 1.0 GB")
+    assert not panel.generate_button.isVisible() and generations.configs == []
+
+
 def test_generate_now_makes_it_with_progress_and_closing_stops_it(qtbot, resnet_window,
                                                                   generations):
     w = resnet_window

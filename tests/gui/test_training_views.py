@@ -125,6 +125,8 @@ def test_resize_data_to_the_input_instead(qtbot):
     c, h, wd = (w.document.graph.layer(w.document.result.input_ids[0]).params[k]
                 for k in ("channels", "height", "width"))
     ui.panel.fit_data_button.click()
+    assert ui.controller.is_loading()  # in the background: the window stays usable
+    qtbot.waitUntil(lambda: not ui.controller.is_loading(), timeout=30_000)
     assert ui.controller.dataset.image_shape == (c, h, wd)
     assert not ui.panel.fix_input_button.isVisible()
     w.training.controller.shutdown()

@@ -227,7 +227,7 @@ def load_dataset(
     data = form.load(argument.strip(), request)
     if stop is not None and stop():
         raise DatasetCancelled(f"{spec}: loading was stopped")
-    return adapt_dataset(data, channels, request.image_size)
+    return adapt_dataset(data, channels, request.image_size, stop, progress)
 
 
 def planned_generation(spec: str, *, image_size: tuple[int, int] | None = None,
@@ -251,9 +251,14 @@ def planned_generation(spec: str, *, image_size: tuple[int, int] | None = None,
 
 
 def adapt_dataset(
-    dataset: Dataset, channels: int | None = None, image_size: tuple[int, int] | None = None
+    dataset: Dataset, channels: int | None = None, image_size: tuple[int, int] | None = None,
+    stop: StopCheck | None = None, progress: ProgressReport | None = None,
 ) -> Dataset:
-    """Convert grey <-> RGB and resize (bilinear) so the images fit the model's Input layer."""
+    """Convert grey <-> RGB and resize (bilinear) so the images fit the model's Input layer.
+
+    Done a chunk of images at a time (at most _ADAPT_PIXELS output pixels), so the temporaries
+    stay small, ``stop`` is asked between chunks (DatasetCancelled) and ``progress`` hears
+    ``(images done, images in all)``."""
     c, h, w = dataset.image_shape
     size = (int(image_size[0]), int(image_size[1])) if image_size is not None else None
     if channels in (None, c) and size in (None, (h, w)):
@@ -261,18 +266,26 @@ def adapt_dataset(
 
     out_shape = (channels or c, *(size or (h, w)))
     count = len(dataset.x_train) + len(dataset.x_test)
-    # The resize keeps a row-resized copy besides the result: count both.
-    check_images_fit(2 * count, out_shape, dataset.source, "resizing to")
+    check_images_fit(count, out_shape, dataset.source, "resizing to")
+    chunk = max(1, _ADAPT_PIXELS // (out_shape[1] * out_shape[2]))
 
-    def fit(x: np.ndarray) -> np.ndarray:
-        if channels is not None:
-            x = change_channels(x, channels, dataset.source)
-        return resize_images(x, size) if size is not None else x
+    def fit(x: np.ndarray, before: int) -> np.ndarray:
+        out = np.empty((len(x), *out_shape), dtype=np.float32)
+        for start in range(0, len(x), chunk):
+            if stop is not None and stop():
+                raise DatasetCancelled(f"{dataset.source}: resizing was stopped")
+            part = x[start:start + chunk]
+            if channels is not None:
+                part = change_channels(part, channels, dataset.source)
+            out[start:start + len(part)] = resize_images(part, size) if size else part
+            if progress is not None:
+                progress(before + start + len(part), count)
+        return out
 
     return Dataset(
-        x_train=fit(dataset.x_train),
+        x_train=fit(dataset.x_train, 0),
         y_train=dataset.y_train,
-        x_test=fit(dataset.x_test),
+        x_test=fit(dataset.x_test, len(dataset.x_train)),
         y_test=dataset.y_test,
         class_names=dataset.class_names,
         name=dataset.name,
@@ -281,6 +294,10 @@ def adapt_dataset(
         held_out=dataset.held_out,
         file_names=dataset.file_names,
     )
+
+
+#: Output pixels (images x H x W) one step of adapt_dataset makes.
+_ADAPT_PIXELS = 1 << 22
 
 
 def parse_shapes(argument: str, request: DatasetRequest) -> tuple[ShapesConfig, int | None]:

@@ -24,7 +24,6 @@ from cnnstudio.core.graph import Graph
 from cnnstudio.engine.control import TrainingControl
 from cnnstudio.engine.datasets import (
     Dataset,
-    DatasetError,
     adapt_dataset,
     load_dataset,
     load_image,
@@ -50,6 +49,9 @@ from cnnstudio.gui.training.worker import BackgroundJob, TrainingWorker, WorkerT
 __all__ = ["IDLE", "PAUSED", "RUNNING", "STOPPING", "TrainingController", "TrainingRefused"]
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
+#: A background load: ``work(stop, report) -> Dataset``, asking ``stop()`` between batches and
+#: telling ``report(done, total)`` how far it is.
+_Work = Callable[[Callable[[], bool], Callable[[int, int], None]], Dataset]
 LOCK_REASON = "training is running"
 NO_DATASET = "Choose a dataset first."
 
@@ -70,7 +72,7 @@ class TrainingController(QObject):
     """Owns the dataset, the current weights and the worker thread of a run."""
 
     datasetChanged = Signal(object)  # Dataset | None
-    datasetLoading = Signal(str)  # spec being loaded in the background
+    datasetLoading = Signal(str)  # what is being loaded in the background, for the user
     datasetFailed = Signal(str)  # why it could not be loaded (names the file)
     datasetProgress = Signal(int, int)  # images generated so far, in all (background load)
     #: A background load was stopped (cancel_loading); the dataset is unchanged.
@@ -97,6 +99,7 @@ class TrainingController(QObject):
         self._display_norm: Normalizer | None = None
         self._job: BackgroundJob | None = None
         self._job_spec = ""
+        self._job_source: Dataset | None = None
         #: Each load's stop flag, by job; a load replaced or stopped stays here until its
         #: thread ends, so closing can tell it to stop and wait for it.
         self._job_stops: dict[BackgroundJob, threading.Event] = {}
@@ -144,9 +147,18 @@ class TrainingController(QObject):
         second or more): ``datasetLoading`` now, ``datasetProgress`` while images are made, then
         ``datasetChanged`` or ``datasetFailed``. A load still going is told to stop and its
         result dropped; nothing here waits for it, so the window never freezes on it."""
+        plan = self.plan_for(spec)
+        self._run_job(spec, lambda stop, report: self._load(spec, stop, report),
+                      f"Generating {spec}: {plan.describe()}\u2026" if plan
+                      else f"Loading {spec}\u2026")
+
+    def _run_job(self, spec: str, work: _Work, what: str, source: Dataset | None = None
+                 ) -> None:
+        """Run ``work(stop, report)`` in a background thread; its dataset becomes the current
+        one for ``spec`` (made from ``source`` when given: the one Resize starts from again)."""
         self._stop_current_load()
         stop = threading.Event()
-        job = BackgroundJob(lambda: self._load(spec, stop.is_set, job.report), self)
+        job = BackgroundJob(lambda: work(stop.is_set, job.report), self)
         # Bound slots of this object, not lambdas: PySide runs a lambda in the sender's thread,
         # which for the job is the loading thread, and the dataset must change in the GUI thread
         # (views read it there). Queued, these arrive in order before the job's ``finished``.
@@ -154,10 +166,10 @@ class TrainingController(QObject):
         job.failed.connect(self._job_failed)
         job.progress.connect(self._job_progress)
         job.finished.connect(self._job_done)
-        self._job, self._job_spec = job, spec
+        self._job, self._job_spec, self._job_source = job, spec, source
         self._job_stops[job] = stop
         job.start()
-        self.datasetLoading.emit(spec)
+        self.datasetLoading.emit(what)
 
     def cancel_loading(self) -> None:
         """Stop the background load (its thread ends within one batch of images); the current
@@ -178,6 +190,8 @@ class TrainingController(QObject):
         job = self._job
         if job is not None and self.sender() is job:  # a superseded load is dropped
             self.set_dataset(data, self._job_spec)
+            if self._job_source is not None:
+                self._source_dataset = self._job_source
 
     @Slot(str)
     def _job_failed(self, message: str) -> None:
@@ -243,13 +257,9 @@ class TrainingController(QObject):
             self.open_dataset_async(self.dataset_spec)
             return
         source, spec = self._source_dataset, self.dataset_spec
-        try:
-            adapted = adapt_dataset(source, channels, size)
-        except DatasetError as exc:
-            self.datasetFailed.emit(str(exc))
-            return
-        self.set_dataset(adapted, spec)
-        self._source_dataset = source
+        self._run_job(spec, lambda stop, report: adapt_dataset(source, channels, size, stop,
+                                                               report),
+                      f"Resizing {source.name} to {self.input_geometry_text()}\u2026", source)
 
     def input_geometry_text(self) -> str:
         channels, size = self._input_geometry()

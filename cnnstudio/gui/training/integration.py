@@ -45,7 +45,7 @@ _BOTTOM = (("curves", "Curves"), ("feature_maps", "Feature maps"), ("filters", "
            ("top_patches", "Top patches"))
 _DIGITS_INPUT = "1x8x8"
 #: Largest default dataset made without being asked (when the Training dock shows): every
-#: template's (at most 3x32x32: 44 MB) is made at once so Train works at once; a larger one
+#: template's (at most 3x32x32: 42 MB) is made at once so Train works at once; a larger one
 #: (a 3x224x224 Input asks for 2 GB of shapes) waits until Train, Generate now or a view that
 #: needs samples asks for it.
 EAGER_DATASET_BYTES = 128 * 1024 * 1024

@@ -311,11 +311,11 @@ class TrainingPanel(QWidget):
         if d is not None:
             self.dataset_info.setText(d.summary())
         elif plan is not None and plan.refusal is not None:
-            self.dataset_info.setText(f"Cannot generate {plan.spec}: {plan.refusal}.")
+            self.dataset_info.setText(html.escape(plan.refusal))
         elif plan is not None:
             self.dataset_info.setText(
-                f"{plan.spec} for this model: {plan.describe()}. Too large to make before "
-                "it is needed: Train generates it first, or Generate now.")
+                f"<b>{html.escape(plan.spec)}</b> for this model: {plan.describe()}. Too large "
+                "to make before it is needed: Train generates it first, or Generate now.")
         else:
             self.dataset_info.setText("No dataset")
 
@@ -326,10 +326,8 @@ class TrainingPanel(QWidget):
             self.generate_button.setVisible(False)
             self.load_progress.setRange(0, 0)  # busy until the first images are counted
 
-    def _loading(self, spec: str) -> None:
-        plan = self.controller.plan_for(spec)
-        self.dataset_info.setText(f"Generating {spec}: {plan.describe()}\u2026" if plan else
-                                  f"Loading {spec}\u2026")
+    def _loading(self, what: str) -> None:
+        self.dataset_info.setText(html.escape(what))
         self._show_loading(True)
         self.samples.clear("")
         self.refresh()
