@@ -28,7 +28,9 @@ def _check_against_engine(graph: Graph, seed: int, x: np.ndarray | None = None) 
     model = build_onnx(graph, state)
     x = input_batch(graph, rng) if x is None else x
     got = _session(model).run(["output"], {"input": x})[0]
-    assert np.abs(got - engine_forward(graph, state, x)).max() < 1e-4
+    want = engine_forward(graph, state, x)
+    # float32 in onnxruntime against the engine in float64: relative to the values' size
+    assert np.abs(got - want).max() < 1e-4 * max(1.0, np.abs(want).max())
 
 
 @pytest.mark.parametrize("key", [t.key for t in list_templates()])
