@@ -8,17 +8,19 @@ plan into undoable operations; tests check the plans directly).
   own layers (fresh ids, so their own weights) and its own units.
 - ``copies_of``: the layers that play the same part in the other copies of a unit (the same
   layers, params and wiring), for "apply to all copies".
+- ``whole_units`` / ``pasted_units``: the units a copy of some layers carries (those copied
+  whole), and those units again around the pasted layers, with fresh ids and numbered names.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cnnstudio.core.appearance import BLOCK_HEIGHT, LAYER_GAP_Y
 from cnnstudio.core.graph import Graph
-from cnnstudio.core.units import Unit, UnitError, visible_graph
+from cnnstudio.core.units import Unit, UnitError, Units, visible_graph
 
 #: Vertical distance from one row of blocks to the next.
 ROW_STEP = BLOCK_HEIGHT + LAYER_GAP_Y
@@ -26,13 +28,59 @@ ROW_STEP = BLOCK_HEIGHT + LAYER_GAP_Y
 
 def unique_id(wanted: str, taken: set[str]) -> str:
     """``wanted`` if free, else the next free ``base_n`` (c1 -> c1_2, and c1_2 -> c1_3)."""
+    return _numbered(wanted, taken, "_{}")
+
+
+def unique_name(wanted: str, taken: set[str]) -> str:
+    """``wanted`` if no unit has that name, else the next free ``"name (n)"`` (Stage 1 ->
+    Stage 1 (2), and a copy of Stage 1 (2) -> Stage 1 (3)), as Repeat Unit numbers copies."""
+    return _numbered(wanted, taken, " ({})")
+
+
+def _numbered(wanted: str, taken: set[str], suffix: str) -> str:
+    """``wanted`` if not in ``taken``, else its base (``wanted`` without a numbered ``suffix``)
+    with the first free number from 2 in ``suffix``."""
     if wanted not in taken:
         return wanted
-    base = re.sub(r"_\d+$", "", wanted) or wanted
+    pattern = re.escape(suffix).replace(r"\{\}", r"\d+") + "$"
+    base = re.sub(pattern, "", wanted) or wanted
     n = 2
-    while f"{base}_{n}" in taken:
+    while base + suffix.format(n) in taken:
         n += 1
-    return f"{base}_{n}"
+    return base + suffix.format(n)
+
+
+def whole_units(graph: Graph, ids: Iterable[str]) -> list[Unit]:
+    """The units all of whose layers are among ``ids`` (what a copy of those layers carries),
+    parents before the units nested in them; a unit whose parent is not copied whole is
+    top-level in the copy."""
+    keep = set(ids)
+    units = graph.units
+    whole = {u.id for u in units if set(units.layers(u.id)) <= keep}
+    ordered = sorted((u for u in units if u.id in whole), key=lambda u: len(units.ancestors(u.id)))
+    return [Unit(u.id, u.name, list(u.members), u.parent if u.parent in whole else None,
+                 u.collapsed) for u in ordered]
+
+
+def pasted_units(units: Units, renamed: Mapping[str, str], taken: set[str],
+                 names: set[str]) -> list[Unit]:
+    """``units`` (of a pasted piece) again around its pasted layers (``renamed``: id in the
+    piece -> new id): fresh ids not in ``taken`` (which gains them), the same nesting and
+    collapsed state, parents first. A top-level unit whose name a unit of the model already has
+    (``names``, which gains the new names) is numbered; nested ones keep theirs."""
+    new_ids: dict[str, str] = {}
+    out: list[Unit] = []
+    for unit in sorted(units, key=lambda u: len(units.ancestors(u.id))):
+        new_ids[unit.id] = unique_id(unit.id, taken)
+        taken.add(new_ids[unit.id])
+        parent = new_ids.get(unit.parent) if unit.parent is not None else None
+        name = unit.name
+        if parent is None:
+            name = unique_name(unit.name, names)
+            names.add(name)
+        out.append(Unit(new_ids[unit.id], name, [renamed[m] for m in unit.members],
+                        parent, unit.collapsed))
+    return out
 
 
 def node_layers(graph: Graph, node: str) -> list[str]:

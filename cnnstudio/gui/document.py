@@ -38,10 +38,12 @@ from cnnstudio.core.unit_ops import (
     fold_shift,
     group_plan,
     node_layers,
+    pasted_units,
     repeat_plan,
     unique_id,
+    whole_units,
 )
-from cnnstudio.core.units import UnitError
+from cnnstudio.core.units import Unit, UnitError, Units
 from cnnstudio.core.validator import ValidationResult
 from cnnstudio.gui.commands import (
     AddLayer,
@@ -148,7 +150,8 @@ class Document(QObject):
         return self.path.name if self.path else (self.graph.name or "Untitled")
 
     def fragment(self, ids: Iterable[str]) -> dict[str, Any]:
-        """A model document holding only ``ids`` and the edges among them (copy / duplicate)."""
+        """A model document holding only ``ids``, the edges among them and the units they
+        hold whole (copy / duplicate)."""
         keep = [lid for lid in self.graph.ids if lid in set(ids)]
         sub = Graph(self.graph.name)
         for lid in keep:
@@ -156,6 +159,9 @@ class Document(QObject):
             sub.add_layer(layer.type, layer.params, layer_id=lid,
                           inputs=[s for s in layer.inputs if s in sub],
                           trainable=layer.trainable, position=self.graph.positions.get(lid))
+        for unit in whole_units(self.graph, keep):
+            sub.units.add(unit.id, unit.name, unit.members, parent=unit.parent,
+                          collapsed=unit.collapsed)
         return modelfile.to_document(sub)
 
     # --- edits ------------------------------------------------------------------------------
@@ -302,7 +308,8 @@ class Document(QObject):
     def paste(self, document: Mapping[str, Any],
               offset: tuple[float, float] = (30.0, 30.0)) -> list[str]:
         """Add the layers of a model document (from ``fragment``), ids made unique, internal
-        edges kept, positions shifted by ``offset``; returns the new ids."""
+        edges kept, positions shifted by ``offset``, and its units around them (fresh ids,
+        numbered names); one undo step. Returns the new layer ids."""
         try:
             piece = modelfile.from_document(dict(document), "clipboard")
         except modelfile.ModelFileError as exc:
@@ -326,9 +333,11 @@ class Document(QObject):
             ops.append(AddLayer(layer.type, layer.params, renamed[layer.id],
                                 [renamed[s] for s in layer.inputs if s in renamed],
                                 layer.trainable, (round(x + dx, 1), round(y + dy, 1))))
+        units = pasted_units(piece.units, renamed, taken, {u.name for u in self.graph.units})
         if ops:
+            added = [EditUnits(lambda all_units: _add_units(all_units, units))] if units else []
             self._edit(f"Paste {len(ops)} layer{'s' if len(ops) > 1 else ''}",
-                       ops + self._room_for(ops))
+                       ops + added + self._room_for(ops))
         return list(renamed.values())
 
     # --- units (how the model is drawn; each edit is one undo step) --------------------------
@@ -390,11 +399,7 @@ class Document(QObject):
                 for n in plan.layers]
         ops += [SetInputs(cid, inputs) for cid, inputs in plan.rewire.items()]
 
-        def add_units(units: Any) -> None:
-            for new in plan.units:
-                units.add(new.id, new.name, new.members, parent=new.parent,
-                          collapsed=new.collapsed)
-        ops.append(EditUnits(add_units))
+        ops.append(EditUnits(lambda units: _add_units(units, plan.units)))
         self._edit(f"Repeat {unit.name!r} {count} more time{'s' if count != 1 else ''}", ops)
         return [u.id for u in plan.units if u.parent == unit.parent]
 
@@ -645,6 +650,13 @@ def write_atomically(path: Path, text: str) -> None:
         err = out.errorString()
         out.cancelWriting()
         raise OSError(f"{path}: saving failed ({err})")
+
+
+def _add_units(units: Units, new: Iterable[Unit]) -> None:
+    """Add units planned elsewhere (a repeat's copies, a paste's), parents first."""
+    for unit in new:
+        units.add(unit.id, unit.name, unit.members, parent=unit.parent,
+                  collapsed=unit.collapsed)
 
 
 def parse_fragment(text: str) -> dict[str, Any] | None:

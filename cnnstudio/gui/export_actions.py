@@ -130,7 +130,7 @@ class ExportActions(QObject):
         fmt = FORMATS_BY_KEY[key]
         if fmt.needs_valid and not self._check_valid(fmt):
             return False
-        if key == "onnx" and not self._check_onnx():
+        if key == "onnx" and not (self._check_onnx() and self._check_onnx_size()):
             return False
         if path is None:
             path = self._ask_path(fmt)
@@ -147,11 +147,16 @@ class ExportActions(QObject):
             message = self.write(key, target)
         except ExportError as exc:
             QGuiApplication.restoreOverrideCursor()
-            QMessageBox.warning(self.window, "Cannot export", "\n".join(exc.lines))
+            self._refused(exc)
             return False
         except (OSError, ValueError) as exc:
             QGuiApplication.restoreOverrideCursor()
             QMessageBox.critical(self.window, "Cannot export", f"{target}: {exc}")
+            return False
+        except MemoryError:
+            QGuiApplication.restoreOverrideCursor()
+            QMessageBox.critical(self.window, "Cannot export", f"{target}: not enough memory "
+                                 "to build this model's weights; nothing was written")
             return False
         QGuiApplication.restoreOverrideCursor()
         self.window.statusBar().showMessage(message, 15000)
@@ -183,6 +188,21 @@ class ExportActions(QObject):
                 f"    {INSTALL_HINT}\n\nand restart cnnstudio.")
             return False
         return True
+
+    def _check_onnx_size(self) -> bool:
+        """Weights beyond what one ONNX file holds are refused before a file name is asked
+        for and before the weights are built (the command line's check and words)."""
+        from cnnstudio.export.onnx_export import refuse_oversized
+
+        try:
+            refuse_oversized(self.document.graph)
+        except ExportError as exc:
+            self._refused(exc)
+            return False
+        return True
+
+    def _refused(self, exc: ExportError) -> None:
+        QMessageBox.warning(self.window, "Cannot export", "\n".join(exc.lines))
 
     def _ask_path(self, fmt: ExportFormat) -> Path | None:
         suggested = self.files.suggested_path(
@@ -217,8 +237,9 @@ class ExportActions(QObject):
         if key == "pytorch":
             return self._write_pytorch(graph, path)
         if key == "onnx":
-            from cnnstudio.export.onnx_export import export_onnx
+            from cnnstudio.export.onnx_export import export_onnx, refuse_oversized
 
+            refuse_oversized(graph)  # before the weights are built
             state, meta, note = self._state(graph)
             inputs = self._model_input(meta)
             export_onnx(graph, path, state, inputs=inputs)

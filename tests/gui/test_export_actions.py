@@ -151,6 +151,56 @@ def test_onnx_without_the_package_names_the_install_line(window, tmp_path, dialo
     assert not out.exists()
 
 
+def test_onnx_of_weights_too_large_for_one_file_is_refused_before_asking_where(
+        window, tmp_path, dialogs, monkeypatch):
+    """The window says what the command line says (an ONNX file stops at 2 GB), in a dialog,
+    before a file name is chosen and before any weights are built; nothing is written."""
+    pytest.importorskip("onnx")
+    from cnnstudio.engine import network
+    from cnnstudio.export import onnx_export
+
+    lenet_bytes = 4 * 61_706
+    monkeypatch.setattr(onnx_export, "MAX_ONNX_WEIGHT_BYTES", lenet_bytes - 4)
+    built, original_init = [], network.Network.__init__
+    monkeypatch.setattr(network.Network, "__init__",
+                        lambda *a, **k: built.append(a) or (_ for _ in ()).throw(MemoryError))
+    dialogs.save_path = str(tmp_path / "m.onnx")
+    assert not window.exports.export("onnx")
+    kind, title, text = dialogs.shown[-1]
+    assert kind == "warning" and title == "Cannot export"
+    assert "an ONNX file holds at most" in text and "export to PyTorch instead" in text
+    assert "\n" not in text.strip()  # one line
+    assert dialogs.offered == [] and built == []  # no file dialog, no weights built
+    assert not (tmp_path / "m.onnx").exists()
+    # Scripts and tests that call write() directly get the same refusal.
+    from cnnstudio.export.registry import ExportError
+
+    with pytest.raises(ExportError, match="ONNX file holds at most"):
+        window.exports.write("onnx", tmp_path / "direct.onnx")
+    assert not (tmp_path / "direct.onnx").exists()
+    # Just within the limit, the same model exports.
+    monkeypatch.setattr(network.Network, "__init__", original_init)
+    monkeypatch.setattr(onnx_export, "MAX_ONNX_WEIGHT_BYTES", lenet_bytes)
+    assert window.exports.export("onnx", tmp_path / "fits.onnx")
+    assert (tmp_path / "fits.onnx").stat().st_size > lenet_bytes
+
+
+def test_running_out_of_memory_while_exporting_is_a_dialog(window, tmp_path, dialogs,
+                                                           monkeypatch):
+    from cnnstudio.engine import network
+
+    def no_memory(*_a, **_k):  # noqa: ANN002, ANN202
+        raise MemoryError
+
+    monkeypatch.setattr(network.Network, "__init__", no_memory)
+    window.weights_provider = lambda: {"c1/weight": np.zeros((6, 1, 5, 5), np.float32)}
+    out = tmp_path / "m.py"
+    assert not window.exports.export("pytorch", out)
+    kind, _title, text = dialogs.shown[-1]
+    assert kind == "critical" and "m.py: not enough memory" in text
+    assert not out.exists()
+
+
 def _engine(graph, weights=None):
     from cnnstudio.engine.network import Network
 

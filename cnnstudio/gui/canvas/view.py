@@ -26,6 +26,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QGraphicsView, QLabel, QToolTip, QWidget
 
 from cnnstudio.core.graph import GraphError
+from cnnstudio.core.units import visible_graph
 from cnnstudio.gui.canvas.drop_target import DropHint, DropPlan, plan_drop
 from cnnstudio.gui.canvas.interactions import Interaction, start_interaction
 from cnnstudio.gui.canvas.overview import OverviewMap, top_left_centre
@@ -456,11 +457,13 @@ class CanvasView(QGraphicsView):
         return self._add_fragment(self.document.fragment(layers)) if layers else []
 
     def _add_fragment(self, doc: dict) -> list[str]:
+        """Paste; what was pasted is selected as drawn (a collapsed unit as its block)."""
         try:
             new = self.document.paste(doc, PASTE_OFFSET)
         except GraphError:
             return []
-        self.selection.set(new)
+        node_of = visible_graph(self.document.graph).node_of
+        self.selection.set(node_of.get(lid, lid) for lid in new)
         return new
 
     # --- units ------------------------------------------------------------------------------
