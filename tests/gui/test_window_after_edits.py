@@ -58,4 +58,13 @@ def test_views_after_edits_match_a_freshly_opened_window(qtbot, tmp_path, templa
         fresh.close()
         if not value:
             document.undo_stack.undo()
+    edited.selection.set([conv])  # the layer's own page: its notation follows the edits
+    for step, value in enumerate((filters + 1, 1000, filters)):
+        document.set_param(conv, "filters", value)
+        qtbot.wait(1)
+        fresh = _window(qtbot, tmp_path, f"selected{step}", document.graph.copy())
+        fresh.selection.set([conv])
+        qtbot.wait(1)
+        assert _views(edited)["inspector"] == _views(fresh)["inspector"], step
+        fresh.close()
     document.undo_stack.setClean()
