@@ -73,17 +73,6 @@ def run(args: argparse.Namespace) -> int:
     return app.exec()
 
 
-def _run_event_loop(ms: int = 50) -> None:
-    """Let the window settle as it would under ``app.exec()``. ``processEvents()`` alone never
-    runs deferred deletes, and Qt deletes the spare tab bar made when a dock group is tabified
-    that way: without a real loop the screenshot showed it over the Summary panel."""
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
 def _save_png(pixmap, out: str) -> bool:  # noqa: ANN001
     """Encode in memory, then write through the one atomic writer (as every saved file)."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
@@ -110,6 +99,7 @@ def _screenshot(graph, path, out: str) -> int:  # noqa: ANN001
 
     from PySide6.QtCore import QSettings
 
+    from cnnstudio.gui.app import run_event_loop
     from cnnstudio.gui.document import Document
     from cnnstudio.gui.main_window import SCREENSHOT_SIZE, MainWindow
 
@@ -118,9 +108,9 @@ def _screenshot(graph, path, out: str) -> int:  # noqa: ANN001
         window = MainWindow(Document(graph, path), settings)
         window.resize(*SCREENSHOT_SIZE)
         window.show()
-        _run_event_loop()
+        run_event_loop()
         window.canvas.show_model()
-        _run_event_loop()
+        run_event_loop()
         ok = _save_png(window.grab(), out)
         window.files.shutdown()
         window.document.undo_stack.setClean()

@@ -27,3 +27,15 @@ def create_application(argv: Sequence[str] | None = None, offscreen: bool = Fals
 
     app.setApplicationVersion(__version__)
     return app  # type: ignore[return-value]
+
+
+def run_event_loop(ms: int = 50) -> None:
+    """Let the windows settle as they would under ``app.exec()``: ``processEvents()`` alone
+    never runs deferred deletes, and Qt deletes that way the spare tab bar it makes when a dock
+    group is tabified (without a real loop it stayed, drawn over the Summary panel), and the
+    window's idle-time work (see ``warmup``) runs once the loop is idle."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()

@@ -1,7 +1,8 @@
 """Measuring what a user feels in the window: edit latency and cold start (``cnnstudio bench``).
 
 Edit latency is the time from ``Document.set_param`` until ``processEvents`` returns, with the
-whole main window shown (offscreen), so every view that reacts to the edit has redrawn. Cold
+whole main window shown (offscreen) and settled as a user's window is before their first edit
+(a short real event loop), so every view that reacts to the edit has redrawn. Cold
 start is the wall time from launching a fresh interpreter until the main window is first exposed
 (the child exits at that moment); it is run as a module (``python -m cnnstudio.gui.latency``)
 so the parent's already-imported modules do not flatter it.
@@ -28,7 +29,7 @@ def edit_latency_ms(graph: Graph, edits: int = 21) -> tuple[float, float]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 
-    from cnnstudio.gui.app import create_application
+    from cnnstudio.gui.app import create_application, run_event_loop
     from cnnstudio.gui.document import Document
     from cnnstudio.gui.main_window import MainWindow
 
@@ -38,7 +39,7 @@ def edit_latency_ms(graph: Graph, edits: int = 21) -> tuple[float, float]:
     document = Document(graph.copy())
     window = MainWindow(document, settings)
     window.show()
-    app.processEvents()
+    run_event_loop()
     layer = next(lay for lay in document.graph if lay.type in ("Conv2D", "Dense"))
     name = "filters" if layer.type == "Conv2D" else "units"
     base = int(layer.params.get(name, 8))

@@ -17,7 +17,7 @@ reach the holder as an event and are passed on from there.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt
 from PySide6.QtGui import QFontMetricsF, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -27,6 +27,9 @@ _UNLIMITED = QSize(16777215, 16777215)  # QWIDGETSIZE_MAX both ways: no maximum 
 
 
 _DIGITS = frozenset("0123456789")
+#: What a label receives when something besides its text may have changed its size.
+_RESIZING = frozenset({QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.Polish,
+                       QEvent.Type.ContentsRectChange, QEvent.Type.LayoutDirectionChange})
 
 
 def same_extent(label: QLabel, old: str, new: str) -> bool:
@@ -55,6 +58,19 @@ class SteadyLabel(QLabel):
         if isinstance(holder, SteadyHolder):
             holder.text_changed(old, text)
 
+    def setMargin(self, margin: int) -> None:  # noqa: N802 - Qt API
+        super().setMargin(margin)
+        self._resized()
+
+    def setIndent(self, indent: int) -> None:  # noqa: N802 - Qt API
+        super().setIndent(indent)
+        self._resized()
+
+    def _resized(self) -> None:
+        holder = self.parentWidget()
+        if isinstance(holder, SteadyHolder):
+            holder.pass_on_if_changed()
+
 
 class SteadyHolder(QWidget):
     """Holds one single-line label and stands for it in a layout (see the module's text)."""
@@ -75,19 +91,12 @@ class SteadyHolder(QWidget):
         else:
             self.hide()
         self._hints = self._current_hints()
-        #: The label's text, font, ... its hints were last known for: a layout request from
-        #: the label while these still hold was caused by a text change already seen to.
-        self._known = self._state()
+        #: The label's text its hints were last known for (None: not known): a layout
+        #: request from the label while it still shows it was caused by a text change
+        #: already seen to. Changes of font, style or margins unset it (see eventFilter).
+        self._known: str | None = label.text()
         self.setSizePolicy(label.sizePolicy())
         label.installEventFilter(self)
-
-    def _state(self) -> tuple[object, ...]:
-        """What the label's size follows, besides the digits of its text."""
-        label = self.label
-        margins = label.contentsMargins()
-        return (label.text(), label.font().key(), label.styleSheet(), label.margin(),
-                label.indent(), margins.left(), margins.top(), margins.right(),
-                margins.bottom())
 
     def _current_hints(self) -> tuple[QSize, QSize, QSizePolicy]:
         label = self.label
@@ -101,41 +110,50 @@ class SteadyHolder(QWidget):
 
     def text_changed(self, old: str, new: str) -> None:
         """The label's text went from ``old`` to ``new`` (its setText)."""
-        if same_extent(self.label, old, new):
-            self._known = self._state()
+        if self._known == old and same_extent(self.label, old, new):
+            self._known = new
         else:
             self.pass_on_if_changed()
 
-    def pass_on_if_changed(self) -> None:
-        """Tell the layout above when the label's size hints or policy changed."""
-        self._known = self._state()
+    def pass_on_if_changed(self) -> bool:
+        """Tell the layout above when the label's size hints or policy changed (and say
+        whether they had)."""
+        self._known = self.label.text()
         hints = self._current_hints()
-        if hints != self._hints:
-            self._hints = hints
-            self.setSizePolicy(hints[2])
-            self.updateGeometry()
+        if hints == self._hints:
+            return False
+        self._hints = hints
+        self.setSizePolicy(hints[2])
+        self.updateGeometry()
+        return True
 
     def event(self, event: QEvent) -> bool:
         # Sent by the label whenever its text (or font, style, ...) changed: only a change of
         # size concerns the layouts above.
         if event.type() == QEvent.Type.LayoutRequest:
-            if self._state() != self._known:
-                self.pass_on_if_changed()
+            parent = self.parentWidget()
+            if self.label.text() != self._known and self.pass_on_if_changed() and parent:
+                # In this same pass, as the bare label's request would have been.
+                QCoreApplication.sendPostedEvents(parent, QEvent.Type.LayoutRequest)
             return True
         return super().event(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        """The label shown or hidden by its owner: the holder takes (or gives up) its room."""
-        if watched is self.label and event.type() in (QEvent.Type.ShowToParent,
-                                                      QEvent.Type.HideToParent):
-            self.setVisible(event.type() == QEvent.Type.ShowToParent)
+        """The label shown or hidden by its owner: the holder takes (or gives up) its room.
+        Its font, style or margins changed: its size is worked out again."""
+        if watched is self.label:
+            kind = event.type()
+            if kind in (QEvent.Type.ShowToParent, QEvent.Type.HideToParent):
+                self.setVisible(kind == QEvent.Type.ShowToParent)
+            elif kind in _RESIZING:
+                self._known = None
         return super().eventFilter(watched, event)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
         # While the holder was not visible the label's requests were not sent: its layout
         # asks again (rarely: when a window or dock is shown).
         super().showEvent(event)
-        self._known = self._state()
+        self._known = self.label.text()
         self._hints = self._current_hints()
         self.setSizePolicy(self._hints[2])
         self.updateGeometry()

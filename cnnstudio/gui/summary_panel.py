@@ -101,6 +101,8 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self._shown: list[tuple[object, ...]] = []
         self._fitted_for: tuple[int, ...] = ()
         self._text_widths: dict[tuple[bool, str], int] = {}  # (bold, text) -> pixels
+        #: (bold, a row's cells) -> the pixel widths of those cells.
+        self._row_widths: dict[tuple[bool, tuple[str, ...]], tuple[int, ...]] = {}
         #: What each cell was last given, by row: (text, layer id, colour, tooltip).
         self._looks: list[tuple[tuple[object, ...], ...] | None] = []
         self._looks_for: tuple[object, ...] = ()  # the fonts and colours those were made with
@@ -180,21 +182,28 @@ class SummaryPanel(RedrawWhenShown, QWidget):
 
     def _widest_texts(self, shown: list[tuple[object, ...]], bold: QFont) -> tuple[int, ...]:
         """Per column, the pixel width of its widest text: the columns need re-fitting only
-        when one of these changes."""
+        when one of these changes. Each row's widths are remembered with its cells, so an
+        edit measures the rows it changed."""
         plain, heavy = self.fontMetrics(), QFontMetrics(bold)
-        measured = self._text_widths
-        if len(measured) > 50_000:  # a long session of renames: start the memo again
+        measured, rows = self._text_widths, self._row_widths
+        if len(measured) > 50_000 or len(rows) > 50_000:  # a long session: start again
             measured.clear()
-        widths = [0] * len(HEADERS)
+            rows.clear()
+        per_row = []
         for lid, cells, _status, _tip in shown:
             heavy_row = lid is None
-            for c, text in enumerate(cells):  # type: ignore[arg-type]
-                width = measured.get((heavy_row, text))
-                if width is None:
-                    metrics = heavy if heavy_row else plain
-                    width = measured[(heavy_row, text)] = metrics.horizontalAdvance(text)
-                widths[c] = max(widths[c], width)
-        return tuple(widths)
+            widths = rows.get((heavy_row, cells))
+            if widths is None:
+                metrics = heavy if heavy_row else plain
+                widths = []
+                for text in cells:  # type: ignore[attr-defined]
+                    width = measured.get((heavy_row, text))
+                    if width is None:
+                        width = measured[(heavy_row, text)] = metrics.horizontalAdvance(text)
+                    widths.append(width)
+                widths = rows[(heavy_row, cells)] = tuple(widths)
+            per_row.append(widths)
+        return tuple(max(column) for column in zip(*per_row, strict=True))
 
     def _fit_columns(self) -> None:
         """Every column as wide as its contents, then the table spread over the dock's width."""

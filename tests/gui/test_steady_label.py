@@ -69,6 +69,18 @@ def test_a_held_label_is_placed_and_drawn_as_a_bare_one(qtbot, stretch, selectab
         assert _placed(*held) == _placed(*bare), text
         assert held[0].grab().toImage() == bare[0].grab().toImage(), text
     for _row_widget, label, _button in (bare, held):
+        font = label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        label.setFont(font)  # a larger font, then only digits change: the label grew
+        label.setText("62,132 trainable")
+    _settle()
+    assert _placed(*held) == _placed(*bare)
+    assert held[0].grab().toImage() == bare[0].grab().toImage()
+    for _row_widget, label, _button in (bare, held):
+        label.setStyleSheet("QLabel { padding: 0 9px; }")  # wider by its style alone
+    _settle()
+    assert _placed(*held) == _placed(*bare)
+    for _row_widget, label, _button in (bare, held):
         label.hide()  # a hidden label gives up its room
     _settle()
     assert _placed(*held) == _placed(*bare)

@@ -72,6 +72,7 @@ class CanvasScene(QGraphicsScene):
         #: Layer id -> (its report, what else its view was made from, the view).
         self._views: dict[str, tuple[LayerReport | None, tuple, BlockView]] = {}
         self._label_widths: dict[str, float] = {}  # label text -> its width in this style
+        self._shape_texts: dict[str, tuple[LayerReport | None, str]] = {}  # see _shape_text
         document.changed.connect(self.sync)
         selection.changed.connect(self._show_selection)
         self.sync(document.result)
@@ -163,8 +164,7 @@ class CanvasScene(QGraphicsScene):
                 edge = self.edges[key] = EdgeItem(key[0], key[1], self.style)
                 edge.ends = ends
                 self.addItem(edge)
-            report = result.layers.get(key[0])
-            edge.label_text = fmt_shape(report.output_shape) if report else "?"
+            edge.label_text = self._shape_text(key[0], result.layers.get(key[0]))
             # A label as wide as before (its digits changed) leaves the route as it was.
             resized = edge.label_text != edge.label and (
                 self._label_width(edge.label_text) != self._label_width(edge.label)
@@ -299,6 +299,19 @@ class CanvasScene(QGraphicsScene):
                                (src_node, dst_node), width, self._labels, key)
         edge.set_geometry(course, edge.label_text)
         edge.region = routing.influence(course, width)
+
+    def _shape_text(self, layer_id: str, report: LayerReport | None) -> str:
+        """The output shape ``layer_id``'s wires are labelled with. Remembered with the report
+        it was made from: the validation keeps the report object of a layer an edit did not
+        affect, so an edit formats the shapes it changed, not every wire's."""
+        known = self._shape_texts.get(layer_id)
+        if known is not None and known[0] is report:
+            return known[1]
+        text = fmt_shape(report.output_shape) if report else "?"
+        if len(self._shape_texts) > 2 * len(self._views) + 64:  # layers gone: forget them
+            self._shape_texts.clear()
+        self._shape_texts[layer_id] = (report, text)
+        return text
 
     def _label_width(self, label: str) -> float:
         """``edge.label_width`` in the current style, remembered (a sync asks for every edge)."""
