@@ -46,6 +46,23 @@ def _wrapped(text: str = "", parent: QWidget | None = None) -> QLabel:
     return label
 
 
+#: The totals a model page and a unit page show, in this order.
+TOTALS_ROWS = ("Trainable params", "Non-trainable params", "Total params", "MACs per image")
+
+
+def _totals_rows(form: QFormLayout, values: tuple[int, ...]) -> list[SteadyLabel]:
+    """One right-aligned exact number per :data:`TOTALS_ROWS` entry (the rounded count as its
+    tooltip), added to ``form``; returned so an edit can rewrite them in place."""
+    numbers = []
+    for label, value in zip(TOTALS_ROWS, values, strict=True):
+        number = SteadyLabel(f"{value:,}")
+        number.setAlignment(Qt.AlignmentFlag.AlignRight)
+        number.setToolTip(human_count(value))
+        form.addRow(label, steady(number))
+        numbers.append(number)
+    return numbers
+
+
 class _IdEditor(QWidget):
     """The layer id: renamed on Enter / focus out; a refused name shows why and stays editable."""
 
@@ -217,14 +234,7 @@ class InspectorWidget(QWidget):
         box.addWidget(self.description)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
-        self._model_numbers = []
-        for label, value in zip(("Trainable params", "Non-trainable params", "Total params",
-                                 "MACs per image"), values, strict=True):
-            number = SteadyLabel(f"{value:,}")
-            number.setAlignment(Qt.AlignmentFlag.AlignRight)
-            number.setToolTip(human_count(value))
-            form.addRow(label, steady(number))
-            self._model_numbers.append(number)
+        self._model_numbers = _totals_rows(form, values)
         box.addLayout(form)
         hint = _wrapped("Select a block on the canvas to see and edit its settings and what it "
                         "computes." if not several else "")
@@ -258,15 +268,8 @@ class InspectorWidget(QWidget):
         flow.setToolTip("the shapes that enter the unit and leave it")
         form.addRow("shapes", flow)
         t = text.exact
-        self.unit_numbers = {}
-        for label, value in (("Trainable params", t.trainable),
-                             ("Non-trainable params", t.non_trainable),
-                             ("Total params", t.total), ("MACs per image", t.macs)):
-            number = QLabel(f"{value:,}")
-            number.setAlignment(Qt.AlignmentFlag.AlignRight)
-            number.setToolTip(human_count(value))
-            form.addRow(label, number)
-            self.unit_numbers[label] = number
+        numbers = _totals_rows(form, (t.trainable, t.non_trainable, t.total, t.macs))
+        self.unit_numbers = dict(zip(TOTALS_ROWS, numbers, strict=True))
         box.addLayout(form)
         problems = [p for p in result.problems if p.layer in set(graph.units.layers(uid))]
         self.problems.setText("<br>".join(
