@@ -27,6 +27,8 @@ _UNLIMITED = QSize(16777215, 16777215)  # QWIDGETSIZE_MAX both ways: no maximum 
 
 
 _DIGITS = frozenset("0123456789")
+#: Every digit as 0: the shape of a text whose digits may change.
+_ANY_DIGIT = str.maketrans("123456789", "000000000")
 #: What a label receives when something besides its text may have changed its size.
 _RESIZING = frozenset({QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.Polish,
                        QEvent.Type.ContentsRectChange, QEvent.Type.LayoutDirectionChange})
@@ -208,7 +210,7 @@ class WrappedSteadyLabel(QLabel):
         super().setText(text)
         if self._even is None:
             self._even = _digits_even(self.font())
-        shape = "".join("0" if c in _DIGITS else c for c in text) if self._even else text
+        shape = text.translate(_ANY_DIGIT) if self._even else text
         if shape != self._shape:
             self._shape = shape
             self._answers = {}
