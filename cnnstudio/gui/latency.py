@@ -23,9 +23,12 @@ from cnnstudio.core.graph import Graph
 __all__ = ["cold_start_seconds", "edit_latency_ms"]
 
 
-def edit_latency_ms(graph: Graph, edits: int = 21) -> tuple[float, float]:
+def edit_latency_ms(graph: Graph, edits: int = 21, selected: bool = False
+                    ) -> tuple[float, float]:
     """(median, worst) milliseconds of one parameter edit of the first Conv2D (or Dense) layer
-    of ``graph`` until the shown window has processed every event it caused."""
+    of ``graph`` until the shown window has processed every event it caused; with
+    ``selected`` the edited layer is selected, as when the edit is typed in the inspector
+    (whose layer page, explanation included, then updates too)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 
@@ -43,6 +46,9 @@ def edit_latency_ms(graph: Graph, edits: int = 21) -> tuple[float, float]:
     layer = next(lay for lay in document.graph if lay.type in ("Conv2D", "Dense"))
     name = "filters" if layer.type == "Conv2D" else "units"
     base = int(layer.params.get(name, 8))
+    if selected:
+        window.selection.set([layer.id])
+        app.processEvents()
     times = []
     for i in range(edits):
         t0 = time.perf_counter()

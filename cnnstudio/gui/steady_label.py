@@ -18,15 +18,17 @@ reach the holder as an event and are passed on from there.
 from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt
-from PySide6.QtGui import QFontMetricsF, QResizeEvent, QShowEvent
+from PySide6.QtGui import QFont, QFontMetricsF, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-__all__ = ["SteadyHolder", "SteadyLabel", "steady"]
+__all__ = ["SteadyHolder", "SteadyLabel", "WrappedSteadyLabel", "steady"]
 
 _UNLIMITED = QSize(16777215, 16777215)  # QWIDGETSIZE_MAX both ways: no maximum set
 
 
 _DIGITS = frozenset("0123456789")
+#: Every digit as 0: the shape of a text whose digits may change.
+_ANY_DIGIT = str.maketrans("123456789", "000000000")
 #: What a label receives when something besides its text may have changed its size.
 _RESIZING = frozenset({QEvent.Type.FontChange, QEvent.Type.StyleChange, QEvent.Type.Polish,
                        QEvent.Type.ContentsRectChange, QEvent.Type.LayoutDirectionChange})
@@ -168,3 +170,68 @@ def steady(label: SteadyLabel) -> SteadyHolder:
     if not isinstance(label, SteadyLabel):
         raise TypeError("steady() holds a SteadyLabel: a QLabel's setText would not tell it")
     return SteadyHolder(label)
+
+
+def _digits_even(font: QFont) -> bool:
+    """Whether every digit has the same advance in ``font``, its bold face and the monospace
+    face rich text uses for formulas (then a text whose digits changed lays out the same)."""
+    bold = QFont(font)
+    bold.setBold(True)
+    mono = QFont(font)
+    mono.setFamilies(["monospace"])
+    mono.setStyleHint(QFont.StyleHint.Monospace)
+    for face in (font, bold, mono):
+        metrics = QFontMetricsF(face)
+        if len({metrics.horizontalAdvance(d) for d in _DIGITS}) != 1:
+            return False
+    return True
+
+
+class WrappedSteadyLabel(QLabel):
+    """A word-wrapped, possibly rich-text label (a formula box) that works out its size only
+    when its text changed in more than its digits.
+
+    Qt asks such a label for its size hints and its height at a width several times per layout
+    pass, and each answer lays out a whole text document (half a millisecond for the inspector's
+    formulas, several for the size hint's search for a good width). With digits one width in
+    every face the text uses, a text that differs only in digits breaks into the same lines, so
+    the answers for the previous text are the answers for this one."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self._answers: dict[object, object] = {}
+        self._shape: str | None = None
+        self._even: bool | None = None
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        if text == self.text():
+            return
+        super().setText(text)
+        if self._even is None:
+            self._even = _digits_even(self.font())
+        shape = text.translate(_ANY_DIGIT) if self._even else text
+        if shape != self._shape:
+            self._shape = shape
+            self._answers = {}
+
+    def _remember(self, key: object, work):  # noqa: ANN001, ANN202 - a size or a height
+        if key not in self._answers:
+            self._answers[key] = work()
+        return self._answers[key]
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(self._remember("hint", super().sizeHint))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(self._remember("minimum", super().minimumSizeHint))
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        return self._remember(width, lambda: super(WrappedSteadyLabel, self).heightForWidth(width))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt API
+        if event.type() in _RESIZING:
+            self._answers = {}
+            self._even = None
+            self._shape = None
+        super().changeEvent(event)

@@ -3,14 +3,17 @@ reported by the bench, never asserted)."""
 
 from __future__ import annotations
 
+import pytest
+
 from cnnstudio.core.templates import load_template
 from cnnstudio.gui.latency import cold_start_seconds, edit_latency_ms
 
 
-def test_edit_latency_leaves_the_callers_graph_alone(qapp):
+@pytest.mark.parametrize("selected", [False, True])
+def test_edit_latency_leaves_the_callers_graph_alone(qapp, selected):
     graph = load_template("lenet5")
     before = graph.layer(next(lay.id for lay in graph if lay.type == "Conv2D")).params.copy()
-    median, worst = edit_latency_ms(graph, edits=3)
+    median, worst = edit_latency_ms(graph, edits=3, selected=selected)
     assert 0 < median <= worst
     assert graph.layer(next(lay.id for lay in graph if lay.type == "Conv2D")).params == before
 

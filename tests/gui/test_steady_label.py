@@ -132,3 +132,46 @@ def test_a_word_wrapped_or_plain_label_is_refused(qtbot):
         steady(label)
     with pytest.raises(TypeError, match="SteadyLabel"):
         steady(QLabel("its setText would not tell the holder"))
+
+
+_FORMULA = ('<p style="margin:1px 0 3px 0;">Per axis, with N the input size, P the padding, '
+            'F the kernel\'s span and S the stride:</p>'
+            '<p style="margin:1px 0 1px 8px; font-family:monospace;">H, W: floor((32 + 2*{p} '
+            '- {f}) / 1) + 1 = {out}</p><p><b>Output:</b> {k}x{out}x{out}</p>')
+
+
+def _plain_answers(qtbot, text: str, font=None) -> tuple:  # noqa: ANN001
+    plain = QLabel(text)
+    plain.setWordWrap(True)
+    if font is not None:
+        plain.setFont(font)
+    qtbot.addWidget(plain)
+    return (plain.sizeHint(), plain.minimumSizeHint(),
+            [plain.heightForWidth(w) for w in (120, 200, 333)])
+
+
+def _answers(label: QLabel) -> tuple:
+    return (label.sizeHint(), label.minimumSizeHint(),
+            [label.heightForWidth(w) for w in (120, 200, 333)])
+
+
+def test_a_wrapped_label_answers_for_its_new_text_as_a_fresh_label_would(qtbot):
+    """The inspector's formula box keeps its size answers while only digits change (then the
+    lines break the same) and works them out again otherwise: after any change its answers are
+    a plain label's for the same text."""
+    from cnnstudio.gui.steady_label import WrappedSteadyLabel
+
+    label = WrappedSteadyLabel()
+    qtbot.addWidget(label)
+    texts = [_FORMULA.format(p=1, f=3, out=32, k=8),
+             _FORMULA.format(p=2, f=5, out=32, k=9),  # digits only
+             _FORMULA.format(p=2, f=5, out=32, k=16),  # one digit more
+             _FORMULA.format(p=0, f=5, out=28, k=16) + "<p>a longer note that wraps again</p>",
+             _FORMULA.format(p=1, f=3, out=32, k=8)]
+    for text in texts:
+        label.setText(text)
+        assert _answers(label) == _plain_answers(qtbot, text), text
+    bigger = label.font()
+    bigger.setPointSizeF(bigger.pointSizeF() * 1.5)
+    label.setFont(bigger)
+    assert _answers(label) == _plain_answers(qtbot, texts[-1], bigger)

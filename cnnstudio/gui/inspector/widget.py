@@ -36,7 +36,7 @@ from cnnstudio.core.validator import ERROR
 from cnnstudio.gui.glyphs import family_icon
 from cnnstudio.gui.inspector.computes import sections_html
 from cnnstudio.gui.inspector.editors import ParamEditor, editor_for
-from cnnstudio.gui.steady_label import SteadyLabel, steady
+from cnnstudio.gui.steady_label import SteadyLabel, WrappedSteadyLabel, steady
 
 
 def _wrapped(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -133,7 +133,8 @@ class InspectorWidget(QWidget):
         self.description = _wrapped()
         self.problems = _wrapped()
         self.problems.hide()
-        self.computes = _wrapped()
+        self.computes = WrappedSteadyLabel()
+        self.computes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.computes.setObjectName("computes")
         self.computes.setTextFormat(Qt.TextFormat.RichText)
         page = QWidget()
