@@ -230,3 +230,22 @@ def test_cli_training_says_how_the_test_split_was_made(tmp_path: Path, capsys) -
     out = capsys.readouterr().out
     assert "14 train / 6 test images" in out and "30% of each class held out" in out
     assert "test: loss" in out and "(6 images)" in out  # scored on the held-out images only
+
+
+def test_decoding_reports_progress_and_stops_when_asked(tmp_path: Path) -> None:
+    """A folder of thousands of photos decodes for a while: the window shows how far it is
+    and can stop it (closing, another dataset chosen) between images."""
+    from cnnstudio.engine.datasets import folder
+    from cnnstudio.engine.datasets.base import DatasetCancelled
+
+    for i in range(3 * folder._REPORT_EVERY):
+        _png(tmp_path / ("a" if i % 2 else "b") / f"{i}.png", np.full((4, 4), i, np.uint8))
+    seen: list[tuple[int, int]] = []
+    ds = load_folder(tmp_path, test_fraction=0.0, progress=lambda d, t: seen.append((d, t)))
+    total = 3 * folder._REPORT_EVERY
+    assert len(ds.x_train) == total and seen[-1][1] == total and len(seen) == 2
+    seen.clear()
+    with pytest.raises(DatasetCancelled, match="loading was stopped"):
+        load_folder(tmp_path, stop=lambda: len(seen) >= 1,
+                    progress=lambda d, t: seen.append((d, t)))
+    assert len(seen) == 1

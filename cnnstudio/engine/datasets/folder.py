@@ -11,6 +11,7 @@ picture is prepared the same way whether it is trained on or classified.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from cnnstudio.core.files import FileRefused, regular_size
 from cnnstudio.engine.datasets.arrays import check_images_fit
-from cnnstudio.engine.datasets.base import Dataset, DatasetError
+from cnnstudio.engine.datasets.base import Dataset, DatasetCancelled, DatasetError
 
 __all__ = ["DEFAULT_TEST_FRACTION", "IMAGE_EXTENSIONS", "load_image", "load_folder",
            "stratified_split"]
@@ -28,6 +29,8 @@ __all__ = ["DEFAULT_TEST_FRACTION", "IMAGE_EXTENSIONS", "load_image", "load_fold
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
 #: Sub-folder names that mark a split layout; the first test-like one present is the test split.
 _TRAIN, _TEST_NAMES = "train", ("test", "val")
+#: Images decoded between two checks of ``stop`` and two progress reports.
+_REPORT_EVERY = 64
 #: Share of each class held out for testing when the folder has no test/ (or val/) sub-folder.
 DEFAULT_TEST_FRACTION = 0.2
 
@@ -49,12 +52,15 @@ def load_image(
 def load_folder(
     path: Path, *, channels: int | None = None, image_size: tuple[int, int] | None = None,
     test_fraction: float = DEFAULT_TEST_FRACTION, seed: int = 0,
+    stop: Callable[[], bool] | None = None, progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """Load a class-per-sub-folder image collection.
 
     ``image_size = (H, W)`` defaults to the size of the first image (in sorted order);
     ``channels`` None means 1 when every image is grey, else 3. Without test/ or val/
     sub-folders, ``test_fraction`` of each class (chosen by ``seed``) becomes the test split.
+    Decoding thousands of files takes a while: ``stop`` is asked every _REPORT_EVERY images
+    (DatasetCancelled) and ``progress`` hears ``(images decoded, images in all)``.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise DatasetError(f"{path}: the test share must be at least 0 and below 1, "
@@ -80,7 +86,15 @@ def load_folder(
         image_size = (first.shape[1], first.shape[2])
     check_images_fit(len(train_files) + len(test_files), (channels or 3, *image_size), str(path),
                      "decoding")
-    decoded = [_decode(file, channels, image_size) for file, _ in train_files + test_files]
+    files = [file for file, _ in train_files + test_files]
+    decoded = []
+    for i, file in enumerate(files):
+        if i % _REPORT_EVERY == 0:
+            if stop is not None and stop():
+                raise DatasetCancelled(f"{path}: loading was stopped")
+            if progress is not None and i:
+                progress(i, len(files))
+        decoded.append(_decode(file, channels, image_size))
     depth = max(pixels.shape[0] for pixels in decoded)  # auto: 1 only if every image is grey
     x = np.stack([np.broadcast_to(p, (depth,) + p.shape[1:]) for p in decoded])
     x = x.astype(np.float32) / np.float32(255)

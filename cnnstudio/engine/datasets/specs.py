@@ -128,7 +128,8 @@ def _folder(argument: str, request: DatasetRequest) -> Dataset:
         raise DatasetError(f"folder:{argument}: test must be at least 0 and below 1 (a share "
                            f"of each class, e.g. test=0.2) and seed not negative")
     return load_folder(_path(argument.strip()), channels=request.channels,
-                       image_size=request.image_size, test_fraction=fraction, seed=seed)
+                       image_size=request.image_size, test_fraction=fraction, seed=seed,
+                       stop=request.stop, progress=request.progress)
 
 
 _FORMS: dict[str, _Form] = {
