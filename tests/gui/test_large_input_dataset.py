@@ -87,10 +87,19 @@ def test_a_big_input_model_describes_its_dataset_instead_of_making_it(qtbot, res
     qtbot.wait(20)  # let anything queued on showing the dock happen
     assert generations.configs == [] and not c.is_loading() and c.dataset is None
     text = ui.panel.dataset_info.text()
-    assert "3,600 images of 3x224x224 (2.0 GB)" in text and "Train generates it" in text
+    assert "3,600 images of 3x224x224 (2.0 GB)" in text and "Train generates it first" in text
     assert ui.panel.generate_button.isVisible()
     assert ui.panel.start_action.isEnabled()  # Train makes it first
     assert ui.panel.dataset_combo.currentData() == "shapes"
+
+
+def test_the_description_follows_an_edited_input(qtbot, resnet_window, generations):
+    w = resnet_window
+    panel = w.training.panel
+    show_training_dock(qtbot, w)
+    w.document.set_params("in", {"height": 160, "width": 160})
+    assert "3,600 images of 3x160x160 (1.0 GB)" in panel.dataset_info.text()
+    assert generations.configs == []
 
 
 def test_train_makes_it_first(qtbot, resnet_window, generations):

@@ -261,6 +261,7 @@ class TrainingPanel(QWidget):
         c.alertsRaised.connect(self._alerts)
         c.weightsChanged.connect(self.refresh)
         c.document.changed.connect(lambda _r: self.refresh())
+        c.document.changed.connect(self._replan)
         self.refresh()
 
     # -- dataset ------------------------------------------------------------------------------
@@ -299,6 +300,11 @@ class TrainingPanel(QWidget):
         if not self.controller.is_loading():
             self._show_idle_info()
 
+    def _replan(self, _result: object = None) -> None:
+        """An edited Input changes what the plan would make: say what it makes now."""
+        if self._plan is not None and self.controller.dataset is None:
+            self.show_plan(self.controller.plan_for(self._plan.spec))
+
     def _generate_planned(self) -> None:
         if self._plan is not None:
             self.choose_dataset(self._plan.spec)
@@ -314,8 +320,8 @@ class TrainingPanel(QWidget):
             self.dataset_info.setText(html.escape(plan.refusal))
         elif plan is not None:
             self.dataset_info.setText(
-                f"<b>{html.escape(plan.spec)}</b> for this model: {plan.describe()}. Too large "
-                "to make before it is needed: Train generates it first, or Generate now.")
+                f"<b>{html.escape(plan.spec)}</b> for this model: {plan.describe()}, made "
+                "when it is needed: Train generates it first, or Generate now.")
         else:
             self.dataset_info.setText("No dataset")
 
