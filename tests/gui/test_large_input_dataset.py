@@ -112,6 +112,20 @@ def test_train_makes_it_first(qtbot, resnet_window, generations):
     assert ui.controller.is_loading() and ui.controller.state == "idle"  # data first, then run
 
 
+def test_train_that_would_not_fit_says_so_before_making_the_data(qtbot, resnet_window,
+                                                                  generations, monkeypatch):
+    monkeypatch.setenv("CNNSTUDIO_MEMORY_LIMIT", "2100MB")  # the data fits, training does not
+    w = resnet_window
+    panel = w.training.panel
+    show_training_dock(qtbot, w)
+    assert panel.generate_button.isVisible()
+    with qtbot.waitSignal(panel.refused) as refused:
+        panel.start_action.trigger()
+    assert refused.args[0].startswith("training this model needs 2.2 GB")
+    assert "batch of 32" in panel.reason_label.text() and panel.reason_label.isVisible()
+    assert generations.configs == [] and not w.training.controller.is_loading()
+
+
 def test_over_the_memory_budget_the_dock_says_so_in_one_line(qtbot, resnet_window,
                                                              generations, monkeypatch):
     monkeypatch.setenv("CNNSTUDIO_MEMORY_LIMIT", "1GB")

@@ -32,6 +32,7 @@ from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.datasets.specs import GenerationPlan, planned_generation
 from cnnstudio.engine.errors import EngineError, NetworkError
 from cnnstudio.engine.introspect import Evaluation, evaluate, predict_proba
+from cnnstudio.engine.memory import training_refusal
 from cnnstudio.engine.network import LoadReport, Network
 from cnnstudio.engine.trainer import TrainConfig
 from cnnstudio.engine.weights import (
@@ -311,6 +312,12 @@ class TrainingController(QObject):
         if problems:
             return problems[0].message
         return None
+
+    def memory_refusal(self, settings: RunSettings) -> str | None:
+        """Why a run of this model with ``settings`` would not fit in memory, from the
+        validator's numbers alone (before any data is made or network built), or None."""
+        result = self.document.result
+        return training_refusal(result, settings.batch_size) if result.valid else None
 
     def checked_config(self, settings: RunSettings) -> TrainConfig:
         """The engine config for ``settings`` when the model and the data allow a run now;

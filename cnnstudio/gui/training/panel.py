@@ -415,6 +415,12 @@ class TrainingPanel(QWidget):
             self._start_when_loaded = True  # pressed while the data loads: start when it is in
             return
         if c.dataset is None and self.default_spec is not None and c.state == IDLE:
+            why = c.memory_refusal(self.form.settings())
+            if why:  # said now, not after generating gigabytes of data for it
+                self.reason_label.setText("Cannot train: " + why)
+                self.reason_label.setVisible(True)
+                self.refused.emit(why)
+                return
             self._start_when_loaded = True
             self.choose_dataset(self.default_spec())
             return
