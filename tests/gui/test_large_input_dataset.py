@@ -103,13 +103,18 @@ def test_the_description_follows_an_edited_input(qtbot, resnet_window, generatio
 
 
 def test_train_makes_it_first(qtbot, resnet_window, generations):
+    """Pressed from the toolbar, maybe with the Training dock behind the Inspector: the
+    status bar says what is being made and that the run follows."""
     w = resnet_window
     ui = w.training
-    show_training_dock(qtbot, w)
     ui.panel.start_action.trigger()
     assert generations.large_started.wait(30)
     assert generations.sizes() == [(3, 224, 224)]
     assert ui.controller.is_loading() and ui.controller.state == "idle"  # data first, then run
+    qtbot.waitUntil(lambda: ui.panel.stop_load_button.isVisible())
+    message = w.statusBar().currentMessage()
+    assert message.startswith("Generating shapes: 3,600 images of 3x224x224 (2.0 GB)")
+    assert message.endswith("Training starts when it is ready.")
 
 
 def test_train_that_would_not_fit_says_so_before_making_the_data(qtbot, resnet_window,

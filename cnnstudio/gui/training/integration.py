@@ -91,6 +91,7 @@ class TrainingUI(QObject):
         c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
         c.resultsCleared.connect(self.curves.clear)
         c.alertsRaised.connect(self._alerts_raised)
+        c.datasetLoading.connect(self._dataset_loading)
         self.health.fixRequested.connect(self.apply_fix)
         self.sanity_action = QAction("Sanity Checks\u2026", self)
         self.sanity_action.setToolTip("Quick checks before a long run: initial loss, gradients, "
@@ -299,6 +300,13 @@ class TrainingUI(QObject):
     def _weights_for_recovery(self) -> tuple[dict | None, str, bool]:
         c = self.controller
         return self.current_weights(), c.weights_note, c.weights_unsaved
+
+    def _dataset_loading(self, what: str) -> None:
+        """Train pressed before the data exists: the load it started shows where its progress
+        and Stop are, even when the Training dock was behind another tab."""
+        if self.panel.waiting_for_data():
+            self.docks["training"].raise_()
+            self._show_status(what + " Training starts when it is ready.")
 
     def _run_started(self, epochs: int) -> None:
         self._mark_alerts()

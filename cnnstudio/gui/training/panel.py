@@ -430,6 +430,10 @@ class TrainingPanel(QWidget):
             self.reason_label.setText(str(exc))
             self.refused.emit(str(exc))
 
+    def waiting_for_data(self) -> bool:
+        """Train was pressed and the run starts once the dataset being loaded is in."""
+        return self._start_when_loaded
+
     def toggle_pause(self) -> None:
         if self.controller.state == PAUSED:
             self.controller.resume()
