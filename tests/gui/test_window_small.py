@@ -70,13 +70,19 @@ def _batches(n: int, loss: float) -> list[BatchPoint]:
     return [BatchPoint(1, 1, i + 1, n, loss * (1 + i), None, 100.0, 1.0) for i in range(n)]
 
 
-def test_the_loss_plot_has_a_log_scale(qtbot):
+def _shown_curves(qtbot, epochs: int, batches: list) -> CurvesWidget:  # noqa: ANN001
+    """A curves view on screen for a run of ``epochs``, with ``batches`` added."""
     curves = CurvesWidget()
     qtbot.addWidget(curves)
     curves.resize(800, 400)
     curves.show()
-    curves.reset(1)
-    curves.add_batches(_batches(10, 0.1))  # 0.1 .. 1.0
+    curves.reset(epochs)
+    curves.add_batches(batches)
+    return curves
+
+
+def test_the_loss_plot_has_a_log_scale(qtbot):
+    curves = _shown_curves(qtbot, 1, _batches(10, 0.1))  # 0.1 .. 1.0
     curves.add_epoch(EpochPoint(1, 1, 0.5, None, 0.4, None, 100.0))
     curves.flush()
     assert not curves.is_log_scale()
@@ -90,12 +96,7 @@ def test_the_loss_plot_has_a_log_scale(qtbot):
 
 
 def test_a_new_run_clears_the_hover_line(qtbot):
-    curves = CurvesWidget()
-    qtbot.addWidget(curves)
-    curves.resize(800, 400)
-    curves.show()
-    curves.reset(1)
-    curves.add_batches(_batches(10, 0.1))
+    curves = _shown_curves(qtbot, 1, _batches(10, 0.1))
     curves.flush()
     qtbot.waitExposed(curves)
     box = curves.loss_plot.getViewBox().sceneBoundingRect()
@@ -238,12 +239,7 @@ def test_confusion_images_of_a_folder_dataset_show_their_file_names(qtbot):
 def test_epochs_without_validation_draw_no_validation_points(qtbot):
     """Training with no validation split: the validation curves stay empty (pyqtgraph used to
     warn "All-NaN slice" on a curve of missing values) while the training curves draw."""
-    curves = CurvesWidget()
-    qtbot.addWidget(curves)
-    curves.resize(800, 400)
-    curves.show()
-    curves.reset(2)
-    curves.add_batches(_batches(4, 0.5))
+    curves = _shown_curves(qtbot, 2, _batches(4, 0.5))
     curves.add_epoch(EpochPoint(1, 2, 0.9, 0.5, None, None, 100.0))
     curves.add_epoch(EpochPoint(2, 2, 0.7, 0.6, 0.8, None, 100.0))
     curves.flush()
