@@ -272,11 +272,9 @@ class InspectorWidget(QWidget):
         numbers = _totals_rows(form, (t.trainable, t.non_trainable, t.total, t.macs))
         self.unit_numbers = dict(zip(TOTALS_ROWS, numbers, strict=True))
         box.addLayout(form)
-        problems = [p for p in result.problems if p.layer in set(graph.units.layers(uid))]
-        self.problems.setText("<br>".join(
-            f'<span style="color:{ERROR_COLOR if p.severity == ERROR else WARNING_COLOR}">'
-            f"{html.escape(p.layer)}: {html.escape(p.message)}</span>" for p in problems))
-        self.problems.setVisible(bool(problems))
+        members = graph.units.layers(uid)
+        held = set(members)
+        self._show_problems([p for p in result.problems if p.layer in held], name_layers=True)
         box.addWidget(self.problems)
         row = QHBoxLayout()
         self.unit_toggle = QPushButton("Expand" if unit.collapsed else "Collapse")
@@ -292,7 +290,6 @@ class InspectorWidget(QWidget):
         row.addWidget(self.unit_ungroup)
         row.addStretch(1)
         box.addLayout(row)
-        members = graph.units.layers(uid)
         shown = ", ".join(members[:12]) + (f", \u2026 ({len(members)} in all)"
                                             if len(members) > 12 else "")
         listing = _wrapped(f"Layers: {shown}")
@@ -300,6 +297,15 @@ class InspectorWidget(QWidget):
         box.addWidget(listing)
         box.addStretch(1)
         self._install_page()
+
+    def _show_problems(self, problems: list, name_layers: bool = False) -> None:
+        """The problems in their severity's colour (each after its layer's id on a unit's
+        page), or nothing shown when there are none."""
+        self.problems.setText("<br>".join(
+            f'<span style="color:{ERROR_COLOR if p.severity == ERROR else WARNING_COLOR}">'
+            f"{html.escape(p.layer) + ': ' if name_layers else ''}{html.escape(p.message)}"
+            "</span>" for p in problems))
+        self.problems.setVisible(bool(problems))
 
     def _rename_unit(self, uid: str) -> None:
         name = self.unit_name.text()
@@ -377,11 +383,7 @@ class InspectorWidget(QWidget):
         for name, editor in self.editors.items():
             with QSignalBlocker(editor):
                 editor.set_value(layer.params[name])
-        problems = self.document.result.problems_for(layer.id)
-        self.problems.setText("<br>".join(
-            f'<span style="color:{ERROR_COLOR if p.severity == ERROR else WARNING_COLOR}">'
-            f"{html.escape(p.message)}</span>" for p in problems))
-        self.problems.setVisible(bool(problems))
+        self._show_problems(self.document.result.problems_for(layer.id))
         self.computes.setText(sections_html(explain(layer, report), self._muted()))
         self._show_copies_offer(layer)
 
