@@ -21,7 +21,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-__all__ = ["SteadyHolder", "SteadyLabel", "WrappedSteadyLabel", "steady"]
+__all__ = ["SteadyHolder", "SteadyLabel", "WrappedSteadyLabel", "digits_as_zero", "steady"]
 
 _UNLIMITED = QSize(16777215, 16777215)  # QWIDGETSIZE_MAX both ways: no maximum set
 
@@ -172,6 +172,11 @@ def steady(label: SteadyLabel) -> SteadyHolder:
     return SteadyHolder(label)
 
 
+def digits_as_zero(text: str) -> str:
+    """``text`` with every digit written 0: the same for two texts that differ in digits only."""
+    return text.translate(_ANY_DIGIT)
+
+
 def _digits_even(font: QFont) -> bool:
     """Whether every digit has the same advance in ``font``, its bold face and the monospace
     face rich text uses for formulas (then a text whose digits changed lays out the same)."""
@@ -208,12 +213,16 @@ class WrappedSteadyLabel(QLabel):
         if text == self.text():
             return
         super().setText(text)
-        if self._even is None:
-            self._even = _digits_even(self.font())
-        shape = text.translate(_ANY_DIGIT) if self._even else text
+        shape = digits_as_zero(text) if self.digits_even() else text
         if shape != self._shape:
             self._shape = shape
             self._answers = {}
+
+    def digits_even(self) -> bool:
+        """Whether a text whose digits changed breaks into the same lines (see _digits_even)."""
+        if self._even is None:
+            self._even = _digits_even(self.font())
+        return self._even
 
     def _remember(self, key: object, work):  # noqa: ANN001, ANN202 - a size or a height
         if key not in self._answers:

@@ -108,6 +108,8 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self._looks_for: tuple[object, ...] = ()  # the fonts and colours those were made with
         #: Layer id -> (its report, what else its cells were made from, the cells).
         self._rows: dict[str, tuple[LayerReport, tuple, tuple[str, ...]]] = {}
+        #: (selected ids, the layer id of each row) when the selection was last shown.
+        self._selection_shown: tuple[tuple[str, ...], tuple[object, ...]] | None = None
         document.changed.connect(self.refresh)
         selection.changed.connect(self._show_selection)
         self.refresh()
@@ -269,6 +271,13 @@ class SummaryPanel(RedrawWhenShown, QWidget):
 
     # --- selection both ways ----------------------------------------------------------------
     def _show_selection(self, ids: list[str]) -> None:
+        """Select the rows of ``ids`` and scroll to the last, unless they are selected already:
+        an edit that keeps the selection and the rows' layers would select the same rows again
+        (repainting them) and scroll back to them if the user had scrolled away."""
+        shown = (tuple(ids), tuple(row[0] for row in self._shown))
+        if shown == self._selection_shown:
+            return
+        self._selection_shown = shown
         with QSignalBlocker(self.table):
             self.table.clearSelection()
             model = self.table.selectionModel()

@@ -11,6 +11,7 @@ import html
 import re
 
 from cnnstudio.core.explain import Section
+from cnnstudio.gui.paragraph_label import Paragraph
 
 #: Zero-width space: lets a long product like ``Ho*Wo*K*Fh*Fw*C/groups`` wrap after an operator
 #: in a narrow dock instead of running past its edge.
@@ -26,17 +27,18 @@ def breakable(text: str) -> str:
                     if len(word) > _LONG_WORD else word for word in text.split(" "))
 
 
-def sections_html(sections: list[Section], muted: str) -> str:
+def sections_paragraphs(sections: list[Section], muted: str) -> list[Paragraph]:
     """Section titles in small bold, prose lines wrapped, formula lines in monospace."""
     parts = []
     for section in sections:
-        parts.append(f'<p style="margin-top:8px; margin-bottom:2px; color:{muted};">'
-                     f"<b>{html.escape(section.title)}</b></p>")
+        parts.append(Paragraph(f'<p style="margin-top:8px; margin-bottom:2px; color:{muted};">'
+                               "<b>", html.escape(section.title), "</b></p>"))
         for line in section.lines:
             text = html.escape(line.text)
             if line.formula:
-                text = breakable(text)
-                parts.append(f'<p style="margin:1px 0 1px 8px; font-family:monospace;">{text}</p>')
+                parts.append(Paragraph('<p style="margin:1px 0 1px 8px; font-family:monospace;">',
+                                       breakable(text), "</p>"))
             else:
-                parts.append(f'<p style="margin:1px 0 3px 0;">{text}</p>')
-    return "".join(parts)
+                parts.append(Paragraph('<p style="margin:1px 0 3px 0;">', text, "</p>"))
+    return parts
+

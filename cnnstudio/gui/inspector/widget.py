@@ -34,9 +34,10 @@ from cnnstudio.core.graph import GraphError, Layer
 from cnnstudio.core.unit_text import unit_text
 from cnnstudio.core.validator import ERROR
 from cnnstudio.gui.glyphs import family_icon
-from cnnstudio.gui.inspector.computes import sections_html
+from cnnstudio.gui.inspector.computes import sections_paragraphs
 from cnnstudio.gui.inspector.editors import ParamEditor, editor_for
-from cnnstudio.gui.steady_label import SteadyLabel, WrappedSteadyLabel, steady
+from cnnstudio.gui.paragraph_label import ParagraphLabel
+from cnnstudio.gui.steady_label import SteadyLabel, steady
 
 
 def _wrapped(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -133,10 +134,9 @@ class InspectorWidget(QWidget):
         self.description = _wrapped()
         self.problems = _wrapped()
         self.problems.hide()
-        self.computes = WrappedSteadyLabel()
+        self.computes = ParagraphLabel()
         self.computes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.computes.setObjectName("computes")
-        self.computes.setTextFormat(Qt.TextFormat.RichText)
         page = QWidget()
         page.setObjectName("inspector_page")
         box = QVBoxLayout(page)
@@ -384,7 +384,7 @@ class InspectorWidget(QWidget):
             with QSignalBlocker(editor):
                 editor.set_value(layer.params[name])
         self._show_problems(self.document.result.problems_for(layer.id))
-        self.computes.setText(sections_html(explain(layer, report), self._muted()))
+        self.computes.set_paragraphs(sections_paragraphs(explain(layer, report), self._muted()))
         self._show_copies_offer(layer)
 
     # --- "apply to all copies" (a layer of a unit that was repeated) -------------------------
