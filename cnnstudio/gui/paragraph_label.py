@@ -54,13 +54,6 @@ class Paragraph:
         return html.unescape(self.inner)
 
 
-def _shown_as_written(text: str) -> bool:
-    """Whether rich text shows ``text`` character for character: HTML folds runs of white
-    space into one space and drops it at a paragraph's ends."""
-    return (text == text.strip() and "  " not in text
-            and all(ch == " " or not ch.isspace() for ch in text))
-
-
 class ParagraphLabel(WrappedSteadyLabel):
     """A word-wrapped rich-text label set paragraph by paragraph (see the module's text)."""
 
@@ -101,34 +94,31 @@ class ParagraphLabel(WrappedSteadyLabel):
 
     def _edit_in_place(self, paragraphs: tuple[Paragraph, ...]) -> bool:
         """Rewrite the paragraphs whose text changed in digits only; False (nothing done) when
-        the change is more than that or the document does not show the last paragraphs."""
+        the change is more than that or the document does not show the last paragraphs as
+        written (not taken yet, or white space that rich text folds: a change of digits
+        keeps that as it was)."""
         old = self._paragraphs
         if len(old) != len(paragraphs) or not self.digits_even():
             return False
         changed = [i for i, (a, b) in enumerate(zip(old, paragraphs, strict=True)) if a != b]
         for i in changed:
             a, b = old[i], paragraphs[i]
-            if (a.start != b.start or a.end != b.end or not _shown_as_written(b.plain)
-                    or digits_as_zero(a.inner) != digits_as_zero(b.inner)):
+            if a.start != b.start or a.end != b.end or \
+                    digits_as_zero(a.inner) != digits_as_zero(b.inner):
                 return False
         document = self.findChild(QTextDocument)
         if (document is None or document.blockCount() != len(old)
                 or document.toPlainText() != "\n".join(p.plain for p in old)):
             return False
         blocks = [document.findBlockByNumber(i) for i in changed]
-        formats = []
-        for block in blocks:
-            first = block.begin()
-            if first.atEnd():
-                return False
-            formats.append(first.fragment().charFormat())
-            first += 1
-            if not first.atEnd():  # more than one format: not a paragraph of ours
-                return False
-        for i, block, char_format in zip(changed, blocks, formats, strict=True):
-            cursor = QTextCursor(block)
-            cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock,
-                                QTextCursor.MoveMode.KeepAnchor)
+        if any(block.begin().atEnd() for block in blocks):  # empty: no format to keep
+            return False
+        cursor = QTextCursor(document)
+        for i, block in zip(changed, blocks, strict=True):
+            char_format = block.begin().fragment().charFormat()  # the paragraph's one format
+            start = block.position()  # (moving by "end of block" would lay the block out)
+            cursor.setPosition(start)
+            cursor.setPosition(start + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
             cursor.insertText(paragraphs[i].plain, char_format)
         self.setAccessibleName(document.toPlainText())
         return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit
 
 from cnnstudio.core.catalogue import LAYERS
 from cnnstudio.gui.inspector import InspectorWidget
@@ -302,3 +302,53 @@ def test_a_problem_inside_a_unit_is_listed_on_its_page(qtbot, document, selectio
     selection.set([uid])
     assert inspector.problems.isVisibleTo(inspector)
     assert "c2:" in inspector.problems.text()
+
+
+def _shown(inspector: InspectorWidget) -> tuple[object, ...]:
+    """Everything the layer page shows: its texts, the fields' values and its picture whole
+    (the page, not only what the dock's scroll area shows of it)."""
+    page = inspector.scroll.widget()
+    texts = tuple(label.text() for label in page.findChildren(QLabel))
+    fields = tuple(line.text() for line in page.findChildren(QLineEdit))
+    return texts, fields, page.size(), page.grab().toImage()
+
+
+def test_after_edits_of_the_selected_layer_the_page_is_a_fresh_inspectors(qtbot, document,
+                                                                           selection) -> None:
+    """With the layer selected, an edit updates its page in place (the explanation's changed
+    paragraphs rewritten, the rest kept); after any mix of edits the page shows exactly what an
+    inspector opened on the result shows, to the pixel."""
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    qtbot.wait(1)
+    steps = [
+        lambda: _type(qtbot, inspector.editors["filters"].field.lineEdit(), "9"),
+        lambda: document.set_param("c1", "filters", 7),  # digits only: in place
+        lambda: document.set_param("c1", "filters", 12),  # one digit more
+        lambda: document.set_param("c1", "filters", 13),
+        lambda: _type(qtbot, _line(inspector, "kernel_size"), "3"),
+        lambda: _type(qtbot, _line(inspector, "padding"), "valid"),  # fewer lines
+        lambda: document.set_param("c1", "stride", 2),
+        lambda: document.set_param("c1", "kernel_size", 99),  # an error: unknown shapes
+        document.undo_stack.undo,
+        lambda: inspector.editors["use_bias"].field.click(),
+        lambda: inspector.trainable.click(),  # frozen: a section more
+        document.undo_stack.undo,
+        lambda: document.set_param("c1", "filters", 14),
+        lambda: document.rename("c1", "first"),
+        lambda: selection.set(["first"]),
+        lambda: document.set_param("first", "filters", 15),
+    ]
+    in_place = 0
+    for step, action in enumerate(steps):
+        label, before = inspector.computes, inspector.computes.edits_in_place
+        action()
+        in_place += label is inspector.computes and label.edits_in_place > before
+        if (focused := QApplication.focusWidget()) is not None:
+            focused.clearFocus()  # a typed field: not a difference the edit made
+        qtbot.wait(1)
+        fresh = _inspector(qtbot, document, selection)
+        qtbot.wait(1)
+        assert _shown(inspector) == _shown(fresh), step
+        fresh.close()
+    assert in_place == 5  # the changes of digits only: 9, 7, 13, 14 and 15 filters

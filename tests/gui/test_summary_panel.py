@@ -180,3 +180,47 @@ def test_an_edit_rewrites_only_the_cells_it_changed(qtbot, document, selection) 
     changed = {cell for cell in after if after[cell] != before[cell]}
     assert (panel.row_of("c1"), 2) in changed and (panel.row_of("c2"), 3) in changed
     assert written == changed
+
+
+def test_an_edit_keeps_the_selected_row_where_the_user_scrolled(qtbot, document,
+                                                                selection) -> None:
+    """Editing the selected layer leaves the table's selection and scroll position alone (it
+    used to select the row again and scroll back to it on every edit); a new selection, and a
+    selected layer whose row moved or was renamed, are still selected and scrolled to."""
+    document.load_graph(load_template("cifar_vgg"))
+    panel = _panel(qtbot, document, selection)
+    panel.resize(900, 160)  # a few rows visible
+    qtbot.wait(1)
+    table, bar = panel.table, panel.table.verticalScrollBar()
+    assert bar.maximum() > 0
+
+    def selected_rows() -> set[int]:
+        return {i.row() for i in table.selectedIndexes()}
+
+    first_conv = next(lay.id for lay in document.graph if lay.type == "Conv2D")
+    selection.set([first_conv])
+    assert selected_rows() == {panel.row_of(first_conv)}
+    bar.setValue(bar.maximum())  # the user looks at the last rows
+    for filters in (9, 10, 11):
+        document.set_param(first_conv, "filters", filters)
+        assert bar.value() == bar.maximum()
+        assert selected_rows() == {panel.row_of(first_conv)}
+
+    last = document.graph.ids[-2]
+    selection.set([last])  # a new selection is shown and scrolled to
+    assert selected_rows() == {panel.row_of(last)}
+    bar.setValue(0)
+    selection.set([first_conv])
+    assert selected_rows() == {panel.row_of(first_conv)}
+    assert table.visualItemRect(table.item(panel.row_of(first_conv), 0)).intersects(
+        table.viewport().rect())
+
+    added = document.insert_before("ReLU", first_conv)  # the selected row moves down one
+    assert selection.ids() == [first_conv] and panel.row_of(first_conv) == 1 + panel.row_of(added)
+    assert selected_rows() == {panel.row_of(first_conv)}
+    document.rename(first_conv, "renamed")
+    selection.set(["renamed"])
+    assert selected_rows() == {panel.row_of("renamed")}
+    document.undo_stack.undo()  # the rename undone: the row shows the old id again
+    selection.set([first_conv])
+    assert selected_rows() == {panel.row_of(first_conv)}

@@ -1,0 +1,136 @@
+"""The explanation box rewrites only the paragraphs an edit changed, and then shows exactly what
+a label given the whole text afresh shows: the same document, size answers and pixels."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAccessible, QTextDocument
+from PySide6.QtWidgets import QLabel
+
+from cnnstudio.core.explain import explain
+from cnnstudio.core.templates import load_template
+from cnnstudio.core.validator import validate
+from cnnstudio.gui.inspector.computes import sections_paragraphs
+from cnnstudio.gui.paragraph_label import Paragraph, ParagraphLabel
+
+_WIDTH = 300
+_MUTED = "#7a7a7a"
+
+
+def _paragraphs(**params) -> list[Paragraph]:
+    """The explanation of LeNet-5's first convolution with ``params`` changed."""
+    graph = load_template("lenet5")
+    graph.layer("c1").params.update(params)
+    result = validate(graph)
+    return sections_paragraphs(explain(graph.layer("c1"), result.layers["c1"]), _MUTED)
+
+
+def _label(qtbot, paragraphs: list[Paragraph] | None = None) -> ParagraphLabel:
+    label = ParagraphLabel()
+    qtbot.addWidget(label)
+    if paragraphs is not None:
+        label.set_paragraphs(paragraphs)
+    label.resize(_WIDTH, label.heightForWidth(_WIDTH))
+    label.show()
+    return label
+
+
+def _document(label: QLabel) -> QTextDocument:
+    return label.findChild(QTextDocument)
+
+
+def _read_aloud(label: QLabel) -> str:
+    """What a screen reader is given as the label's name."""
+    return QAccessible.queryAccessibleInterface(label).text(QAccessible.Text.Name)
+
+
+def _shows_the_same(qtbot, label: ParagraphLabel, paragraphs: list[Paragraph]) -> None:
+    """``label`` answers, holds and draws what a label set to ``paragraphs`` afresh does."""
+    fresh = _label(qtbot, paragraphs)
+    label.resize(_WIDTH, label.heightForWidth(_WIDTH))
+    qtbot.wait(1)
+    assert label.text() == fresh.text() == "".join(p.html for p in paragraphs)
+    assert (label.sizeHint(), label.minimumSizeHint(), label.heightForWidth(_WIDTH)) == \
+        (fresh.sizeHint(), fresh.minimumSizeHint(), fresh.heightForWidth(_WIDTH))
+    assert label.size() == fresh.size()
+    assert label.grab().toImage() == fresh.grab().toImage()  # the grab also lays fresh out
+    assert _document(label).toHtml() == _document(fresh).toHtml()
+    assert _read_aloud(label) == _read_aloud(fresh)  # QLabel's own copy of the text is older
+    fresh.close()
+
+
+def test_edits_of_numbers_rewrite_paragraphs_in_place_and_show_a_fresh_label(qtbot):
+    label = _label(qtbot, _paragraphs())
+    qtbot.wait(1)
+    steps = [  # (params, rewritten in place)
+        ({"filters": 7}, True),
+        ({"filters": 8}, True),
+        ({"filters": 16}, False),  # one digit more: the lines may break elsewhere
+        ({"filters": 17}, True),
+        ({"filters": 17, "kernel_size": 3}, True),
+        ({"filters": 17, "kernel_size": 3, "padding": "same"}, False),  # more lines
+        ({"filters": 18, "kernel_size": 3, "padding": "same"}, True),
+        ({"filters": 18, "kernel_size": 3, "padding": "same", "stride": 2}, False),
+        ({"filters": 6}, False),
+        ({"filters": 6, "use_bias": False}, False),  # words changed, not digits
+        ({"filters": 7, "use_bias": False}, True),
+    ]
+    for params, in_place in steps:
+        before = label.edits_in_place
+        paragraphs = _paragraphs(**params)
+        label.set_paragraphs(paragraphs)
+        assert label.edits_in_place == before + in_place, params
+        _shows_the_same(qtbot, label, paragraphs)
+
+
+def test_the_whole_text_set_after_edits_in_place_is_shown(qtbot):
+    """QLabel still holds the text it was last given whole; setting exactly that text again
+    (here: back where the edits started) must not be taken for no change."""
+    first = _paragraphs()
+    label = _label(qtbot, first)
+    qtbot.wait(1)
+    label.set_paragraphs(_paragraphs(filters=7))
+    assert label.edits_in_place == 1
+    label.setText("".join(p.html for p in first))
+    _shows_the_same(qtbot, label, first)
+    label.set_paragraphs(first)  # nothing to do: it shows them
+    _shows_the_same(qtbot, label, first)
+    label.set_paragraphs(_paragraphs(filters=8))  # and it edits in place again from there
+    assert label.edits_in_place == 2
+    _shows_the_same(qtbot, label, _paragraphs(filters=8))
+
+
+def test_a_hidden_label_that_has_not_taken_its_text_yet_is_set_whole(qtbot):
+    """A label sets its document from its text when it is next drawn or measured: an edit in
+    place before that would be overwritten, so it is set whole instead."""
+    label = _label(qtbot, _paragraphs())
+    qtbot.wait(1)
+    label.hide()
+    label.set_paragraphs(_paragraphs(filters=16))  # set whole; not taken while hidden
+    label.set_paragraphs(_paragraphs(filters=17))  # the same paragraphs, other digits
+    assert label.edits_in_place == 0
+    label.show()
+    _shows_the_same(qtbot, label, _paragraphs(filters=17))
+    label.set_paragraphs(_paragraphs(filters=18))  # shown: in place again
+    assert label.edits_in_place == 1
+    _shows_the_same(qtbot, label, _paragraphs(filters=18))
+
+
+def test_white_space_that_rich_text_folds_is_never_written_in_place(qtbot):
+    """Rich text shows "a  b" as "a b": such a paragraph is always set whole."""
+    start = '<p style="margin:1px 0 3px 0;">'
+    for inner in ("cost  1{} MACs", " cost 1{} MACs", "cost\t1{} MACs", "cost 1{} MACs"):
+        label = _label(qtbot, [Paragraph(start, inner.format(2), "</p>")])
+        qtbot.wait(1)
+        label.set_paragraphs([Paragraph(start, inner.format(3), "</p>")])
+        assert label.edits_in_place == (inner == "cost 1{} MACs"), inner
+        _shows_the_same(qtbot, label, [Paragraph(start, inner.format(3), "</p>")])
+
+
+def test_a_paragraph_set_in_another_style_is_set_whole(qtbot):
+    formula = '<p style="margin:1px 0 1px 8px; font-family:monospace;">'
+    prose = '<p style="margin:1px 0 3px 0;">'
+    label = _label(qtbot, [Paragraph(formula, "out = 12", "</p>")])
+    qtbot.wait(1)
+    label.set_paragraphs([Paragraph(prose, "out = 13", "</p>")])
+    assert label.edits_in_place == 0
+    _shows_the_same(qtbot, label, [Paragraph(prose, "out = 13", "</p>")])
