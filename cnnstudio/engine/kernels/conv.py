@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -373,19 +374,77 @@ def _blocked_conv(
         cols2 = cols.reshape(-1, part.shape[3] * part.shape[4] * part.shape[5])
         dest = out[:, images, rows].reshape(k, -1)
         assert np.may_share_memory(cols2, cols) and np.may_share_memory(dest, out)
-        if groups == 1:
-            np.matmul(wg[0], cols2, out=dest)
-        else:
-            _product(wg, cols2.reshape(groups, -1, cols2.shape[1]),
-                     dest.reshape(groups, k // groups, -1))
-        if bias is not None:
-            dest += bias[:, None]
+        _multiply_chunk(wg, cols2, bias, dest)
 
     chunks = _plan(batch, wh.out, x.shape[0] * fh * fw * ww.out * x.dtype.itemsize)
     _run_chunks(lambda i: work(chunks[i]), len(chunks))
     if kept is None:
         return out, None
     return out, kept.reshape(x.shape[0] * fh * fw, batch * wh.out * ww.out)
+
+
+def _multiply_chunk(wg: np.ndarray, cols2: np.ndarray, bias: np.ndarray | None,
+                    dest: np.ndarray) -> None:
+    """``dest`` [K, L] = the weights ``wg`` [G, K/G, rows/G] times a chunk's columns ``cols2``
+    [rows, L], group by group, plus the bias."""
+    groups = wg.shape[0]
+    if groups == 1:
+        np.matmul(wg[0], cols2, out=dest)
+    else:
+        _product(wg, cols2.reshape(groups, -1, cols2.shape[1]),
+                 dest.reshape(groups, wg.shape[1], -1))
+    if bias is not None:
+        dest += bias[:, None]
+
+
+PreparedConv = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+def prepare_conv2d(x_shape: tuple[int, int, int, int], w_shape: tuple[int, ...],
+                   windows: Windows, dilation: int | tuple[int, int], groups: int,
+                   dtype: np.dtype) -> PreparedConv | None:
+    """:func:`conv2d_forward` for inference on inputs of ``x_shape``, planned once: a function
+    ``(x, w, b) -> out`` computing exactly what ``conv2d_forward(x, w, b, windows, None,
+    dilation, groups, keep_columns=False)`` computes, with the same products in the same order.
+
+    For a small batch (a prediction, a feature-map view) a convolution's arithmetic takes a few
+    microseconds, and checking the arguments, padding into a new array, making the strided view
+    and planning chunks took several times that. Here the padded input is a buffer kept with its
+    zero border, the strided view of it and the column buffer are made once, and a call is two
+    copies and one product. Not thread-safe: each thread needs its own (the buffers are
+    shared by every call). None for a batch whose columns are worth sharing over the cores
+    (:data:`MIN_SPLIT_BYTES`) and for pointwise windows (no columns to build): use
+    :func:`conv2d_forward` then.
+    """
+    k, cg, fh, fw = w_shape
+    d = checked_pair(dilation, "dilation", 1)
+    check_windows(x_shape, windows, (d[0] * (fh - 1) + 1, d[1] * (fw - 1) + 1))
+    c, batch = x_shape[0], x_shape[1]
+    wh, ww = windows
+    itemsize = np.dtype(dtype).itemsize
+    if (_is_pointwise(windows) or c != cg * groups
+            or len(_plan(batch, wh.out, c * fh * fw * ww.out * itemsize)) > 1):
+        return None
+    padded = np.zeros((c, batch, used_extent(wh), used_extent(ww)), dtype=dtype)
+    rows = min(x_shape[2], padded.shape[2] - wh.pad_before)
+    columns = min(x_shape[3], padded.shape[3] - ww.pad_before)
+    inner = padded[:, :, wh.pad_before : wh.pad_before + rows,
+                   ww.pad_before : ww.pad_before + columns]
+    view = conv_view(padded, windows, d)
+    cols = _scratch(None, "cols", view.shape, dtype, rows=3)
+    cols2 = cols.reshape(c * fh * fw, -1)
+    assert np.may_share_memory(cols2, cols)
+
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+        np.copyto(inner, x[:, :, :rows, :columns])
+        np.copyto(cols, view)
+        out = np.empty((k, batch, wh.out, ww.out), dtype=dtype)
+        wg = w.astype(dtype, copy=False).reshape(groups, k // groups, -1)
+        _multiply_chunk(wg, cols2, None if b is None else b.astype(dtype, copy=False),
+                        out.reshape(k, -1))
+        return out
+
+    return run
 
 
 def conv2d_backward(
