@@ -14,7 +14,7 @@ All arrays here are in the kernels' channel-major layout (``[C, B, H, W]``, ``[N
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +35,8 @@ from cnnstudio.engine.kernels import upsampling as U
 __all__ = ["LAYER_TYPES", "LayerImpl"]
 
 Shape = tuple[int, ...]
+#: One layer's inference forward as a function of its input (see :meth:`LayerImpl.prepare`).
+Step = Callable[[np.ndarray], np.ndarray]
 
 LAYER_TYPES: dict[str, type[LayerImpl]] = {}
 
@@ -129,6 +131,18 @@ class LayerImpl:
                 inplace: bool = False) -> np.ndarray:
         raise NotImplementedError
 
+    def prepare(self, batch: int, inplace: bool, rng: np.random.Generator) -> Step:
+        """This layer's inference forward for a batch of ``batch`` (one input), as a function of
+        the input: what :class:`cnnstudio.engine.prepared.PreparedPass` runs. Layers whose
+        forward spends on a small batch mostly what can be worked out once override it; the
+        result must equal :meth:`forward`'s exactly."""
+        return lambda x: self.forward([x], training=False, rng=rng, inplace=inplace)
+
+    def _internal_input_shape(self, batch: int) -> tuple[int, ...]:
+        """The input's shape in the kernels' layout for a batch of ``batch``."""
+        shape = self.in_shapes[0]
+        return (shape[0], batch, *shape[1:])
+
     def backward(self, dout: np.ndarray, need: list[bool]) -> list[np.ndarray | None]:
         raise NotImplementedError
 
@@ -194,6 +208,15 @@ class Conv2DLayer(LayerImpl):
         self.cache = cache
         return out
 
+    def prepare(self, batch, inplace, rng):
+        conv = K.prepare_conv2d(self._internal_input_shape(batch),  # type: ignore[arg-type]
+                                self.params["weight"].shape, self.windows,
+                                self.config["dilation"], self.config["groups"], self.dtype)
+        if conv is None:
+            return super().prepare(batch, inplace, rng)
+        params = self.params
+        return lambda x: conv(x, params["weight"], params.get("bias"))
+
     def backward(self, dout, need):
         dx, dw, db = K.conv2d_backward(dout, self.cache, need_dx=need[0])
         self.grads["weight"][...] = dw
@@ -248,6 +271,11 @@ class MaxPool2DLayer(_PoolLayer):
     def forward(self, xs, training, rng, inplace=False):
         out, self.cache = P.maxpool2d_forward(xs[0], self.windows, self._keeps(training))
         return out
+
+    def prepare(self, batch, inplace, rng):
+        pool = P.prepare_maxpool2d(self._internal_input_shape(batch),  # type: ignore[arg-type]
+                                   self.windows)
+        return super().prepare(batch, inplace, rng) if pool is None else pool
 
 
 @register
@@ -525,6 +553,11 @@ class BatchNormLayer(LayerImpl):
             b["moving_var"][...] = var
         self.cache = cache
         return out
+
+    def prepare(self, batch, inplace, rng):
+        p, b, eps = self.params, self.buffers, self.config["epsilon"]
+        return lambda x: N.batchnorm_inference(x, p["gamma"], p["beta"], b["moving_mean"],
+                                               b["moving_var"], eps)
 
     def backward(self, dout, need):
         dx, dgamma, dbeta = N.batchnorm_backward(dout, self.cache)

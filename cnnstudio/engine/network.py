@@ -14,6 +14,7 @@ by the weights file's names, so ``state_dict()`` is simply ``"<layer id>/<name>"
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -29,12 +30,16 @@ from cnnstudio.engine.kernels.layout import batch_to_internal, batch_to_public, 
 from cnnstudio.engine.layers import LAYER_TYPES, LayerImpl
 from cnnstudio.engine.memory import memory_refusal, weight_bytes
 from cnnstudio.engine.optimizers import ParamRef
+from cnnstudio.engine.prepared import PreparedPass, prepare_chain
 from cnnstudio.engine.weights import split_meta
 
 __all__ = ["InferenceGradients", "LoadReport", "Network", "softmax"]
 
 #: How many of the validator's errors a refusal quotes.
 _QUOTED_ERRORS = 3
+#: Prepared inference passes a network keeps (input shapes and threads of the past are
+#: dropped beyond this).
+_PREPARED_PASSES_KEPT = 8
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -126,6 +131,7 @@ class Network:
         self._graph_frozen = {lid for lid in self.order if not graph.layer(lid).trainable}
         self.frozen: set[str] = set(self._graph_frozen)
         self._last_training = False
+        self._prepared: dict[tuple[object, ...], PreparedPass | None] = {}
 
     def set_frozen(self, ids: Iterable[str]) -> None:
         """Freeze ``ids`` in addition to the graph's ``trainable: false`` layers."""
@@ -186,8 +192,26 @@ class Network:
         its input in place if it is that input's only consumer and the producer does not need
         its output for backward (ReLU after conv, for instance): no copy on the hot path.
         """
+        kept = frozenset(keep) | {stop_at}
         with single_threaded_blas():
-            return self._run_layers(x_internal, training, stop_at, set(keep) | {stop_at})
+            if not training and not self.layers[stop_at].recording:
+                prepared = self._prepared_pass(x_internal.shape, stop_at, kept)
+                if prepared is not None:
+                    return prepared(x_internal)
+            return self._run_layers(x_internal, training, stop_at, set(kept))
+
+    def _prepared_pass(self, shape: tuple[int, ...], stop_at: str, keep: frozenset[str]
+                       ) -> PreparedPass | None:
+        """The prepared inference pass (:mod:`cnnstudio.engine.prepared`) for inputs of this
+        internal shape, made on first use; one per thread, since its buffers are reused by
+        every call. None when the layers up to ``stop_at`` are not a chain."""
+        key = (threading.get_ident(), shape, stop_at, keep)
+        if key not in self._prepared:
+            if len(self._prepared) >= _PREPARED_PASSES_KEPT:
+                self._prepared.clear()  # shapes of the past (a last partial batch, ...)
+            self._prepared[key] = prepare_chain(self.order, self.inputs, self.layers, stop_at,
+                                                keep, shape[1], self.rng)
+        return self._prepared[key]
 
     def _run_layers(self, x_internal: np.ndarray, training: bool, stop_at: str,
                     keep: set[str], observe: Callable[[str, np.ndarray], None] | None = None

@@ -272,8 +272,8 @@ def test_confusion_matrix_and_cells():
 ], ids=["lenet5", "cifar_vgg", "strided-pointwise-dilated-grouped"])
 def test_memory_estimate_counts_what_the_convolutions_keep(graph):
     """The memory estimate counts each convolution's workspace as the kernels actually fill it
-    in a training step (a few elements of line padding aside), input gradient or not, and the
-    input a convolution holds on to instead of a column matrix."""
+    in a training step (a few elements of line and row padding aside), input gradient or not,
+    and the input a convolution holds on to instead of a column matrix."""
     from cnnstudio.core.templates import load_template
 
     g = load_template(graph) if isinstance(graph, str) else graph
@@ -290,4 +290,7 @@ def test_memory_estimate_counts_what_the_convolutions_keep(graph):
             kept += impl.cache.x.size
         need_dx = net.inputs[lid] != [net.input_id]
         expected = impl.kept_elements(need_dx) * batch
-        assert expected <= kept <= expected + 64, lid
+        # A column matrix's rows may lie one cache line apart more than its width.
+        w = impl.cache.w
+        row_slack = 16 * w.shape[1] * w.shape[2] * w.shape[3] * impl.cache.groups
+        assert expected <= kept <= expected + 64 + row_slack, lid

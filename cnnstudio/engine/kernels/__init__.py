@@ -42,6 +42,7 @@ from cnnstudio.engine.kernels.conv import (
     col2im,
     conv2d_backward,
     conv2d_forward,
+    prepare_conv2d,
     training_workspace_elements,
 )
 from cnnstudio.engine.kernels.dense import DenseCache, dense_backward, dense_forward
@@ -152,6 +153,7 @@ __all__ = [
     "maxpool2d_forward",
     "multiply_backward",
     "multiply_forward",
+    "prepare_conv2d",
     "relu6_backward",
     "relu6_forward",
     "relu_backward",

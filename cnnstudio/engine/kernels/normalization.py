@@ -103,18 +103,44 @@ def batchnorm_forward(
         new_var = momentum * moving_var + (1 - momentum) * unbiased.astype(moving_var.dtype)
         cache = BatchNormCache(xhat, None, None, invstd, g, x.shape, True)
         return out.reshape(x.shape), cache, new_mean, new_var
-    mean = moving_mean.astype(dt, copy=False)
-    invstd = 1 / np.sqrt(moving_var.astype(dt, copy=False) + dt.type(eps))
-    scale = g * invstd
-    shift = bt - mean * scale
-
-    def affine(s: slice) -> None:
-        np.multiply(x2[s], scale[s, None], out=out[s])
-        out[s] += shift[s, None]
-
-    parallel_chunks(affine, c, x2.size)
+    mean, invstd, scale, shift = _moving_affine(g, bt, moving_mean, moving_var, eps)
+    parallel_chunks(lambda s: _scale_and_shift(x2[s], scale[s], shift[s], out[s]), c, x2.size)
     cache = BatchNormCache(None, x2, mean, invstd, g, x.shape, False)
     return out.reshape(x.shape), cache, moving_mean, moving_var
+
+
+def _moving_affine(gamma: np.ndarray, beta: np.ndarray, moving_mean: np.ndarray,
+                   moving_var: np.ndarray, eps: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, invstd, scale, shift) of evaluation, in gamma's dtype: the moving statistics
+    make BatchNorm the per-channel affine map ``x * scale + shift``."""
+    dt = gamma.dtype
+    mean = moving_mean.astype(dt, copy=False)
+    invstd = 1 / np.sqrt(moving_var.astype(dt, copy=False) + dt.type(eps))
+    scale = gamma * invstd
+    return mean, invstd, scale, beta - mean * scale
+
+
+def _scale_and_shift(x2: np.ndarray, scale: np.ndarray, shift: np.ndarray,
+                     out: np.ndarray) -> None:
+    """``out = x2 * scale + shift`` per row of [C, M] arrays."""
+    np.multiply(x2, scale[:, None], out=out)
+    out += shift[:, None]
+
+
+def batchnorm_inference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                        moving_mean: np.ndarray, moving_var: np.ndarray, eps: float
+                        ) -> np.ndarray:
+    """The output of ``batchnorm_forward(..., training=False)`` alone, without its checks and
+    without the cache a backward pass would need: what an inference pass calls."""
+    c = x.shape[0]
+    x2 = x.reshape(c, -1)
+    out = np.empty_like(x2)
+    _, _, scale, shift = _moving_affine(gamma.astype(x.dtype, copy=False),
+                                        beta.astype(x.dtype, copy=False), moving_mean,
+                                        moving_var, eps)
+    parallel_chunks(lambda s: _scale_and_shift(x2[s], scale[s], shift[s], out[s]), c, x2.size)
+    return out.reshape(x.shape)
 
 
 def batchnorm_backward(
