@@ -117,8 +117,10 @@ class ParagraphLabel(WrappedSteadyLabel):
         for i, block in zip(changed, blocks, strict=True):
             char_format = block.begin().fragment().charFormat()  # the paragraph's one format
             start = block.position()  # (moving by "end of block" would lay the block out)
+            cursor.beginEditBlock()  # (else each move of the cursor looks at the layout)
             cursor.setPosition(start)
             cursor.setPosition(start + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
             cursor.insertText(paragraphs[i].plain, char_format)
+            cursor.endEditBlock()
         self.setAccessibleName(document.toPlainText())
         return True
