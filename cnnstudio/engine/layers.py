@@ -347,6 +347,10 @@ class DenseLayer(LayerImpl):
         self.cache = self._kept(cache, training)
         return out
 
+    def prepare(self, batch, inplace, rng):
+        params = self.params
+        return lambda x: D.dense_inference(x, params["weight"], params.get("bias"))
+
     def backward(self, dout, need):
         dx, dw, db = D.dense_backward(dout, self.cache, need_dx=need[0])
         self.grads["weight"][...] = dw
@@ -371,6 +375,9 @@ class ReLULayer(_ActivationLayer):
         out, cache = A.relu_forward(xs[0], inplace=inplace)
         self.cache = self._kept(cache, training)
         return out
+
+    def prepare(self, batch, inplace, rng):
+        return A.prepare_relu(math.prod(self._internal_input_shape(batch)), inplace)
 
 
 @register

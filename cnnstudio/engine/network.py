@@ -40,6 +40,7 @@ _QUOTED_ERRORS = 3
 #: Prepared inference passes a network keeps (input shapes and threads of the past are
 #: dropped beyond this).
 _PREPARED_PASSES_KEPT = 8
+_NOT_PREPARED = object()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -177,8 +178,9 @@ class Network:
     # --- running --------------------------------------------------------------------------
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
-            want = "x".join(str(d) for d in self.input_shape)
+        shape = self.input_shape
+        if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
+            want = "x".join(str(d) for d in shape)
             raise NetworkError(f"the model's Input takes [B, {want}] images, got array of "
                                f"shape {list(x.shape)}")
         return x.astype(self.dtype, copy=False)
@@ -206,12 +208,13 @@ class Network:
         internal shape, made on first use; one per thread, since its buffers are reused by
         every call. None when the layers up to ``stop_at`` are not a chain."""
         key = (threading.get_ident(), shape, stop_at, keep)
-        if key not in self._prepared:
+        prepared = self._prepared.get(key, _NOT_PREPARED)
+        if prepared is _NOT_PREPARED:
             if len(self._prepared) >= _PREPARED_PASSES_KEPT:
                 self._prepared.clear()  # shapes of the past (a last partial batch, ...)
-            self._prepared[key] = prepare_chain(self.order, self.inputs, self.layers, stop_at,
-                                                keep, shape[1], self.rng)
-        return self._prepared[key]
+            prepared = self._prepared[key] = prepare_chain(
+                self.order, self.inputs, self.layers, stop_at, keep, shape[1], self.rng)
+        return prepared  # type: ignore[return-value]
 
     def _run_layers(self, x_internal: np.ndarray, training: bool, stop_at: str,
                     keep: set[str], observe: Callable[[str, np.ndarray], None] | None = None

@@ -10,9 +10,11 @@ hot path, splits large arrays over the cores along the first axis.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+from cnnstudio.engine.kernels import _parallel
 from cnnstudio.engine.kernels._erf import normal_cdf
 from cnnstudio.engine.kernels._parallel import parallel_chunks
 
@@ -28,6 +30,16 @@ def relu_forward(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, np.n
         return np.maximum(x, 0, out=out), out
     parallel_chunks(lambda s: np.maximum(x[s], 0, out=out[s]), len(x), x.size)
     return out, out
+
+
+def prepare_relu(size: int, inplace: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`relu_forward`'s output for arrays of ``size`` elements, planned once: for an
+    array too small to share over the cores, the one ``np.maximum`` call alone."""
+    if size >= _parallel.MIN_PARALLEL_ELEMENTS:
+        return lambda x: relu_forward(x, inplace)[0]
+    if inplace:
+        return lambda x: np.maximum(x, 0, out=x)
+    return lambda x: np.maximum(x, 0)
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:

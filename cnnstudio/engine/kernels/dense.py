@@ -28,10 +28,16 @@ def dense_forward(
     if x.shape[0] != w.shape[1]:
         raise ValueError(f"Dense weights expect {w.shape[1]} input features, got {x.shape[0]}")
     w = w.astype(x.dtype, copy=False)
-    out = np.matmul(w, x)
+    return dense_inference(x, w, b), DenseCache(x, w, b is not None)
+
+
+def dense_inference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """The output of :func:`dense_forward` alone, without its checks or cache: what an
+    inference pass prepared for known shapes calls."""
+    out = np.matmul(w.astype(x.dtype, copy=False), x)
     if b is not None:
         out += b.astype(x.dtype, copy=False)[:, None]
-    return out, DenseCache(x, w, b is not None)
+    return out
 
 
 def dense_backward(
