@@ -37,6 +37,20 @@ class UnsavedWork:
     question: str
     save: Callable[[], bool] | None
 
+    def ask(self, parent: QWidget) -> bool:
+        """The Save / Discard / Cancel question (no Save without ``save``); True when it is
+        fine to go on: saved, or discarded."""
+        buttons = QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        if self.save is not None:
+            buttons |= QMessageBox.StandardButton.Save
+        answer = QMessageBox.question(
+            parent, self.title, self.question, buttons,
+            QMessageBox.StandardButton.Save if self.save is not None
+            else QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Save and self.save is not None:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
 
 class FileActions(QObject):
     #: The user put another model on the canvas (New, a template, Open): results made for the
@@ -182,7 +196,7 @@ class FileActions(QObject):
         """Ask before unsaved work (the model's changes unless ``model`` is False, trained
         weights in no file) would be lost, one Save / Discard / Cancel question for each;
         True when it is fine to go on."""
-        return all(self._ask_to_save(work) for work in self.unsaved_work(model))
+        return all(work.ask(self.window) for work in self.unsaved_work(model))
 
     def unsaved_work(self, model: bool = True) -> list[UnsavedWork]:
         work = []
@@ -195,18 +209,6 @@ class FileActions(QObject):
         if weights is not None:
             work.append(weights)
         return work
-
-    def _ask_to_save(self, work: UnsavedWork) -> bool:
-        buttons = QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
-        if work.save is not None:
-            buttons |= QMessageBox.StandardButton.Save
-        answer = QMessageBox.question(
-            self.window, work.title, work.question, buttons,
-            QMessageBox.StandardButton.Save if work.save is not None
-            else QMessageBox.StandardButton.Cancel)
-        if answer == QMessageBox.StandardButton.Save and work.save is not None:
-            return work.save()
-        return answer == QMessageBox.StandardButton.Discard
 
     # --- recovery ---------------------------------------------------------------------------
     def schedule_autosave(self, *_: object) -> None:

@@ -114,3 +114,24 @@ def test_snapshots_keep_every_kth_epoch_within_the_budget():
     assert "every 4th epoch" in store.note()
     store.clear()
     assert store.epochs() == [] and store.note() == ""
+
+
+def test_reset_or_loaded_weights_end_the_replay_of_the_last_run(qtbot, trained, tmp_path):
+    """The slider's last position stands for the current weights: once they are reset or
+    loaded they are no epoch of the last run, and the line must not say they are."""
+    ui = trained.training
+    path = tmp_path / "w.npz"
+    assert ui.weights.save_to(path)  # saved: nothing is asked
+    ui.scrubber.show_epoch(1)
+    assert ui.controller.replay is not None
+    ui.reset_action.trigger()
+    assert ui.controller.weights is None and ui.controller.replay is None
+    assert ui.scrubber.epochs() == [] and not ui.scrubber.slider.isEnabled()
+    assert "current weights (epoch" not in ui.scrubber.label.text()
+    configure(ui, epochs=2)
+    run_to_end(qtbot, ui)
+    assert ui.scrubber.epochs() == [0, 1, 2]
+    assert ui.weights.save_to(tmp_path / "w2.npz")
+    assert ui.weights.load_from(path) is not None
+    assert ui.scrubber.epochs() == []
+    assert "loaded from w.npz" in ui.controller.weights_note

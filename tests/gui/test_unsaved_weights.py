@@ -1,6 +1,7 @@
-"""Trained weights are work: closing the window, New, a template or Open never throws them away
-without asking (Save offers the weights dialog, Cancel keeps everything), and weights that are
-in a file already (saved, or loaded and unchanged) never make the window ask."""
+"""Trained weights are work: closing the window, New, a template, Open, Reset Weights or Load
+Weights never throws them away without asking (Save offers the weights dialog, Cancel keeps
+everything), and weights that are in a file already (saved, or loaded and unchanged) never make
+the window ask."""
 
 from __future__ import annotations
 
@@ -205,3 +206,77 @@ def test_closing_before_the_first_epoch_asks_without_a_save_button(qtbot, window
     ((title, text, buttons),) = buttons_seen
     assert title == "Training is running" and "Closing stops the run" in text
     assert not buttons & Button.Save and buttons & Button.Discard
+
+
+def reset_or_load(window, how: str) -> None:
+    ui = window.training
+    if how == "reset menu":
+        ui.reset_action.trigger()
+    elif how == "reset button":
+        ui.panel.reset_button.click()
+    else:
+        ui.weights.load_action.trigger()
+
+
+@pytest.mark.parametrize("how", ["reset menu", "reset button", "load"])
+def test_reset_and_load_ask_and_cancel_keeps_the_trained_weights(qtbot, window, questions,
+                                                                 monkeypatch, how):
+    weights = train(qtbot, window)
+    dialogs: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *_a, **_k: (dialogs.append("open"), ("", ""))[1]))
+    questions.answer = Button.Cancel
+    reset_or_load(window, how)
+    (text,) = weights_questions(questions)
+    assert "are not saved" in text
+    assert ("fresh random weights" if how != "load" else "every layer it fits") in text
+    assert dialogs == []  # Cancel: no file is even asked for
+    assert same_weights(window, weights) and window.training.controller.weights_unsaved
+
+
+@pytest.mark.parametrize("how", ["reset menu", "reset button"])
+def test_reset_goes_on_after_discard_or_save(qtbot, window, questions, monkeypatch, tmp_path,
+                                             how):
+    weights = train(qtbot, window)
+    questions.answer = Button.Discard
+    reset_or_load(window, how)
+    assert window.training.controller.weights is None
+    weights = train(qtbot, window)
+    target = tmp_path / "kept"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *_a, **_k: (str(target), "")))
+    questions.answer = Button.Save
+    reset_or_load(window, how)
+    assert window.training.controller.weights is None
+    saved = load_weights(target.with_suffix(".npz"))
+    for key, value in weights.items():
+        np.testing.assert_array_equal(saved[key], value)
+
+
+def test_load_goes_on_to_the_file_dialog_after_discard(qtbot, window, questions, monkeypatch,
+                                                       tmp_path):
+    train(qtbot, window)
+    ui = window.training
+    path = tmp_path / "w.npz"
+    assert ui.weights.save_to(path)
+    train(qtbot, window)  # newer weights, in no file
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *_a, **_k: (str(path), "")))
+    monkeypatch.setattr(QMessageBox, "information", staticmethod(lambda *_a, **_k: None))
+    questions.answer = Button.Discard
+    ui.weights.load_action.trigger()
+    assert len(weights_questions(questions)) == 1
+    assert "loaded from w.npz" in ui.controller.weights_note
+    assert not ui.controller.weights_unsaved
+
+
+def test_reset_and_load_do_not_ask_about_saved_weights(qtbot, window, questions, monkeypatch,
+                                                       tmp_path):
+    train(qtbot, window)
+    ui = window.training
+    assert ui.weights.save_to(tmp_path / "w.npz")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *_a, **_k: ("", "")))
+    ui.weights.load_action.trigger()
+    ui.reset_action.trigger()
+    assert weights_questions(questions) == []
+    assert ui.controller.weights is None

@@ -85,6 +85,8 @@ class TrainingController(QObject):
     runFinished = Signal(object)  # RunOutcome
     runFailed = Signal(str)
     weightsChanged = Signal()
+    #: Reset, loaded or recovered: the current weights are no longer the last run's.
+    weightsReplaced = Signal()
     #: Weights, curves and evaluation were forgotten (a new or opened model starts fresh).
     resultsCleared = Signal()
     evaluationChanged = Signal(object)  # Evaluation | None
@@ -519,6 +521,7 @@ class TrainingController(QObject):
         self._view_stale = True
         self.evaluationChanged.emit(None)
         self.weightsChanged.emit()
+        self.weightsReplaced.emit()
 
     def save_weights(self, path: str | Path) -> None:
         """Write the current weights (with their normaliser); WeightsError names the file."""
@@ -558,6 +561,7 @@ class TrainingController(QObject):
         self.evaluation = None
         self.evaluationChanged.emit(None)
         self.weightsChanged.emit()
+        self.weightsReplaced.emit()
         return report
 
     def restore_weights(self, arrays: dict[str, np.ndarray], note: str) -> None:
@@ -576,6 +580,7 @@ class TrainingController(QObject):
         self._view_stale = True
         self.evaluationChanged.emit(None)
         self.weightsChanged.emit()
+        self.weightsReplaced.emit()
 
     # -- inspection ---------------------------------------------------------------------------
     def view_network(self) -> Network:

@@ -87,7 +87,7 @@ class TrainingUI(QObject):
         self.panel.refused.connect(self._show_status)
         self.reset_action = QAction("Reset Weights", self)
         self.reset_action.setToolTip(self.panel.reset_button.toolTip())
-        self.reset_action.triggered.connect(c.reset_weights)
+        self.reset_action.triggered.connect(self.reset_weights)
         c.stateChanged.connect(lambda s: self.reset_action.setEnabled(s == IDLE))
         c.resultsCleared.connect(self.curves.clear)
         c.alertsRaised.connect(self._alerts_raised)
@@ -110,6 +110,8 @@ class TrainingUI(QObject):
             c.weightsChanged.connect(files.weights_changed)
 
         self.panel.default_spec = self.default_spec
+        self.panel.reset_weights = self.reset_weights
+        self.weights.may_replace = self.may_replace_weights
         self.panel.refresh()
         self._add_docks()
         self._add_menu()
@@ -296,6 +298,22 @@ class TrainingUI(QObject):
                                "epoch has finished yet, so there are no new weights to save. "
                                "Closing stops the run.", None)
         return None
+
+    def may_replace_weights(self, consequence: str) -> bool:
+        """Before Reset Weights or Load Weights replaces trained weights that are in no file:
+        the same Save / Discard / Cancel question as closing asks, saying what the action
+        does to them. True when it is fine to go on."""
+        work = self.unsaved_weights()
+        if work is None:
+            return True
+        return UnsavedWork(work.title, f"{work.question} {consequence}", work.save).ask(
+            self.window)
+
+    def reset_weights(self) -> None:
+        """Reset Weights (the Train menu's and the Training panel's), asking first about
+        trained weights that are in no file."""
+        if self.may_replace_weights("Reset Weights replaces them with fresh random weights."):
+            self.controller.reset_weights()
 
     def _weights_for_recovery(self) -> tuple[dict | None, str, bool]:
         c = self.controller

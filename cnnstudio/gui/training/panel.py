@@ -207,7 +207,9 @@ class TrainingPanel(QWidget):
         self.reset_button = QPushButton("Reset weights")
         self.reset_button.setToolTip("Start the next run from fresh random weights instead of "
                                      "the current ones")
-        self.reset_button.clicked.connect(c.reset_weights)
+        #: What the button does; the window asks about unsaved trained weights first.
+        self.reset_weights: Callable[[], None] = c.reset_weights
+        self.reset_button.clicked.connect(lambda: self.reset_weights())
         buttons = QHBoxLayout()
         for action in (self.start_action, self.pause_action, self.stop_action):
             b = QToolButton()

@@ -4,7 +4,8 @@ During a run the weights after each epoch (and the initial ones) are kept (see s
 slider shows an earlier epoch in every view that draws weights, for the same sample, so a user
 can watch first-layer filters turn from noise into edge detectors; "Use these weights" makes
 that epoch's weights the current ones (the best validation epoch, say). The snapshots last until
-the next run or until the model changes; the slider's last position is the current weights.
+the next run, until the model changes or until the weights are reset, loaded or recovered; the
+slider's last position is the current weights.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class EpochScrubber(QWidget):
         controller.document.changed.connect(self._model_changed)
         controller.stateChanged.connect(lambda _s: self._update())
         controller.resultsCleared.connect(self.forget)
+        # Its last position stands for the current weights, which then are no epoch of it.
+        controller.weightsReplaced.connect(self.forget)
         self._update()
 
     # -- keeping ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ proof that a model learned something: pick a picture, read the top classes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,9 @@ class WeightsActions(QObject):
         self.predict_action.setToolTip("Classify an image file with the current weights")
         self.predict_action.triggered.connect(self._ask_predict)
         controller.stateChanged.connect(self._state)
+        #: Asked before Load Weights replaces the current weights, with what loading does to
+        #: them; False stops the load (the window asks about trained weights in no file).
+        self.may_replace: Callable[[str], bool] = lambda _consequence: True
 
     def _state(self, state: str) -> None:
         idle = state == "idle"
@@ -98,6 +102,8 @@ class WeightsActions(QObject):
         return True
 
     def _ask_load(self) -> None:
+        if not self.may_replace("Loading a weights file replaces them in every layer it fits."):
+            return
         path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Load weights",
                                               self._where(""), _WEIGHTS_FILTER)
         if path:
