@@ -17,6 +17,15 @@ has no API to edit it. Its text is checked against what this label last put ther
 edit in place, so a label that has not laid out its last text yet (hidden) is simply set afresh.
 QLabel's own copy of the text is not updated by an edit in place: ``text()`` answers for it, and
 the accessible name carries what a screen reader would otherwise read from that copy.
+
+Painting. QLabel's paint draws every paragraph of its document wherever the area to repaint
+lies, and its text control has the whole label repainted on every change. After an edit in
+place only the changed paragraphs are repainted, and the label draws just the paragraphs in the
+area to repaint, as QLabel would draw them (the same document layout call, palette and
+position), while nothing but paints and edits in place reached it since QLabel's own paint laid
+the text out. Any other event (a resize, a font, style, palette or focus change, a mouse or key
+that may select text) and any text set whole hand the next paint back to QLabel, as does a
+selection, a margin, an indent, a frame or a style sheet (which QLabel's paint handles).
 """
 
 from __future__ import annotations
@@ -25,13 +34,23 @@ import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextCursor, QTextDocument
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QEvent, QObject, QRect, QRectF, Qt
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QTextCursor,
+    QTextDocument,
+)
+from PySide6.QtWidgets import QLabel, QStyleOption, QWidget
 
 from cnnstudio.gui.steady_label import WrappedSteadyLabel, digits_as_zero
 
 __all__ = ["Paragraph", "ParagraphLabel"]
+
+#: Events that change nothing QLabel's paint depends on.
+_PAINTING = frozenset({QEvent.Type.Paint, QEvent.Type.UpdateRequest, QEvent.Type.UpdateLater})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +83,31 @@ class ParagraphLabel(WrappedSteadyLabel):
         #: The text shown after edits in place (QLabel's own copy is older), else None.
         self._edited: str | None = None
         self.edits_in_place = 0  # how many updates were edits in place (tests read it)
+        #: QLabel's document and its text control, once found (see _text_parts).
+        self._parts: tuple[QTextDocument, QObject | None] | None = None
+        #: How to draw as QLabel would (the document, where, in which palette) while nothing
+        #: but paints and edits in place reached the label since QLabel last painted; else None.
+        self._plain: tuple[QTextDocument, QRect, QPalette] | None = None
 
     def text(self) -> str:
         return self._edited if self._edited is not None else super().text()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         self._paragraphs = ()
+        self._plain = None
         if self._edited is not None:
             if text == self._edited:
                 return
             self._edited = None
             self.setAccessibleName("")
             if text == QLabel.text(self):  # its own copy: setText would think nothing changed
-                QLabel.clear(self)
+                self._parts = None
+                QLabel.clear(self)  # (which deletes the document and its control)
         super().setText(text)
+
+    def setSelection(self, start: int, length: int) -> None:  # noqa: N802 - Qt API
+        self._plain = None
+        super().setSelection(start, length)
 
     def set_paragraphs(self, paragraphs: Iterable[Paragraph]) -> None:
         """Show ``paragraphs``: only the changed ones are rewritten when that is exact."""
@@ -91,6 +121,19 @@ class ParagraphLabel(WrappedSteadyLabel):
         else:
             self.setText(text)
         self._paragraphs = paragraphs
+
+    def _text_parts(self) -> tuple[QTextDocument, QObject | None] | None:
+        """The document QLabel shows and the text control that holds it (None: the control
+        is not what this label knows how to keep quiet)."""
+        if self._parts is None:
+            document = self.findChild(QTextDocument)
+            if document is None:
+                return None
+            control = document.parent()
+            if control is None or control.metaObject().className() != "QWidgetTextControl":
+                control = None
+            self._parts = (document, control)
+        return self._parts
 
     def _edit_in_place(self, paragraphs: tuple[Paragraph, ...]) -> bool:
         """Rewrite the paragraphs whose text changed in digits only; False (nothing done) when
@@ -106,21 +149,88 @@ class ParagraphLabel(WrappedSteadyLabel):
             if a.start != b.start or a.end != b.end or \
                     digits_as_zero(a.inner) != digits_as_zero(b.inner):
                 return False
-        document = self.findChild(QTextDocument)
-        if (document is None or document.blockCount() != len(old)
+        parts = self._text_parts()
+        if parts is None:
+            return False
+        document, control = parts
+        if (document.blockCount() != len(old)
                 or document.toPlainText() != "\n".join(p.plain for p in old)):
             return False
         blocks = [document.findBlockByNumber(i) for i in changed]
         if any(block.begin().atEnd() for block in blocks):  # empty: no format to keep
             return False
-        cursor = QTextCursor(document)
-        for i, block in zip(changed, blocks, strict=True):
-            char_format = block.begin().fragment().charFormat()  # the paragraph's one format
-            start = block.position()  # (moving by "end of block" would lay the block out)
-            cursor.beginEditBlock()  # (else each move of the cursor looks at the layout)
-            cursor.setPosition(start)
-            cursor.setPosition(start + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
-            cursor.insertText(paragraphs[i].plain, char_format)
-            cursor.endEditBlock()
+        # The text control would have the whole label repainted for each change; the changed
+        # paragraphs keep their lines, so repainting them is enough.
+        if control is not None:
+            control.blockSignals(True)
+        try:
+            cursor = QTextCursor(document)
+            for i, block in zip(changed, blocks, strict=True):
+                char_format = block.begin().fragment().charFormat()  # the paragraph's format
+                start = block.position()  # (moving by "end of block" would lay it out)
+                cursor.beginEditBlock()  # (else each move of the cursor looks at the layout)
+                cursor.setPosition(start)
+                cursor.setPosition(start + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
+                cursor.insertText(paragraphs[i].plain, char_format)
+                cursor.endEditBlock()
+        finally:
+            if control is not None:
+                control.blockSignals(False)
+        if control is None:
+            self.update()
+        else:
+            layout = document.documentLayout()
+            top_left = (self._plain[1] if self._plain else self._layout_rect(document)).topLeft()
+            for block in blocks:
+                area = layout.blockBoundingRect(block).translated(top_left).toAlignedRect()
+                self.update(0, area.y() - 1, self.width(), area.height() + 2)
         self.setAccessibleName(document.toPlainText())
         return True
+
+    # --- painting ---------------------------------------------------------------------------
+    def _layout_rect(self, document: QTextDocument) -> QRect:
+        """Where QLabel draws its document: its contents, the document placed in them
+        vertically as the label's alignment says (QLabel's layoutRect)."""
+        area = QRectF(self.contentsRect())
+        height = document.documentLayout().documentSize().height()
+        align = self.alignment()
+        if align & Qt.AlignmentFlag.AlignVCenter:
+            area.translate(0, max((area.height() - height) / 2, 0))
+        elif align & Qt.AlignmentFlag.AlignBottom:
+            area.translate(0, max(area.height() - height, 0))
+        return area.toAlignedRect()
+
+    def _plain_state(self) -> tuple[QTextDocument, QRect, QPalette] | None:
+        """How QLabel, having just painted, draws its document: where and in which palette;
+        None when it does more than that (a selection, a margin, an indent, a frame, a style
+        sheet) or shows no document."""
+        parts = self._text_parts()
+        if parts is None or self.hasSelectedText() or self.margin() or self.indent() > 0 \
+                or self.frameWidth() or self.style().metaObject().className() == "QStyleSheetStyle":
+            return None
+        option = QStyleOption()
+        option.initFrom(self)
+        palette = QPalette(option.palette)  # as QLabel gives its document (QLabel::paintEvent)
+        if self.foregroundRole() != QPalette.ColorRole.Text and self.isEnabled():
+            palette.setColor(QPalette.ColorRole.Text, palette.color(self.foregroundRole()))
+        return parts[0], self._layout_rect(parts[0]), palette
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        if self._plain is None:
+            super().paintEvent(event)
+            self._plain = self._plain_state()
+            return
+        document, where, palette = self._plain
+        context = QAbstractTextDocumentLayout.PaintContext()
+        context.palette = palette
+        context.clip = QRectF(event.rect().translated(-where.topLeft()))
+        painter = QPainter(self)
+        painter.translate(where.topLeft())
+        painter.setClipRect(where.translated(-where.topLeft()))
+        document.documentLayout().draw(painter, context)
+        painter.end()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() not in _PAINTING:  # it may change how QLabel lays out or draws
+            self._plain = None
+        return super().event(event)

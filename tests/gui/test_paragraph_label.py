@@ -3,7 +3,7 @@ a label given the whole text afresh shows: the same document, size answers and p
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAccessible, QTextDocument
+from PySide6.QtGui import QAccessible, QImage, QTextDocument
 from PySide6.QtWidgets import QLabel
 
 from cnnstudio.core.explain import explain
@@ -43,11 +43,20 @@ def _read_aloud(label: QLabel) -> str:
     return QAccessible.queryAccessibleInterface(label).text(QAccessible.Text.Name)
 
 
+def _on_screen(label: QLabel) -> QImage:
+    """What the window shows now (its backing store), not a fresh drawing of it."""
+    return label.screen().grabWindow(label.winId()).toImage()
+
+
 def _shows_the_same(qtbot, label: ParagraphLabel, paragraphs: list[Paragraph]) -> None:
-    """``label`` answers, holds and draws what a label set to ``paragraphs`` afresh does."""
+    """``label`` answers, holds and draws what a label set to ``paragraphs`` afresh does, and
+    what it repainted after the change is all that changed on screen."""
     fresh = _label(qtbot, paragraphs)
     label.resize(_WIDTH, label.heightForWidth(_WIDTH))
     qtbot.wait(1)
+    shown = _on_screen(label)
+    label.repaint()
+    assert shown == _on_screen(label)
     assert label.text() == fresh.text() == "".join(p.html for p in paragraphs)
     assert (label.sizeHint(), label.minimumSizeHint(), label.heightForWidth(_WIDTH)) == \
         (fresh.sizeHint(), fresh.minimumSizeHint(), fresh.heightForWidth(_WIDTH))
@@ -134,3 +143,31 @@ def test_a_paragraph_set_in_another_style_is_set_whole(qtbot):
     label.set_paragraphs([Paragraph(prose, "out = 13", "</p>")])
     assert label.edits_in_place == 0
     _shows_the_same(qtbot, label, [Paragraph(prose, "out = 13", "</p>")])
+
+
+def test_a_selection_is_drawn_and_kept_through_edits_in_place(qtbot):
+    """Text the user selected stays selected while numbers change elsewhere, drawn as QLabel
+    draws a selection."""
+    fresh = _label(qtbot, _paragraphs(filters=7))
+    label = _label(qtbot, _paragraphs())
+    qtbot.wait(1)
+    label.setSelection(0, 40)  # the first title and the start of the first line
+    selected = label.selectedText()
+    qtbot.wait(1)
+    label.set_paragraphs(_paragraphs(filters=7))
+    assert label.edits_in_place == 1
+    qtbot.wait(1)
+    assert label.selectedText() == selected
+    shown = _on_screen(label)
+    drawn = label.grab().toImage()
+    fresh.setSelection(0, 40)
+    assert drawn == fresh.grab().toImage()
+    label.repaint()
+    assert shown == _on_screen(label)
+    label.setSelection(0, 0)  # none left: the label draws as without one
+    fresh.setSelection(0, 0)
+    qtbot.wait(1)
+    label.set_paragraphs(_paragraphs(filters=8))
+    fresh.set_paragraphs(_paragraphs(filters=8))
+    qtbot.wait(1)
+    assert label.grab().toImage() == fresh.grab().toImage()
