@@ -410,8 +410,8 @@ class InspectorWidget(QWidget):
             return
         name = self._offer_param
         value = layer.params.get(name) if name else None
-        differ = [c for c in self.document.copies_of(layer.id, name)
-                  if name and self.document.graph.layer(c).params.get(name) != value]
+        differ = [c for c in self.document.copies_of(layer.id, name)  # (no param: no offer)
+                  if self.document.graph.layer(c).params.get(name) != value] if name else []
         if differ:
             unit = self.document.graph.units.get(self.document.graph.units.unit_of(layer.id))
             n = len(differ)
