@@ -224,3 +224,21 @@ def test_an_edit_keeps_the_selected_row_where_the_user_scrolled(qtbot, document,
     document.undo_stack.undo()  # the rename undone: the row shows the old id again
     selection.set([first_conv])
     assert selected_rows() == {panel.row_of(first_conv)}
+
+
+def test_the_totals_line_fills_its_background_with_the_colour_behind_it(qtbot, document,
+                                                                        selection) -> None:
+    """The totals line paints its own background (so an edit does not repaint the dock behind
+    it): in the light and the dark palette alike, the panel looks as with a transparent one."""
+    from cnnstudio.gui.color_scheme import dark_palette
+
+    panel = _panel(qtbot, document, selection)
+    holder = panel.totals.parentWidget()
+    assert holder.autoFillBackground()
+    for palette in (panel.palette(), dark_palette()):
+        panel.setPalette(palette)
+        qtbot.wait(1)
+        filled = panel.grab().toImage()
+        holder.setAutoFillBackground(False)
+        assert panel.grab().toImage() == filled
+        holder.setAutoFillBackground(True)
