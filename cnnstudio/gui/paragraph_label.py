@@ -83,6 +83,10 @@ class ParagraphLabel(WrappedSteadyLabel):
         #: The text shown after edits in place (QLabel's own copy is older), else None.
         self._edited: str | None = None
         self.edits_in_place = 0  # how many updates were edits in place (tests read it)
+        #: The text of each paragraph in the document after edits in place (None: as set
+        #: whole), and the texts still to be written into it (by paragraph number).
+        self._held: list[str] | None = None
+        self._pending: dict[int, str] = {}
         #: QLabel's document and its text control, once found (see _text_parts).
         self._parts: tuple[QTextDocument, QObject | None] | None = None
         #: How to draw as QLabel would (the document, where, in which palette) while nothing
@@ -95,6 +99,7 @@ class ParagraphLabel(WrappedSteadyLabel):
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         self._paragraphs = ()
         self._plain = None
+        self._held, self._pending = None, {}
         if self._edited is not None:
             if text == self._edited:
                 return
@@ -106,6 +111,7 @@ class ParagraphLabel(WrappedSteadyLabel):
         super().setText(text)
 
     def setSelection(self, start: int, length: int) -> None:  # noqa: N802 - Qt API
+        self._write_pending(None)
         self._plain = None
         super().setSelection(start, length)
 
@@ -137,55 +143,74 @@ class ParagraphLabel(WrappedSteadyLabel):
 
     def _edit_in_place(self, paragraphs: tuple[Paragraph, ...]) -> bool:
         """Rewrite the paragraphs whose text changed in digits only; False (nothing done) when
-        the change is more than that or the document does not show the last paragraphs as
-        written (not taken yet, or white space that rich text folds: a change of digits
-        keeps that as it was)."""
+        the change is more than that or the document does not hold what this label last put
+        there (not taken yet, or white space that rich text folds: a change of digits keeps
+        that as it was). Paragraphs outside the part of the label on screen are rewritten
+        when they are next drawn, or before anything else reaches the label."""
         old = self._paragraphs
         if len(old) != len(paragraphs) or not self.digits_even():
             return False
-        changed = [i for i, (a, b) in enumerate(zip(old, paragraphs, strict=True)) if a != b]
-        for i in changed:
-            a, b = old[i], paragraphs[i]
-            if a.start != b.start or a.end != b.end or \
-                    digits_as_zero(a.inner) != digits_as_zero(b.inner):
+        for a, b in zip(old, paragraphs, strict=True):
+            if a != b and (a.start != b.start or a.end != b.end
+                           or digits_as_zero(a.inner) != digits_as_zero(b.inner)):
                 return False
         parts = self._text_parts()
         if parts is None:
             return False
         document, control = parts
-        if (document.blockCount() != len(old)
-                or document.toPlainText() != "\n".join(p.plain for p in old)):
+        held = self._held if self._held is not None else [p.plain for p in old]
+        if document.blockCount() != len(held) or document.toPlainText() != "\n".join(held):
             return False
-        blocks = [document.findBlockByNumber(i) for i in changed]
-        if any(block.begin().atEnd() for block in blocks):  # empty: no format to keep
+        if any(document.findBlockByNumber(i).begin().atEnd()  # empty: no format to keep
+               for i, p in enumerate(paragraphs) if p.plain != held[i]):
             return False
-        # The text control would have the whole label repainted for each change; the changed
-        # paragraphs keep their lines, so repainting them is enough.
+        self._held = held
+        self._pending = {i: p.plain for i, p in enumerate(paragraphs) if p.plain != held[i]}
+        # Only what is on screen now; the text control would repaint the whole label for
+        # each change, but the changed paragraphs keep their lines: repainting them is enough.
+        self._write_pending(self.visibleRegion().boundingRect() if control is not None else None)
+        self.setAccessibleName("\n".join(p.plain for p in paragraphs))
+        return True
+
+    def _write_pending(self, area: QRect | None, painting: bool = False) -> None:
+        """Write the paragraphs still to be rewritten that lie in ``area`` (None: all) into the
+        document, and repaint them unless ``painting`` (they are being painted)."""
+        if not self._pending:
+            return
+        document, control = self._parts  # type: ignore[misc] - set while anything is pending
+        layout = document.documentLayout()
+        top_left = (self._plain[1] if self._plain else self._layout_rect(document)).topLeft()
+        due = []
+        for i in sorted(self._pending):
+            block = document.findBlockByNumber(i)
+            lines = layout.blockBoundingRect(block).translated(top_left).toAlignedRect()
+            lines = QRect(0, lines.y() - 1, self.width(), lines.height() + 2)
+            if area is None or lines.intersects(area):
+                due.append((i, block, lines))
+        if not due:
+            return
         if control is not None:
             control.blockSignals(True)
         try:
             cursor = QTextCursor(document)
-            for i, block in zip(changed, blocks, strict=True):
+            for i, block, _lines in due:
                 char_format = block.begin().fragment().charFormat()  # the paragraph's format
                 start = block.position()  # (moving by "end of block" would lay it out)
                 cursor.beginEditBlock()  # (else each move of the cursor looks at the layout)
                 cursor.setPosition(start)
                 cursor.setPosition(start + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
-                cursor.insertText(paragraphs[i].plain, char_format)
+                text = self._pending.pop(i)
+                cursor.insertText(text, char_format)
                 cursor.endEditBlock()
+                self._held[i] = text  # type: ignore[index]
         finally:
             if control is not None:
                 control.blockSignals(False)
         if control is None:
             self.update()
-        else:
-            layout = document.documentLayout()
-            top_left = (self._plain[1] if self._plain else self._layout_rect(document)).topLeft()
-            for block in blocks:
-                area = layout.blockBoundingRect(block).translated(top_left).toAlignedRect()
-                self.update(0, area.y() - 1, self.width(), area.height() + 2)
-        self.setAccessibleName(document.toPlainText())
-        return True
+        elif not painting:
+            for _i, _block, lines in due:
+                self.update(lines)
 
     # --- painting ---------------------------------------------------------------------------
     def _layout_rect(self, document: QTextDocument) -> QRect:
@@ -216,6 +241,7 @@ class ParagraphLabel(WrappedSteadyLabel):
         return parts[0], self._layout_rect(parts[0]), palette
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        self._write_pending(event.rect(), painting=True)
         if self._plain is None:
             super().paintEvent(event)
             self._plain = self._plain_state()
@@ -231,6 +257,7 @@ class ParagraphLabel(WrappedSteadyLabel):
         painter.end()
 
     def event(self, event: QEvent) -> bool:
-        if event.type() not in _PAINTING:  # it may change how QLabel lays out or draws
+        if event.type() not in _PAINTING:  # it may change how QLabel lays out or draws,
+            self._write_pending(None)  # or read the text (a selection, a copy)
             self._plain = None
         return super().event(event)

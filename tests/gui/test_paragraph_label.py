@@ -3,8 +3,9 @@ a label given the whole text afresh shows: the same document, size answers and p
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAccessible, QImage, QTextDocument
-from PySide6.QtWidgets import QLabel
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAccessible, QGuiApplication, QImage, QTextDocument
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from cnnstudio.core.explain import explain
 from cnnstudio.core.templates import load_template
@@ -171,3 +172,68 @@ def test_a_selection_is_drawn_and_kept_through_edits_in_place(qtbot):
     fresh.set_paragraphs(_paragraphs(filters=8))
     qtbot.wait(1)
     assert label.grab().toImage() == fresh.grab().toImage()
+
+
+def _scrolled(qtbot, paragraphs: list[Paragraph]) -> tuple[QScrollArea, ParagraphLabel]:
+    """A label on a page in a scroll area showing its top 150 pixels, as in the inspector."""
+    area = QScrollArea()
+    qtbot.addWidget(area)
+    area.setWidgetResizable(True)
+    area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+    area.resize(_WIDTH + 40, 150)
+    page = QWidget()  # scrolling moves the page, not the label (nothing reaches the label)
+    label = ParagraphLabel(page)
+    label.set_paragraphs(paragraphs)
+    QVBoxLayout(page).addWidget(label)
+    area.setWidget(page)
+    area.show()
+    qtbot.waitExposed(area)
+    return area, label
+
+
+def _screen(widget: QWidget) -> QImage:
+    return widget.screen().grabWindow(widget.winId()).toImage()
+
+
+def test_paragraphs_out_of_sight_are_rewritten_when_shown(qtbot):
+    """Edits rewrite at once only the paragraphs on screen; the others are rewritten when they
+    are scrolled into view, and the screen then shows what a label given the text afresh
+    shows there."""
+    area, label = _scrolled(qtbot, _paragraphs())
+    fresh_area, fresh = _scrolled(qtbot, _paragraphs(filters=8))
+    for filters in (7, 8):
+        label.set_paragraphs(_paragraphs(filters=filters))
+        qtbot.wait(1)
+    assert label.edits_in_place == 2
+    assert label.text() == fresh.text()
+    bar, fresh_bar = area.verticalScrollBar(), fresh_area.verticalScrollBar()
+    assert bar.maximum() > 400
+    for value in (0, 120, 400, bar.maximum(), 0):
+        bar.setValue(value)
+        fresh_bar.setValue(value)
+        qtbot.wait(1)
+        assert _screen(area) == _screen(fresh_area), value
+    assert _read_aloud(label) == _read_aloud(fresh)
+
+
+def test_text_out_of_sight_is_rewritten_before_it_is_selected_or_drawn(qtbot):
+    """Selecting and copying with the keyboard, or drawing the label whole, reads the new
+    text of paragraphs that were out of sight."""
+    _area, label = _scrolled(qtbot, _paragraphs())
+    label.set_paragraphs(_paragraphs(filters=7))
+    _fresh_area, fresh = _scrolled(qtbot, _paragraphs(filters=7))
+    qtbot.wait(1)
+    assert label.grab().toImage() == fresh.grab().toImage()
+
+    label.set_paragraphs(_paragraphs(filters=8))
+    qtbot.wait(1)
+    label.setFocus()
+    qtbot.keyClick(label, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    shown = "\n".join(p.plain for p in _paragraphs(filters=8))
+    assert label.selectedText() == shown.replace("\n", "\u2029")
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == shown
+    label.set_paragraphs(_paragraphs(filters=9))
+    label.setSelection(0, len(shown))
+    assert label.selectedText() == "\n".join(
+        p.plain for p in _paragraphs(filters=9)).replace("\n", "\u2029")
