@@ -18,6 +18,11 @@ edit in place, so a label that has not laid out its last text yet (hidden) is si
 QLabel's own copy of the text is not updated by an edit in place: ``text()`` answers for it, and
 the accessible name carries what a screen reader would otherwise read from that copy.
 
+Paragraphs out of sight (the inspector's dock shows the top of the box; the formulas further
+down change with every edit) are written when they are next drawn (scrolled into view, the dock
+brought to the front) or before the user selects or copies text (a mouse or key event, the
+context menu, ``setSelection``); the accessible name and ``text()`` are the new text at once.
+
 Painting. QLabel's paint draws every paragraph of its document wherever the area to repaint
 lies, and its text control has the whole label repainted on every change. After an edit in
 place only the changed paragraphs are repainted, and the label draws just the paragraphs in the
@@ -51,6 +56,12 @@ __all__ = ["Paragraph", "ParagraphLabel"]
 
 #: Events that change nothing QLabel's paint depends on.
 _PAINTING = frozenset({QEvent.Type.Paint, QEvent.Type.UpdateRequest, QEvent.Type.UpdateLater})
+#: Events with which the user selects or copies text: paragraphs not written yet are written
+#: first. (Not any event: some reach the label while it is being destroyed, its document gone.)
+_READING = frozenset({QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick,
+                      QEvent.Type.MouseButtonRelease, QEvent.Type.MouseMove,
+                      QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride,
+                      QEvent.Type.ContextMenu})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +157,7 @@ class ParagraphLabel(WrappedSteadyLabel):
         the change is more than that or the document does not hold what this label last put
         there (not taken yet, or white space that rich text folds: a change of digits keeps
         that as it was). Paragraphs outside the part of the label on screen are rewritten
-        when they are next drawn, or before anything else reaches the label."""
+        when they are next drawn, or before text is selected or copied."""
         old = self._paragraphs
         if len(old) != len(paragraphs) or not self.digits_even():
             return False
@@ -257,7 +268,9 @@ class ParagraphLabel(WrappedSteadyLabel):
         painter.end()
 
     def event(self, event: QEvent) -> bool:
-        if event.type() not in _PAINTING:  # it may change how QLabel lays out or draws,
-            self._write_pending(None)  # or read the text (a selection, a copy)
+        kind = event.type()
+        if kind not in _PAINTING:  # it may change how QLabel lays out or draws
             self._plain = None
+            if kind in _READING:
+                self._write_pending(None)
         return super().event(event)

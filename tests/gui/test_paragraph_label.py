@@ -3,6 +3,11 @@ a label given the whole text afresh shows: the same document, size answers and p
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAccessible, QGuiApplication, QImage, QTextDocument
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
@@ -237,3 +242,48 @@ def test_text_out_of_sight_is_rewritten_before_it_is_selected_or_drawn(qtbot):
     label.setSelection(0, len(shown))
     assert label.selectedText() == "\n".join(
         p.plain for p in _paragraphs(filters=9)).replace("\n", "\u2029")
+
+
+
+_EXIT_WITH_PARAGRAPHS_KEPT = """
+import sys
+from PySide6.QtWidgets import QApplication, QScrollArea, QVBoxLayout, QWidget
+from cnnstudio.core.explain import explain
+from cnnstudio.core.templates import load_template
+from cnnstudio.core.validator import validate
+from cnnstudio.gui.inspector.computes import sections_paragraphs
+from cnnstudio.gui.paragraph_label import ParagraphLabel
+
+def paragraphs(filters):
+    graph = load_template("lenet5")
+    graph.layer("c1").params["filters"] = filters
+    report = validate(graph).layers["c1"]
+    return sections_paragraphs(explain(graph.layer("c1"), report), "#777777")
+
+app = QApplication([])
+area = QScrollArea()
+area.setWidgetResizable(True)
+area.resize(340, 150)
+page = QWidget()
+label = ParagraphLabel(page)
+label.set_paragraphs(paragraphs(6))
+QVBoxLayout(page).addWidget(label)
+area.setWidget(page)
+area.show()
+area.activateWindow()
+app.processEvents()
+label.set_paragraphs(paragraphs(7))  # the paragraphs below the fold are kept for later
+sys.exit(0 if label.edits_in_place == 1 else 3)
+"""
+
+
+def test_a_program_quits_cleanly_with_paragraphs_not_written_yet():
+    """Quitting, Qt deactivates the window while Python takes its objects apart: the label
+    must not write the paragraphs it kept for later then (it crashed the interpreter)."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH"))
+                                          if p))
+    done = subprocess.run([sys.executable, "-c", _EXIT_WITH_PARAGRAPHS_KEPT], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
