@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QEvent, QObject, QRect, QRectF, Qt
 from PySide6.QtGui import (
@@ -68,20 +68,19 @@ _READING = frozenset({QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblCl
 class Paragraph:
     """One paragraph of rich text: ``start`` and ``end`` are its tags (``<p ...><b>`` and
     ``</b></p>``), ``inner`` its escaped text with no tags, so every character of it is
-    formatted alike."""
+    formatted alike; ``plain`` is the text it shows."""
 
     start: str
     inner: str
     end: str
+    plain: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", html.unescape(self.inner))
 
     @property
     def html(self) -> str:
         return self.start + self.inner + self.end
-
-    @property
-    def plain(self) -> str:
-        """The text the paragraph shows."""
-        return html.unescape(self.inner)
 
 
 class ParagraphLabel(WrappedSteadyLabel):
