@@ -97,6 +97,9 @@ class ParagraphLabel(WrappedSteadyLabel):
         #: whole), and the texts still to be written into it (by paragraph number).
         self._held: list[str] | None = None
         self._pending: dict[int, str] = {}
+        #: Where each paragraph kept for later lies, while nothing but paints and edits in
+        #: place (which keep every line where it was) reached the label.
+        self._lines: dict[int, QRect] = {}
         #: QLabel's document and its text control, once found (see _text_parts).
         self._parts: tuple[QTextDocument, QObject | None] | None = None
         #: How to draw as QLabel would (the document, where, in which palette) while nothing
@@ -109,7 +112,7 @@ class ParagraphLabel(WrappedSteadyLabel):
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         self._paragraphs = ()
         self._plain = None
-        self._held, self._pending = None, {}
+        self._held, self._pending, self._lines = None, {}, {}
         if self._edited is not None:
             if text == self._edited:
                 return
@@ -193,8 +196,10 @@ class ParagraphLabel(WrappedSteadyLabel):
         due = []
         for i in sorted(self._pending):
             block = document.findBlockByNumber(i)
-            lines = layout.blockBoundingRect(block).translated(top_left).toAlignedRect()
-            lines = QRect(0, lines.y() - 1, self.width(), lines.height() + 2)
+            lines = self._lines.get(i)
+            if lines is None:
+                lines = layout.blockBoundingRect(block).translated(top_left).toAlignedRect()
+                lines = self._lines[i] = QRect(0, lines.y() - 1, self.width(), lines.height() + 2)
             if area is None or lines.intersects(area):
                 due.append((i, block, lines))
         if not due:
@@ -270,6 +275,7 @@ class ParagraphLabel(WrappedSteadyLabel):
         kind = event.type()
         if kind not in _PAINTING:  # it may change how QLabel lays out or draws
             self._plain = None
+            self._lines = {}
             if kind in _READING:
                 self._write_pending(None)
         return super().event(event)

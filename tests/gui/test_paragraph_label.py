@@ -219,6 +219,16 @@ def test_paragraphs_out_of_sight_are_rewritten_when_shown(qtbot):
         qtbot.wait(1)
         assert _screen(area) == _screen(fresh_area), value
     assert _read_aloud(label) == _read_aloud(fresh)
+    label.set_paragraphs(_paragraphs(filters=9))  # kept for later, then the lines move:
+    fresh.set_paragraphs(_paragraphs(filters=9))
+    for each in (area, fresh_area):
+        each.resize(_WIDTH - 60, 150)  # narrower, so they wrap elsewhere
+    qtbot.wait(1)
+    for value in (0, 300, 500, bar.maximum()):
+        bar.setValue(value)
+        fresh_bar.setValue(value)
+        qtbot.wait(1)
+        assert _screen(area) == _screen(fresh_area), value
 
 
 def test_text_out_of_sight_is_rewritten_before_it_is_selected_or_drawn(qtbot):

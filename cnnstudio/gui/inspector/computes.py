@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
-from cnnstudio.core.explain import Section
+from cnnstudio.core.explain import Line, Section
 from cnnstudio.gui.paragraph_label import Paragraph
 
 #: Zero-width space: lets a long product like ``Ho*Wo*K*Fh*Fw*C/groups`` wrap after an operator
@@ -27,18 +28,30 @@ def breakable(text: str) -> str:
                     if len(word) > _LONG_WORD else word for word in text.split(" "))
 
 
+_FORMULA = '<p style="margin:1px 0 1px 8px; font-family:monospace;">'
+_PROSE = '<p style="margin:1px 0 3px 0;">'
+
+
 def sections_paragraphs(sections: list[Section], muted: str) -> list[Paragraph]:
     """Section titles in small bold, prose lines wrapped, formula lines in monospace."""
     parts = []
     for section in sections:
-        parts.append(Paragraph(f'<p style="margin-top:8px; margin-bottom:2px; color:{muted};">'
-                               "<b>", html.escape(section.title), "</b></p>"))
-        for line in section.lines:
-            text = html.escape(line.text)
-            if line.formula:
-                parts.append(Paragraph('<p style="margin:1px 0 1px 8px; font-family:monospace;">',
-                                       breakable(text), "</p>"))
-            else:
-                parts.append(Paragraph('<p style="margin:1px 0 3px 0;">', text, "</p>"))
+        parts.append(_title(section.title, muted))
+        parts.extend(_line(line) for line in section.lines)
     return parts
 
+
+# An edit changes a few lines of an explanation: the others are made once (and compare equal
+# to what the box shows at once, being the same objects).
+@lru_cache(maxsize=1024)
+def _title(title: str, muted: str) -> Paragraph:
+    return Paragraph(f'<p style="margin-top:8px; margin-bottom:2px; color:{muted};"><b>',
+                     html.escape(title), "</b></p>")
+
+
+@lru_cache(maxsize=1024)
+def _line(line: Line) -> Paragraph:
+    text = html.escape(line.text)
+    if line.formula:
+        return Paragraph(_FORMULA, breakable(text), "</p>")
+    return Paragraph(_PROSE, text, "</p>")
