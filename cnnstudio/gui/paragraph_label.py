@@ -84,7 +84,9 @@ class Paragraph:
 
 
 class ParagraphLabel(WrappedSteadyLabel):
-    """A word-wrapped rich-text label set paragraph by paragraph (see the module's text)."""
+    """A word-wrapped rich-text label set paragraph by paragraph (see the module's text).
+    It shows text only: give it ``set_paragraphs``, ``setText`` or ``clear`` (QLabel's own
+    setters of a number, picture or movie would bypass what it keeps of its document)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
@@ -110,18 +112,27 @@ class ParagraphLabel(WrappedSteadyLabel):
         return self._edited if self._edited is not None else super().text()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
-        self._paragraphs = ()
-        self._plain = None
-        self._held, self._pending, self._lines = None, {}, {}
+        if self._edited is not None and text == self._edited:
+            return  # shown already (what is out of sight is written when it is seen)
+        stale = self._edited is not None and text == QLabel.text(self)
+        self._forget()
+        if stale:  # QLabel's own copy: it would take the text for no change
+            QLabel.clear(self)
+        super().setText(text)
+
+    def clear(self) -> None:
+        self._forget()
+        super().clear()
+
+    def _forget(self) -> None:
+        """Forget the edits in place, before the label is given a text whole (or none);
+        QLabel.clear deletes the document and its text control."""
         if self._edited is not None:
-            if text == self._edited:
-                return
             self._edited = None
             self.setAccessibleName("")
-            if text == QLabel.text(self):  # its own copy: setText would think nothing changed
-                self._parts = None
-                QLabel.clear(self)  # (which deletes the document and its control)
-        super().setText(text)
+        self._paragraphs = ()
+        self._plain, self._parts = None, None
+        self._held, self._pending, self._lines = None, {}, {}
 
     def setSelection(self, start: int, length: int) -> None:  # noqa: N802 - Qt API
         self._write_pending(None)

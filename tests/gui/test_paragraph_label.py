@@ -112,6 +112,13 @@ def test_the_whole_text_set_after_edits_in_place_is_shown(qtbot):
     label.set_paragraphs(_paragraphs(filters=8))  # and it edits in place again from there
     assert label.edits_in_place == 2
     _shows_the_same(qtbot, label, _paragraphs(filters=8))
+    label.clear()  # (QLabel deletes its document)
+    assert label.text() == ""
+    label.set_paragraphs(_paragraphs(filters=9))
+    _shows_the_same(qtbot, label, _paragraphs(filters=9))
+    label.set_paragraphs(_paragraphs(filters=8))
+    assert label.edits_in_place == 3
+    _shows_the_same(qtbot, label, _paragraphs(filters=8))
 
 
 def test_a_hidden_label_that_has_not_taken_its_text_yet_is_set_whole(qtbot):
