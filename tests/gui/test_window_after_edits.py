@@ -68,3 +68,42 @@ def test_views_after_edits_match_a_freshly_opened_window(qtbot, tmp_path, templa
         assert _views(edited)["inspector"] == _views(fresh)["inspector"], step
         fresh.close()
     document.undo_stack.setClean()
+
+
+def _on_screen(window: MainWindow, name: str) -> QImage:
+    """What the window shows of a dock now (its backing store), not a fresh drawing of it."""
+    dock = window.docks[name]
+    shown = window.screen().grabWindow(window.winId()).toImage()
+    return shown.copy(dock.geometry())
+
+
+def test_the_inspector_shows_edits_made_while_it_was_covered_or_scrolled(qtbot, tmp_path):
+    """The explanation's paragraphs out of sight are written when seen: with the Training tab
+    in front during the edits, then the inspector brought back and scrolled to its end, the
+    screen shows what a window opened on the result shows."""
+    edited = _window(qtbot, tmp_path, "edited", load_template("lenet5"))
+    document = edited.document
+    edited.selection.set(["c1"])
+    qtbot.wait(1)
+    edited.docks["training"].raise_()
+    qtbot.wait(1)
+    for filters in (7, 8, 9):
+        document.set_param("c1", "filters", filters)
+        qtbot.wait(1)
+    edited.docks["inspector"].raise_()
+    document.set_param("c1", "filters", 8)  # in sight now, and a paragraph kept for later
+    fresh = _window(qtbot, tmp_path, "fresh", document.graph.copy())
+    fresh.selection.set(["c1"])
+    qtbot.wait(1)
+    assert edited.panels["inspector"].computes.edits_in_place >= 3
+    for window in (edited, fresh):
+        window.raise_()
+        window.activateWindow()
+        qtbot.wait(1)
+    assert _on_screen(edited, "inspector") == _on_screen(fresh, "inspector")
+    for window in (edited, fresh):
+        bar = window.panels["inspector"].scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())
+    qtbot.wait(1)
+    assert _on_screen(edited, "inspector") == _on_screen(fresh, "inspector")
+    document.undo_stack.setClean()
