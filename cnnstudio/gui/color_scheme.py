@@ -81,7 +81,18 @@ def apply_scheme(choice: str) -> bool:
     if style and app.style().name().lower() != style.lower():
         app.setStyle(style)
     app.setPalette(palette)
+    _repolish_style_sheets(app)
     return dark
+
+
+def _repolish_style_sheets(app: QApplication) -> None:
+    """A widget with a style sheet keeps the palette it was polished with: the summary table
+    (whose sheet only pads its cells) kept a white ground in the dark scheme. Setting its sheet
+    again polishes it with the new palette."""
+    for widget in app.allWidgets():
+        sheet = widget.styleSheet()
+        if sheet:
+            widget.setStyleSheet(sheet)
 
 
 class ColorScheme(QObject):

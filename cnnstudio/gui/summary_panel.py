@@ -122,6 +122,11 @@ class SummaryPanel(RedrawWhenShown, QWidget):
     def show_refresh_error(self, message: str) -> None:
         self.totals.setText(message)
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.refresh()  # the cells' text colours come from the palette
+
     def refresh(self, *_args: object) -> None:
         """Rewrite only the rows whose contents changed (an edit changes a few rows of a
         300-layer table), and re-fit the columns only when the widest text of one changed."""

@@ -135,3 +135,27 @@ def test_an_unknown_stored_scheme_falls_back_to_system(qtbot, settings):
     w = make(qtbot, settings)
     assert w.color_scheme.choice == cs.SYSTEM
     w.files.shutdown()
+
+
+@pytest.mark.parametrize("first, then", [(cs.LIGHT, cs.DARK), (cs.DARK, cs.LIGHT)])
+def test_the_summary_table_follows_a_switch_of_scheme(qtbot, settings, first, then):
+    """Its ground and its cells' text take the new palette (the table has a style sheet, which
+    kept the palette it was first polished with: white rows with near-white text in dark)."""
+    w = make(qtbot, settings)
+    w.scheme_actions[first].trigger()
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    w.docks["summary"].raise_()
+    settle()
+    w.scheme_actions[then].trigger()
+    settle()
+    table = w.panels["summary"].table
+    app_palette = QApplication.palette()
+    ground = table.palette().color(QPalette.ColorRole.Base)
+    assert ground == app_palette.color(QPalette.ColorRole.Base)
+    text = table.item(1, 0).foreground().color()  # a layer id, in the plain text colour
+    assert text == app_palette.color(QPalette.ColorRole.Text)
+    assert contrast_ratio(text, ground) >= 4.5
+    alternate = table.palette().color(QPalette.ColorRole.AlternateBase)
+    assert contrast_ratio(text, alternate) >= 4.5
