@@ -98,6 +98,10 @@ class SteadyHolder(QWidget):
         #: already seen to. Changes of font, style or margins unset it (see eventFilter).
         self._known: str | None = label.text()
         self.setSizePolicy(label.sizePolicy())
+        # Opaque, filled with the window colour it shows anyway: a changed text then repaints
+        # the holder and its label, not every widget behind them (the status bar and the main
+        # window, the inspector's page) as well.
+        self.setAutoFillBackground(True)
         label.installEventFilter(self)
 
     def _current_hints(self) -> tuple[QSize, QSize, QSizePolicy]:

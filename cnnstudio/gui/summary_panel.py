@@ -58,11 +58,7 @@ class SummaryPanel(RedrawWhenShown, QWidget):
         self.copy_markdown_action = QAction("Copy as Markdown", self)
         self.copy_markdown_action.triggered.connect(self.copy_markdown)
         top = QHBoxLayout()
-        totals_holder = steady(self.totals)
-        # Opaque (filled with the window colour it shows anyway): repainting the totals after
-        # an edit then does not repaint the dock behind them (its title bar drawn again).
-        totals_holder.setAutoFillBackground(True)
-        top.addWidget(totals_holder, 1)
+        top.addWidget(steady(self.totals), 1)  # opaque: its repaint leaves the dock be
         for action in (self.copy_text_action, self.copy_markdown_action):
             button = QPushButton(action.text(), self)
             button.setToolTip(f"{action.text()} to the clipboard (table, totals and problems)")
