@@ -109,9 +109,15 @@ def test_results_of_an_edited_model_are_marked_as_earlier(qtbot, window, asked):
     assert ui.curves.is_marked_earlier()
     assert ui.confusion.is_marked_earlier()
     assert "earlier version of the model" in ui.panel.weights_label.text()
+    # The views that draw with the weights say so too (Why, Filters, Top patches read it).
+    assert "earlier version of the model" in ui.controller.shown_weights_note
+    ui.docks["why"].raise_()
+    qtbot.waitUntil(lambda: "Explaining" in ui.why.info.text(), timeout=10_000)
+    assert "earlier version of the model" in ui.why.info.text()
     window.document.undo_stack.undo()  # back to the model they were made with
     assert not ui.curves.is_marked_earlier() and not ui.confusion.is_marked_earlier()
     assert "earlier" not in ui.panel.weights_label.text()
+    assert "earlier" not in ui.controller.shown_weights_note
 
 
 def test_stop_says_stopped_and_resets_the_progress_bars(qtbot, window):

@@ -614,8 +614,21 @@ class TrainingController(QObject):
         return self.replay if self.replay is not None else self.weights
 
     @property
+    def weights_caveat(self) -> str:
+        """What to add to the weights' note when they were made for an earlier version of the
+        model (an edit since changed what it computes): only the layers they still fit use
+        them, the others run with fresh weights. Empty otherwise."""
+        if not self.weights or self.is_current(self.curves_model):
+            return ""
+        return (" \u2014 made for an earlier version of the model; the layers they still fit "
+                "are used")
+
+    @property
     def shown_weights_note(self) -> str:
-        return self.replay_note if self.replay is not None else self.weights_note
+        """What the views say of the weights they draw (with :attr:`weights_caveat`)."""
+        if self.replay is not None:
+            return self.replay_note
+        return self.weights_note + self.weights_caveat
 
     def set_replay(self, weights: dict[str, np.ndarray] | None, note: str = "") -> None:
         """Let the views show ``weights`` (an earlier epoch) without changing the current

@@ -517,10 +517,7 @@ class TrainingPanel(QWidget):
             self.progress_label.setText("Paused — " + self._last_progress)
         elif state == RUNNING and self._last_progress:
             self.progress_label.setText(self._last_progress)
-        earlier = "" if not c.weights or c.is_current(c.curves_model) else (
-            " \u2014 made for an earlier version of the model; the layers they still fit "
-            "are used")
-        self.weights_label.setText("Weights: " + c.weights_note + earlier)
+        self.weights_label.setText("Weights: " + c.weights_note + c.weights_caveat)
         self._fixes = []
         problems = c.mismatches() if idle else []
         # The first mismatch is the red "Cannot train" line above; the others are listed here.
