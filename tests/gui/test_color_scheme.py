@@ -159,3 +159,20 @@ def test_the_summary_table_follows_a_switch_of_scheme(qtbot, settings, first, th
     assert contrast_ratio(text, ground) >= 4.5
     alternate = table.palette().color(QPalette.ColorRole.AlternateBase)
     assert contrast_ratio(text, alternate) >= 4.5
+
+
+@pytest.mark.parametrize("first, then", [(cs.LIGHT, cs.DARK), (cs.DARK, cs.LIGHT)])
+def test_the_inspectors_muted_texts_follow_a_switch_of_scheme(qtbot, settings, first, then):
+    """The notation under a layer's title and the explanation's headings are muted text,
+    coloured from the palette: after a switch, from the new one."""
+    w = make(qtbot, settings)
+    w.scheme_actions[first].trigger()
+    settle()
+    layer = next(lay.id for lay in w.document.graph if lay.type != "Input")
+    w.selection.set([layer])
+    settle()
+    inspector = w.panels["inspector"]
+    w.scheme_actions[then].trigger()
+    settle()
+    muted = QApplication.palette().color(QPalette.ColorRole.PlaceholderText).name()
+    assert muted in inspector.notation.styleSheet()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -122,6 +122,15 @@ class InspectorWidget(QWidget):
         document.changed.connect(self._refresh)
         selection.changed.connect(self._refresh)
         self._refresh()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        built = self._key is not None or self._model_layout is not None
+        if event.type() == QEvent.Type.PaletteChange and built:
+            # Another scheme: the muted texts took their colour from the palette when the page
+            # was built, so the page is built again.
+            self._key = self._model_layout = None
+            self._refresh()
 
     # --- helpers --------------------------------------------------------------------------------
     def _muted(self) -> str:
