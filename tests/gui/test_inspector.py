@@ -352,3 +352,38 @@ def test_after_edits_of_the_selected_layer_the_page_is_a_fresh_inspectors(qtbot,
         assert _shown(inspector) == _shown(fresh), step
         fresh.close()
     assert in_place == 5  # the changes of digits only: 9, 7, 13, 14 and 15 filters
+
+
+def test_an_edit_repaints_only_the_spin_boxes_whose_value_changed(qtbot, document,
+                                                                  selection) -> None:
+    """QSpinBox repaints on every setValue, the same value too; the inspector must not hand
+    unchanged values to the boxes of the other params (a repaint per box per edit), and must
+    still show a value that did change (an undo, a refused entry set back)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    inspector = _inspector(qtbot, document, selection)
+    selection.set(["c1"])
+    qtbot.waitExposed(inspector)
+    groups = inspector.editors["groups"].field
+    painted: list[int] = []
+
+    class Paints(QObject):
+        def eventFilter(self, obj, event):  # noqa: ANN001, ANN202, N802
+            if event.type() == QEvent.Type.Paint:
+                painted.append(1)
+            return False
+
+    watcher = Paints()
+    groups.installEventFilter(watcher)
+    QApplication.processEvents()
+    painted.clear()
+    for filters in (9, 10, 12):
+        document.set_param("c1", "filters", filters)
+        QApplication.processEvents()
+    assert painted == []
+    assert inspector.editors["filters"].field.value() == 12
+    document.set_param("c1", "groups", 2)
+    QApplication.processEvents()
+    assert groups.value() == 2 and painted
+    document.undo_stack.undo()
+    assert groups.value() == 1

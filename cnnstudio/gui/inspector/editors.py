@@ -220,7 +220,11 @@ class IntEditor(ParamEditor):
         self.spin.interpretText()  # emits valueChanged when the typed number differs
 
     def _show(self, value: Any) -> None:
-        self.spin.setValue(int(value))
+        # QSpinBox repaints on every setValue, the same value too: every edit of another
+        # param repainted this box.
+        if self.spin.value() != int(value) or self.spin.text() != self.spin.textFromValue(
+                int(value)):
+            self.spin.setValue(int(value))
 
 
 class _LineEditor(ParamEditor):
