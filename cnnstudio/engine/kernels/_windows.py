@@ -70,12 +70,22 @@ def pad(x: np.ndarray, windows: Windows, fill: float) -> np.ndarray:
     if wh.pad_before == 0 and ww.pad_before == 0 and uh <= h and uw <= w:
         return x if (uh, uw) == (h, w) else x[:, :, :uh, :uw]
     xp = np.full((x.shape[0], x.shape[1], uh, uw), fill, dtype=x.dtype)
-    rows = min(h, uh - wh.pad_before)
-    cols = min(w, uw - ww.pad_before)
-    xp[:, :, wh.pad_before : wh.pad_before + rows, ww.pad_before : ww.pad_before + cols] = x[
-        :, :, :rows, :cols
-    ]
+    inner, source = padded_interior(xp, x.shape, windows)
+    inner[...] = x[source]
     return xp
+
+
+def padded_interior(padded: np.ndarray, x_shape: tuple[int, ...], windows: Windows
+                    ) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Where an input of ``x_shape`` goes in a buffer of the extent the windows read (as
+    :func:`pad` makes it): ``(the buffer's part, the index of the input's part)``. Rows and
+    columns beyond the extent are never read, so they are left out."""
+    wh, ww = windows
+    rows = min(x_shape[2], padded.shape[2] - wh.pad_before)
+    cols = min(x_shape[3], padded.shape[3] - ww.pad_before)
+    inner = padded[:, :, wh.pad_before : wh.pad_before + rows,
+                   ww.pad_before : ww.pad_before + cols]
+    return inner, (slice(None), slice(None), slice(0, rows), slice(0, cols))
 
 
 Dilation = tuple[int, int]

@@ -48,6 +48,7 @@ from cnnstudio.engine.kernels._windows import (
     conv_view,
     offset_ranges,
     pad,
+    padded_interior,
     used_extent,
 )
 
@@ -189,9 +190,8 @@ def _padded(x: np.ndarray, windows: Windows, workspace: Workspace | None, name: 
     if workspace is None or (wh.pad_before == ww.pad_before == 0 and uh <= h and uw <= w):
         return pad(x, windows, 0.0)
     xp = _zeroed_scratch(workspace, name, (x.shape[0], x.shape[1], uh, uw), x.dtype)
-    rows, cols = min(h, uh - wh.pad_before), min(w, uw - ww.pad_before)
-    inner = xp[:, :, wh.pad_before : wh.pad_before + rows, ww.pad_before : ww.pad_before + cols]
-    src = x[:, :, :rows, :cols]
+    inner, source = padded_interior(xp, x.shape, windows)
+    src = x[source]
     parallel_chunks(lambda s: np.copyto(inner[s], src[s]), x.shape[0], x.size)
     return xp
 
@@ -426,17 +426,14 @@ def prepare_conv2d(x_shape: tuple[int, int, int, int], w_shape: tuple[int, ...],
             or len(_plan(batch, wh.out, c * fh * fw * ww.out * itemsize)) > 1):
         return None
     padded = np.zeros((c, batch, used_extent(wh), used_extent(ww)), dtype=dtype)
-    rows = min(x_shape[2], padded.shape[2] - wh.pad_before)
-    columns = min(x_shape[3], padded.shape[3] - ww.pad_before)
-    inner = padded[:, :, wh.pad_before : wh.pad_before + rows,
-                   ww.pad_before : ww.pad_before + columns]
+    inner, source = padded_interior(padded, x_shape, windows)
     view = conv_view(padded, windows, d)
     cols = _scratch(None, "cols", view.shape, dtype, rows=3)
     cols2 = cols.reshape(c * fh * fw, -1)
     assert np.may_share_memory(cols2, cols)
 
     def run(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-        np.copyto(inner, x[:, :, :rows, :columns])
+        np.copyto(inner, x[source])
         np.copyto(cols, view)
         out = np.empty((k, batch, wh.out, ww.out), dtype=dtype)
         wg = w.astype(dtype, copy=False).reshape(groups, k // groups, -1)

@@ -81,8 +81,8 @@ def batchnorm_forward(
     m = x2.shape[1]
     g = gamma.astype(dt, copy=False)
     bt = beta.astype(dt, copy=False)
-    out = np.empty((c, m), dtype=dt)
     if training:
+        out = np.empty((c, m), dtype=dt)
         xhat = np.empty((c, m), dtype=dt)
         mean = np.empty(c, dtype=dt)
         var = np.empty(c, dtype=dt)
@@ -104,7 +104,7 @@ def batchnorm_forward(
         cache = BatchNormCache(xhat, None, None, invstd, g, x.shape, True)
         return out.reshape(x.shape), cache, new_mean, new_var
     mean, invstd, scale, shift = _moving_affine(g, bt, moving_mean, moving_var, eps)
-    parallel_chunks(lambda s: _scale_and_shift(x2[s], scale[s], shift[s], out[s]), c, x2.size)
+    out = _scale_and_shift(x2, scale, shift)
     cache = BatchNormCache(None, x2, mean, invstd, g, x.shape, False)
     return out.reshape(x.shape), cache, moving_mean, moving_var
 
@@ -121,11 +121,16 @@ def _moving_affine(gamma: np.ndarray, beta: np.ndarray, moving_mean: np.ndarray,
     return mean, invstd, scale, beta - mean * scale
 
 
-def _scale_and_shift(x2: np.ndarray, scale: np.ndarray, shift: np.ndarray,
-                     out: np.ndarray) -> None:
-    """``out = x2 * scale + shift`` per row of [C, M] arrays."""
-    np.multiply(x2, scale[:, None], out=out)
-    out += shift[:, None]
+def _scale_and_shift(x2: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``x2 * scale + shift`` per row of a [C, M] array, the rows over the cores."""
+    out = np.empty_like(x2)
+
+    def rows(r: slice) -> None:
+        np.multiply(x2[r], scale[r, None], out=out[r])
+        out[r] += shift[r, None]
+
+    parallel_chunks(rows, x2.shape[0], x2.size)
+    return out
 
 
 def batchnorm_inference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
@@ -133,14 +138,10 @@ def batchnorm_inference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                         ) -> np.ndarray:
     """The output of ``batchnorm_forward(..., training=False)`` alone, without its checks and
     without the cache a backward pass would need: what an inference pass calls."""
-    c = x.shape[0]
-    x2 = x.reshape(c, -1)
-    out = np.empty_like(x2)
     _, _, scale, shift = _moving_affine(gamma.astype(x.dtype, copy=False),
                                         beta.astype(x.dtype, copy=False), moving_mean,
                                         moving_var, eps)
-    parallel_chunks(lambda s: _scale_and_shift(x2[s], scale[s], shift[s], out[s]), c, x2.size)
-    return out.reshape(x.shape)
+    return _scale_and_shift(x.reshape(x.shape[0], -1), scale, shift).reshape(x.shape)
 
 
 def batchnorm_backward(

@@ -100,7 +100,7 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows, keep_cache: bool = True
     x: [C, B, H, W]; windows: ``window_2d((H, W), pool_size, stride, padding)``.
     Returns out [C, B, H', W'] and the cache (which may keep a reference to ``x``: do not modify
     ``x`` before the backward pass), or None when ``keep_cache`` is false (inference: tiling
-    windows then take the running maximum of the offsets' strided views, with nothing kept).
+    windows then take the running maximum of the offsets' slices, with nothing kept).
     A window covering only padding outputs 0.
 
     When windows tile without overlap or padding, the window elements are first gathered into
@@ -110,9 +110,9 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows, keep_cache: bool = True
     """
     wh, ww = windows
     check_windows(x.shape, windows, (wh.f, ww.f))
+    if not keep_cache and _tiling(windows):
+        return _tiled_max(x, windows), None
     tiles = _tile_view(x, windows)
-    if tiles is not None and not keep_cache:
-        return _tiled_max(tiles, windows), None
     if tiles is not None:
         c, b = x.shape[0], x.shape[1]
         planes = np.empty((wh.f * ww.f, c, b, wh.out, ww.out), dtype=x.dtype)
@@ -139,41 +139,48 @@ def maxpool2d_forward(x: np.ndarray, windows: Windows, keep_cache: bool = True
     return out, (MaxPoolCache(x, None, out.copy(), x.shape, windows) if keep_cache else None)
 
 
-def _tiled_max(tiles: np.ndarray, windows: Windows) -> np.ndarray:
-    """[C, B, H', W'] maximum of a [C, B, H', Fh, W', Fw] tile view, offset by offset."""
-    c, b, ho, fh, wo, fw = tiles.shape
-    out = np.empty((c, b, ho, wo), dtype=tiles.dtype)
+def _tile_offsets(windows: Windows) -> list[tuple[slice, slice]]:
+    """(rows, columns) of each window offset of tiling windows, in row-major window order:
+    ``x[:, :, rows, columns]`` is that offset's element of every window."""
+    wh, ww = windows
+    return [(slice(i, wh.out * wh.f, wh.f), slice(j, ww.out * ww.f, ww.f))
+            for i in range(wh.f) for j in range(ww.f)]
 
-    def running_max(s: slice) -> None:
-        np.copyto(out[s], tiles[s, :, :, 0, :, 0])
-        for k in range(1, fh * fw):
-            i, j = divmod(k, fw)
-            np.maximum(out[s], tiles[s, :, :, i, :, j], out=out[s])
 
-    parallel_chunks(running_max, c, out.size * fh * fw)
+def _running_max(x: np.ndarray, offsets: list[tuple[slice, slice]], out: np.ndarray) -> None:
+    """``out`` = the maximum over the window offsets of ``x``, taken offset by offset."""
+    (rows, columns), *rest = offsets
+    np.copyto(out, x[:, :, rows, columns])
+    for rows, columns in rest:
+        np.maximum(out, x[:, :, rows, columns], out=out)
+
+
+def _tiled_max(x: np.ndarray, windows: Windows) -> np.ndarray:
+    """[C, B, H', W'] maximum of tiling windows over ``x``, the channels over the cores."""
+    wh, ww = windows
+    out = np.empty((x.shape[0], x.shape[1], wh.out, ww.out), dtype=x.dtype)
+    offsets = _tile_offsets(windows)
+    parallel_chunks(lambda s: _running_max(x[s], offsets, out[s]), x.shape[0],
+                    out.size * wh.f * ww.f)
     return out
 
 
 def prepare_maxpool2d(x_shape: tuple[int, int, int, int], windows: Windows
                       ) -> Callable[[np.ndarray], np.ndarray] | None:
     """``maxpool2d_forward(x, windows, keep_cache=False)[0]`` for inputs of ``x_shape``,
-    planned once: the same running maximum over the same offsets, read through basic slices
-    (a fraction of a microsecond each, where the tile view's ``as_strided`` costs several), for
-    a small batch's inference pass. None unless the windows tile the input and the input is
-    small enough to stay on one core (``_parallel.MIN_PARALLEL_ELEMENTS``)."""
+    planned once: the same running maximum over the same offsets, for a small batch's inference
+    pass. None unless the windows tile the input and the input is small enough to stay on one
+    core (``_parallel.MIN_PARALLEL_ELEMENTS``)."""
     wh, ww = windows
     check_windows(x_shape, windows, (wh.f, ww.f))
     if not _tiling(windows) or math.prod(x_shape) >= _parallel.MIN_PARALLEL_ELEMENTS:
         return None
-    offsets = [(slice(i, wh.out * wh.f, wh.f), slice(j, ww.out * ww.f, ww.f))
-               for i in range(wh.f) for j in range(ww.f)]
-    first, rest = offsets[0], offsets[1:]
+    offsets = _tile_offsets(windows)
+    shape = (x_shape[0], x_shape[1], wh.out, ww.out)
 
     def run(x: np.ndarray) -> np.ndarray:
-        out = np.empty((x_shape[0], x_shape[1], wh.out, ww.out), dtype=x.dtype)
-        np.copyto(out, x[:, :, first[0], first[1]])
-        for rows, columns in rest:
-            np.maximum(out, x[:, :, rows, columns], out=out)
+        out = np.empty(shape, dtype=x.dtype)
+        _running_max(x, offsets, out)
         return out
 
     return run
