@@ -85,6 +85,12 @@ def _matrix_shape(shape: tuple[int, ...], rows: int) -> tuple[int, int]:
     return math.prod(shape[:rows]), math.prod(shape[rows:])
 
 
+def _strided_elements(shape: tuple[int, ...], rows: int, dtype: np.dtype) -> int:
+    """Elements a column matrix of ``shape`` takes with its rows :func:`_row_stride` apart."""
+    m, n = _matrix_shape(shape, rows)
+    return m * _row_stride(n, np.dtype(dtype).itemsize)
+
+
 def _with_row_stride(buf: np.ndarray, shape: tuple[int, ...], rows: int) -> np.ndarray:
     """The first elements of the flat ``buf`` as an array of ``shape`` whose first ``rows``
     axes are the matrix rows, laid out :func:`_row_stride` apart (a view: its 2-D reshape is
@@ -100,10 +106,7 @@ def _scratch(
 ) -> np.ndarray:
     """An uninitialised buffer of exactly this shape: the workspace's, or a fresh one. With
     ``rows``, a column matrix laid out as :func:`_with_row_stride` says."""
-    size = math.prod(shape)
-    if rows is not None:
-        m, n = _matrix_shape(shape, rows)
-        size = m * _row_stride(n, np.dtype(dtype).itemsize)
+    size = math.prod(shape) if rows is None else _strided_elements(shape, rows, dtype)
     if workspace is None:
         buf = np.empty(size, dtype=dtype)
     else:
@@ -121,8 +124,7 @@ def _thread_buffer(name: str, shape: tuple[int, ...], dtype: np.dtype, rows: int
     thread's next chunk: a chunk's columns are rewritten in the same cache-warm memory instead
     of freshly allocated."""
     buffers: dict = _local.__dict__.setdefault("buffers", {})
-    m, n = _matrix_shape(shape, rows)
-    size = m * _row_stride(n, np.dtype(dtype).itemsize)
+    size = _strided_elements(shape, rows, dtype)
     buf = buffers.get((name, np.dtype(dtype)))
     if buf is None or buf.size < size:
         buf = buffers[(name, np.dtype(dtype))] = np.empty(size, dtype=dtype)
