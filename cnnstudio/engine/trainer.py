@@ -30,11 +30,12 @@ import numpy as np
 
 from cnnstudio.engine.alerts import AlertMonitor
 from cnnstudio.engine.control import TrainingControl
+from cnnstudio.engine.data_parallel import forward_backward
 from cnnstudio.engine.datasets.base import Dataset, split_validation
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import TrainingError
 from cnnstudio.engine.health import HealthSnapshot, first_nonfinite, measured_step
-from cnnstudio.engine.introspect import evaluate, softmax_cross_entropy
+from cnnstudio.engine.introspect import evaluate
 from cnnstudio.engine.memory import check_memory
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import Optimizer, OptimizerConfig, make_optimizer
@@ -109,14 +110,12 @@ def check_compatible(network: Network, data: Dataset) -> None:
 
 def train_step(network: Network, optimizer: Optimizer, xb: np.ndarray,
                yb: np.ndarray) -> tuple[float, int]:
-    """Forward, fused softmax cross-entropy, backward and one optimizer update on one batch:
+    """Forward, fused softmax cross-entropy, backward (in parts over the cores where that pays,
+    see :mod:`cnnstudio.engine.data_parallel`) and one optimizer update on one batch:
     ``(mean loss, correct count)``. A non-finite loss returns before touching the weights."""
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
-        logits = network.forward_logits(xb, training=True)
-        loss, dlogits, correct = softmax_cross_entropy(logits, yb)
+    loss, correct = forward_backward(network, xb, yb)
     if not math.isfinite(loss):
         return loss, correct
-    network.backward_internal(dlogits, network.logits_id)
     optimizer.step(network.trainable_params())
     return loss, correct
 

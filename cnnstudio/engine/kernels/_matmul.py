@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnstudio.engine.kernels._blas import blas_is_single_threaded
-from cnnstudio.engine.kernels._parallel import WORKERS, run_chunks, split
+from cnnstudio.engine.kernels._parallel import WORKERS, run_chunks, shares_cores, split
 
 __all__ = ["matmul", "matmul_long_inner"]
 
@@ -28,7 +28,7 @@ _MIN_BLOCK = 512
 
 def _blocks(a: np.ndarray, b: np.ndarray, length: int) -> list[slice] | None:
     """Slices of the split axis (of size ``length``), or None when not splitting."""
-    if WORKERS == 1 or not blas_is_single_threaded():
+    if not shares_cores() or not blas_is_single_threaded():
         return None
     if a.shape[0] * a.shape[1] * b.shape[1] < MIN_SPLIT_MACS:
         return None

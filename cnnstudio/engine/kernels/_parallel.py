@@ -11,18 +11,24 @@ unclaimed chunk until none is left, and the call returns when every chunk is don
 machine a thread that gets no CPU time simply claims fewer chunks (or none) instead of stalling
 the step, which is what a fixed split -- or a BLAS thread spinning on a core it shares -- does.
 Small arrays run inline: handing work to a thread costs tens of microseconds.
+
+A thread inside :func:`on_one_core` runs every split inline: a training step cut into parts by
+samples (:mod:`cnnstudio.engine.data_parallel`) already keeps each core busy with a part of its
+own, and splitting each part's operations again would only add hand-overs.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["MIN_PARALLEL_ELEMENTS", "WORKERS", "parallel_chunks", "run_chunks", "split"]
+__all__ = ["MIN_PARALLEL_ELEMENTS", "WORKERS", "on_one_core", "parallel_chunks", "run_chunks",
+           "shares_cores", "split"]
 
 #: Threads the kernels use: the cores this process may run on (the default thread count, as
 #: for BLAS and PyTorch).
@@ -35,6 +41,24 @@ _CHUNKS_PER_WORKER = 2
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_thread = threading.local()
+
+
+def shares_cores() -> bool:
+    """Whether work of this thread may be split over the cores: more than one core, and the
+    thread is not inside :func:`on_one_core`."""
+    return WORKERS > 1 and not getattr(_thread, "one_core", False)
+
+
+@contextmanager
+def on_one_core() -> Iterator[None]:
+    """Inside the block, this thread's kernels run their chunks one after the other."""
+    before = getattr(_thread, "one_core", False)
+    _thread.one_core = True
+    try:
+        yield
+    finally:
+        _thread.one_core = before
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -93,7 +117,7 @@ class _Job:
 def run_chunks(work: Callable[[int], object], count: int) -> None:
     """Call ``work(i)`` for ``i in range(count)`` on all cores (each call must write only its
     own part of the outputs); returns when all are done and re-raises the first error."""
-    if count <= 1 or WORKERS == 1:
+    if count <= 1 or not shares_cores():
         for i in range(count):
             work(i)
         return
@@ -110,7 +134,7 @@ def run_chunks(work: Callable[[int], object], count: int) -> None:
 def parallel_chunks(work: Callable[[slice], object], n: int, elements: int) -> None:
     """Call ``work(s)`` for slices ``s`` covering ``range(n)`` (usually the channel axis), on
     all cores when ``elements`` (the size of the arrays involved) makes it worth it."""
-    if elements < MIN_PARALLEL_ELEMENTS or WORKERS == 1:
+    if elements < MIN_PARALLEL_ELEMENTS or not shares_cores():
         work(slice(0, n))
         return
     slices: Sequence[slice] = split(n, WORKERS * _CHUNKS_PER_WORKER)

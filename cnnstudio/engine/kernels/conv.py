@@ -39,7 +39,7 @@ import numpy as np
 from cnnstudio.core.shapes import window_2d
 from cnnstudio.engine.kernels._blas import blas_is_single_threaded
 from cnnstudio.engine.kernels._matmul import matmul, matmul_long_inner
-from cnnstudio.engine.kernels._parallel import WORKERS, parallel_chunks, run_chunks
+from cnnstudio.engine.kernels._parallel import WORKERS, parallel_chunks, run_chunks, shares_cores
 from cnnstudio.engine.kernels._windows import (
     Dilation,
     Windows,
@@ -322,7 +322,7 @@ def _plan(batch: int, out_rows: int, row_bytes: int, whole_images: bool = False
     total = batch * out_rows * row_bytes
     if total < MIN_SPLIT_BYTES:
         return [(slice(0, batch), slice(0, out_rows))]
-    parallel = WORKERS > 1 and blas_is_single_threaded()
+    parallel = shares_cores() and blas_is_single_threaded()
     wanted = max(-(-total // CHUNK_BYTES), WORKERS * _CHUNKS_PER_WORKER if parallel else 1)
     if wanted <= batch or whole_images:
         per = -(-batch // min(wanted, batch))
