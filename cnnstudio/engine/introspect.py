@@ -15,6 +15,7 @@ gradient of that one unit with respect to the input (Luo et al. 2016).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from cnnstudio.core.receptive import Box, Field
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.kernels import loss as loss_kernel
+from cnnstudio.engine.kernels._parallel import on_one_core, run_chunks, shares_cores
 from cnnstudio.engine.kernels.layout import flat_to_public
 from cnnstudio.engine.network import InferenceGradients, Network, softmax
 
@@ -48,16 +50,31 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray
 
 def predict_logits(network: Network, x: np.ndarray, normalizer: Normalizer | None = None,
                    batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Raw outputs before any final Softmax, ``[N, classes]``, in inference mode."""
-    parts = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+    """Raw outputs before any final Softmax, ``[N, classes]``, in inference mode.
+
+    Several batches are shared out over the cores, each batch on one core (its operations not
+    split again): like a training step in parts (:mod:`cnnstudio.engine.data_parallel`), this
+    saves the hand-overs of split operations, 20-30% of an evaluation pass on the templates. The
+    batches are the same as one after the other, and so are the results, to the bit."""
+    starts = range(0, len(x), batch_size)
+    if not starts:
+        return np.zeros((0, *network.output_shape), dtype=network.dtype)
+    outputs: list[np.ndarray] = [np.empty(0)] * len(starts)
+    parted = len(starts) > 1 and shares_cores()
+
+    def run(i: int) -> None:
+        xb = x[starts[i]:starts[i] + batch_size]
         if normalizer is not None:
             xb = normalizer.apply(xb)
-        parts.append(flat_to_public(network.forward_logits(xb, training=False)))
-    if not parts:
-        return np.zeros((0, *network.output_shape), dtype=network.dtype)
-    return np.concatenate(parts)
+        with on_one_core() if parted else nullcontext():
+            outputs[i] = flat_to_public(network.forward_logits(xb, training=False))
+
+    if parted:
+        run_chunks(run, len(starts))
+    else:
+        for i in range(len(starts)):
+            run(i)
+    return np.concatenate(outputs)
 
 
 def predict_proba(network: Network, x: np.ndarray, normalizer: Normalizer | None = None,

@@ -235,3 +235,29 @@ def test_lenet5_trained_in_parts_matches_torch(two_parts):
         np.testing.assert_allclose(net.layers[lid].params[name],
                                    params[target].detach().numpy(), atol=1e-5, rtol=0,
                                    err_msg=key)
+
+
+def test_evaluation_batches_shared_out_over_the_cores_give_the_same_outputs(two_parts,
+                                                                          monkeypatch):
+    """Prediction over several batches runs them on the cores at once, each on one core; the
+    outputs equal those of the batches one after the other, to the bit (normaliser included)."""
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine import introspect
+    from cnnstudio.engine.datasets.normalize import Normalizer
+
+    net = Network(load_template("lenet5"), np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((300, *net.input_shape), dtype=np.float32)
+    norm = Normalizer.fit(x[:50])
+    counts = []
+    real = introspect.run_chunks
+    monkeypatch.setattr(introspect, "run_chunks",
+                        lambda work, count: (counts.append(count), real(work, count)))
+    got = introspect.predict_logits(net, x, norm, batch_size=128)
+    assert counts == [3]  # three batches, shared out
+    with _parallel.on_one_core():  # nothing shared out: the batches one after the other
+        want = np.concatenate([
+            introspect.flat_to_public(net.forward_logits(norm.apply(x[i:i + 128]))) for i in
+            range(0, 300, 128)])
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == (300, 10)
+    assert introspect.predict_logits(net, x[:0]).shape == (0, 10)
