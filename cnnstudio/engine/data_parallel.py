@@ -17,7 +17,9 @@ the whole batch's mean gradient, summed in another order (equal to float roundin
 from __future__ import annotations
 
 import math
+import threading
 import weakref
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +36,8 @@ MIN_SAMPLES_PER_PART = 8
 #: what the part saves (measured on the tiny digits template, whose 32-sample step of about
 #: 3 ms gained nothing from halves).
 MIN_MACS_PER_PART = 8_000_000
+#: Most parts of a step whose BatchNorm layers share statistics (see :func:`step_parts`).
+MAX_PARTS_SHARING_STATISTICS = 2
 
 
 class _Replica:
@@ -70,31 +74,78 @@ def _networks(network: Network, parts: int) -> list[Network]:
     return [network] + [r.follow(network) for r in replicas[: parts - 1]]
 
 
+def _batch_statistics_layers(network: Network) -> list[str]:
+    """The layers that normalise by the statistics of the whole batch: BatchNorm not frozen."""
+    return [lid for lid in network.order
+            if network.layers[lid].frozen_means_inference and lid not in network.frozen]
+
+
 def step_parts(network: Network, batch: int) -> int:
     """How many parts a training step of ``batch`` samples is cut into (1: it stays whole)."""
     if not shares_cores():
         return 1
-    if any(network.layers[lid].frozen_means_inference and lid not in network.frozen
-           for lid in network.order):
-        return 1  # BatchNorm in training: its statistics are the whole batch's
     parts = min(WORKERS, batch // MIN_SAMPLES_PER_PART)
+    if _batch_statistics_layers(network):
+        # The parts wait for each other at every BatchNorm, so each needs a thread of its own
+        # at once: the calling thread and one pool thread never wait for a third.
+        parts = min(parts, MAX_PARTS_SHARING_STATISTICS)
     per_sample = sum(network.result.layers[lid].macs for lid in network.order)
     while parts > 1 and per_sample * batch < MIN_MACS_PER_PART * parts:
         parts -= 1
     return max(parts, 1)
 
 
-def _part(network: Network, xb: np.ndarray, yb: np.ndarray, share: float
-          ) -> tuple[float, int]:
+class _Exchange:
+    """Where the parts of one step meet to share BatchNorm sums: every part gathers at the
+    same layers in the same order, and each gets every part's values, in part order, so all
+    compute the very same statistics."""
+
+    def __init__(self, parts: int) -> None:
+        self._barrier = threading.Barrier(parts)
+        # Two rounds of slots: a part may write the next round's while another still reads
+        # this one's, but not the round after (that needs everyone past the next barrier).
+        self._slots: list[list[Any]] = [[None] * parts, [None] * parts]
+
+    def meet(self, part: int, rounds: int, values: tuple[np.ndarray, ...]
+             ) -> list[tuple[np.ndarray, ...]]:
+        slots = self._slots[rounds % 2]
+        slots[part] = values
+        self._barrier.wait()
+        return list(slots)
+
+    def abort(self) -> None:
+        """Release the parts waiting here (they raise BrokenBarrierError): one part failed."""
+        self._barrier.abort()
+
+
+class _Part:
+    """One part's side of an :class:`_Exchange`, what its BatchNorm layers hold as ``part``."""
+
+    def __init__(self, exchange: _Exchange, index: int) -> None:
+        self.exchange = exchange
+        self.index = index
+        self.first = index == 0  # the part that moves the moving statistics
+        self.rounds = 0
+
+    def gather(self, values: tuple[np.ndarray, ...]) -> list[tuple[np.ndarray, ...]]:
+        self.rounds += 1
+        return self.exchange.meet(self.index, self.rounds, values)
+
+
+def _part(network: Network, xb: np.ndarray, yb: np.ndarray, share: float,
+          shares_statistics: bool = False) -> tuple[float, int]:
     """Forward, loss and (for a finite loss) backward of one part: ``(its mean loss, correct
-    count)``; its loss gradient is scaled by ``share``, its fraction of the batch."""
+    count)``; its loss gradient is scaled by ``share``, its fraction of the batch. A part that
+    shares statistics runs its backward even then: the other parts wait for its sums."""
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
         logits = network.forward_logits(xb, training=True)
         loss, dlogits, correct = softmax_cross_entropy(logits, yb)
-    if math.isfinite(loss):
+    finite = math.isfinite(loss)
+    if finite or shares_statistics:
         if share != 1:
             dlogits *= dlogits.dtype.type(share)
-        network.backward_internal(dlogits, network.logits_id)
+        with np.errstate(**({} if finite else {"all": "ignore"})):
+            network.backward_internal(dlogits, network.logits_id)
     return loss, correct
 
 
@@ -108,13 +159,34 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     networks = _networks(network, parts)
     slices = split_range(len(xb), parts)
     results: list[tuple[float, int]] = [(math.nan, 0)] * parts
+    errors: list[BaseException] = []
+    shared = _batch_statistics_layers(network)
+    exchange = _Exchange(parts)
+    for i, net in enumerate(networks):
+        part = _Part(exchange, i)  # one per part: its layers meet the others' in turn
+        for lid in shared:
+            net.layers[lid].part = part  # type: ignore[attr-defined]
 
     def run(i: int) -> None:
         s = slices[i]
-        with on_one_core():
-            results[i] = _part(networks[i], xb[s], yb[s], (s.stop - s.start) / len(xb))
+        try:
+            with on_one_core():
+                results[i] = _part(networks[i], xb[s], yb[s], (s.stop - s.start) / len(xb),
+                                   bool(shared))
+        except threading.BrokenBarrierError:
+            pass  # another part failed: its error is the one to report
+        except BaseException as error:
+            errors.append(error)
+            exchange.abort()
 
-    run_chunks(run, parts)
+    try:
+        run_chunks(run, parts)
+    finally:
+        for net in networks:
+            for lid in shared:
+                net.layers[lid].part = None  # type: ignore[attr-defined]
+    if errors:
+        raise errors[0]
     loss = sum(part_loss * (s.stop - s.start) for (part_loss, _), s in zip(results, slices,
                                                                             strict=True)
                ) / len(xb)

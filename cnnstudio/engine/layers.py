@@ -549,13 +549,19 @@ class BatchNormLayer(LayerImpl):
 
     type_name = "BatchNorm"
     output_reusable = True
+    #: In a training step cut into parts (:mod:`cnnstudio.engine.data_parallel`), the part this
+    #: layer runs: its ``gather`` shares batch statistics with the other parts, and only the
+    #: ``first`` part moves the (shared) moving statistics. None in a whole step.
+    part: Any = None
 
     def forward(self, xs, training, rng, inplace=False):
         p, b = self.params, self.buffers
+        part = self.part if training else None
         out, cache, mean, var = N.batchnorm_forward(
             xs[0], p["gamma"], p["beta"], b["moving_mean"], b["moving_var"],
-            self.config["momentum"], self.config["epsilon"], training)
-        if training:
+            self.config["momentum"], self.config["epsilon"], training,
+            None if part is None else part.gather)
+        if training and (part is None or part.first):
             b["moving_mean"][...] = mean  # in place: state_dict and optimizers keep references
             b["moving_var"][...] = var
         self.cache = cache
@@ -567,7 +573,8 @@ class BatchNormLayer(LayerImpl):
                                                b["moving_var"], eps)
 
     def backward(self, dout, need):
-        dx, dgamma, dbeta = N.batchnorm_backward(dout, self.cache)
+        dx, dgamma, dbeta = N.batchnorm_backward(dout, self.cache,
+                                                 None if self.part is None else self.part.gather)
         self.grads["gamma"][...] = dgamma
         self.grads["beta"][...] = dbeta
         return [dx if need[0] else None]

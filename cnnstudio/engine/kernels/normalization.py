@@ -21,11 +21,17 @@ evaluation alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from cnnstudio.engine.kernels._parallel import parallel_chunks
+
+#: For a batch cut into parts (:mod:`cnnstudio.engine.data_parallel`): hands this part's
+#: per-channel sums to the other parts and returns every part's, in part order, so that each
+#: part normalises with the statistics of the whole batch.
+Gather = Callable[[tuple[np.ndarray, ...]], list[tuple[np.ndarray, ...]]]
 
 _vecdot = getattr(np, "vecdot", None)
 
@@ -64,12 +70,15 @@ def batchnorm_forward(
     momentum: float,
     eps: float,
     training: bool,
+    gather: Gather | None = None,
 ) -> tuple[np.ndarray, BatchNormCache, np.ndarray, np.ndarray]:
     """Normalise x ([C, B, H, W] or [N, B]) per channel, then scale by gamma and shift by beta.
 
     gamma, beta, moving_mean, moving_var: [C]. Returns ``(out, cache, new_moving_mean,
     new_moving_var)``: out has x's shape and dtype; the moving statistics are new arrays in
-    training (the inputs are not modified) and the very same arrays in evaluation.
+    training (the inputs are not modified) and the very same arrays in evaluation. With
+    ``gather`` (training only), x is one part of a batch and the statistics are the whole
+    batch's (:func:`_whole_batch_statistics`).
     """
     if x.ndim not in (2, 4):
         raise ValueError(f"BatchNorm expects [C, B, H, W] or [N, B], got shape {x.shape}")
@@ -87,11 +96,15 @@ def batchnorm_forward(
         mean = np.empty(c, dtype=dt)
         var = np.empty(c, dtype=dt)
         invstd = np.empty(c, dtype=dt)
+        if gather is not None:
+            mean[...], var[...], m = _whole_batch_statistics(x2, xhat, gather)
 
         def normalise(r: slice) -> None:
-            np.mean(x2[r], axis=1, dtype=dt, out=mean[r])
+            if gather is None:
+                np.mean(x2[r], axis=1, dtype=dt, out=mean[r])
             np.subtract(x2[r], mean[r, None], out=xhat[r])
-            var[r] = _row_dot(xhat[r], xhat[r]) / dt.type(m)
+            if gather is None:
+                var[r] = _row_dot(xhat[r], xhat[r]) / dt.type(m)
             invstd[r] = 1 / np.sqrt(var[r] + dt.type(eps))
             xhat[r] *= invstd[r, None]
             np.multiply(xhat[r], g[r, None], out=out[r])
@@ -107,6 +120,22 @@ def batchnorm_forward(
     out = _scale_and_shift(x2, scale, shift)
     cache = BatchNormCache(None, x2, mean, invstd, g, x.shape, False)
     return out.reshape(x.shape), cache, moving_mean, moving_var
+
+
+def _whole_batch_statistics(x2: np.ndarray, scratch: np.ndarray, gather: Gather
+                            ) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(mean, biased variance, values per channel)`` of the whole batch, from this part's
+    rows ``x2`` [C, M] and the other parts' (through ``gather``): each part's mean and sum of
+    squared deviations, merged as Chan et al. (1979) do, which keeps the precision of the
+    two-pass formula. ``scratch`` [C, M] is overwritten."""
+    dt = x2.dtype
+    part_mean = np.mean(x2, axis=1, dtype=dt)
+    np.subtract(x2, part_mean[:, None], out=scratch)
+    parts = gather((np.array(x2.shape[1]), part_mean, _row_dot(scratch, scratch)))
+    total = sum(int(count) for count, _, _ in parts)
+    mean = sum(int(count) * part for count, part, _ in parts) / dt.type(total)
+    squares = sum(sq + int(count) * (part - mean) ** 2 for count, part, sq in parts)
+    return mean, squares / dt.type(total), total
 
 
 def _moving_affine(gamma: np.ndarray, beta: np.ndarray, moving_mean: np.ndarray,
@@ -145,13 +174,15 @@ def batchnorm_inference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
 
 
 def batchnorm_backward(
-    dout: np.ndarray, cache: BatchNormCache
+    dout: np.ndarray, cache: BatchNormCache, gather: Gather | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dout (x's shape) -> (dx, dgamma [C], dbeta [C]).
 
     In training the batch statistics depend on x, which gives the familiar three-term gradient
     ``dx = gamma * invstd * (dout - mean(dout) - xhat * mean(dout * xhat))``; in evaluation the
-    statistics are constants and ``dx = gamma * invstd * dout``.
+    statistics are constants and ``dx = gamma * invstd * dout``. With ``gather`` (a part of a
+    batch, trained with the whole batch's statistics) the means are the whole batch's, and
+    dgamma and dbeta are this part's share (the parts' shares add up to the batch's).
     """
     xhat, x2, mean, invstd, gamma, x_shape, training = cache
     c = x_shape[0]
@@ -163,7 +194,7 @@ def batchnorm_backward(
     dgamma = np.empty(c, dtype=dt)
     dbeta = np.empty(c, dtype=dt)
 
-    def gradient(r: slice) -> None:
+    def sums(r: slice) -> None:
         np.sum(d2[r], axis=1, out=dbeta[r])
         if xhat is None:  # evaluation: the normalised input was not kept; dx holds it briefly
             np.subtract(x2[r], mean[r, None], out=dx[r])
@@ -171,6 +202,8 @@ def batchnorm_backward(
             dgamma[r] = _row_dot(d2[r], dx[r])
         else:
             dgamma[r] = _row_dot(d2[r], xhat[r])
+
+    def input_gradient(r: slice, dgamma: np.ndarray, dbeta: np.ndarray, m: int) -> None:
         if not training:
             np.multiply(d2[r], scale[r, None], out=dx[r])
             return
@@ -180,7 +213,18 @@ def batchnorm_backward(
         np.subtract(d2[r], dx[r], out=dx[r])
         dx[r] *= scale[r, None]
 
-    parallel_chunks(gradient, c, d2.size)
+    if gather is None or not training:
+        def gradient(r: slice) -> None:
+            sums(r)
+            input_gradient(r, dgamma, dbeta, m)
+
+        parallel_chunks(gradient, c, d2.size)
+    else:
+        whole = slice(0, c)
+        sums(whole)
+        parts = gather((np.array(m), dgamma, dbeta))
+        input_gradient(whole, sum(g for _, g, _ in parts), sum(b for _, _, b in parts),
+                       sum(int(count) for count, _, _ in parts))
     return dx.reshape(x_shape), dgamma, dbeta
 
 
