@@ -209,3 +209,33 @@ def test_a_template_still_has_its_data_at_once(qtbot, settings, generations):
     assert generations.sizes() == [(1, 32, 32)] and c.dataset.image_shape == (1, 32, 32)
     assert c.refusal() is None and w.training.panel.start_action.isEnabled()
     c.shutdown()
+
+
+def test_the_waiting_message_goes_when_the_run_starts(qtbot, settings, monkeypatch):
+    """Train pressed while a template's data is still being made: the status bar says the run
+    follows, and once the run has started it no longer says training is waiting."""
+    real = specs.make_shapes
+
+    def slow(config, rng, stop=None, progress=None):  # noqa: ANN001
+        time.sleep(0.5)  # still making it when Train is pressed
+        return real(config, rng, stop, progress)
+
+    monkeypatch.setattr(specs, "make_shapes", slow)
+    from cnnstudio.gui.main_window import MainWindow
+
+    w = MainWindow(Document(load_template("shapes_cnn")), settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    ui = w.training
+    messages: list[str] = []
+    w.statusBar().messageChanged.connect(messages.append)
+    try:
+        with qtbot.waitSignal(ui.controller.batches, timeout=RUN_TIMEOUT_MS):
+            ui.panel.start_action.trigger()
+        waiting = [m for m in messages if m.endswith("Training starts when it is ready.")]
+        assert waiting and waiting[0].startswith("Generating shapes")
+        assert not w.statusBar().currentMessage().endswith("Training starts when it is ready.")
+        ui.panel.stop_action.trigger()
+        qtbot.waitUntil(lambda: ui.controller.state == "idle", timeout=RUN_TIMEOUT_MS)
+    finally:
+        ui.controller.shutdown()

@@ -59,6 +59,8 @@ class TrainingUI(QObject):
     def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
         self.window = window
+        #: The status bar's "Training starts when it is ready." while data is being made.
+        self._waiting_message: str | None = None
         document = window.document
         selection = getattr(window, "selection", None)
         self.controller = TrainingController(document, self)
@@ -324,9 +326,13 @@ class TrainingUI(QObject):
         and Stop are, even when the Training dock was behind another tab."""
         if self.panel.waiting_for_data():
             self.docks["training"].raise_()
-            self._show_status(what + " Training starts when it is ready.")
+            self._waiting_message = what + " Training starts when it is ready."
+            self._show_status(self._waiting_message)
 
     def _run_started(self, epochs: int) -> None:
+        bar = self.window.statusBar()
+        if bar.currentMessage() == self._waiting_message:
+            bar.clearMessage()  # it is ready now: the run would otherwise look still waiting
         self._mark_alerts()
         self.curves.reset(epochs)
         self._mark_earlier_results()
