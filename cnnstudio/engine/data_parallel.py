@@ -4,9 +4,14 @@ Why: in a small network (LeNet-5, the default template) every layer's arrays are
 splitting each operation over the cores (:mod:`cnnstudio.engine.kernels._parallel`) costs about
 what it saves in hand-overs between threads: LeNet-5's step ran as fast on one core. Parts of
 the batch, each on its own core through its own replica of the network, need no hand-over until
-their gradients are summed, and measured 20-30% faster steps. A step stays whole when a layer
-needs the statistics of the whole batch (BatchNorm while it trains), when the batch is too
-small to cut, or when a part would be too little work to be worth a thread.
+their gradients are summed, and measured 20-35% faster steps. A step stays whole when the
+batch is too small to cut, or when a part would be too little work to be worth a thread.
+
+BatchNorm while it trains normalises by the statistics of the whole batch: the parts meet at
+each such layer (an :class:`_Exchange`) and hand each other their per-channel sums, once in
+the forward pass (mean and squared deviations) and once in the backward pass (the sums of the
+output gradient), so every part computes the whole batch's figures. Those steps are cut into
+two parts at most: each part must have a thread of its own while the other waits for it.
 
 A replica shares its original's weight and buffer dicts, so an update, a load or a reset of
 the weights is seen by both; it has its own gradients, caches and random generator (dropout).
