@@ -107,7 +107,8 @@ def _print_separate_processes(args: argparse.Namespace, with_torch: bool) -> Non
                           f"{facts['engine']['threads']} kernel threads")
                 if mode == "train":
                     timings = time_rounds(runners, args.steps, args.warmup, batch)
-                    print(_training_line(key, batch, timings, TRAIN_GOALS.get(key)), flush=True)
+                    print(_training_line(key, batch, timings, TRAIN_GOALS.get(key),
+                                         facts["engine"]["parts"]), flush=True)
                 else:
                     timings = time_rounds(runners, INFER_STEP_FACTOR * args.steps,
                                           INFER_STEP_FACTOR * args.warmup, batch)
@@ -125,10 +126,12 @@ def _print_same_process(args: argparse.Namespace) -> None:
     print(f"both in this process, taking turns in 4 rounds (torch {torch.get_num_threads()} "
           "threads):")
     for key, batch in BENCH_MODELS:
-        steps = {n: build_contender(contender_spec(n, key, batch, "train"), torch)[0]
+        built = {n: build_contender(contender_spec(n, key, batch, "train"), torch)
                  for n in ("engine", "torch")}
-        timings = time_interleaved(steps, args.steps, args.warmup, batch)
-        print(_training_line(key, batch, timings, None), flush=True)
+        timings = time_interleaved({n: b[0] for n, b in built.items()}, args.steps, args.warmup,
+                                   batch)
+        print(_training_line(key, batch, timings, None, built["engine"][1]["parts"]),
+              flush=True)
 
 
 #: How far the memory estimate may be from the measured peak, and the batches it is checked at.
@@ -152,10 +155,14 @@ def _print_memory() -> None:
                   flush=True)
 
 
-def _training_line(key: str, batch: int, timings: dict, goal: float | None) -> str:
+def _training_line(key: str, batch: int, timings: dict, goal: float | None, parts: int
+                   ) -> str:
+    """One network's training figures; ``parts``: how many parts the engine's step is cut
+    into, one per core (1: whole, its operations split over the cores instead)."""
     engine = timings["engine"]
     line = (f"{key:10s} batch {batch}: engine {engine.images_per_s:7.0f} images/s "
-            f"({engine.seconds_per_step * 1000:6.1f} ms/step)")
+            f"({engine.seconds_per_step * 1000:6.1f} ms/step, "
+            f"{'whole' if parts == 1 else f'{parts} parts'})")
     if "torch" in timings:
         ref = timings["torch"]
         line += (f" | torch {ref.images_per_s:7.0f} images/s "

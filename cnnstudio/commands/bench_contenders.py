@@ -35,7 +35,8 @@ def contender_spec(contender: str, template: str, batch: int, mode: str, seed: i
 
 def build_contender(spec: dict[str, Any], torch: Any = None
                     ) -> tuple[Callable[[], object], dict[str, Any]]:
-    """``(step, facts)`` for ``spec``; facts name the thread count (and torch's version).
+    """``(step, facts)`` for ``spec``; facts name the thread count (and torch's version; for
+    an engine training step, the parts it is cut into, see :mod:`cnnstudio.engine.data_parallel`).
 
     ``torch`` is the module when the caller has it imported already; otherwise it is imported
     here (in a worker process: torch at its defaults, as in a user's fresh program).
@@ -55,7 +56,10 @@ def build_contender(spec: dict[str, Any], torch: Any = None
     x, y = random_batch(net.input_shape, net.output_shape[0], int(spec["batch"]), spec["seed"])
     if contender == "engine":
         if mode == "train":
-            return engine_step(net, x, y), {"threads": WORKERS}
+            from cnnstudio.engine.data_parallel import step_parts
+
+            return engine_step(net, x, y), {"threads": WORKERS,
+                                            "parts": step_parts(net, len(x))}
         return (lambda: net.forward(x, training=False)), {"threads": WORKERS}
     if torch is None:
         import torch

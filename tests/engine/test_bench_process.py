@@ -82,6 +82,25 @@ def test_engine_worker_process_builds_and_runs_a_contender():
         assert len(times) == 3 and all(t > 0 for t in times)
 
 
+def test_the_engine_training_contender_says_how_its_step_is_cut(capsys):
+    """The bench line shows whether the engine's step ran whole or in parts (one per core):
+    the worker reports what the engine decides for that network and batch on this machine."""
+    import numpy as np
+
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine.data_parallel import step_parts
+    from cnnstudio.engine.network import Network
+
+    expected = step_parts(Network(load_template("lenet5"), np.random.default_rng(0)), 64)
+    with BenchWorker("engine", WORKER_MODULE) as worker:
+        facts = worker.setup(contender_spec("engine", "lenet5", 64, "train"))
+    assert facts["parts"] == expected
+    assert main(["bench", "--steps", "1", "--warmup", "0", "--no-torch", "--no-gui"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("lenet5     batch 64: engine"))
+    assert line.endswith("ms/step, " + ("whole)" if expected == 1 else f"{expected} parts)"))
+
+
 def test_a_failing_worker_request_names_the_worker_in_one_line():
     with BenchWorker("engine", WORKER_MODULE) as worker:
         with pytest.raises(BenchWorkerError) as info:
