@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.introspect import softmax_cross_entropy
 from cnnstudio.engine.kernels._parallel import WORKERS, on_one_core, run_chunks, shares_cores
 from cnnstudio.engine.kernels._parallel import split as split_range
@@ -77,6 +78,15 @@ def _networks(network: Network, parts: int) -> list[Network]:
     while len(replicas) < parts - 1:
         replicas.append(_Replica(network))
     return [network] + [r.follow(network) for r in replicas[: parts - 1]]
+
+
+def _networks_or_none(network: Network, parts: int) -> list[Network] | None:
+    """:func:`_networks`, or None when a replica cannot be made (no memory left for its
+    gradients): the step then runs whole, as it would on one core."""
+    try:
+        return _networks(network, parts)
+    except (MemoryError, NetworkError):
+        return None
 
 
 def _batch_statistics_layers(network: Network) -> list[str]:
@@ -159,9 +169,9 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     gradient in ``network``'s layers: ``(mean loss, correct count)``. Runs in parts over the
     cores where :func:`step_parts` says so. A non-finite loss leaves the gradients undefined."""
     parts = step_parts(network, len(xb))
-    if parts == 1:
+    networks = _networks_or_none(network, parts) if parts > 1 else None
+    if networks is None:
         return _part(network, xb, yb, 1.0)
-    networks = _networks(network, parts)
     slices = split_range(len(xb), parts)
     results: list[tuple[float, int]] = [(math.nan, 0)] * parts
     errors: list[BaseException] = []

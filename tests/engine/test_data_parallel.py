@@ -304,3 +304,22 @@ def test_evaluation_batches_shared_out_over_the_cores_give_the_same_outputs(two_
     np.testing.assert_array_equal(got, want)
     assert got.shape == (300, 10)
     assert introspect.predict_logits(net, x[:0]).shape == (0, 10)
+
+
+def test_without_memory_for_a_replica_the_step_runs_whole(two_parts, monkeypatch):
+    """A replica's gradients need memory of their own; where there is none the step runs whole
+    (as on one core) instead of failing the run."""
+    graph = chain(*CONV_CHAIN, input_shape=(2, 8, 8))
+    parted, whole = _pair(graph)
+
+    def no_memory(self, original):
+        raise MemoryError("no room for a replica")
+
+    monkeypatch.setattr(dp._Replica, "__init__", no_memory)
+    x, y = _batch(parted, 8)
+    assert dp.step_parts(parted, 8) == 2
+    loss, correct = dp.forward_backward(parted, x, y)
+    assert (loss, correct) == _whole(whole, x, y)  # whole: the very same numbers
+    for key, g in _grads(whole).items():
+        np.testing.assert_array_equal(_grads(parted)[key], g)
+    assert parted not in dp._replicas or not dp._replicas[parted]
