@@ -13,6 +13,7 @@ from cnnstudio.engine.alerts import (
     DEAD_UNITS,
     DIVERGING,
     EXPLODING,
+    MIN_STEPS_TO_JUDGE,
     NOT_LEARNING,
     OVERFITTING,
     VANISHING,
@@ -203,17 +204,43 @@ def test_overfitting_names_the_epoch_with_the_best_weights() -> None:
     assert "since epoch 3" in alert.message and "epoch 2 were the best" in alert.message
 
 
+def _after_steps(monitor: AlertMonitor, steps: int, loss: float) -> AlertMonitor:
+    """``monitor`` told of ``steps`` training steps at ``loss``, as a first epoch would."""
+    for i in range(steps):
+        monitor.batch(1, i + 1, loss, 0.01 * i)
+    return monitor
+
+
+def _not_learning(alerts) -> list:
+    return [a for a in alerts if a.kind == NOT_LEARNING]
+
+
 def test_a_first_epoch_well_above_chance_is_not_called_not_learning() -> None:
     """Seen in the window on the default template: loss 1.985 (ln 8 = 2.079) at 24.3% accuracy
     after epoch 1, twice chance, falsely alerted."""
-    monitor = AlertMonitor(OptimizerConfig(), 8)
-    assert not [a for a in monitor.epoch(1, 1.985, 0.243, 1.8, 1.0) if a.kind == NOT_LEARNING]
-    at_chance = AlertMonitor(OptimizerConfig(), 8)
-    assert [a for a in at_chance.epoch(1, 2.07, 0.13, 2.07, 1.0) if a.kind == NOT_LEARNING]
+    monitor = _after_steps(AlertMonitor(OptimizerConfig(), 8), 85, 2.0)
+    assert not _not_learning(monitor.epoch(1, 1.985, 0.243, 1.8, 1.0))
+    at_chance = _after_steps(AlertMonitor(OptimizerConfig(), 8), 85, 2.07)
+    assert _not_learning(at_chance.epoch(1, 2.07, 0.13, 2.07, 1.0))
+
+
+def test_a_few_steps_are_not_enough_to_call_a_run_not_learning() -> None:
+    """Seen in the window: a 144-image folder (3 classes, 5 steps an epoch) was called "not
+    learning" after its first epoch, on a run that went on to 78%. A loss that hardly fell is
+    evidence only after MIN_STEPS_TO_JUDGE steps -- or at once when no weight moves at all."""
+    few = _after_steps(AlertMonitor(OptimizerConfig(), 3), 5, 1.286)
+    assert not _not_learning(few.epoch(1, 1.263, 0.354, 1.25, 1.0))
+    enough = _after_steps(AlertMonitor(OptimizerConfig(), 3), MIN_STEPS_TO_JUDGE, 1.286)
+    assert _not_learning(enough.epoch(1, 1.263, 0.354, 1.25, 1.0))
+    frozen = AlertMonitor(OptimizerConfig(), 3)
+    layers = (LayerHealth("l0", "Dense", 0.0, 1.0, arrays=(ArrayHealth("weight", 100, 0.5, 0.0),)),)
+    frozen.batch(1, 1, 1.286, 0.0, HealthSnapshot(1, 1, 16, layers))  # nothing moved
+    _after_steps(frozen, 4, 1.286)
+    assert _not_learning(frozen.epoch(1, 1.263, 0.354, 1.25, 1.0))
 
 
 def test_epoch_records_and_json_carry_alerts() -> None:
-    monitor = AlertMonitor(OptimizerConfig(), 10)
+    monitor = _after_steps(AlertMonitor(OptimizerConfig(), 10), MIN_STEPS_TO_JUDGE, 2.3)
     (alert,) = monitor.epoch(1, math.log(10), 0.1, None, 1.0)
     record = EpochProgress(1, 1, 2.3, 0.1, None, None, 100.0, 1.0, (alert,))
     assert record.alerts[0].to_json()["kind"] == NOT_LEARNING
