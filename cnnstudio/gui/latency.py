@@ -37,46 +37,48 @@ def edit_latency_ms(graph: Graph, edits: int = 21, selected: bool = False
     from cnnstudio.gui.main_window import MainWindow
 
     app = create_application()
-    folder = tempfile.mkdtemp(prefix="cnnstudio-latency-")
-    settings = QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat)
-    document = Document(graph.copy())
-    window = MainWindow(document, settings)
-    window.show()
-    run_event_loop()
-    layer = next(lay for lay in document.graph if lay.type in ("Conv2D", "Dense"))
-    name = "filters" if layer.type == "Conv2D" else "units"
-    base = int(layer.params.get(name, 8))
-    if selected:
-        window.selection.set([layer.id])
+    with tempfile.TemporaryDirectory(prefix="cnnstudio-latency-",
+                                     ignore_cleanup_errors=True) as folder:
+        settings = QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat)
+        document = Document(graph.copy())
+        window = MainWindow(document, settings)
+        window.show()
+        run_event_loop()
+        layer = next(lay for lay in document.graph if lay.type in ("Conv2D", "Dense"))
+        name = "filters" if layer.type == "Conv2D" else "units"
+        base = int(layer.params.get(name, 8))
+        if selected:
+            window.selection.set([layer.id])
+            app.processEvents()
+        times = []
+        for i in range(edits):
+            t0 = time.perf_counter()
+            document.set_param(layer.id, name, base + 1 + i % 2)
+            app.processEvents()
+            times.append(time.perf_counter() - t0)
+        document.undo_stack.setClean()  # nothing to save: close without asking
+        window.close()
+        window.deleteLater()
         app.processEvents()
-    times = []
-    for i in range(edits):
-        t0 = time.perf_counter()
-        document.set_param(layer.id, name, base + 1 + i % 2)
-        app.processEvents()
-        times.append(time.perf_counter() - t0)
-    document.undo_stack.setClean()  # nothing to save: close without asking
-    window.close()
-    window.deleteLater()
-    app.processEvents()
     return statistics.median(times) * 1000, max(times) * 1000
 
 
 def cold_start_seconds(runs: int = 5) -> list[float]:
     """Wall seconds of ``runs`` fresh processes from launch to the window first shown."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    home = tempfile.mkdtemp(prefix="cnnstudio-cold-")
-    env["XDG_CONFIG_HOME"] = home  # a first start: no saved layout, no recovery copies
-    env["XDG_DATA_HOME"] = home
     # the child measures this cnnstudio, not one that happens to lie in the current folder
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-P", "-m", "cnnstudio.gui.latency"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-        times.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory(prefix="cnnstudio-cold-", ignore_cleanup_errors=True) as home:
+        env["XDG_CONFIG_HOME"] = home  # a first start: no saved layout, no recovery copies
+        env["XDG_DATA_HOME"] = home
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-P", "-m", "cnnstudio.gui.latency"], env=env,
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=120)
+            times.append(time.perf_counter() - t0)
     return times
 
 

@@ -33,3 +33,16 @@ def test_cold_start_measures_this_cnnstudio_not_one_in_the_current_folder(tmp_pa
     monkeypatch.chdir(tmp_path)
     (seconds,) = cold_start_seconds(1)
     assert seconds > 0
+
+
+def test_the_window_figures_leave_no_folders_behind(qapp, tmp_path, monkeypatch):
+    """Each bench run made a settings folder for the edit latency and a home for the cold
+    starts and never removed them (1,259 of them had piled up in /tmp here)."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    edit_latency_ms(load_template("lenet5"), edits=1)
+    cold_start_seconds(1)
+    assert list(scratch.iterdir()) == []
