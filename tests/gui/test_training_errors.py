@@ -78,8 +78,13 @@ def test_a_batch_that_would_not_fit_in_memory_is_refused(qtbot, window, monkeypa
 
 
 def test_an_unreadable_dataset_keeps_the_current_one(qtbot, window, tmp_path):
+    """... and shows it as before (seen in a real window: after a damaged .npz the line fell
+    back to a plain "3000 train / 600 test" summary and the sample images were gone)."""
     ui = window.training
     current = ui.controller.dataset
+    shown = ui.panel.dataset_info.text()
+    samples = ui.panel.samples.count()
+    assert samples > 0 and "training /" in shown
     bad = tmp_path / "truncated.npz"
     bad.write_bytes(b"PK\x03\x04\x14\x00 truncated")
     with qtbot.waitSignal(ui.controller.datasetFailed, timeout=RUN_TIMEOUT_MS) as blocker:
@@ -90,6 +95,8 @@ def test_an_unreadable_dataset_keeps_the_current_one(qtbot, window, tmp_path):
     assert "truncated.npz" in box.text()
     assert ui.controller.dataset is current
     assert ui.panel.start_action.isEnabled()
+    assert ui.panel.dataset_info.text() == shown
+    assert ui.panel.samples.count() == samples
 
 
 def test_closing_the_window_while_training_stops_and_waits(qtbot, window):

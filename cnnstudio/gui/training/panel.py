@@ -317,7 +317,7 @@ class TrainingPanel(QWidget):
         self._show_loading(False)
         self.generate_button.setVisible(d is None and plan is not None and plan.refusal is None)
         if d is not None:
-            self.dataset_info.setText(d.summary())
+            self.dataset_info.setText(_description(d))
         elif plan is not None and plan.refusal is not None:
             self.dataset_info.setText(html.escape(plan.refusal))
         elif plan is not None:
@@ -344,7 +344,9 @@ class TrainingPanel(QWidget):
         self.load_progress.setRange(0, total)
         self.load_progress.setValue(done)
 
-    def _loading_cancelled(self) -> None:
+    def _back_to_current_dataset(self) -> None:
+        """After a load that was stopped or failed: the dataset still in use, shown as it was
+        before the load began (its choice, description and sample images)."""
         self._start_when_loaded = False
         self._show_idle_info()
         d = self.controller.dataset
@@ -352,15 +354,13 @@ class TrainingPanel(QWidget):
             self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(
                 self.controller.dataset_spec)))
             self._dataset_changed(d)  # its samples again
+
+    def _loading_cancelled(self) -> None:
+        self._back_to_current_dataset()
         self.refresh()
 
     def _dataset_failed(self, message: str) -> None:
-        self._start_when_loaded = False
-        d = self.controller.dataset
-        self._show_idle_info()
-        if d is not None:
-            self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(
-                self.controller.dataset_spec)))
+        self._back_to_current_dataset()
         show_problem(self, "Cannot open the dataset", message,
                      "Check that the path holds one of the formats in Open\u2026; the current "
                      "dataset is unchanged.")
@@ -380,12 +380,7 @@ class TrainingPanel(QWidget):
             return
         self._plan = None
         self.generate_button.setVisible(False)
-        c, h, w = dataset.image_shape
-        kind = "grey" if c == 1 else "colour"
-        self.dataset_info.setText(
-            f"<b>{dataset.name}</b>: {dataset.num_classes} classes, {c}x{h}x{w} ({kind}), "
-            f"{len(dataset.x_train):,} training / {len(dataset.x_test):,} test images"
-            + (f"; {_split_text(dataset)}" if dataset.split else ""))
+        self.dataset_info.setText(_description(dataset))
         self.dataset_info.setToolTip(dataset.source)
         self._sample_ids = sample_indices(dataset.y_train, SAMPLES_SHOWN)
         images = [rgb_to_qimage(image_to_rgb(dataset.x_train[i])) for i in self._sample_ids]
@@ -545,6 +540,15 @@ class TrainingPanel(QWidget):
         if self._start_when_loaded and idle and c.dataset is not None and not c.is_loading():
             self._start_when_loaded = False  # the Train press that asked for the data
             QTimer.singleShot(0, self.start)
+
+
+def _description(dataset: Dataset) -> str:
+    """The dataset line of the panel (rich text): name, classes, image size, images."""
+    c, h, w = dataset.image_shape
+    kind = "grey" if c == 1 else "colour"
+    return (f"<b>{html.escape(dataset.name)}</b>: {dataset.num_classes} classes, {c}x{h}x{w} "
+            f"({kind}), {len(dataset.x_train):,} training / {len(dataset.x_test):,} test images"
+            + (f"; {_split_text(dataset)}" if dataset.split else ""))
 
 
 def _split_text(dataset: Dataset) -> str:
