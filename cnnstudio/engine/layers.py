@@ -272,6 +272,12 @@ class MaxPool2DLayer(_PoolLayer):
         out, self.cache = P.maxpool2d_forward(xs[0], self.windows, self._keeps(training))
         return out
 
+    def backward_rectified(self, dout: np.ndarray, need: Sequence[bool]
+                           ) -> list[np.ndarray | None]:
+        """:meth:`backward` and the backward of the ReLU that feeds this pool alone, in one
+        (see ``rectified`` in :func:`cnnstudio.engine.kernels.pool.maxpool2d_backward`)."""
+        return [P.maxpool2d_backward(dout, self.cache, rectified=True) if need[0] else None]
+
     def prepare(self, batch, inplace, rng):
         pool = P.prepare_maxpool2d(self._internal_input_shape(batch),  # type: ignore[arg-type]
                                    self.windows)

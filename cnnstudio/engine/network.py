@@ -129,6 +129,14 @@ class Network:
                        tuple(rep.output_shape), self.dtype)  # type: ignore[arg-type]
             impl.init_params(rng, he=self._followed_by_relu(lid))
             self.layers[lid] = impl
+        #: Max pools fed by a ReLU that feeds nothing else: a training backward pass applies
+        #: the ReLU's gradient inside the pool's (on the pooled gradient, a quarter of the
+        #: elements for 2x2 windows) and skips the ReLU's own (7-10% of a LeNet-5 step).
+        self._rectified_pools = {
+            lid: self.inputs[lid][0] for lid in self.order
+            if graph.layer(lid).type == "MaxPool2D" and len(self.inputs[lid]) == 1
+            and graph.layer(self.inputs[lid][0]).type == "ReLU"
+            and self.consumers[self.inputs[lid][0]] == [lid]}
         self._graph_frozen = {lid for lid in self.order if not graph.layer(lid).trainable}
         self.frozen: set[str] = set(self._graph_frozen)
         self._last_training = False
@@ -295,6 +303,9 @@ class Network:
                          ) -> np.ndarray | None:
         grads: dict[str, np.ndarray] = {start: dout}
         stop = self.order.index(start)
+        # Gradients asked for by layer (Grad-CAM) are the unmasked ones: no ReLU is skipped then.
+        pools = self._rectified_pools if captured is None else {}
+        rectified = {relu for relu in pools.values() if relu != start}  # whose pool runs
         for lid in reversed(self.order[: stop + 1]):
             if lid == self.input_id:
                 break
@@ -305,7 +316,12 @@ class Network:
                 captured[lid] = g  # complete: every consumer has added its share
             srcs = self.inputs[lid]
             need = [need_input_grad or s != self.input_id for s in srcs]
-            dxs = self.layers[lid].backward(g, need)
+            if lid in pools:
+                dxs = self.layers[lid].backward_rectified(g, need)  # type: ignore[attr-defined]
+            elif lid in rectified:
+                dxs = [g if need[0] else None]  # its pool applied its gradient already
+            else:
+                dxs = self.layers[lid].backward(g, need)
             for s, dx in zip(srcs, dxs, strict=True):
                 if dx is None:
                     continue

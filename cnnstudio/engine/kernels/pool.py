@@ -186,14 +186,23 @@ def prepare_maxpool2d(x_shape: tuple[int, int, int, int], windows: Windows
     return run
 
 
-def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
+def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache, rectified: bool = False
+                       ) -> np.ndarray:
     """dout [C, B, H', W'] -> dx [C, B, H, W]: each window's gradient goes to its maximum.
 
     Ties have one winner, the first in row-major window order (as in PyTorch): offsets are
     visited in that order and a window stops taking winners once it has one.
+
+    ``rectified``: the pool's input is a ReLU's output, and this also applies that ReLU's
+    gradient (dx where its output was positive, else 0). A window's winner holds the window's
+    maximum, so the ReLU's mask there is ``out > 0``: masking the pooled gradient gives the same
+    numbers as masking the scattered one, on a quarter of the elements (2x2 windows), and the
+    ReLU's own backward pass is skipped (:class:`cnnstudio.engine.network.Network`).
     """
     x, planes, out, x_shape, windows = cache
     wh, ww = windows
+    if rectified:
+        dout = dout * (out > 0)
     if planes is not None:
         exact = (wh.out * wh.f, ww.out * ww.f) == x_shape[2:]
         dx = (np.empty if exact else np.zeros)(x_shape, dtype=dout.dtype)
