@@ -273,8 +273,10 @@ def top_activations(network: Network, images: np.ndarray, layer_id: str, channel
         if normalizer is not None:
             xb = normalizer.apply(xb)
         maps = network.activations(xb, [layer_id])[layer_id][:, channel]
-        values = np.concatenate([best_v, maps.reshape(-1).astype(np.float64)])
-        index = np.concatenate([best_i, start * h * w + np.arange(maps.size)])
+        batch_v = maps.reshape(-1).astype(np.float64)
+        kept = _top_candidates(batch_v, k)
+        values = np.concatenate([best_v, batch_v[kept]])
+        index = np.concatenate([best_i, start * h * w + kept])
         order = np.lexsort((index, -values))[:k]  # by value, then by position
         best_v, best_i = values[order], index[order]
         if progress is not None:
@@ -283,6 +285,18 @@ def top_activations(network: Network, images: np.ndarray, layer_id: str, channel
     row, col = np.divmod(rest, w)
     return [TopUnit(float(v), int(i), int(r), int(c))
             for v, i, r, c in zip(best_v, image, row, col, strict=True)]
+
+
+def _top_candidates(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of ``values`` that can be among its ``k`` largest: those at least the k-th
+    largest (every tie of it included, so the order by position still decides), found by a
+    partition instead of sorting every value -- a batch of first-layer maps holds hundreds of
+    thousands of them, and sorting them all took most of a Top patches scan. All positions
+    when some value is not finite (a partition and a sort would place NaN differently)."""
+    if values.size <= k or not np.isfinite(values).all():
+        return np.arange(values.size)
+    kth = np.partition(values, values.size - k)[values.size - k]
+    return np.flatnonzero(values >= kth)
 
 
 def crop_field(image: np.ndarray, box: Box) -> np.ndarray:

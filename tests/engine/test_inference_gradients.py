@@ -160,6 +160,25 @@ def test_top_activations_are_the_brute_force_top_k() -> None:
     assert stopped == []
 
 
+@pytest.mark.parametrize("k", [1, 9, 40])
+def test_top_activations_with_many_ties_and_with_nan_are_still_the_brute_force_top_k(k):
+    """Most ReLU outputs are exactly 0 (ties, decided by position) and one image holds NaN:
+    the scan picks its candidates by a partition, and must agree with sorting every value."""
+    net = _network(tiny_classifier())
+    images = np.random.default_rng(9).normal(size=(21, 2, 6, 5))
+    net.layers["bn"].params["beta"][...] = -1.5  # most of r1 is 0
+    for bad in (None, 13):
+        if bad is not None:
+            images[bad, 0, 2, 2] = np.nan
+        maps = net.activations(images, ["r1"])["r1"][:, 1]
+        flat = maps.reshape(-1)
+        assert (flat == 0).sum() > 2 * k or k == 40
+        want = np.lexsort((np.arange(flat.size), -flat))[:k]
+        top = introspect.top_activations(net, images, "r1", 1, k=k, batch_size=4)
+        assert [(t.image, t.row, t.col) for t in top] == [
+            tuple(int(v) for v in np.unravel_index(i, maps.shape)) for i in want]
+
+
 def test_crop_field_fills_the_padding_with_zeros() -> None:
     from cnnstudio.core.receptive import Box
 
