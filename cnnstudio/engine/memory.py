@@ -110,23 +110,28 @@ def estimate_training_bytes(network: Network, batch_size: int) -> int:
     from its forward until its backward (:meth:`LayerImpl.kept_elements`: masks, normalised
     values, im2col matrices and their backward counterparts), and ``IN_FLIGHT`` times the
     largest activation for what is being computed. Counted once: the weights with their
-    gradients and two optimizer slots, and the buffers. Not counted: the dataset, and the
-    interpreter. Checked against what a step really allocates (tracemalloc) on the bench
-    networks: within 25%.
+    gradients and two optimizer slots, and the buffers; and for a step cut into parts
+    (:mod:`cnnstudio.engine.data_parallel`) one more set of gradients per extra part (each
+    part's replica has its own; the parts' activations add up to the batch's). Not counted:
+    the dataset, and the interpreter. Checked against what a step really allocates
+    (tracemalloc) on the bench networks: within 25%.
     """
+    from cnnstudio.engine.data_parallel import step_parts  # it imports the network module
+
     inputs = math.prod(network.input_shape)
     per_sample = 2 * inputs
     largest = inputs
-    params = 0
+    weights = buffers = 0
     for lid in network.order:
         impl = network.layers[lid]
         need_dx = any(src != network.input_id for src in network.inputs.get(lid, ()))
         per_sample += impl.kept_elements(need_dx)
         largest = max(largest, math.prod(impl.out_shape))
-        params += 4 * sum(p.size for p in impl.params.values()) + sum(
-            b.size for b in impl.buffers.values())
+        weights += sum(p.size for p in impl.params.values())
+        buffers += sum(b.size for b in impl.buffers.values())
     per_sample += IN_FLIGHT * largest
-    return (per_sample * batch_size + params) * network.dtype.itemsize
+    fixed = (4 + step_parts(network, batch_size) - 1) * weights + buffers
+    return (per_sample * batch_size + fixed) * network.dtype.itemsize
 
 
 def available_memory() -> int | None:

@@ -323,3 +323,17 @@ def test_without_memory_for_a_replica_the_step_runs_whole(two_parts, monkeypatch
     for key, g in _grads(whole).items():
         np.testing.assert_array_equal(_grads(parted)[key], g)
     assert parted not in dp._replicas or not dp._replicas[parted]
+
+
+def test_the_memory_estimate_counts_a_replicas_gradients(two_parts):
+    """A step in parts holds one more set of gradients (the replica's): the estimate that
+    refuses too-large batches counts them, and nothing else changes."""
+    from cnnstudio.engine.memory import estimate_training_bytes
+
+    net = Network(chain(*CONV_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(0))
+    parted = estimate_training_bytes(net, 16)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dp, "MIN_SAMPLES_PER_PART", 10**9)
+        whole = estimate_training_bytes(net, 16)
+    weights = sum(p.size for impl in net.layers.values() for p in impl.params.values())
+    assert parted - whole == weights * 4
