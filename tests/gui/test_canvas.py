@@ -420,3 +420,43 @@ def test_canvas_after_many_kinds_of_edit_matches_a_freshly_drawn_canvas(qtbot, s
         fresh = CanvasScene(document, selection)
         assert _drawn(scene) == _drawn(fresh)
     assert done > 40
+
+
+def test_a_block_pushed_aside_and_deselected_is_drawn_deselected(qtbot, settings):
+    """Seen in a real window: with a MaxPool selected, a Dense dropped onto it pushes it down
+    and is selected instead; the MaxPool kept its selection outline on screen (its cached
+    picture) even after clicking the empty canvas."""
+    from PySide6.QtCore import QPointF
+
+    from cnnstudio.core.graph import Graph
+    from cnnstudio.gui.document import Document
+    from cnnstudio.gui.main_window import MainWindow
+
+    graph = Graph("Untitled")
+    graph.add_layer("Input", position=(0.0, 0.0))
+    window = MainWindow(Document(graph), settings=settings)
+    qtbot.addWidget(window)
+    window.resize(1000, 650)
+    window.show()
+    qtbot.waitExposed(window)
+    view = window.canvas
+    view.drop_layer("Conv2D", QPointF(90, 130))
+    pool = view.drop_layer("MaxPool2D", QPointF(90, 230))
+    block = view.canvas_scene.blocks[pool]
+    view.centerOn(block)
+    qtbot.wait(10)
+
+    def outline_colour() -> str:
+        image = view.viewport().grab().toImage()
+        corner = view.mapFromScene(block.mapToScene(block.rect().topLeft()))
+        return image.pixelColor(corner.x() + 40, corner.y() - 2).name()
+
+    accent = view.canvas_scene.style.accent.name()
+    assert outline_colour() == accent  # selected, and drawn so
+    x, y = window.document.graph.positions[pool]
+    view.drop_layer("Dense", QPointF(x + 90, y + 30))
+    assert window.document.graph.positions[pool][1] > y  # pushed down to make room
+    window.selection.clear()
+    qtbot.wait(10)
+    assert not block.selected
+    assert outline_colour() != accent
