@@ -460,3 +460,62 @@ def test_a_block_pushed_aside_and_deselected_is_drawn_deselected(qtbot, settings
     qtbot.wait(10)
     assert not block.selected
     assert outline_colour() != accent
+
+
+def test_edits_that_move_blocks_redraw_the_whole_canvas_and_parameter_edits_do_not(
+        qtbot, settings, monkeypatch):
+    """Seen in a real window (X11): after undoing an Auto-Layout the blocks' old places stayed
+    on screen, more with each undo, as QGraphicsView's smart updates missed them. Blocks that
+    come, go or move now redraw the whole viewport; a parameter edit (the latency the bench
+    measures) keeps the smaller repaint. The ghosts themselves do not appear offscreen, so this
+    checks the full redraw is asked for."""
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.gui.document import Document
+    from cnnstudio.gui.main_window import MainWindow
+
+    graph = load_template("lenet5")
+    for i, layer in enumerate(graph):  # scattered: Auto-Layout moves every block
+        graph.positions[layer.id] = (float(i * 37 % 300), float(i * 91 % 500))
+    window = MainWindow(Document(graph), settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    viewport = window.canvas.viewport()
+    full: list[int] = []
+    real = viewport.update
+    monkeypatch.setattr(viewport, "update",
+                        lambda *args: (full.append(1) if not args else None, real(*args)))
+    document = window.document
+    document.set_param("c1", "filters", 8)
+    assert full == []
+    document.auto_layout()
+    assert full
+    full.clear()
+    document.undo_stack.undo()
+    assert full
+
+
+def test_the_hint_stays_at_the_top_of_the_canvas_when_the_view_scrolls(qtbot, settings):
+    """The overlays are children of the viewport, which QGraphicsView scrolls with its pixels:
+    seen in a real window, after Fit to Window the wiring hint sat mid-left on the canvas."""
+    from PySide6.QtCore import QPointF
+
+    from cnnstudio.core.graph import Graph
+    from cnnstudio.gui.document import Document
+    from cnnstudio.gui.main_window import MainWindow
+
+    graph = Graph("Untitled")
+    graph.add_layer("Input", position=(0.0, 0.0))
+    window = MainWindow(Document(graph), settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    view = window.canvas
+    hint = view._hint
+    assert hint.isVisible()
+    placed = hint.geometry()
+    view.centerOn(QPointF(400, 300))
+    view.fit_all()
+    qtbot.wait(10)
+    assert hint.geometry() == placed
+    assert hint.y() == 12 and abs(hint.x() * 2 + hint.width() - view.viewport().width()) <= 1

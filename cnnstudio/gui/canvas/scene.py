@@ -67,6 +67,7 @@ class CanvasScene(QGraphicsScene):
         self._placed: dict[str, tuple[float, float]] = {}
         self._order: list[tuple[str, str]] = []
         self._previewed: set[str] = set()
+        self.blocks_moved = False
         self._bounds = QRectF()
         self._others = 0  # items on the scene that are no block, edge or frame
         #: Layer id -> (its report, what else its view was made from, the view).
@@ -124,6 +125,8 @@ class CanvasScene(QGraphicsScene):
                                            tuple(problems.get(layer.id, ()))))
             self._place_block(item, graph.positions.get(layer.id, (0.0, 0.0)), swept, moved)
         self._previewed.clear()
+        # Whether this sync added, removed or moved a block (the view then draws all afresh).
+        self.blocks_moved = bool(moved)
         # One edge per pair of nodes drawn, keyed by the first layer edge it stands for.
         wanted: dict[tuple[str, str], tuple[str, str]] = {}
         node_inputs: dict[str, list[str]] = {node: [] for node in seen.nodes}

@@ -90,6 +90,12 @@ class CanvasView(QGraphicsView):
         if self._show_after_change:
             self._show_after_change = False
             self.show_model()
+        if self.canvas_scene.blocks_moved:
+            # Blocks that came, went or moved: the whole viewport is drawn afresh. Seen in a real
+            # window (X11): after undoing an Auto-Layout the old places of the blocks stayed on
+            # screen, and more with each undo; QGraphicsView's smart updates had missed them.
+            # A parameter edit moves nothing and keeps the smaller repaint.
+            self.viewport().update()
         self._view_moved()
         self._show_hint()
 
@@ -200,6 +206,15 @@ class CanvasView(QGraphicsView):
 
     def banner_text(self) -> str:
         return self._banner.text() if self._banner.isVisible() else ""
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt's name
+        """QGraphicsView scrolls by moving the viewport's pixels, and its child widgets with
+        them: the overlays go back to their places, and the viewport is drawn afresh. (Seen in
+        a real window: after undoing back to an empty model, whose view re-centred in the same
+        step, moved pixels of the removed blocks stayed on screen, and the hint sat mid-left.)"""
+        super().scrollContentsBy(dx, dy)
+        self._place_overlays()
+        self.viewport().update()
 
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
         super().resizeEvent(event)
