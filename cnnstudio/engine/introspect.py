@@ -15,8 +15,8 @@ gradient of that one unit with respect to the input (Luo et al. 2016).
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from cnnstudio.core.receptive import Box, Field
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.kernels import loss as loss_kernel
-from cnnstudio.engine.kernels._parallel import on_one_core, run_chunks, shares_cores
+from cnnstudio.engine.kernels._parallel import WORKERS, on_one_core, run_chunks, shares_cores
 from cnnstudio.engine.kernels.layout import flat_to_public
 from cnnstudio.engine.network import InferenceGradients, Network, softmax
 
@@ -59,22 +59,33 @@ def predict_logits(network: Network, x: np.ndarray, normalizer: Normalizer | Non
     starts = range(0, len(x), batch_size)
     if not starts:
         return np.zeros((0, *network.output_shape), dtype=network.dtype)
-    outputs: list[np.ndarray] = [np.empty(0)] * len(starts)
-    parted = len(starts) > 1 and shares_cores()
 
-    def run(i: int) -> None:
-        xb = x[starts[i]:starts[i] + batch_size]
+    def run(start: int) -> np.ndarray:
+        xb = x[start:start + batch_size]
         if normalizer is not None:
             xb = normalizer.apply(xb)
-        with on_one_core() if parted else nullcontext():
-            outputs[i] = flat_to_public(network.forward_logits(xb, training=False))
+        return flat_to_public(network.forward_logits(xb, training=False))
 
-    if parted:
-        run_chunks(run, len(starts))
-    else:
-        for i in range(len(starts)):
-            run(i)
-    return np.concatenate(outputs)
+    return np.concatenate(_over_cores(run, list(starts)))
+
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def _over_cores(run: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
+    """``[run(item) for item in items]``, the calls shared out over the cores when there are
+    several, each on one core (its operations not split again); results in the items' order."""
+    if len(items) < 2 or not shares_cores():
+        return [run(item) for item in items]
+    results: list[_Result] = [None] * len(items)  # type: ignore[list-item]
+
+    def one(i: int) -> None:
+        with on_one_core():
+            results[i] = run(items[i])
+
+    run_chunks(one, len(items))
+    return results
 
 
 def predict_proba(network: Network, x: np.ndarray, normalizer: Normalizer | None = None,
@@ -255,8 +266,8 @@ def top_activations(network: Network, images: np.ndarray, layer_id: str, channel
     """The ``k`` largest values of ``channel`` of a layer's maps over every position of every
     image ``[N, C, H, W]`` (inference mode), largest first (ties: earlier image, row, column).
 
-    ``stop()`` is asked between batches (returns what was found so far when it says so);
-    ``progress(done, total)`` is told after each batch."""
+    ``stop()`` is asked between batches, which run a batch per core at a time (returns what
+    was found so far when it says so); ``progress(done, total)`` is told after each batch."""
     shape = network.result.layers[layer_id].output_shape
     if shape is None or len(shape) != 3:
         raise NetworkError(f"layer {layer_id!r} has no feature maps")
@@ -266,21 +277,28 @@ def top_activations(network: Network, images: np.ndarray, layer_id: str, channel
     best_v = np.zeros(0)
     best_i = np.zeros(0, dtype=np.int64)  # flat index: image * h * w + row * w + col
     total = len(images)
-    for start in range(0, total, batch_size):
-        if stop is not None and stop():
-            break
+
+    def candidates(start: int) -> tuple[np.ndarray, np.ndarray]:
         xb = images[start:start + batch_size]
         if normalizer is not None:
             xb = normalizer.apply(xb)
         maps = network.activations(xb, [layer_id])[layer_id][:, channel]
         batch_v = maps.reshape(-1).astype(np.float64)
         kept = _top_candidates(batch_v, k)
-        values = np.concatenate([best_v, batch_v[kept]])
-        index = np.concatenate([best_i, start * h * w + kept])
-        order = np.lexsort((index, -values))[:k]  # by value, then by position
-        best_v, best_i = values[order], index[order]
-        if progress is not None:
-            progress(min(start + batch_size, total), total)
+        return batch_v[kept], start * h * w + kept
+
+    starts = list(range(0, total, batch_size))
+    for first in range(0, len(starts), WORKERS):  # a batch per core at a time
+        if stop is not None and stop():
+            break
+        group = starts[first:first + WORKERS]
+        for start, (batch_v, batch_i) in zip(group, _over_cores(candidates, group), strict=True):
+            values = np.concatenate([best_v, batch_v])
+            index = np.concatenate([best_i, batch_i])
+            order = np.lexsort((index, -values))[:k]  # by value, then by position
+            best_v, best_i = values[order], index[order]
+            if progress is not None:
+                progress(min(start + batch_size, total), total)
     image, rest = np.divmod(best_i, h * w)
     row, col = np.divmod(rest, w)
     return [TopUnit(float(v), int(i), int(r), int(c))

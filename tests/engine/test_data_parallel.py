@@ -8,6 +8,7 @@ the only difference left is the order of summation.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -337,3 +338,29 @@ def test_the_memory_estimate_counts_a_replicas_gradients(two_parts):
         whole = estimate_training_bytes(net, 16)
     weights = sum(p.size for impl in net.layers.values() for p in impl.params.values())
     assert parted - whole == weights * 4
+
+
+def test_top_patches_scanned_a_batch_per_core_are_those_of_one_batch_after_another(
+        two_parts, monkeypatch):
+    """The Top patches scan runs a batch per core at a time and merges them in order: the
+    patches, the progress reports and a stop between batches are those of a scan on one
+    core."""
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine import introspect
+
+    monkeypatch.setattr(introspect, "WORKERS", 2)
+    net = Network(load_template("lenet5"), np.random.default_rng(0))
+    images = np.random.default_rng(3).random((70, *net.input_shape), dtype=np.float32)
+    runs = []
+    for one_core in (False, True):
+        seen: list[tuple[int, int]] = []
+        with _parallel.on_one_core() if one_core else contextlib.nullcontext():
+            top = introspect.top_activations(net, images, "c1", 3, k=12, batch_size=16,
+                                             progress=lambda d, t, s=seen: s.append((d, t)))
+        runs.append((top, seen))
+    assert runs[0] == runs[1]
+    assert runs[0][1] == [(16, 70), (32, 70), (48, 70), (64, 70), (70, 70)]
+    asked = []
+    stopped = introspect.top_activations(net, images, "c1", 3, k=12, batch_size=16,
+                                         stop=lambda: len(asked) > 0 or asked.append(1))
+    assert len(stopped) == 12  # one round of two batches ran before the stop was seen
