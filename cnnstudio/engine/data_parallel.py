@@ -30,7 +30,7 @@ import numpy as np
 
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.introspect import softmax_cross_entropy
-from cnnstudio.engine.kernels._parallel import WORKERS, on_one_core, run_chunks, shares_cores
+from cnnstudio.engine.kernels._parallel import WORKERS, map_on_cores, shares_cores
 from cnnstudio.engine.kernels._parallel import split as split_range
 from cnnstudio.engine.network import Network
 
@@ -173,7 +173,6 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     if networks is None:
         return _part(network, xb, yb, 1.0)
     slices = split_range(len(xb), parts)
-    results: list[tuple[float, int]] = [(math.nan, 0)] * parts
     errors: list[BaseException] = []
     shared = _batch_statistics_layers(network)
     exchange = _Exchange(parts)
@@ -182,20 +181,19 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
         for lid in shared:
             net.layers[lid].part = part  # type: ignore[attr-defined]
 
-    def run(i: int) -> None:
+    def run(i: int) -> tuple[float, int]:
         s = slices[i]
         try:
-            with on_one_core():
-                results[i] = _part(networks[i], xb[s], yb[s], (s.stop - s.start) / len(xb),
-                                   bool(shared))
+            return _part(networks[i], xb[s], yb[s], (s.stop - s.start) / len(xb), bool(shared))
         except threading.BrokenBarrierError:
             pass  # another part failed: its error is the one to report
         except BaseException as error:
             errors.append(error)
             exchange.abort()
+        return math.nan, 0
 
     try:
-        run_chunks(run, parts)
+        results = map_on_cores(run, range(parts))
     finally:
         for net in networks:
             for lid in shared:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from cnnstudio.core.receptive import Box, Field
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.kernels import loss as loss_kernel
-from cnnstudio.engine.kernels._parallel import WORKERS, on_one_core, run_chunks, shares_cores
+from cnnstudio.engine.kernels._parallel import WORKERS, map_on_cores
 from cnnstudio.engine.kernels.layout import flat_to_public
 from cnnstudio.engine.network import InferenceGradients, Network, softmax
 
@@ -66,26 +65,7 @@ def predict_logits(network: Network, x: np.ndarray, normalizer: Normalizer | Non
             xb = normalizer.apply(xb)
         return flat_to_public(network.forward_logits(xb, training=False))
 
-    return np.concatenate(_over_cores(run, list(starts)))
-
-
-_Item = TypeVar("_Item")
-_Result = TypeVar("_Result")
-
-
-def _over_cores(run: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
-    """``[run(item) for item in items]``, the calls shared out over the cores when there are
-    several, each on one core (its operations not split again); results in the items' order."""
-    if len(items) < 2 or not shares_cores():
-        return [run(item) for item in items]
-    results: list[_Result] = [None] * len(items)  # type: ignore[list-item]
-
-    def one(i: int) -> None:
-        with on_one_core():
-            results[i] = run(items[i])
-
-    run_chunks(one, len(items))
-    return results
+    return np.concatenate(map_on_cores(run, list(starts)))
 
 
 def predict_proba(network: Network, x: np.ndarray, normalizer: Normalizer | None = None,
@@ -292,7 +272,7 @@ def top_activations(network: Network, images: np.ndarray, layer_id: str, channel
         if stop is not None and stop():
             break
         group = starts[first:first + WORKERS]
-        for start, (batch_v, batch_i) in zip(group, _over_cores(candidates, group), strict=True):
+        for start, (batch_v, batch_i) in zip(group, map_on_cores(candidates, group), strict=True):
             values = np.concatenate([best_v, batch_v])
             index = np.concatenate([best_i, batch_i])
             order = np.lexsort((index, -values))[:k]  # by value, then by position

@@ -293,8 +293,8 @@ def test_evaluation_batches_shared_out_over_the_cores_give_the_same_outputs(two_
     x = np.random.default_rng(1).standard_normal((300, *net.input_shape), dtype=np.float32)
     norm = Normalizer.fit(x[:50])
     counts = []
-    real = introspect.run_chunks
-    monkeypatch.setattr(introspect, "run_chunks",
+    real = _parallel.run_chunks
+    monkeypatch.setattr(_parallel, "run_chunks",
                         lambda work, count: (counts.append(count), real(work, count)))
     got = introspect.predict_logits(net, x, norm, batch_size=128)
     assert counts == [3]  # three batches, shared out

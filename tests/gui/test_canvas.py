@@ -422,10 +422,13 @@ def test_canvas_after_many_kinds_of_edit_matches_a_freshly_drawn_canvas(qtbot, s
     assert done > 40
 
 
-def test_a_block_pushed_aside_and_deselected_is_drawn_deselected(qtbot, settings):
+def test_a_block_pushed_aside_and_deselected_is_drawn_deselected(qtbot, settings,
+                                                                  monkeypatch):
     """Seen in a real window: with a MaxPool selected, a Dense dropped onto it pushes it down
     and is selected instead; the MaxPool kept its selection outline on screen (its cached
-    picture) even after clicking the empty canvas."""
+    picture) even after clicking the empty canvas. In the real window the whole-canvas redraw
+    after moved blocks (the next test) did not cure it; offscreen it does, so it is switched
+    off here to see the block's own redraw."""
     from PySide6.QtCore import QPointF
 
     from cnnstudio.core.graph import Graph
@@ -440,6 +443,8 @@ def test_a_block_pushed_aside_and_deselected_is_drawn_deselected(qtbot, settings
     window.show()
     qtbot.waitExposed(window)
     view = window.canvas
+    real_update = view.viewport().update
+    monkeypatch.setattr(view.viewport(), "update", lambda *a: real_update(*a) if a else None)
     view.drop_layer("Conv2D", QPointF(90, 130))
     pool = view.drop_layer("MaxPool2D", QPointF(90, 230))
     block = view.canvas_scene.blocks[pool]

@@ -24,11 +24,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["MIN_PARALLEL_ELEMENTS", "WORKERS", "on_one_core", "parallel_chunks", "run_chunks",
-           "shares_cores", "split"]
+__all__ = ["MIN_PARALLEL_ELEMENTS", "WORKERS", "map_on_cores", "on_one_core", "parallel_chunks",
+           "run_chunks", "shares_cores", "split"]
 
 #: Threads the kernels use: the cores this process may run on (the default thread count, as
 #: for BLAS and PyTorch).
@@ -139,3 +140,23 @@ def parallel_chunks(work: Callable[[slice], object], n: int, elements: int) -> N
         return
     slices: Sequence[slice] = split(n, WORKERS * _CHUNKS_PER_WORKER)
     run_chunks(lambda i: work(slices[i]), len(slices))
+
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def map_on_cores(run: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+    """``[run(item) for item in items]``, the calls shared out over the cores when there are
+    several, each on one core (its operations not split again, see :func:`on_one_core`);
+    results in the items' order. What evaluation batches and a training step's parts use."""
+    if len(items) < 2 or not shares_cores():
+        return [run(item) for item in items]
+    results: list[_Result] = [None] * len(items)  # type: ignore[list-item]
+
+    def one(i: int) -> None:
+        with on_one_core():
+            results[i] = run(items[i])
+
+    run_chunks(one, len(items))
+    return results

@@ -227,7 +227,8 @@ class BlockItem(QGraphicsItem):
             self.setZValue(BLOCK_Z + (0.5 if selected else 0.0))
             # A fresh cache, not update() alone: deselected in the same edit that pushed it
             # aside (a drop that makes room), a block kept drawing its cached selection
-            # outline (seen in a real window; the cause inside Qt's device cache is unknown).
+            # outline, even through a whole-canvas redraw (seen in a real window; the cause
+            # inside Qt's device cache is unknown).
             self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
             self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self.update()

@@ -209,12 +209,10 @@ class CanvasView(QGraphicsView):
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt's name
         """QGraphicsView scrolls by moving the viewport's pixels, and its child widgets with
-        them: the overlays go back to their places, and the viewport is drawn afresh. (Seen in
-        a real window: after undoing back to an empty model, whose view re-centred in the same
-        step, moved pixels of the removed blocks stayed on screen, and the hint sat mid-left.)"""
+        them: the overlays go back to their places (seen in a real window: after Fit to Window
+        the wiring hint sat mid-left on the canvas)."""
         super().scrollContentsBy(dx, dy)
         self._place_overlays()
-        self.viewport().update()
 
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
         super().resizeEvent(event)
