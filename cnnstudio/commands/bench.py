@@ -108,7 +108,7 @@ def _print_separate_processes(args: argparse.Namespace, with_torch: bool) -> Non
                 if mode == "train":
                     timings = time_rounds(runners, args.steps, args.warmup, batch)
                     print(_training_line(key, batch, timings, TRAIN_GOALS.get(key),
-                                         facts["engine"]["parts"]), flush=True)
+                                         facts["engine"]), flush=True)
                 else:
                     timings = time_rounds(runners, INFER_STEP_FACTOR * args.steps,
                                           INFER_STEP_FACTOR * args.warmup, batch)
@@ -130,8 +130,7 @@ def _print_same_process(args: argparse.Namespace) -> None:
                  for n in ("engine", "torch")}
         timings = time_interleaved({n: b[0] for n, b in built.items()}, args.steps, args.warmup,
                                    batch)
-        print(_training_line(key, batch, timings, None, built["engine"][1]["parts"]),
-              flush=True)
+        print(_training_line(key, batch, timings, None, built["engine"][1]), flush=True)
 
 
 #: How far the memory estimate may be from the measured peak, and the batches it is checked at.
@@ -155,14 +154,26 @@ def _print_memory() -> None:
                   flush=True)
 
 
-def _training_line(key: str, batch: int, timings: dict, goal: float | None, parts: int
-                   ) -> str:
-    """One network's training figures; ``parts``: how many parts the engine's step is cut
-    into, one per core (1: whole, its operations split over the cores instead)."""
+def step_cut(parts: int, helpers: int) -> str:
+    """How the engine's training step ran: whole (its operations split over the cores), or
+    in ``parts``, one per core, ``helpers`` of them in helper processes."""
+    if parts == 1:
+        return "whole"
+    if helpers == 0:
+        return f"{parts} parts on threads"
+    if helpers == 1:
+        return f"{parts} parts, 1 in a helper process"
+    return f"{parts} parts, {helpers} in helper processes"
+
+
+def _training_line(key: str, batch: int, timings: dict, goal: float | None,
+                   engine_facts: dict) -> str:
+    """One network's training figures, with how the engine's step was cut (what its
+    contender reported)."""
     engine = timings["engine"]
+    cut = step_cut(engine_facts["parts"], engine_facts.get("helpers", 0))
     line = (f"{key:10s} batch {batch}: engine {engine.images_per_s:7.0f} images/s "
-            f"({engine.seconds_per_step * 1000:6.1f} ms/step, "
-            f"{'whole' if parts == 1 else f'{parts} parts'})")
+            f"({engine.seconds_per_step * 1000:6.1f} ms/step, {cut})")
     if "torch" in timings:
         ref = timings["torch"]
         line += (f" | torch {ref.images_per_s:7.0f} images/s "

@@ -14,7 +14,9 @@ import platform
 import statistics
 import time
 import tracemalloc
+import weakref
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,7 @@ from cnnstudio.core.graph import Graph
 from cnnstudio.core.incremental import IncrementalValidator
 from cnnstudio.core.validator import validate
 from cnnstudio.engine.bench_process import Runner, timed_calls
+from cnnstudio.engine.data_parallel import helpers_ready, part_processes
 from cnnstudio.engine.kernels._blas import blas_controllable
 from cnnstudio.engine.kernels._parallel import WORKERS
 from cnnstudio.engine.memory import estimate_training_bytes
@@ -131,11 +134,24 @@ def random_batch(shape: tuple[int, ...], classes: int, batch: int, seed: int = 0
     return x, y
 
 
-def engine_step(network: Network, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
+def engine_step(network: Network, x: np.ndarray, y: np.ndarray, helpers: bool = True
+                ) -> Callable[[], object]:
     """One training step (forward, loss, backward, momentum update) of the engine on one batch,
-    as a callable for :func:`time_interleaved` or a bench worker."""
+    as a callable for :func:`time_interleaved` or a bench worker. With ``helpers``, the step
+    runs as in a training run, its parts in helper processes where a run's would be (see
+    :func:`~cnnstudio.engine.data_parallel.part_processes`); they are started and ready before
+    this returns, and end when the callable is dropped."""
     optimizer = make_optimizer(BENCH_OPTIMIZER)
-    return lambda: train_step(network, optimizer, x, y)
+
+    def step() -> object:
+        return train_step(network, optimizer, x, y)
+
+    if helpers:
+        session = ExitStack()
+        session.enter_context(part_processes(network))
+        weakref.finalize(step, session.close)
+        helpers_ready(network, len(x))
+    return step
 
 
 def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
@@ -146,7 +162,8 @@ def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
     batch 1 runs untraced first, so what the process allocates once (lazy imports, the kernel
     threads) is not counted."""
     warm = Network(graph, np.random.default_rng(seed))
-    engine_step(warm, *random_batch(warm.input_shape, warm.output_shape[0], 1, seed))()
+    engine_step(warm, *random_batch(warm.input_shape, warm.output_shape[0], 1, seed),
+                helpers=False)()
     del warm
     started = not tracemalloc.is_tracing()
     if started:
@@ -155,7 +172,7 @@ def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
         base = tracemalloc.get_traced_memory()[0]
         network = Network(graph, np.random.default_rng(seed))
         x, y = random_batch(network.input_shape, network.output_shape[0], batch, seed)
-        step = engine_step(network, x, y)
+        step = engine_step(network, x, y, helpers=False)  # what this process holds
         step()
         tracemalloc.reset_peak()
         step()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["BenchWorker", "BenchWorkerError", "Builder", "Runner", "one_line", "serve",
-           "timed_calls"]
+           "timed_calls", "worker_environment"]
 
 #: Builds a contender from its spec: ``(step callable, facts to report to the parent)``.
 Builder = Callable[[dict[str, Any]], tuple[Callable[[], object], dict[str, Any]]]
@@ -113,8 +113,13 @@ def serve_stdio(build: Builder) -> None:
     serve(build, sys.stdin, answers)
 
 
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
+def worker_environment() -> dict[str, str]:
+    """This process's environment, with this cnnstudio's package folder first on
+    ``PYTHONPATH``: a worker process (``python -m cnnstudio...``) imports the same code."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 class BenchWorker:
@@ -128,9 +133,7 @@ class BenchWorker:
         self.name = name
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_package_root(), env.get("PYTHONPATH", "")) if p)
+        env = worker_environment()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, env=env, text=True, encoding="utf-8", bufsize=1)

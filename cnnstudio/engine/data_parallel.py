@@ -24,17 +24,20 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from cnnstudio.engine.errors import NetworkError
 from cnnstudio.engine.introspect import softmax_cross_entropy
-from cnnstudio.engine.kernels._parallel import WORKERS, map_on_cores, shares_cores
+from cnnstudio.engine.kernels._parallel import WORKERS, map_on_cores, on_one_core, shares_cores
 from cnnstudio.engine.kernels._parallel import split as split_range
 from cnnstudio.engine.network import Network
+from cnnstudio.engine.part_process import PartProcess, PartProcessError, supported
 
-__all__ = ["forward_backward", "step_parts"]
+__all__ = ["forward_backward", "part_processes", "run_part", "step_parts"]
 
 #: Fewest samples in a part: fewer make each layer's fixed cost dominate.
 MIN_SAMPLES_PER_PART = 8
@@ -147,7 +150,7 @@ class _Part:
         return self.exchange.meet(self.index, self.rounds, values)
 
 
-def _part(network: Network, xb: np.ndarray, yb: np.ndarray, share: float,
+def run_part(network: Network, xb: np.ndarray, yb: np.ndarray, share: float,
           shares_statistics: bool = False) -> tuple[float, int]:
     """Forward, loss and (for a finite loss) backward of one part: ``(its mean loss, correct
     count)``; its loss gradient is scaled by ``share``, its fraction of the batch. A part that
@@ -171,10 +174,19 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     parts = step_parts(network, len(xb))
     networks = _networks_or_none(network, parts) if parts > 1 else None
     if networks is None:
-        return _part(network, xb, yb, 1.0)
+        return run_part(network, xb, yb, 1.0)
     slices = split_range(len(xb), parts)
-    errors: list[BaseException] = []
     shared = _batch_statistics_layers(network)
+    session = _sessions.get(network)
+    if session is not None and not shared:
+        processes = session.ready_processes(parts, max(s.stop - s.start for s in slices))
+        if processes is not None:
+            try:
+                return _forward_backward_in_processes(network, networks, processes, xb, yb,
+                                                      slices)
+            except PartProcessError as exc:
+                session.fail(exc)  # this step, and the run's next ones, run on threads
+    errors: list[BaseException] = []
     exchange = _Exchange(parts)
     for i, net in enumerate(networks):
         part = _Part(exchange, i)  # one per part: its layers meet the others' in turn
@@ -184,7 +196,7 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     def run(i: int) -> tuple[float, int]:
         s = slices[i]
         try:
-            return _part(networks[i], xb[s], yb[s], (s.stop - s.start) / len(xb), bool(shared))
+            return run_part(networks[i], xb[s], yb[s], (s.stop - s.start) / len(xb), bool(shared))
         except threading.BrokenBarrierError:
             pass  # another part failed: its error is the one to report
         except BaseException as error:
@@ -200,13 +212,130 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
                 net.layers[lid].part = None  # type: ignore[attr-defined]
     if errors:
         raise errors[0]
-    loss = sum(part_loss * (s.stop - s.start) for (part_loss, _), s in zip(results, slices,
-                                                                            strict=True)
-               ) / len(xb)
-    correct = sum(c for _, c in results)
+    loss, correct = _batch_figures(results, slices)
     if math.isfinite(loss):
         _sum_gradients(network, networks[1:])
     return loss, correct
+
+
+def _batch_figures(results: list[tuple[float, int]], slices: list[slice]) -> tuple[float, int]:
+    """The batch's mean loss and correct count from its parts' (weighted by their sizes)."""
+    samples = slices[-1].stop - slices[0].start
+    loss = sum(part_loss * (s.stop - s.start) for (part_loss, _), s in zip(results, slices,
+                                                                            strict=True)
+               ) / samples
+    return loss, sum(c for _, c in results)
+
+
+def _forward_backward_in_processes(network: Network, networks: list[Network],
+                                   processes: list[PartProcess], xb: np.ndarray,
+                                   yb: np.ndarray, slices: list[slice]
+                                   ) -> tuple[float, int]:
+    """:func:`forward_backward` with the first part on the calling thread and each other part
+    in a helper process. The helpers draw their dropout masks from the thread replicas'
+    generators (handed over and back each step), so a run gives the same numbers whether a
+    part ran on a thread or in a process, and a seeded run repeats whenever the helper became
+    ready."""
+    shares = [(s.stop - s.start) / len(xb) for s in slices]
+    started: list[PartProcess] = []
+    try:
+        for proc, replica, s, share in zip(processes, networks[1:], slices[1:], shares[1:],
+                                           strict=True):
+            proc.start(network, xb[s], yb[s], share, replica.rng)
+            started.append(proc)
+        with on_one_core():
+            first = run_part(network, xb[slices[0]], yb[slices[0]], shares[0])
+    finally:
+        # Every answer is read, even after a failure here: the pipes stay in step.
+        results = [proc.finish(replica.rng) for proc, replica in zip(started, networks[1:],
+                                                                   strict=False)]
+    loss, correct = _batch_figures([first, *results], slices)
+    if math.isfinite(loss):
+        for proc in processes:
+            proc.add_gradients(network)
+    return loss, correct
+
+
+class _Session:
+    """A training run's helper processes for one network (see :func:`part_processes`)."""
+
+    def __init__(self, network: Network) -> None:
+        self._network = weakref.ref(network)
+        self.processes: list[PartProcess] = []
+        #: Why the helpers were given up in this run (None: they were not).
+        self.failure: str | None = None
+
+    def ready_processes(self, parts: int, part_samples: int) -> list[PartProcess] | None:
+        """The helpers for a step of ``parts`` parts of up to ``part_samples`` samples, when
+        they are ready; otherwise None, starting them if they are not running yet."""
+        network = self._network()
+        if self.failure is not None or network is None:
+            return None
+        if len(self.processes) != parts - 1 or any(p.capacity < part_samples
+                                                    for p in self.processes):
+            self.close()
+            try:
+                for _ in range(parts - 1):
+                    self.processes.append(PartProcess(network, part_samples))
+            except (PartProcessError, OSError, MemoryError) as exc:
+                self.fail(exc)
+            return None
+        try:
+            if all([p.ready() for p in self.processes]):
+                return self.processes
+        except PartProcessError as exc:
+            self.fail(exc)
+        return None
+
+    def fail(self, error: BaseException) -> None:
+        """Give the helpers up for the rest of the run: its steps run on threads."""
+        self.failure = str(error) or type(error).__name__
+        self.close()
+
+    def close(self) -> None:
+        for proc in self.processes:
+            proc.close()
+        self.processes = []
+
+
+_sessions: weakref.WeakKeyDictionary[Network, _Session] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def part_processes(network: Network) -> Iterator[_Session | None]:
+    """Inside the block, the training steps of ``network`` whose parts do not share
+    BatchNorm statistics run their parts after the first in helper processes
+    (:mod:`cnnstudio.engine.part_process`), started in the background at the first such step
+    and ended when the block ends. What a whole training run wraps itself in; short work
+    (sanity checks, tests) keeps its parts on threads, as does a system without helpers
+    (the block then yields None). Nested blocks share the outer block's helpers."""
+    if not supported() or network in _sessions:
+        yield _sessions.get(network)
+        return
+    session = _sessions[network] = _Session(network)
+    try:
+        yield session
+    finally:
+        _sessions.pop(network, None)
+        session.close()
+
+
+def helpers_ready(network: Network, batch: int, wait: bool = True) -> bool:
+    """Whether steps of ``batch`` samples on ``network`` will run parts in helper processes
+    (inside :func:`part_processes`), starting the helpers if need be and, with ``wait``,
+    waiting until they are ready: what a benchmark does before it times steps."""
+    session = _sessions.get(network)
+    parts = step_parts(network, batch)
+    if session is None or parts < 2 or _batch_statistics_layers(network):
+        return False
+    samples = max(s.stop - s.start for s in split_range(batch, parts))
+    if session.ready_processes(parts, samples) is None and wait:
+        try:
+            for proc in session.processes:
+                proc.ready(wait=True)
+        except PartProcessError as exc:
+            session.fail(exc)
+    return session.ready_processes(parts, samples) is not None
 
 
 def _sum_gradients(network: Network, replicas: list[Network]) -> None:

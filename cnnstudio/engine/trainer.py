@@ -30,7 +30,7 @@ import numpy as np
 
 from cnnstudio.engine.alerts import AlertMonitor
 from cnnstudio.engine.control import TrainingControl
-from cnnstudio.engine.data_parallel import forward_backward
+from cnnstudio.engine.data_parallel import forward_backward, part_processes
 from cnnstudio.engine.datasets.base import Dataset, split_validation
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import TrainingError
@@ -171,7 +171,13 @@ class Trainer:
         return (*train_step(self.network, self.optimizer, xb, yb), None)
 
     def run(self) -> Iterator[Progress]:
-        """Train until the configured epochs are done, stopped, or failed."""
+        """Train until the configured epochs are done, stopped, or failed. The run's steps
+        may run parts in helper processes (:func:`~cnnstudio.engine.data_parallel.
+        part_processes`), which end with the run."""
+        with part_processes(self.network):
+            yield from self._run()
+
+    def _run(self) -> Iterator[Progress]:
         cfg = self.config
         control = self.control
         bpe = self.batches_per_epoch

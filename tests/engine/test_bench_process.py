@@ -83,22 +83,36 @@ def test_engine_worker_process_builds_and_runs_a_contender():
 
 
 def test_the_engine_training_contender_says_how_its_step_is_cut(capsys):
-    """The bench line shows whether the engine's step ran whole or in parts (one per core):
-    the worker reports what the engine decides for that network and batch on this machine."""
+    """The bench line shows whether the engine's step ran whole or in parts (one per core),
+    and how many parts ran in helper processes: the worker reports what the engine decides for
+    that network and batch on this machine (LeNet-5 has no BatchNorm, so a step in parts has
+    its helpers ready before it is timed)."""
     import numpy as np
 
+    from cnnstudio.commands.bench import step_cut
     from cnnstudio.core.templates import load_template
     from cnnstudio.engine.data_parallel import step_parts
     from cnnstudio.engine.network import Network
+    from cnnstudio.engine.part_process import supported
 
     expected = step_parts(Network(load_template("lenet5"), np.random.default_rng(0)), 64)
+    helpers = expected - 1 if supported() else 0
     with BenchWorker("engine", WORKER_MODULE) as worker:
         facts = worker.setup(contender_spec("engine", "lenet5", 64, "train"))
-    assert facts["parts"] == expected
+    assert (facts["parts"], facts["helpers"]) == (expected, helpers)
     assert main(["bench", "--steps", "1", "--warmup", "0", "--no-torch", "--no-gui"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines()
                 if line.startswith("lenet5     batch 64: engine"))
-    assert line.endswith("ms/step, " + ("whole)" if expected == 1 else f"{expected} parts)"))
+    assert line.endswith(f"ms/step, {step_cut(expected, helpers)})")
+
+
+def test_the_step_cut_reads_as_a_user_would_say_it():
+    from cnnstudio.commands.bench import step_cut
+
+    assert step_cut(1, 0) == "whole"
+    assert step_cut(2, 0) == "2 parts on threads"
+    assert step_cut(2, 1) == "2 parts, 1 in a helper process"
+    assert step_cut(4, 3) == "4 parts, 3 in helper processes"
 
 
 def test_a_failing_worker_request_names_the_worker_in_one_line():

@@ -1,0 +1,347 @@
+"""A part of a training step run in a helper process of its own, beside the calling thread's.
+
+Why: a step cut into parts by samples (:mod:`cnnstudio.engine.data_parallel`) runs its parts on
+threads of one process, and a small network's step is mostly short NumPy calls with Python in
+between: the two threads take turns holding the GIL, so two LeNet-5 parts of 32 samples took
+7.8-9.2 ms side by side against about 5 ms each alone. Two processes do not share a GIL: the
+same two parts, each in a process of its own, took 4.7-5.1 ms side by side (measured here,
+alternating). A big network's parts are long NumPy calls that release the GIL anyway
+(cifar_vgg's took as long in two processes as on two threads), so this only pays for small
+networks.
+
+How: the helper is ``python -m cnnstudio.engine.part_process``, asked over its pipes, one JSON
+line per request and per answer. The arrays cross through one file mapped by both processes
+(in ``/dev/shm`` where it exists, deleted as soon as both have it mapped): the weights and
+buffers the parent copies in before each step, the part's samples and labels, and the
+gradients the helper copies out after it. The helper's network is built from the same graph
+and its weights *are* the mapped arrays, so it computes exactly what a thread's replica would:
+the same split, the same kernels on one core, and the dropout masks of the thread replica it
+stands in for (the replica's generator state goes over with each part and comes back), so a
+seeded run gives the same numbers whichever way each step ran (a test pins it to the bit).
+
+A helper is asked for explicitly, for a whole training run (:func:`cnnstudio.engine.
+data_parallel.part_processes`): starting one costs a Python start-up (a few tenths of a second,
+on the core the other part would use), which a short run such as a sanity check would not earn
+back. Until the helper says it is ready, steps run on threads as before; a helper that fails or
+dies is dropped and the step runs again on threads, so it can only cost speed, never a result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import select
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = ["PartProcess", "PartProcessError", "supported"]
+
+#: The module the helper process runs.
+MODULE = "cnnstudio.engine.part_process"
+#: Byte alignment of every array in the mapped file (a cache line).
+_ALIGN = 64
+
+
+class PartProcessError(RuntimeError):
+    """The helper failed, died or could not be started: the step runs on threads instead."""
+
+
+def supported() -> bool:
+    """Whether helper processes can be used here: a POSIX system, where a mapped file may be
+    deleted while both processes keep it mapped."""
+    return os.name == "posix"
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One array in the mapped file."""
+
+    key: str          # "p:<layer>:<name>", "b:<layer>:<name>", "g:<layer>:<name>", "x", "y"
+    shape: tuple[int, ...]
+    dtype: str
+    offset: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+def _layout(network: Any, capacity: int) -> tuple[list[_Slot], int]:
+    """Where each array lies in the mapped file, and the file's size: every weight, its
+    gradient and every buffer of ``network``, then room for ``capacity`` samples and labels."""
+    slots: list[_Slot] = []
+    offset = 0
+
+    def add(key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        nonlocal offset
+        slot = _Slot(key, tuple(int(s) for s in shape), np.dtype(dtype).str, offset)
+        slots.append(slot)
+        offset += -(-slot.nbytes // _ALIGN) * _ALIGN
+
+    for lid in network.order:
+        impl = network.layers[lid]
+        for name, value in impl.params.items():
+            add(f"p:{lid}:{name}", value.shape, value.dtype)
+            add(f"g:{lid}:{name}", value.shape, value.dtype)
+        for name, value in impl.buffers.items():
+            add(f"b:{lid}:{name}", value.shape, value.dtype)
+    add("x", (capacity, *network.input_shape), network.dtype)
+    add("y", (capacity,), np.dtype(np.int64))
+    return slots, max(offset, _ALIGN)
+
+
+def _views(memory: mmap.mmap, slots: list[_Slot]) -> dict[str, np.ndarray]:
+    return {s.key: np.frombuffer(memory, dtype=s.dtype, count=int(np.prod(s.shape)),
+                                 offset=s.offset).reshape(s.shape) for s in slots}
+
+
+def _shared_folder() -> str | None:
+    """RAM-backed ``/dev/shm`` where it exists (Linux), else the temporary folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
+def _environment() -> dict[str, str]:
+    """The helper imports this very cnnstudio, and its BLAS runs on one thread: the part is
+    one core's work (as :func:`~cnnstudio.engine.kernels._parallel.on_one_core` makes it for a
+    thread)."""
+    from cnnstudio.engine.bench_process import worker_environment
+    env = worker_environment()
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
+class PartProcess:
+    """One helper process and the file it shares with this one, for one network's parts of at
+    most ``capacity`` samples. :meth:`start` a part, run this process's own, then
+    :meth:`finish` it; :meth:`close` when the run ends."""
+
+    def __init__(self, network: Any, capacity: int) -> None:
+        from cnnstudio.core.modelfile import to_document
+
+        self.capacity = capacity
+        #: Parts this helper has run (what the tests and the bench check).
+        self.parts_run = 0
+        self._slots, size = _layout(network, capacity)
+        fd, path = tempfile.mkstemp(prefix="cnnstudio-part-", dir=_shared_folder())
+        try:
+            os.ftruncate(fd, size)
+            self._memory = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self._path: str | None = path
+        self._arrays = _views(self._memory, self._slots)
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=self._stderr, env=_environment())
+        except OSError as exc:
+            self._remove_file()
+            raise PartProcessError(f"could not start a helper process: {exc}") from None
+        self._buffer = b""
+        self._ready = False
+        self._frozen: frozenset[str] | None = None
+        self._send({"graph": to_document(network.graph), "dtype": network.dtype.str,
+                    "path": path, "size": size,
+                    "slots": [[s.key, list(s.shape), s.dtype, s.offset] for s in self._slots]})
+
+    # -- the pipe ---------------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:
+            raise self._died() from None
+
+    def _answer(self, wait: bool) -> dict[str, Any] | None:
+        """The next answer line, or None when ``wait`` is false and none has come yet."""
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            if not wait and not select.select([fd], [], [], 0)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise self._died()
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            raise PartProcessError(f"the helper process answered nonsense: "
+                                   f"{line[:80]!r}") from None
+        if not answer.get("ok"):
+            raise PartProcessError(f"the helper process failed: {answer.get('error')}")
+        return answer
+
+    def _died(self) -> PartProcessError:
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        self._stderr.seek(0)
+        lines = [ln.strip() for ln in self._stderr.read().splitlines() if ln.strip()]
+        status = "stopped answering" if code is None else f"exited with code {code}"
+        return PartProcessError(f"the helper process {status}"
+                                + (f": {lines[-1]}" if lines else ""))
+
+    # -- the steps --------------------------------------------------------------------------
+    def ready(self, wait: bool = False) -> bool:
+        """Whether the helper has built its network and mapped the file (``wait``: until it
+        has). The file is deleted then: both processes keep it mapped, and nothing is left
+        behind if either dies."""
+        if not self._ready and self._answer(wait) is not None:
+            self._ready = True
+            self._remove_file()
+        return self._ready
+
+    def start(self, network: Any, x: np.ndarray, y: np.ndarray, share: float,
+              rng: np.random.Generator) -> None:
+        """Hand the helper a part: ``network``'s current weights and buffers, the samples
+        ``x`` and labels ``y``, the part's ``share`` of the batch, and the state of ``rng``,
+        the generator its dropout masks are to come from."""
+        n = len(x)
+        if n > self.capacity:
+            raise PartProcessError(f"a part of {n} samples does not fit in {self.capacity}")
+        arrays = self._arrays
+        for lid in network.order:
+            impl = network.layers[lid]
+            for name, value in impl.params.items():
+                np.copyto(arrays[f"p:{lid}:{name}"], value)
+            for name, value in impl.buffers.items():
+                np.copyto(arrays[f"b:{lid}:{name}"], value)
+        np.copyto(arrays["x"][:n], x, casting="unsafe")
+        np.copyto(arrays["y"][:n], y, casting="unsafe")
+        message: dict[str, Any] = {"n": n, "share": share, "rng": rng.bit_generator.state}
+        frozen = frozenset(network.frozen)
+        if frozen != self._frozen:
+            message["frozen"] = sorted(frozen)
+            self._frozen = frozen
+        self._send(message)
+
+    def finish(self, rng: np.random.Generator) -> tuple[float, int]:
+        """Wait for the part handed over by :meth:`start`: ``(its mean loss, correct count)``;
+        its gradients are then in :meth:`add_gradients`'s reach, and ``rng`` is where the
+        helper's generator left off."""
+        answer = self._answer(wait=True)
+        assert answer is not None
+        rng.bit_generator.state = answer["rng"]
+        self.parts_run += 1
+        return float(answer["loss"]), int(answer["correct"])
+
+    def add_gradients(self, network: Any) -> None:
+        """Add the part's gradients to ``network``'s, for the layers the optimizer updates."""
+        arrays = self._arrays
+        for lid in network.order:
+            if lid in network.frozen:
+                continue
+            for name, grad in network.layers[lid].grads.items():
+                grad += arrays[f"g:{lid}:{name}"]
+
+    def close(self) -> None:
+        """End the helper (it exits at the end of its input) and release the file."""
+        try:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._stderr.close()
+        self._remove_file()
+        self._arrays = {}
+        try:
+            self._memory.close()
+        except BufferError:
+            pass  # a view is still referenced somewhere; the mapping goes with it
+
+    def _remove_file(self) -> None:
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+            self._path = None
+
+
+# -- the helper's side ------------------------------------------------------------------------
+def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """The helper's loop: build the network over the mapped file, then run each part asked
+    for until the end of input."""
+    from cnnstudio.core.modelfile import from_document
+    from cnnstudio.engine.data_parallel import run_part
+    from cnnstudio.engine.kernels._parallel import on_one_core
+    from cnnstudio.engine.network import Network
+
+    def answer(message: dict[str, Any]) -> None:
+        answers.write(json.dumps(message).encode() + b"\n")
+        answers.flush()
+
+    setup = json.loads(requests.readline())
+    try:
+        fd = os.open(setup["path"], os.O_RDWR)
+        try:
+            memory = mmap.mmap(fd, setup["size"])
+        finally:
+            os.close(fd)
+        slots = [_Slot(k, tuple(shape), dtype, offset) for k, shape, dtype, offset
+                 in setup["slots"]]
+        arrays = _views(memory, slots)
+        net = Network(from_document(setup["graph"]), np.random.default_rng(0),
+                      np.dtype(setup["dtype"]))
+        for lid in net.order:
+            impl = net.layers[lid]
+            for name in impl.params:
+                impl.params[name] = arrays[f"p:{lid}:{name}"]
+            for name in impl.buffers:
+                impl.buffers[name] = arrays[f"b:{lid}:{name}"]
+    except Exception as exc:  # reported to the parent, which then runs its parts on threads
+        answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        return
+    answer({"ok": True})
+    for line in requests:
+        try:
+            message = json.loads(line)
+            if "frozen" in message:
+                net.frozen = set(message["frozen"])
+            net.rng.bit_generator.state = message["rng"]
+            n = int(message["n"])
+            with on_one_core():
+                loss, correct = run_part(net, arrays["x"][:n], arrays["y"][:n],
+                                         float(message["share"]))
+            if math.isfinite(loss):
+                for lid in net.order:
+                    if lid in net.frozen:
+                        continue
+                    for name, grad in net.layers[lid].grads.items():
+                        np.copyto(arrays[f"g:{lid}:{name}"], grad)
+            answer({"ok": True, "loss": loss, "correct": correct,
+                    "rng": net.rng.bit_generator.state})
+        except Exception as exc:  # the parent runs this step again on threads
+            answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def main() -> None:
+    """Serve on stdin/stdout; anything a library prints goes to stderr instead."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    main()

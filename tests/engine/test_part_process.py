@@ -1,0 +1,243 @@
+"""Parts of a training step in helper processes give exactly what parts on threads give.
+
+Inside :func:`~cnnstudio.engine.data_parallel.part_processes` (what every training run wraps
+itself in) a step of a network without BatchNorm that trains runs its second part in a helper
+process. These tests force two parts on any machine, wait until the helper is ready, and hold
+the helper's steps to the threads' to the bit: the same split, kernels and dropout masks. They
+also end helpers that die or fail, and check that nothing is left running or on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+from cnnstudio.engine import data_parallel as dp
+from cnnstudio.engine import part_process as pp
+from cnnstudio.engine.kernels import _parallel
+from cnnstudio.engine.network import Network
+from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
+from cnnstudio.engine.trainer import train_step
+from tests.engine._netbuild import branching_graph, chain
+
+pytestmark = pytest.mark.skipif(not pp.supported(), reason="helper processes need POSIX")
+
+DROPOUT_CHAIN = (("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}), ("ReLU", {}),
+                 ("MaxPool2D", {"pool_size": 2}), ("SpatialDropout2D", {"rate": 0.3}),
+                 ("Conv2D", {"filters": 5, "kernel_size": 2}), ("ReLU", {}),
+                 ("Flatten", {}), ("Dropout", {"rate": 0.5}), ("Dense", {"units": 7}),
+                 ("ReLU", {}), ("Dense", {"units": 3}))
+
+
+@pytest.fixture
+def two_parts(monkeypatch):
+    """Steps of at least two samples are cut into two parts, on any machine."""
+    monkeypatch.setattr(_parallel, "WORKERS", 2)
+    monkeypatch.setattr(dp, "WORKERS", 2)
+    monkeypatch.setattr(dp, "MIN_SAMPLES_PER_PART", 1)
+    monkeypatch.setattr(dp, "MIN_MACS_PER_PART", 0)
+
+
+def _batches(net, n, count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((n, *net.input_shape)).astype(net.dtype),
+             rng.integers(0, net.output_shape[0], n)) for _ in range(count)]
+
+
+def _train(net, batches, helpers: bool, frozen=()):
+    """Momentum SGD over ``batches``; with ``helpers``, inside a run's helper block, the
+    helper ready before the first step. Returns the losses and the helper's part count."""
+    net.set_frozen(frozen)
+    optimizer = make_optimizer(OptimizerConfig("sgd", 0.05, momentum=0.9))
+    losses = []
+    with (dp.part_processes(net) if helpers else contextlib.nullcontext()) as session:
+        if helpers:
+            assert dp.helpers_ready(net, len(batches[0][0]))
+            processes = list(session.processes)
+        for x, y in batches:
+            losses.append(train_step(net, optimizer, x, y))
+        if helpers:
+            assert session.failure is None
+            parts = sum(p.parts_run for p in processes)
+    return losses, (parts if helpers else 0)
+
+
+def _weights(net):
+    return {(lid, name): p.copy() for lid, impl in net.layers.items()
+            for name, p in impl.params.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_helper_process_trains_exactly_as_a_thread_part(two_parts, dtype):
+    """Several steps with dropout and a frozen layer: the same losses, counts and weights to
+    the bit, every step's second part run by the helper, the frozen layer untouched."""
+    graph = chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8))
+    nets = [Network(graph, np.random.default_rng(5), dtype) for _ in range(2)]
+    batches = _batches(nets[0], 10, 4)
+    frozen = "l4_conv2d"
+    start = nets[0].layers[frozen].params["weight"].copy()
+    on_threads, _ = _train(nets[0], batches, helpers=False, frozen=[frozen])
+    in_helper, helper_parts = _train(nets[1], batches, helpers=True, frozen=[frozen])
+    assert helper_parts == len(batches)
+    assert in_helper == on_threads
+    a, b = _weights(nets[0]), _weights(nets[1])
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=str(key))
+    np.testing.assert_array_equal(nets[1].layers[frozen].params["weight"], start)
+
+
+def test_helper_steps_match_the_whole_batch_step(two_parts):
+    """The helper's part and this process's add up to the whole batch's gradient."""
+    graph = chain(*DROPOUT_CHAIN[:3], *DROPOUT_CHAIN[4:7], *DROPOUT_CHAIN[8:],
+                  input_shape=(2, 8, 8))
+    parted, whole = (Network(graph, np.random.default_rng(2), np.float64) for _ in range(2))
+    (x, y), = _batches(parted, 9, 1)
+    with dp.part_processes(parted):
+        assert dp.helpers_ready(parted, len(x))
+        loss, correct = dp.forward_backward(parted, x, y)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dp, "MIN_SAMPLES_PER_PART", 10**9)
+        loss_w, correct_w = dp.forward_backward(whole, x, y)
+    assert loss == pytest.approx(loss_w, rel=1e-12) and correct == correct_w
+    for lid, name, _, grad in whole.trainable_params():
+        np.testing.assert_allclose(parted.layers[lid].grads[name], grad, rtol=1e-10,
+                                   atol=1e-13)
+
+
+def test_the_helper_sees_weights_that_were_replaced_between_steps(two_parts):
+    """A load or reset between steps reaches the helper: it computes with the new weights."""
+    graph = chain(*DROPOUT_CHAIN[:3], *DROPOUT_CHAIN[4:7], *DROPOUT_CHAIN[8:],
+                  input_shape=(2, 8, 8))
+    parted, whole = (Network(graph, np.random.default_rng(2), np.float64) for _ in range(2))
+    other = Network(graph, np.random.default_rng(9), np.float64)
+    (x, y), = _batches(parted, 8, 1)
+    with dp.part_processes(parted) as session:
+        assert dp.helpers_ready(parted, len(x))
+        dp.forward_backward(parted, x, y)
+        parted.load_state_dict(other.state_dict())
+        whole.load_state_dict(other.state_dict())
+        dp.forward_backward(parted, x, y)
+        assert session.processes[0].parts_run == 2
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dp, "MIN_SAMPLES_PER_PART", 10**9)
+        dp.forward_backward(whole, x, y)
+    for lid, name, _, grad in whole.trainable_params():
+        np.testing.assert_allclose(parted.layers[lid].grads[name], grad, rtol=1e-10,
+                                   atol=1e-13)
+
+
+def test_a_helper_that_dies_costs_speed_not_the_step(two_parts):
+    """The helper killed between steps: the next step runs on threads with the right result,
+    the run goes on without a helper, and the failure is recorded."""
+    graph = chain(*DROPOUT_CHAIN[:3], *DROPOUT_CHAIN[4:7], *DROPOUT_CHAIN[8:],
+                  input_shape=(2, 8, 8))
+    parted, reference = (Network(graph, np.random.default_rng(4)) for _ in range(2))
+    batches = _batches(parted, 8, 3)
+    on_threads, _ = _train(reference, batches, helpers=False)
+    optimizer = make_optimizer(OptimizerConfig("sgd", 0.05, momentum=0.9))
+    with dp.part_processes(parted) as session:
+        assert dp.helpers_ready(parted, 8)
+        helper = session.processes[0]
+        losses = [train_step(parted, optimizer, *batches[0])]
+        helper._proc.kill()
+        helper._proc.wait()
+        losses += [train_step(parted, optimizer, x, y) for x, y in batches[1:]]
+        assert session.failure is not None and "exited" in session.failure
+        assert session.processes == []
+    assert losses == on_threads
+    for key, value in _weights(reference).items():
+        np.testing.assert_array_equal(parted.layers[key[0]].params[key[1]], value)
+
+
+def test_a_helper_whose_part_fails_hands_the_step_back(two_parts):
+    """A part the helper cannot run (here: a label out of range, which the loss rejects) is
+    run again on threads, where the caller gets the engine's own error."""
+    graph = chain(*DROPOUT_CHAIN[:3], *DROPOUT_CHAIN[4:7], *DROPOUT_CHAIN[8:],
+                  input_shape=(2, 8, 8))
+    net = Network(graph, np.random.default_rng(4))
+    (x, y), = _batches(net, 8, 1)
+    y = y.copy()
+    y[-1] = 99  # in the helper's half
+    with dp.part_processes(net) as session:
+        assert dp.helpers_ready(net, 8)
+        with pytest.raises(ValueError, match="labels must be in"):
+            dp.forward_backward(net, x, y)
+        assert session.failure is not None and "helper process failed" in session.failure
+
+
+def test_a_bigger_batch_restarts_the_helper_with_room_for_it(two_parts):
+    graph = chain(*DROPOUT_CHAIN[:3], *DROPOUT_CHAIN[4:7], *DROPOUT_CHAIN[8:],
+                  input_shape=(2, 8, 8))
+    net = Network(graph, np.random.default_rng(4))
+    with dp.part_processes(net) as session:
+        assert dp.helpers_ready(net, 8)
+        first = session.processes[0]
+        assert dp.helpers_ready(net, 20)
+        assert session.processes[0] is not first and session.processes[0].capacity >= 10
+        assert first._proc.poll() is not None  # the old one has ended
+        (x, y), = _batches(net, 20, 1)
+        dp.forward_backward(net, x, y)
+        assert session.processes[0].parts_run == 1
+
+
+def test_batchnorm_that_trains_keeps_its_parts_on_threads(two_parts):
+    """Parts that share batch statistics meet at every BatchNorm: no helper is started."""
+    net = Network(branching_graph(), np.random.default_rng(1))
+    with dp.part_processes(net) as session:
+        assert not dp.helpers_ready(net, 8)
+        (x, y), = _batches(net, 8, 1)
+        dp.forward_backward(net, x, y)
+        assert session.processes == []
+
+
+def test_the_helper_ends_with_the_run_and_leaves_no_file(two_parts, tmp_path, monkeypatch):
+    monkeypatch.setattr(pp, "_shared_folder", lambda: str(tmp_path))
+    net = Network(chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(4))
+    with dp.part_processes(net) as session:
+        assert dp.helpers_ready(net, 8)
+        helper = session.processes[0]
+        assert list(tmp_path.iterdir()) == []  # deleted once both sides had it mapped
+        assert helper._proc.poll() is None
+    assert helper._proc.poll() == 0
+    assert net not in dp._sessions
+
+
+def test_a_training_run_uses_a_helper_and_ends_it(two_parts, monkeypatch):
+    """:meth:`Trainer.run` (the window's and the CLI's training) runs inside a helper block;
+    the helper it started has ended when the run is over."""
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine.datasets import load_dataset
+    from cnnstudio.engine.progress import BatchProgress, Finished
+    from cnnstudio.engine.trainer import TrainConfig, Trainer
+
+    started: list[pp.PartProcess] = []
+    real = pp.PartProcess.__init__
+
+    def recording(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        started.append(self)
+
+    monkeypatch.setattr(pp.PartProcess, "__init__", recording)
+    net = Network(load_template("digits_tiny"), np.random.default_rng(0))
+    trainer = Trainer(net, load_dataset("digits", rng=np.random.default_rng(0)),
+                      TrainConfig(epochs=1, batch_size=32, health_every=0))
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if isinstance(event, BatchProgress) and event.batch == 2:
+            assert net in dp._sessions and len(started) == 1  # started by the first step
+            started[0].ready(wait=True)
+    assert isinstance(events[-1], Finished)
+    assert started[0].parts_run > 0
+    assert started[0]._proc.poll() is not None
+    assert net not in dp._sessions
+
+
+def test_helpers_are_not_started_outside_a_run(two_parts):
+    """Short work (a sanity check, a single step) keeps its parts on threads."""
+    net = Network(chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(4))
+    (x, y), = _batches(net, 8, 1)
+    dp.forward_backward(net, x, y)
+    assert net not in dp._sessions
