@@ -155,8 +155,10 @@ def engine_step(network: Network, x: np.ndarray, y: np.ndarray, helpers: bool = 
 
 
 def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
-    """``(estimated, measured)`` bytes of a training step of ``batch`` random samples: the
-    estimate that refuses too-large batches, and the peak traced memory of a steady (the second)
+    """``(estimated, measured)`` bytes of a training step of ``batch`` random samples in this
+    process, its parts on threads: the estimate that refuses too-large batches (without what
+    helper processes add, which this process cannot trace), and the peak traced memory of a
+    steady (the second)
     step, counting everything allocated since before the network was built -- its weights,
     the batch, the optimizer's state, what the layers keep and what is in flight. One step at
     batch 1 runs untraced first, so what the process allocates once (lazy imports, the kernel
@@ -180,7 +182,7 @@ def training_memory(graph: Graph, batch: int, seed: int = 0) -> tuple[int, int]:
     finally:
         if started:
             tracemalloc.stop()
-    return estimate_training_bytes(network, batch), peak
+    return estimate_training_bytes(network, batch, helpers=False), peak
 
 
 def time_rounds(runners: dict[str, Runner], steps: int, warmup: int, batch: int,

@@ -37,7 +37,8 @@ from cnnstudio.engine.kernels._parallel import split as split_range
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.part_process import PartProcess, PartProcessError, supported
 
-__all__ = ["forward_backward", "part_processes", "run_part", "step_parts"]
+__all__ = ["forward_backward", "helper_parts", "helpers_ready", "part_processes", "run_part",
+           "step_parts"]
 
 #: Fewest samples in a part: fewer make each layer's fixed cost dominate.
 MIN_SAMPLES_PER_PART = 8
@@ -320,14 +321,24 @@ def part_processes(network: Network) -> Iterator[_Session | None]:
         session.close()
 
 
+def helper_parts(network: Network, batch: int) -> int:
+    """How many parts of a step of ``batch`` samples run in helper processes during a
+    training run (:func:`part_processes`): all but the first, unless the step stays whole, its
+    parts share BatchNorm statistics, or the system has no helpers."""
+    parts = step_parts(network, batch)
+    if parts < 2 or not supported() or _batch_statistics_layers(network):
+        return 0
+    return parts - 1
+
+
 def helpers_ready(network: Network, batch: int, wait: bool = True) -> bool:
     """Whether steps of ``batch`` samples on ``network`` will run parts in helper processes
     (inside :func:`part_processes`), starting the helpers if need be and, with ``wait``,
     waiting until they are ready: what a benchmark does before it times steps."""
     session = _sessions.get(network)
-    parts = step_parts(network, batch)
-    if session is None or parts < 2 or _batch_statistics_layers(network):
+    if session is None or not helper_parts(network, batch):
         return False
+    parts = step_parts(network, batch)
     samples = max(s.stop - s.start for s in split_range(batch, parts))
     if session.ready_processes(parts, samples) is None and wait:
         try:

@@ -102,7 +102,7 @@ def training_refusal(result: ValidationResult, batch_size: int, itemsize: int = 
 IN_FLIGHT = 3
 
 
-def estimate_training_bytes(network: Network, batch_size: int) -> int:
+def estimate_training_bytes(network: Network, batch_size: int, helpers: bool = True) -> int:
     """Bytes one training step of ``batch_size`` samples holds at its peak: the contract by
     which training refuses a batch that would not fit.
 
@@ -112,11 +112,16 @@ def estimate_training_bytes(network: Network, batch_size: int) -> int:
     largest activation for what is being computed. Counted once: the weights with their
     gradients and two optimizer slots, and the buffers; and for a step cut into parts
     (:mod:`cnnstudio.engine.data_parallel`) one more set of gradients per extra part (each
-    part's replica has its own; the parts' activations add up to the batch's). Not counted:
-    the dataset, and the interpreter. Checked against what a step really allocates
-    (tracemalloc) on the bench networks: within 25%.
+    part's replica has its own; the parts' activations add up to the batch's). With
+    ``helpers``, as in a training run, each part in a helper process
+    (:mod:`cnnstudio.engine.part_process`) adds three more sets of weights (the file it shares
+    with this process holds the weights and the part's gradients, and its network has its
+    own gradients), the buffers and the part's samples. Not counted: the dataset, and the
+    interpreters. Checked against what a step really allocates in this process (tracemalloc,
+    parts on threads) on the bench networks: within 25%.
     """
-    from cnnstudio.engine.data_parallel import step_parts  # it imports the network module
+    # data_parallel imports the network module, which imports this one
+    from cnnstudio.engine.data_parallel import helper_parts, step_parts
 
     inputs = math.prod(network.input_shape)
     per_sample = 2 * inputs
@@ -130,7 +135,11 @@ def estimate_training_bytes(network: Network, batch_size: int) -> int:
         weights += sum(p.size for p in impl.params.values())
         buffers += sum(b.size for b in impl.buffers.values())
     per_sample += IN_FLIGHT * largest
-    fixed = (4 + step_parts(network, batch_size) - 1) * weights + buffers
+    parts = step_parts(network, batch_size)
+    fixed = (4 + parts - 1) * weights + buffers
+    if helpers:
+        fixed += helper_parts(network, batch_size) * (
+            3 * weights + buffers + -(-batch_size // parts) * inputs)
     return (per_sample * batch_size + fixed) * network.dtype.itemsize
 
 

@@ -332,10 +332,10 @@ def test_the_memory_estimate_counts_a_replicas_gradients(two_parts):
     from cnnstudio.engine.memory import estimate_training_bytes
 
     net = Network(chain(*CONV_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(0))
-    parted = estimate_training_bytes(net, 16)
+    parted = estimate_training_bytes(net, 16, helpers=False)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(dp, "MIN_SAMPLES_PER_PART", 10**9)
-        whole = estimate_training_bytes(net, 16)
+        whole = estimate_training_bytes(net, 16, helpers=False)
     weights = sum(p.size for impl in net.layers.values() for p in impl.params.values())
     assert parted - whole == weights * 4
 

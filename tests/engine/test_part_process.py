@@ -241,3 +241,20 @@ def test_helpers_are_not_started_outside_a_run(two_parts):
     (x, y), = _batches(net, 8, 1)
     dp.forward_backward(net, x, y)
     assert net not in dp._sessions
+
+
+def test_the_memory_estimate_counts_what_a_helper_holds(two_parts):
+    """A run's estimate (by which training refuses too-large batches) counts the helper's
+    mapped file and its network's gradients; the same step on threads does not have them."""
+    from cnnstudio.engine.memory import estimate_training_bytes
+
+    net = Network(chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(0))
+    with_helper = estimate_training_bytes(net, 16)
+    on_threads = estimate_training_bytes(net, 16, helpers=False)
+    _, mapped = pp._layout(net, 8)
+    gradients = sum(p.nbytes for impl in net.layers.values() for p in impl.params.values())
+    held = mapped + gradients
+    assert 0.9 * held <= with_helper - on_threads <= 1.25 * held
+    batchnorm = Network(branching_graph(), np.random.default_rng(1))  # stays on threads
+    assert estimate_training_bytes(batchnorm, 16) == estimate_training_bytes(
+        batchnorm, 16, helpers=False)
