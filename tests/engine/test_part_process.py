@@ -258,3 +258,20 @@ def test_the_memory_estimate_counts_what_a_helper_holds(two_parts):
     batchnorm = Network(branching_graph(), np.random.default_rng(1))  # stays on threads
     assert estimate_training_bytes(batchnorm, 16) == estimate_training_bytes(
         batchnorm, 16, helpers=False)
+
+
+def test_a_helper_that_cannot_start_leaves_the_run_on_threads(two_parts, monkeypatch):
+    """A helper whose module cannot be run (as in an install that lacks it) exits at once:
+    the run says why and goes on with its parts on threads, with the same results."""
+    monkeypatch.setattr(pp, "MODULE", "cnnstudio.engine.no_such_helper")
+    graph = chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8))
+    nets = [Network(graph, np.random.default_rng(5)) for _ in range(2)]
+    batches = _batches(nets[0], 10, 3)
+    on_threads, _ = _train(nets[0], batches, helpers=False)
+    optimizer = make_optimizer(OptimizerConfig("sgd", 0.05, momentum=0.9))
+    with dp.part_processes(nets[1]) as session:
+        assert not dp.helpers_ready(nets[1], 10)
+        assert session.failure is not None and "exited with code" in session.failure
+        assert "no_such_helper" in session.failure
+        losses = [train_step(nets[1], optimizer, x, y) for x, y in batches]
+    assert losses == on_threads
