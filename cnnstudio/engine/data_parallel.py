@@ -179,14 +179,17 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     slices = split_range(len(xb), parts)
     shared = _batch_statistics_layers(network)
     session = _sessions.get(network)
-    if session is not None and not shared:
+    if session is not None and helper_parts(network, len(xb)):
         processes = session.ready_processes(parts, max(s.stop - s.start for s in slices))
         if processes is not None:
             try:
                 return _forward_backward_in_processes(network, networks, processes, xb, yb,
-                                                      slices)
+                                                      slices, shared)
             except PartProcessError as exc:
                 session.fail(exc)  # this step, and the run's next ones, run on threads
+            except BaseException as exc:
+                session.fail(exc)  # the step's own error (the helper may wait for this part)
+                raise
     errors: list[BaseException] = []
     exchange = _Exchange(parts)
     for i, net in enumerate(networks):
@@ -230,26 +233,37 @@ def _batch_figures(results: list[tuple[float, int]], slices: list[slice]) -> tup
 
 def _forward_backward_in_processes(network: Network, networks: list[Network],
                                    processes: list[PartProcess], xb: np.ndarray,
-                                   yb: np.ndarray, slices: list[slice]
+                                   yb: np.ndarray, slices: list[slice], shared: list[str]
                                    ) -> tuple[float, int]:
     """:func:`forward_backward` with the first part on the calling thread and each other part
     in a helper process. The helpers draw their dropout masks from the thread replicas'
     generators (handed over and back each step), so a run gives the same numbers whether a
     part ran on a thread or in a process, and a seeded run repeats whenever the helper became
-    ready."""
+    ready. BatchNorm layers that train (``shared``) meet the helper's at each such layer, as
+    threads' parts meet (there is one helper then: such steps have two parts)."""
     shares = [(s.stop - s.start) / len(xb) for s in slices]
     started: list[PartProcess] = []
+    if shared:
+        part = processes[0].exchange()
+        for lid in shared:
+            network.layers[lid].part = part  # type: ignore[attr-defined]
     try:
         for proc, replica, s, share in zip(processes, networks[1:], slices[1:], shares[1:],
                                            strict=True):
-            proc.start(network, xb[s], yb[s], share, replica.rng)
+            proc.start(network, xb[s], yb[s], share, replica.rng, shared)
             started.append(proc)
         with on_one_core():
-            first = run_part(network, xb[slices[0]], yb[slices[0]], shares[0])
+            first = run_part(network, xb[slices[0]], yb[slices[0]], shares[0], bool(shared))
+    except BaseException:
+        if not shared:  # the helpers' answers are read: the pipes stay in step
+            for proc, replica in zip(started, networks[1:], strict=False):
+                proc.finish(replica.rng)
+        raise  # with shared statistics a helper may wait for this part: the caller ends it
     finally:
-        # Every answer is read, even after a failure here: the pipes stay in step.
-        results = [proc.finish(replica.rng) for proc, replica in zip(started, networks[1:],
-                                                                   strict=False)]
+        for lid in shared:
+            network.layers[lid].part = None  # type: ignore[attr-defined]
+    results = [proc.finish(replica.rng) for proc, replica in zip(processes, networks[1:],
+                                                               strict=True)]
     loss, correct = _batch_figures([first, *results], slices)
     if math.isfinite(loss):
         for proc in processes:
@@ -304,8 +318,8 @@ _sessions: weakref.WeakKeyDictionary[Network, _Session] = weakref.WeakKeyDiction
 
 @contextmanager
 def part_processes(network: Network) -> Iterator[_Session | None]:
-    """Inside the block, the training steps of ``network`` whose parts do not share
-    BatchNorm statistics run their parts after the first in helper processes
+    """Inside the block, the training steps of ``network`` that are cut into parts run their
+    parts after the first in helper processes
     (:mod:`cnnstudio.engine.part_process`), started in the background at the first such step
     and ended when the block ends. What a whole training run wraps itself in; short work
     (sanity checks, tests) keeps its parts on threads, as does a system without helpers
@@ -323,10 +337,10 @@ def part_processes(network: Network) -> Iterator[_Session | None]:
 
 def helper_parts(network: Network, batch: int) -> int:
     """How many parts of a step of ``batch`` samples run in helper processes during a
-    training run (:func:`part_processes`): all but the first, unless the step stays whole, its
-    parts share BatchNorm statistics, or the system has no helpers."""
+    training run (:func:`part_processes`): all but the first, unless the step stays whole or
+    the system has no helpers."""
     parts = step_parts(network, batch)
-    if parts < 2 or not supported() or _batch_statistics_layers(network):
+    if parts < 2 or not supported():
         return 0
     return parts - 1
 

@@ -6,14 +6,15 @@ between: the two threads take turns holding the GIL, so two LeNet-5 parts of 32 
 7.8-9.2 ms side by side against about 5 ms each alone. Two processes do not share a GIL: the
 same two parts, each in a process of its own, took 4.7-5.1 ms side by side (measured here,
 alternating). A big network's parts are long NumPy calls that release the GIL anyway
-(cifar_vgg's took as long in two processes as on two threads), so this only pays for small
-networks.
+(cifar_vgg's took about as long in two processes as on two threads), so the gain shrinks as
+the network grows; it was never a loss in what was measured.
 
 How: the helper is ``python -m cnnstudio.engine.part_process``, asked over its pipes, one JSON
 line per request and per answer. The arrays cross through one file mapped by both processes
 (in ``/dev/shm`` where it exists, deleted as soon as both have it mapped): the weights and
 buffers the parent copies in before each step, the part's samples and labels, and the
-gradients the helper copies out after it. The helper's network is built from the same graph
+gradients the helper copies out after it, and the values two parts hand each other at every
+BatchNorm layer that trains (:class:`_Exchange`). The helper's network is built from the same graph
 and its weights *are* the mapped arrays, so it computes exactly what a thread's replica would:
 the same split, the same kernels on one core, and the dropout masks of the thread replica it
 stands in for (the replica's generator state goes over with each part and comes back), so a
@@ -94,6 +95,12 @@ def _layout(network: Any, capacity: int) -> tuple[list[_Slot], int]:
             add(f"b:{lid}:{name}", value.shape, value.dtype)
     add("x", (capacity, *network.input_shape), network.dtype)
     add("y", (capacity,), np.dtype(np.int64))
+    channels = [impl.params["gamma"].size for impl in network.layers.values()
+                if impl.frozen_means_inference]
+    if channels:
+        # What the two parts hand each other at a BatchNorm: a count and two per-channel sums
+        # each, in one of two slots by the exchange's parity (see :class:`_Exchange`).
+        add("e", (2, 2, 1 + 2 * max(channels)), np.dtype(np.float64))
     return slots, max(offset, _ALIGN)
 
 
@@ -116,6 +123,45 @@ def _environment() -> dict[str, str]:
     env = worker_environment()
     env["OPENBLAS_NUM_THREADS"] = "1"
     return env
+
+
+class _Exchange:
+    """One side of the BatchNorm meetings of a step in two parts, one part in each process:
+    what a BatchNorm layer holds as ``part`` (see :class:`cnnstudio.engine.data_parallel.
+    _Part`). At each meeting a side writes its values to its slot of the shared file, tells
+    the other side over its pipe, waits to be told in turn, and reads the other's slot. The
+    slots alternate by the meeting's parity: a side may run on to the next meeting and write
+    while the other still reads this one's, but not the one after (that needs the other past
+    the next meeting)."""
+
+    def __init__(self, slots: np.ndarray, index: int, tell: Any, hear: Any) -> None:
+        self.index = index
+        self.first = index == 0  # the part that moves the moving statistics
+        self._slots = slots
+        self._tell = tell
+        self._hear = hear
+        self._rounds = 0
+
+    def gather(self, values: tuple[np.ndarray, ...]) -> list[tuple[np.ndarray, ...]]:
+        self._rounds += 1
+        parity = self._rounds % 2
+        mine = self._slots[self.index, parity]
+        at = 0
+        for value in values:
+            mine[at:at + value.size] = value.ravel()
+            at += value.size
+        self._tell({"ok": True, "met": self._rounds})
+        heard = self._hear()
+        if heard.get("met") != self._rounds:
+            raise PartProcessError(f"the parts lost step at a BatchNorm layer (meeting "
+                                   f"{self._rounds}, told {heard.get('met')})")
+        theirs = self._slots[1 - self.index, parity]
+        other, at = [], 0
+        for value in values:
+            other.append(theirs[at:at + value.size].astype(value.dtype).reshape(value.shape))
+            at += value.size
+        pair = [tuple(values), tuple(other)]
+        return pair if self.index == 0 else pair[::-1]
 
 
 class PartProcess:
@@ -205,10 +251,11 @@ class PartProcess:
         return self._ready
 
     def start(self, network: Any, x: np.ndarray, y: np.ndarray, share: float,
-              rng: np.random.Generator) -> None:
+              rng: np.random.Generator, shared: list[str]) -> None:
         """Hand the helper a part: ``network``'s current weights and buffers, the samples
-        ``x`` and labels ``y``, the part's ``share`` of the batch, and the state of ``rng``,
-        the generator its dropout masks are to come from."""
+        ``x`` and labels ``y``, the part's ``share`` of the batch, the state of ``rng``, the
+        generator its dropout masks are to come from, and the BatchNorm layers whose statistics
+        the parts share (``shared``: they meet this process's part through :meth:`exchange`)."""
         n = len(x)
         if n > self.capacity:
             raise PartProcessError(f"a part of {n} samples does not fit in {self.capacity}")
@@ -221,7 +268,8 @@ class PartProcess:
                 np.copyto(arrays[f"b:{lid}:{name}"], value)
         np.copyto(arrays["x"][:n], x, casting="unsafe")
         np.copyto(arrays["y"][:n], y, casting="unsafe")
-        message: dict[str, Any] = {"n": n, "share": share, "rng": rng.bit_generator.state}
+        message: dict[str, Any] = {"n": n, "share": share, "rng": rng.bit_generator.state,
+                                   "shared": shared}
         frozen = frozenset(network.frozen)
         if frozen != self._frozen:
             message["frozen"] = sorted(frozen)
@@ -237,6 +285,11 @@ class PartProcess:
         rng.bit_generator.state = answer["rng"]
         self.parts_run += 1
         return float(answer["loss"]), int(answer["correct"])
+
+    def exchange(self) -> _Exchange:
+        """This process's side of a step's BatchNorm meetings with the helper (part 0, the
+        one that moves the moving statistics), for the layers named in :meth:`start`."""
+        return _Exchange(self._arrays["e"], 0, self._send, lambda: self._answer(wait=True))
 
     def add_gradients(self, network: Any) -> None:
         """Add the part's gradients to ``network``'s, for the layers the optimizer updates."""
@@ -313,16 +366,28 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return
     answer({"ok": True})
+    def hear() -> dict[str, Any]:
+        line = requests.readline()
+        if not line:
+            raise PartProcessError("the parent process ended during a step")
+        return json.loads(line)
+
     for line in requests:
+        shared: list[str] = []
         try:
             message = json.loads(line)
             if "frozen" in message:
                 net.frozen = set(message["frozen"])
             net.rng.bit_generator.state = message["rng"]
             n = int(message["n"])
+            shared = list(message.get("shared", ()))
+            if shared:
+                part = _Exchange(arrays["e"], 1, answer, hear)
+                for lid in shared:
+                    net.layers[lid].part = part
             with on_one_core():
                 loss, correct = run_part(net, arrays["x"][:n], arrays["y"][:n],
-                                         float(message["share"]))
+                                         float(message["share"]), bool(shared))
             if math.isfinite(loss):
                 for lid in net.order:
                     if lid in net.frozen:
@@ -333,6 +398,9 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
                     "rng": net.rng.bit_generator.state})
         except Exception as exc:  # the parent runs this step again on threads
             answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            for lid in shared:
+                net.layers[lid].part = None
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """Parts of a training step in helper processes give exactly what parts on threads give.
 
 Inside :func:`~cnnstudio.engine.data_parallel.part_processes` (what every training run wraps
-itself in) a step of a network without BatchNorm that trains runs its second part in a helper
-process. These tests force two parts on any machine, wait until the helper is ready, and hold
-the helper's steps to the threads' to the bit: the same split, kernels and dropout masks. They
-also end helpers that die or fail, and check that nothing is left running or on disk.
+itself in) a step cut into parts runs its second part in a helper process, whose BatchNorm
+layers meet this process's over the pipes and the shared file. These tests force two parts on
+any machine, wait until the helper is ready, and hold the helper's steps to the threads' to the
+bit: the same split, kernels, dropout masks and batch statistics. They also end helpers that
+die or fail, and check that nothing is left running or on disk.
 """
 
 from __future__ import annotations
@@ -182,14 +183,48 @@ def test_a_bigger_batch_restarts_the_helper_with_room_for_it(two_parts):
         assert session.processes[0].parts_run == 1
 
 
-def test_batchnorm_that_trains_keeps_its_parts_on_threads(two_parts):
-    """Parts that share batch statistics meet at every BatchNorm: no helper is started."""
+def _moving(net):
+    return {(lid, name): b.copy() for lid, impl in net.layers.items()
+            for name, b in impl.buffers.items()}
+
+
+@pytest.mark.parametrize("template", [None, "mobilenet_se"])
+def test_batchnorm_that_trains_meets_the_helper_at_every_layer(two_parts, template):
+    """Parts that share batch statistics meet at every BatchNorm, one of them in the helper:
+    the same losses, weights and moving statistics to the bit as on threads (a branching
+    graph with BatchNorm on images and on features, in float64; a template in float32)."""
+    from cnnstudio.core.templates import load_template
+
+    graph = branching_graph() if template is None else load_template(template)
+    dtype = np.float64 if template is None else np.float32
+    nets = [Network(graph, np.random.default_rng(3), dtype) for _ in range(2)]
+    batches = _batches(nets[0], 12, 3)
+    on_threads, _ = _train(nets[0], batches, helpers=False)
+    in_helper, helper_parts = _train(nets[1], batches, helpers=True)
+    assert helper_parts == len(batches)
+    assert in_helper == on_threads
+    for mine, theirs in ((_weights(nets[0]), _weights(nets[1])),
+                         (_moving(nets[0]), _moving(nets[1]))):
+        for key in mine:
+            np.testing.assert_array_equal(mine[key], theirs[key], err_msg=str(key))
+
+
+@pytest.mark.parametrize("bad_half", ["helper", "this process"])
+def test_a_part_failing_between_batchnorm_meetings_leaves_nobody_waiting(two_parts, bad_half):
+    """A label out of range fails a part after the forward meetings, while the other part
+    waits at the first backward one: the caller gets the engine's error (from the step run
+    again on threads, or from its own part), and the helper is ended, not left waiting."""
     net = Network(branching_graph(), np.random.default_rng(1))
+    (x, y), = _batches(net, 8, 1)
+    y = y.copy()
+    y[-1 if bad_half == "helper" else 0] = 99
     with dp.part_processes(net) as session:
-        assert not dp.helpers_ready(net, 8)
-        (x, y), = _batches(net, 8, 1)
-        dp.forward_backward(net, x, y)
-        assert session.processes == []
+        assert dp.helpers_ready(net, 8)
+        helper = session.processes[0]
+        with pytest.raises(ValueError, match="labels must be in"):
+            dp.forward_backward(net, x, y)
+        assert session.failure is not None and session.processes == []
+        assert helper._proc.poll() is not None
 
 
 def test_the_helper_ends_with_the_run_and_leaves_no_file(two_parts, tmp_path, monkeypatch):
@@ -255,9 +290,10 @@ def test_the_memory_estimate_counts_what_a_helper_holds(two_parts):
     gradients = sum(p.nbytes for impl in net.layers.values() for p in impl.params.values())
     held = mapped + gradients
     assert 0.9 * held <= with_helper - on_threads <= 1.25 * held
-    batchnorm = Network(branching_graph(), np.random.default_rng(1))  # stays on threads
-    assert estimate_training_bytes(batchnorm, 16) == estimate_training_bytes(
-        batchnorm, 16, helpers=False)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dp, "MIN_SAMPLES_PER_PART", 10**9)  # a whole step has no helper
+        assert estimate_training_bytes(net, 16) == estimate_training_bytes(net, 16,
+                                                                          helpers=False)
 
 
 def test_a_helper_that_cannot_start_leaves_the_run_on_threads(two_parts, monkeypatch):
