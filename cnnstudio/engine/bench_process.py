@@ -26,11 +26,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any
 
+from cnnstudio.engine.worker_process import exit_report, read_answer, worker_environment
+
 __all__ = ["BenchWorker", "BenchWorkerError", "Builder", "Runner", "one_line", "serve",
-           "timed_calls", "worker_environment"]
+           "timed_calls"]
 
 #: Builds a contender from its spec: ``(step callable, facts to report to the parent)``.
 Builder = Callable[[dict[str, Any]], tuple[Callable[[], object], dict[str, Any]]]
@@ -113,15 +114,6 @@ def serve_stdio(build: Builder) -> None:
     serve(build, sys.stdin, answers)
 
 
-def worker_environment() -> dict[str, str]:
-    """This process's environment, with this cnnstudio's package folder first on
-    ``PYTHONPATH``: a worker process (``python -m cnnstudio...``) imports the same code."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
-
-
 class BenchWorker:
     """A worker process (``python -m module``), asked over its pipe; close it when done.
 
@@ -163,13 +155,9 @@ class BenchWorker:
                                    f"{self.timeout:.0f} s and was stopped") from None
         if not line:
             raise self._died()
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            raise BenchWorkerError(f"{self.name} worker answered nonsense: "
-                                   f"{line.strip()[:80]!r}") from None
-        if not answer.get("ok"):
-            raise BenchWorkerError(f"{self.name} worker: {answer.get('error', 'failed')}")
+        answer, why = read_answer(line, f"{self.name} worker")
+        if answer is None:
+            raise BenchWorkerError(why)
         return answer
 
     def setup(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -184,15 +172,7 @@ class BenchWorker:
                                                 "timed": timed})["times"]]
 
     def _died(self) -> BenchWorkerError:
-        try:
-            code = self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        self._stderr.seek(0)
-        lines = [ln.strip() for ln in self._stderr.read().splitlines() if ln.strip()]
-        last = f": {lines[-1]}" if lines else ""
-        status = "stopped answering" if code is None else f"exited with code {code}"
-        return BenchWorkerError(f"{self.name} worker {status}{last}")
+        return BenchWorkerError(exit_report(self._proc, self._stderr, f"{self.name} worker"))
 
     def close(self) -> None:
         """Ask the worker to quit, and end it if it does not."""

@@ -42,6 +42,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from cnnstudio.engine.worker_process import exit_report, read_answer, worker_environment
+
 __all__ = ["PartProcess", "PartProcessError", "supported"]
 
 #: The module the helper process runs.
@@ -119,7 +121,6 @@ def _environment() -> dict[str, str]:
     """The helper imports this very cnnstudio, and its BLAS runs on one thread: the part is
     one core's work (as :func:`~cnnstudio.engine.kernels._parallel.on_one_core` makes it for a
     thread)."""
-    from cnnstudio.engine.bench_process import worker_environment
     env = worker_environment()
     env["OPENBLAS_NUM_THREADS"] = "1"
     return env
@@ -220,25 +221,13 @@ class PartProcess:
                 raise self._died()
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            raise PartProcessError(f"the helper process answered nonsense: "
-                                   f"{line[:80]!r}") from None
-        if not answer.get("ok"):
-            raise PartProcessError(f"the helper process failed: {answer.get('error')}")
+        answer, why = read_answer(line, "the helper process")
+        if answer is None:
+            raise PartProcessError(why)
         return answer
 
     def _died(self) -> PartProcessError:
-        try:
-            code = self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        self._stderr.seek(0)
-        lines = [ln.strip() for ln in self._stderr.read().splitlines() if ln.strip()]
-        status = "stopped answering" if code is None else f"exited with code {code}"
-        return PartProcessError(f"the helper process {status}"
-                                + (f": {lines[-1]}" if lines else ""))
+        return PartProcessError(exit_report(self._proc, self._stderr, "the helper process"))
 
     # -- the steps --------------------------------------------------------------------------
     def ready(self, wait: bool = False) -> bool:

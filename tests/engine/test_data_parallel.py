@@ -27,15 +27,6 @@ CONV_CHAIN = (("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}), (
               ("Dense", {"units": 3}))
 
 
-@pytest.fixture
-def two_parts(monkeypatch):
-    """Steps of at least two samples are cut into two parts, on any machine."""
-    monkeypatch.setattr(_parallel, "WORKERS", 2)
-    monkeypatch.setattr(dp, "WORKERS", 2)
-    monkeypatch.setattr(dp, "MIN_SAMPLES_PER_PART", 1)
-    monkeypatch.setattr(dp, "MIN_MACS_PER_PART", 0)
-
-
 def _pair(graph, seed=3):
     """Two float64 networks with the same weights: one steps in parts, the other whole."""
     nets = [Network(graph, np.random.default_rng(seed), np.float64) for _ in range(2)]
