@@ -46,6 +46,16 @@ MIN_SAMPLES_PER_PART = 8
 #: what the part saves (measured on the tiny digits template, whose 32-sample step of about
 #: 3 ms gained nothing from halves).
 MIN_MACS_PER_PART = 8_000_000
+#: The same for a part in a helper process (:mod:`cnnstudio.engine.part_process`), which
+#: shares no GIL with the others and so pays for less work: measured against the whole step,
+#: helpers made ``shapes_cnn`` at batch 8 (parts of 4) 2.65 -> 2.05 ms, LeNet-5 at 16 3.3 ->
+#: 2.45 ms, ``mobilenet_se`` at 32 16.5 -> 10.1 ms; ``digits_tiny`` at 8 (1.2 M multiply-adds
+#: a part) was even, ``dense_baseline`` at 64 (a 0.3 ms step) slower, 0.31 -> 0.58 ms.
+MIN_SAMPLES_PER_HELPER_PART = 4
+MIN_MACS_PER_HELPER_PART = 2_000_000
+#: Seconds the first step of a run waits for its helpers to start (a Python start-up, a few
+#: tenths of a second); a run whose helpers are not ready by then trains on threads.
+HELPER_START_WAIT = 10.0
 #: Most parts of a step whose BatchNorm layers share statistics (see :func:`step_parts`).
 MAX_PARTS_SHARING_STATISTICS = 2
 
@@ -99,17 +109,21 @@ def _batch_statistics_layers(network: Network) -> list[str]:
             if network.layers[lid].frozen_means_inference and lid not in network.frozen]
 
 
-def step_parts(network: Network, batch: int) -> int:
-    """How many parts a training step of ``batch`` samples is cut into (1: it stays whole)."""
+def step_parts(network: Network, batch: int, helpers: bool = False) -> int:
+    """How many parts a training step of ``batch`` samples is cut into (1: it stays whole),
+    on threads or, with ``helpers``, with all but the first in helper processes, which are
+    worth it for smaller parts (see :data:`MIN_MACS_PER_HELPER_PART`)."""
     if not shares_cores():
         return 1
-    parts = min(WORKERS, batch // MIN_SAMPLES_PER_PART)
+    fewest_samples, fewest_macs = ((MIN_SAMPLES_PER_HELPER_PART, MIN_MACS_PER_HELPER_PART)
+                                   if helpers else (MIN_SAMPLES_PER_PART, MIN_MACS_PER_PART))
+    parts = min(WORKERS, batch // fewest_samples)
     if _batch_statistics_layers(network):
         # The parts wait for each other at every BatchNorm, so each needs a thread of its own
         # at once: the calling thread and one pool thread never wait for a third.
         parts = min(parts, MAX_PARTS_SHARING_STATISTICS)
     per_sample = sum(network.result.layers[lid].macs for lid in network.order)
-    while parts > 1 and per_sample * batch < MIN_MACS_PER_PART * parts:
+    while parts > 1 and per_sample * batch < fewest_macs * parts:
         parts -= 1
     return max(parts, 1)
 
@@ -171,25 +185,19 @@ def run_part(network: Network, xb: np.ndarray, yb: np.ndarray, share: float,
 def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[float, int]:
     """A training forward and backward over the batch ``xb``, ``yb``, leaving the batch's
     gradient in ``network``'s layers: ``(mean loss, correct count)``. Runs in parts over the
-    cores where :func:`step_parts` says so. A non-finite loss leaves the gradients undefined."""
+    cores where :func:`step_parts` says so, in helper processes during a training run
+    (:func:`part_processes`). A non-finite loss leaves the gradients undefined."""
+    session = _sessions.get(network)
+    if session is not None and helper_parts(network, len(xb)):
+        done = _with_helpers(network, session, xb, yb)
+        if done is not None:
+            return done
     parts = step_parts(network, len(xb))
     networks = _networks_or_none(network, parts) if parts > 1 else None
     if networks is None:
         return run_part(network, xb, yb, 1.0)
     slices = split_range(len(xb), parts)
     shared = _batch_statistics_layers(network)
-    session = _sessions.get(network)
-    if session is not None and helper_parts(network, len(xb)):
-        processes = session.ready_processes(parts, max(s.stop - s.start for s in slices))
-        if processes is not None:
-            try:
-                return _forward_backward_in_processes(network, networks, processes, xb, yb,
-                                                      slices, shared)
-            except PartProcessError as exc:
-                session.fail(exc)  # this step, and the run's next ones, run on threads
-            except BaseException as exc:
-                session.fail(exc)  # the step's own error (the helper may wait for this part)
-                raise
     errors: list[BaseException] = []
     exchange = _Exchange(parts)
     for i, net in enumerate(networks):
@@ -229,6 +237,31 @@ def _batch_figures(results: list[tuple[float, int]], slices: list[slice]) -> tup
                                                                             strict=True)
                ) / samples
     return loss, sum(c for _, c in results)
+
+
+def _with_helpers(network: Network, session: _Session, xb: np.ndarray, yb: np.ndarray
+                  ) -> tuple[float, int] | None:
+    """:func:`forward_backward` with helper processes, or None when the session has none to
+    give (they failed, or no memory was left for the replicas whose generators they use):
+    the step then runs on threads. A helper that fails during the step gives its part back
+    the same way; an error of the step itself (a bad label, say) is raised."""
+    parts = step_parts(network, len(xb), helpers=True)
+    slices = split_range(len(xb), parts)
+    networks = _networks_or_none(network, parts)
+    if networks is None:
+        return None
+    processes = session.ready_processes(parts, max(s.stop - s.start for s in slices))
+    if processes is None:
+        return None
+    try:
+        return _forward_backward_in_processes(network, networks, processes, xb, yb, slices,
+                                              _batch_statistics_layers(network))
+    except PartProcessError as exc:
+        session.fail(exc)  # this step, and the run's next ones, run on threads
+    except BaseException as exc:
+        session.fail(exc)  # the step's own error (the helper may wait for this part)
+        raise
+    return None
 
 
 def _forward_backward_in_processes(network: Network, networks: list[Network],
@@ -280,9 +313,12 @@ class _Session:
         #: Why the helpers were given up in this run (None: they were not).
         self.failure: str | None = None
 
-    def ready_processes(self, parts: int, part_samples: int) -> list[PartProcess] | None:
-        """The helpers for a step of ``parts`` parts of up to ``part_samples`` samples, when
-        they are ready; otherwise None, starting them if they are not running yet."""
+    def ready_processes(self, parts: int, part_samples: int, wait: float | None = None
+                        ) -> list[PartProcess] | None:
+        """The helpers for a step of ``parts`` parts of up to ``part_samples`` samples,
+        started if they are not running yet and waited for up to ``wait`` seconds
+        (:data:`HELPER_START_WAIT` by default): the run's steps then all run the same way,
+        so a seeded run repeats. None when they failed, or did not start in time."""
         network = self._network()
         if self.failure is not None or network is None:
             return None
@@ -294,10 +330,13 @@ class _Session:
                     self.processes.append(PartProcess(network, part_samples))
             except (PartProcessError, OSError, MemoryError) as exc:
                 self.fail(exc)
-            return None
+                return None
+        wait = HELPER_START_WAIT if wait is None else wait
         try:
-            if all([p.ready() for p in self.processes]):
+            if all([p.ready(wait) for p in self.processes]):
                 return self.processes
+            if wait > 0:
+                raise PartProcessError(f"the helper process was not ready within {wait:.0f} s")
         except PartProcessError as exc:
             self.fail(exc)
         return None
@@ -319,10 +358,10 @@ _sessions: weakref.WeakKeyDictionary[Network, _Session] = weakref.WeakKeyDiction
 @contextmanager
 def part_processes(network: Network) -> Iterator[_Session | None]:
     """Inside the block, the training steps of ``network`` that are cut into parts run their
-    parts after the first in helper processes
-    (:mod:`cnnstudio.engine.part_process`), started in the background at the first such step
-    and ended when the block ends. What a whole training run wraps itself in; short work
-    (sanity checks, tests) keeps its parts on threads, as does a system without helpers
+    parts after the first in helper processes (:mod:`cnnstudio.engine.part_process`),
+    started at the first such step (which waits the few tenths of a second until they are
+    ready) and ended when the block ends. What a whole training run wraps itself in; short
+    work (sanity checks, tests) keeps its parts on threads, as does a system without helpers
     (the block then yields None). Nested blocks share the outer block's helpers."""
     if not supported() or network in _sessions:
         yield _sessions.get(network)
@@ -339,28 +378,21 @@ def helper_parts(network: Network, batch: int) -> int:
     """How many parts of a step of ``batch`` samples run in helper processes during a
     training run (:func:`part_processes`): all but the first, unless the step stays whole or
     the system has no helpers."""
-    parts = step_parts(network, batch)
-    if parts < 2 or not supported():
+    if not supported():
         return 0
-    return parts - 1
+    return step_parts(network, batch, helpers=True) - 1
 
 
 def helpers_ready(network: Network, batch: int, wait: bool = True) -> bool:
-    """Whether steps of ``batch`` samples on ``network`` will run parts in helper processes
-    (inside :func:`part_processes`), starting the helpers if need be and, with ``wait``,
-    waiting until they are ready: what a benchmark does before it times steps."""
+    """Whether steps of ``batch`` samples on ``network`` run parts in helper processes (inside
+    :func:`part_processes`), starting the helpers if need be and, with ``wait``, waiting until
+    they are ready, as a run's first step does."""
     session = _sessions.get(network)
     if session is None or not helper_parts(network, batch):
         return False
-    parts = step_parts(network, batch)
+    parts = step_parts(network, batch, helpers=True)
     samples = max(s.stop - s.start for s in split_range(batch, parts))
-    if session.ready_processes(parts, samples) is None and wait:
-        try:
-            for proc in session.processes:
-                proc.ready(wait=True)
-        except PartProcessError as exc:
-            session.fail(exc)
-    return session.ready_processes(parts, samples) is not None
+    return session.ready_processes(parts, samples, None if wait else 0.0) is not None
 
 
 def _sum_gradients(network: Network, replicas: list[Network]) -> None:

@@ -135,11 +135,10 @@ def estimate_training_bytes(network: Network, batch_size: int, helpers: bool = T
         weights += sum(p.size for p in impl.params.values())
         buffers += sum(b.size for b in impl.buffers.values())
     per_sample += IN_FLIGHT * largest
-    parts = step_parts(network, batch_size)
+    in_helpers = helper_parts(network, batch_size) if helpers else 0
+    parts = in_helpers + 1 if in_helpers else step_parts(network, batch_size)
     fixed = (4 + parts - 1) * weights + buffers
-    if helpers:
-        fixed += helper_parts(network, batch_size) * (
-            3 * weights + buffers + -(-batch_size // parts) * inputs)
+    fixed += in_helpers * (3 * weights + buffers + -(-batch_size // parts) * inputs)
     return (per_sample * batch_size + fixed) * network.dtype.itemsize
 
 

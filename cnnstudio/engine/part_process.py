@@ -22,9 +22,9 @@ seeded run gives the same numbers whichever way each step ran (a test pins it to
 
 A helper is asked for explicitly, for a whole training run (:func:`cnnstudio.engine.
 data_parallel.part_processes`): starting one costs a Python start-up (a few tenths of a second,
-on the core the other part would use), which a short run such as a sanity check would not earn
-back. Until the helper says it is ready, steps run on threads as before; a helper that fails or
-dies is dropped and the step runs again on threads, so it can only cost speed, never a result.
+which the run's first step waits), which a short run such as a sanity check would not earn
+back. A helper that fails or dies is dropped and the step runs again on threads, so it can only
+cost speed, never a result.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -209,12 +210,15 @@ class PartProcess:
         except OSError:
             raise self._died() from None
 
-    def _answer(self, wait: bool) -> dict[str, Any] | None:
-        """The next answer line, or None when ``wait`` is false and none has come yet."""
+    def _answer(self, wait: bool | float) -> dict[str, Any] | None:
+        """The next answer line, or None when none has come within ``wait`` seconds (True:
+        as long as it takes)."""
         assert self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
+        deadline = None if wait is True else time.monotonic() + float(wait)
         while b"\n" not in self._buffer:
-            if not wait and not select.select([fd], [], [], 0)[0]:
+            if deadline is not None and not select.select(
+                    [fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -230,10 +234,10 @@ class PartProcess:
         return PartProcessError(exit_report(self._proc, self._stderr, "the helper process"))
 
     # -- the steps --------------------------------------------------------------------------
-    def ready(self, wait: bool = False) -> bool:
-        """Whether the helper has built its network and mapped the file (``wait``: until it
-        has). The file is deleted then: both processes keep it mapped, and nothing is left
-        behind if either dies."""
+    def ready(self, wait: bool | float = False) -> bool:
+        """Whether the helper has built its network and mapped the file, waiting up to
+        ``wait`` seconds (True: until it has). The file is deleted then: both processes keep
+        it mapped, and nothing is left behind if either dies."""
         if not self._ready and self._answer(wait) is not None:
             self._ready = True
             self._remove_file()

@@ -30,3 +30,5 @@ def two_parts(monkeypatch):
     monkeypatch.setattr(dp, "WORKERS", 2)
     monkeypatch.setattr(dp, "MIN_SAMPLES_PER_PART", 1)
     monkeypatch.setattr(dp, "MIN_MACS_PER_PART", 0)
+    monkeypatch.setattr(dp, "MIN_SAMPLES_PER_HELPER_PART", 1)
+    monkeypatch.setattr(dp, "MIN_MACS_PER_HELPER_PART", 0)

@@ -17,6 +17,7 @@ import pytest
 
 from cnnstudio.engine import data_parallel as dp
 from cnnstudio.engine import part_process as pp
+from cnnstudio.engine.kernels import _parallel
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
@@ -230,14 +231,8 @@ def test_the_helper_ends_with_the_run_and_leaves_no_file(two_parts, tmp_path, mo
     assert net not in dp._sessions
 
 
-def test_a_training_run_uses_a_helper_and_ends_it(two_parts, monkeypatch):
-    """:meth:`Trainer.run` (the window's and the CLI's training) runs inside a helper block;
-    the helper it started has ended when the run is over."""
-    from cnnstudio.core.templates import load_template
-    from cnnstudio.engine.datasets import load_dataset
-    from cnnstudio.engine.progress import BatchProgress, Finished
-    from cnnstudio.engine.trainer import TrainConfig, Trainer
-
+def _recorded_helpers(monkeypatch) -> list[pp.PartProcess]:
+    """Every helper started from now on, in order."""
     started: list[pp.PartProcess] = []
     real = pp.PartProcess.__init__
 
@@ -246,19 +241,56 @@ def test_a_training_run_uses_a_helper_and_ends_it(two_parts, monkeypatch):
         started.append(self)
 
     monkeypatch.setattr(pp.PartProcess, "__init__", recording)
-    net = Network(load_template("digits_tiny"), np.random.default_rng(0))
+    return started
+
+
+def _digits_run(net, batch_size: int, seed: int = 0):
+    from cnnstudio.engine.datasets import load_dataset
+    from cnnstudio.engine.trainer import TrainConfig, Trainer
+
     trainer = Trainer(net, load_dataset("digits", rng=np.random.default_rng(0)),
-                      TrainConfig(epochs=1, batch_size=32, health_every=0))
-    events = []
-    for event in trainer.run():
-        events.append(event)
-        if isinstance(event, BatchProgress) and event.batch == 2:
-            assert net in dp._sessions and len(started) == 1  # started by the first step
-            started[0].ready(wait=True)
+                      TrainConfig(epochs=1, batch_size=batch_size, health_every=0, seed=seed))
+    return trainer, list(trainer.run())
+
+
+def test_a_training_run_uses_a_helper_from_its_first_step_and_ends_it(two_parts, monkeypatch):
+    """:meth:`Trainer.run` (the window's and the CLI's training) runs inside a helper block:
+    its first step waits for the helper, every step's second part runs there, and the helper
+    has ended when the run is over."""
+    from cnnstudio.core.templates import load_template
+    from cnnstudio.engine.progress import BatchProgress, Finished
+
+    started = _recorded_helpers(monkeypatch)
+    net = Network(load_template("digits_tiny"), np.random.default_rng(0))
+    trainer, events = _digits_run(net, 32)
     assert isinstance(events[-1], Finished)
-    assert started[0].parts_run > 0
+    steps = sum(isinstance(e, BatchProgress) for e in events)
+    assert len(started) == 1 and started[0].parts_run == steps == trainer.batches_per_epoch
     assert started[0]._proc.poll() is not None
     assert net not in dp._sessions
+
+
+def test_a_seeded_run_with_helpers_repeats_to_the_bit(monkeypatch):
+    """At the machine's own thresholds, a batch small enough to stay whole on threads but cut
+    into parts with a helper: two runs from one seed end with the same weights, and (on a
+    machine with more than one core) every step ran its second part in the helper."""
+    from cnnstudio.core.templates import load_template
+
+    started = _recorded_helpers(monkeypatch)
+    graph = load_template("digits_tiny")
+    batch = 16
+    probe = Network(graph, np.random.default_rng(0))
+    helpers = dp.helper_parts(probe, batch)
+    if _parallel.WORKERS > 1:
+        assert dp.step_parts(probe, batch) == 1 and helpers == 1
+    weights = []
+    for _ in range(2):
+        net = Network(graph, np.random.default_rng(0))
+        trainer, _ = _digits_run(net, batch, seed=4)
+        weights.append(_weights(net))
+    for key in weights[0]:
+        np.testing.assert_array_equal(weights[0][key], weights[1][key], err_msg=str(key))
+    assert [p.parts_run for p in started] == [trainer.batches_per_epoch] * 2 * helpers
 
 
 def test_helpers_are_not_started_outside_a_run(two_parts):
@@ -282,7 +314,7 @@ def test_the_memory_estimate_counts_what_a_helper_holds(two_parts):
     held = mapped + gradients
     assert 0.9 * held <= with_helper - on_threads <= 1.25 * held
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(dp, "MIN_SAMPLES_PER_PART", 10**9)  # a whole step has no helper
+        m.setattr(dp, "MIN_SAMPLES_PER_HELPER_PART", 10**9)  # a whole step has no helper
         assert estimate_training_bytes(net, 16) == estimate_training_bytes(net, 16,
                                                                           helpers=False)
 
