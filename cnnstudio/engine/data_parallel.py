@@ -17,6 +17,11 @@ A replica shares its original's weight and buffer dicts, so an update, a load or
 the weights is seen by both; it has its own gradients, caches and random generator (dropout).
 Each part's loss gradient is scaled by the part's share of the batch, so the summed gradient is
 the whole batch's mean gradient, summed in another order (equal to float rounding).
+
+During a training run (:func:`part_processes`) the parts after the first run in helper
+processes instead of threads (:mod:`cnnstudio.engine.part_process`): threads of one process
+take turns holding the GIL between their NumPy calls, processes do not. A helper's part is
+computed exactly as a thread's would be, so only the speed differs.
 """
 
 from __future__ import annotations
