@@ -57,10 +57,17 @@ class PartProcessError(RuntimeError):
     """The helper failed, died or could not be started: the step runs on threads instead."""
 
 
+#: Set to "0" to keep every part on threads (to rule helpers out when something misbehaves).
+SWITCH = "CNNSTUDIO_HELPER_PROCESSES"
+
+
 def supported() -> bool:
     """Whether helper processes can be used here: a POSIX system, where a mapped file may be
-    deleted while both processes keep it mapped."""
-    return os.name == "posix"
+    deleted while both processes keep it mapped; not a frozen application (its executable is
+    the application, not a Python that can run the helper module); and not switched off by
+    :data:`SWITCH`."""
+    return (os.name == "posix" and not getattr(sys, "frozen", False)
+            and os.environ.get(SWITCH, "1").strip() != "0")
 
 
 @dataclass(frozen=True, slots=True)

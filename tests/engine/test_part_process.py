@@ -11,6 +11,7 @@ die or fail, and check that nothing is left running or on disk.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from cnnstudio.engine.optimizers import OptimizerConfig, make_optimizer
 from cnnstudio.engine.trainer import train_step
 from tests.engine._netbuild import branching_graph, chain
 
-pytestmark = pytest.mark.skipif(not pp.supported(), reason="helper processes need POSIX")
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="helper processes need POSIX")
 
 DROPOUT_CHAIN = (("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}), ("ReLU", {}),
                  ("MaxPool2D", {"pool_size": 2}), ("SpatialDropout2D", {"rate": 0.3}),
@@ -334,3 +335,16 @@ def test_a_helper_that_cannot_start_leaves_the_run_on_threads(two_parts, monkeyp
         assert "no_such_helper" in session.failure
         losses = [train_step(nets[1], optimizer, x, y) for x, y in batches]
     assert losses == on_threads
+
+
+def test_helpers_can_be_switched_off(two_parts, monkeypatch):
+    """``CNNSTUDIO_HELPER_PROCESSES=0`` keeps a run's parts on threads (the README names it for
+    when something misbehaves), as does a frozen application."""
+    net = Network(chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(4))
+    monkeypatch.setenv(pp.SWITCH, "0")
+    assert not pp.supported() and dp.helper_parts(net, 8) == 0
+    with dp.part_processes(net) as session:
+        assert session is None and not dp.helpers_ready(net, 8)
+    monkeypatch.delenv(pp.SWITCH)
+    monkeypatch.setattr(pp.sys, "frozen", True, raising=False)
+    assert not pp.supported()
