@@ -22,9 +22,9 @@ seeded run gives the same numbers whichever way each step ran (a test pins it to
 
 A helper is asked for explicitly, for a whole training run (:func:`cnnstudio.engine.
 data_parallel.part_processes`): starting one costs a Python start-up (a few tenths of a second,
-which the run's first step waits), which a short run such as a sanity check would not earn
-back. A helper that fails or dies is dropped and the step runs again on threads, so it can only
-cost speed, never a result.
+which the run waits before its first epoch), which a short run such as a sanity check would
+not earn back. A helper that fails or dies is dropped and the step runs again on threads, so
+it can only cost speed, never a result.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import numpy as np
 
 from cnnstudio.engine.alerts import AlertMonitor
 from cnnstudio.engine.control import TrainingControl
-from cnnstudio.engine.data_parallel import forward_backward, part_processes
+from cnnstudio.engine.data_parallel import forward_backward, helpers_ready, part_processes
 from cnnstudio.engine.datasets.base import Dataset, split_validation
 from cnnstudio.engine.datasets.normalize import Normalizer
 from cnnstudio.engine.errors import TrainingError
@@ -173,8 +173,10 @@ class Trainer:
     def run(self) -> Iterator[Progress]:
         """Train until the configured epochs are done, stopped, or failed. The run's steps
         may run parts in helper processes (:func:`~cnnstudio.engine.data_parallel.
-        part_processes`), which end with the run."""
+        part_processes`), started before the first epoch's clock starts (so its images/s do
+        not count their start-up) and ended with the run."""
         with part_processes(self.network):
+            helpers_ready(self.network, min(self.config.batch_size, len(self.x_train)))
             yield from self._run()
 
     def _run(self) -> Iterator[Progress]:

@@ -256,8 +256,8 @@ def _digits_run(net, batch_size: int, seed: int = 0):
 
 def test_a_training_run_uses_a_helper_from_its_first_step_and_ends_it(two_parts, monkeypatch):
     """:meth:`Trainer.run` (the window's and the CLI's training) runs inside a helper block:
-    its first step waits for the helper, every step's second part runs there, and the helper
-    has ended when the run is over."""
+    the helper is ready before the first step, every step's second part runs there, and the
+    helper has ended when the run is over."""
     from cnnstudio.core.templates import load_template
     from cnnstudio.engine.progress import BatchProgress, Finished
 
