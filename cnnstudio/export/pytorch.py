@@ -862,6 +862,10 @@ def main(argv=None):
         save_weights(model, args.out, normalization)
         print(f"saved {args.out}", flush=True)
     if distributed:
+        # Every rank waits here until rank 0 has saved: a rank that tore its process group
+        # down while another still used it could abort at exit ("terminate called without an
+        # active exception", seen once with gloo on the CPU).
+        dist.barrier()
         dist.destroy_process_group()
 
 
