@@ -56,11 +56,10 @@ def build_contender(spec: dict[str, Any], torch: Any = None
     x, y = random_batch(net.input_shape, net.output_shape[0], int(spec["batch"]), spec["seed"])
     if contender == "engine":
         if mode == "train":
-            from cnnstudio.engine.data_parallel import helper_parts, helpers_ready, step_parts
+            from cnnstudio.engine.data_parallel import helpers_ready, parts_of_step
 
             step = engine_step(net, x, y)
-            helpers = helper_parts(net, len(x)) if helpers_ready(net, len(x), wait=False) else 0
-            parts = helpers + 1 if helpers else step_parts(net, len(x))
+            parts, helpers = parts_of_step(net, len(x), helpers_ready(net, len(x), wait=False))
             return step, {"threads": WORKERS, "parts": parts, "helpers": helpers}
         return (lambda: net.forward(x, training=False)), {"threads": WORKERS}
     if torch is None:

@@ -18,7 +18,6 @@ t}`` (answered with ``{"times": [seconds, ...]}``), ``{"op": "quit"}``. Every an
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -28,7 +27,12 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from cnnstudio.engine.worker_process import exit_report, read_answer, worker_environment
+from cnnstudio.engine.worker_process import (
+    answer_stream,
+    exit_report,
+    read_answer,
+    worker_environment,
+)
 
 __all__ = ["BenchWorker", "BenchWorkerError", "Builder", "Runner", "one_line", "serve",
            "timed_calls"]
@@ -108,10 +112,7 @@ def serve(build: Builder, requests: IO[str], answers: IO[str]) -> None:
 def serve_stdio(build: Builder) -> None:
     """:func:`serve` on this process's stdin/stdout, as a worker's ``__main__`` does. Anything
     a library prints goes to stderr instead, so it cannot corrupt the answers."""
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
-    sys.stdout.flush()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(build, sys.stdin, answers)
+    serve(build, sys.stdin, answer_stream())
 
 
 class BenchWorker:

@@ -42,7 +42,7 @@ from cnnstudio.engine.kernels._parallel import split as split_range
 from cnnstudio.engine.network import Network
 from cnnstudio.engine.part_process import PartProcess, PartProcessError, supported
 
-__all__ = ["forward_backward", "helper_parts", "helpers_ready", "part_processes", "run_part",
+__all__ = ["forward_backward", "helpers_ready", "part_processes", "parts_of_step", "run_part",
            "step_parts"]
 
 #: Fewest samples in a part: fewer make each layer's fixed cost dominate.
@@ -193,10 +193,12 @@ def forward_backward(network: Network, xb: np.ndarray, yb: np.ndarray) -> tuple[
     cores where :func:`step_parts` says so, in helper processes during a training run
     (:func:`part_processes`). A non-finite loss leaves the gradients undefined."""
     session = _sessions.get(network)
-    if session is not None and helper_parts(network, len(xb)):
-        done = _with_helpers(network, session, xb, yb)
-        if done is not None:
-            return done
+    if session is not None:
+        parts, in_helpers = parts_of_step(network, len(xb), True)
+        if in_helpers:
+            done = _with_helpers(network, session, xb, yb, parts)
+            if done is not None:
+                return done
     parts = step_parts(network, len(xb))
     networks = _networks_or_none(network, parts) if parts > 1 else None
     if networks is None:
@@ -244,13 +246,13 @@ def _batch_figures(results: list[tuple[float, int]], slices: list[slice]) -> tup
     return loss, sum(c for _, c in results)
 
 
-def _with_helpers(network: Network, session: _Session, xb: np.ndarray, yb: np.ndarray
-                  ) -> tuple[float, int] | None:
-    """:func:`forward_backward` with helper processes, or None when the session has none to
-    give (they failed, or no memory was left for the replicas whose generators they use):
-    the step then runs on threads. A helper that fails during the step gives its part back
-    the same way; an error of the step itself (a bad label, say) is raised."""
-    parts = step_parts(network, len(xb), helpers=True)
+def _with_helpers(network: Network, session: _Session, xb: np.ndarray, yb: np.ndarray,
+                  parts: int) -> tuple[float, int] | None:
+    """:func:`forward_backward` in ``parts`` parts, all but the first in helper processes, or
+    None when the session has none to give (they failed, or no memory was left for the
+    replicas whose generators they use): the step then runs on threads. A helper that fails
+    during the step gives its part back the same way; an error of the step itself (a bad
+    label, say) is raised, and the helpers are ended (one may be waiting for this part)."""
     slices = split_range(len(xb), parts)
     networks = _networks_or_none(network, parts)
     if networks is None:
@@ -275,12 +277,11 @@ def _forward_backward_in_processes(network: Network, networks: list[Network],
                                    ) -> tuple[float, int]:
     """:func:`forward_backward` with the first part on the calling thread and each other part
     in a helper process. The helpers draw their dropout masks from the thread replicas'
-    generators (handed over and back each step), so a run gives the same numbers whether a
-    part ran on a thread or in a process, and a seeded run repeats whenever the helper became
-    ready. BatchNorm layers that train (``shared``) meet the helper's at each such layer, as
-    threads' parts meet (there is one helper then: such steps have two parts)."""
+    generators (handed over and back each step), so a step gives the same numbers whether a
+    part ran on a thread or in a process. BatchNorm layers that train (``shared``) meet the
+    helper's at each such layer, as threads' parts meet (there is one helper then: such steps
+    have two parts). On any error the caller ends the helpers, so no answer is left unread."""
     shares = [(s.stop - s.start) / len(xb) for s in slices]
-    started: list[PartProcess] = []
     if shared:
         part = processes[0].exchange()
         for lid in shared:
@@ -289,14 +290,8 @@ def _forward_backward_in_processes(network: Network, networks: list[Network],
         for proc, replica, s, share in zip(processes, networks[1:], slices[1:], shares[1:],
                                            strict=True):
             proc.start(network, xb[s], yb[s], share, replica.rng, shared)
-            started.append(proc)
         with on_one_core():
             first = run_part(network, xb[slices[0]], yb[slices[0]], shares[0], bool(shared))
-    except BaseException:
-        if not shared:  # the helpers' answers are read: the pipes stay in step
-            for proc, replica in zip(started, networks[1:], strict=False):
-                proc.finish(replica.rng)
-        raise  # with shared statistics a helper may wait for this part: the caller ends it
     finally:
         for lid in shared:
             network.layers[lid].part = None  # type: ignore[attr-defined]
@@ -364,10 +359,11 @@ _sessions: weakref.WeakKeyDictionary[Network, _Session] = weakref.WeakKeyDiction
 def part_processes(network: Network) -> Iterator[_Session | None]:
     """Inside the block, the training steps of ``network`` that are cut into parts run their
     parts after the first in helper processes (:mod:`cnnstudio.engine.part_process`),
-    started at the first such step (which waits the few tenths of a second until they are
-    ready) and ended when the block ends. What a whole training run wraps itself in; short
-    work (sanity checks, tests) keeps its parts on threads, as does a system without helpers
-    (the block then yields None). Nested blocks share the outer block's helpers."""
+    started by :func:`helpers_ready` or else by the first such step (either waits the few
+    tenths of a second until they are ready) and ended when the block ends. What a whole
+    training run wraps itself in; short work (sanity checks, tests) keeps its parts on threads,
+    as does a system without helpers (the block then yields None). Nested blocks share the
+    outer block's helpers."""
     if not supported() or network in _sessions:
         yield _sessions.get(network)
         return
@@ -379,32 +375,30 @@ def part_processes(network: Network) -> Iterator[_Session | None]:
         session.close()
 
 
-def helper_parts(network: Network, batch: int) -> int:
-    """How many parts of a step of ``batch`` samples run in helper processes during a
-    training run (:func:`part_processes`): all but the first, unless the step stays whole or
-    the system has no helpers."""
-    if not supported():
-        return 0
-    return step_parts(network, batch, helpers=True) - 1
+def parts_of_step(network: Network, batch: int, helpers: bool) -> tuple[int, int]:
+    """``(parts, of them in helper processes)`` of a step of ``batch`` samples, with helpers
+    where ``helpers`` allows and the system has them, else on threads."""
+    if helpers and supported():
+        parts = step_parts(network, batch, helpers=True)
+        if parts > 1:
+            return parts, parts - 1
+    return step_parts(network, batch), 0
 
 
 def helpers_ready(network: Network, batch: int, wait: bool = True) -> bool:
     """Whether steps of ``batch`` samples on ``network`` run parts in helper processes (inside
     :func:`part_processes`), starting the helpers if need be and, with ``wait``, waiting until
-    they are ready, as a run's first step does."""
+    they are ready, as a run does before its first epoch."""
     session = _sessions.get(network)
-    if session is None or not helper_parts(network, batch):
+    parts, in_helpers = parts_of_step(network, batch, True)
+    if session is None or not in_helpers:
         return False
-    parts = step_parts(network, batch, helpers=True)
     samples = max(s.stop - s.start for s in split_range(batch, parts))
     return session.ready_processes(parts, samples, None if wait else 0.0) is not None
 
 
 def _sum_gradients(network: Network, replicas: list[Network]) -> None:
     """Add the replicas' gradients to ``network``'s, for the layers the optimizer updates."""
-    for lid in network.order:
-        if lid in network.frozen:
-            continue
-        for name, grad in network.layers[lid].grads.items():
-            for replica in replicas:
-                grad += replica.layers[lid].grads[name]
+    for lid, name, _, grad in network.trainable_params():
+        for replica in replicas:
+            grad += replica.layers[lid].grads[name]

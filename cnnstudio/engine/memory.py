@@ -121,7 +121,7 @@ def estimate_training_bytes(network: Network, batch_size: int, helpers: bool = T
     parts on threads) on the bench networks: within 25%.
     """
     # data_parallel imports the network module, which imports this one
-    from cnnstudio.engine.data_parallel import helper_parts, step_parts
+    from cnnstudio.engine.data_parallel import parts_of_step
 
     inputs = math.prod(network.input_shape)
     per_sample = 2 * inputs
@@ -135,8 +135,7 @@ def estimate_training_bytes(network: Network, batch_size: int, helpers: bool = T
         weights += sum(p.size for p in impl.params.values())
         buffers += sum(b.size for b in impl.buffers.values())
     per_sample += IN_FLIGHT * largest
-    in_helpers = helper_parts(network, batch_size) if helpers else 0
-    parts = in_helpers + 1 if in_helpers else step_parts(network, batch_size)
+    parts, in_helpers = parts_of_step(network, batch_size, helpers)
     fixed = (4 + parts - 1) * weights + buffers
     fixed += in_helpers * (3 * weights + buffers + -(-batch_size // parts) * inputs)
     return (per_sample * batch_size + fixed) * network.dtype.itemsize

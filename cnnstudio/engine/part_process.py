@@ -14,8 +14,8 @@ line per request and per answer. The arrays cross through one file mapped by bot
 (in ``/dev/shm`` where it exists, deleted as soon as both have it mapped): the weights and
 buffers the parent copies in before each step, the part's samples and labels, and the
 gradients the helper copies out after it, and the values two parts hand each other at every
-BatchNorm layer that trains (:class:`_Exchange`). The helper's network is built from the same graph
-and its weights *are* the mapped arrays, so it computes exactly what a thread's replica would:
+BatchNorm layer that trains (:class:`_Exchange`). The helper's network is built from the same
+graph and its weights *are* the mapped arrays, so it computes exactly what a thread's replica would:
 the same split, the same kernels on one core, and the dropout masks of the thread replica it
 stands in for (the replica's generator state goes over with each part and comes back), so a
 seeded run gives the same numbers whichever way each step ran (a test pins it to the bit).
@@ -43,7 +43,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from cnnstudio.engine.worker_process import exit_report, read_answer, worker_environment
+from cnnstudio.engine.worker_process import (
+    answer_stream,
+    exit_report,
+    read_answer,
+    worker_environment,
+)
 
 __all__ = ["PartProcess", "PartProcessError", "supported"]
 
@@ -200,6 +205,8 @@ class PartProcess:
                 stderr=self._stderr, env=_environment())
         except OSError as exc:
             self._remove_file()
+            self._arrays = {}
+            self._memory.close()
             raise PartProcessError(f"could not start a helper process: {exc}") from None
         self._buffer = b""
         self._ready = False
@@ -293,12 +300,8 @@ class PartProcess:
 
     def add_gradients(self, network: Any) -> None:
         """Add the part's gradients to ``network``'s, for the layers the optimizer updates."""
-        arrays = self._arrays
-        for lid in network.order:
-            if lid in network.frozen:
-                continue
-            for name, grad in network.layers[lid].grads.items():
-                grad += arrays[f"g:{lid}:{name}"]
+        for lid, name, _, grad in network.trainable_params():
+            grad += self._arrays[f"g:{lid}:{name}"]
 
     def close(self) -> None:
         """End the helper (it exits at the end of its input) and release the file."""
@@ -366,6 +369,7 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         answer({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return
     answer({"ok": True})
+
     def hear() -> dict[str, Any]:
         line = requests.readline()
         if not line:
@@ -389,11 +393,8 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
                 loss, correct = run_part(net, arrays["x"][:n], arrays["y"][:n],
                                          float(message["share"]), bool(shared))
             if math.isfinite(loss):
-                for lid in net.order:
-                    if lid in net.frozen:
-                        continue
-                    for name, grad in net.layers[lid].grads.items():
-                        np.copyto(arrays[f"g:{lid}:{name}"], grad)
+                for lid, name, _, grad in net.trainable_params():
+                    np.copyto(arrays[f"g:{lid}:{name}"], grad)
             answer({"ok": True, "loss": loss, "correct": correct,
                     "rng": net.rng.bit_generator.state})
         except Exception as exc:  # the parent runs this step again on threads
@@ -405,10 +406,7 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 def main() -> None:
     """Serve on stdin/stdout; anything a library prints goes to stderr instead."""
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout.flush()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    _serve(sys.stdin.buffer, answers)
+    _serve(sys.stdin.buffer, answer_stream(binary=True))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["exit_report", "read_answer", "worker_environment"]
+__all__ = ["answer_stream", "exit_report", "read_answer", "worker_environment"]
 
 
 def worker_environment() -> dict[str, str]:
@@ -23,6 +24,16 @@ def worker_environment() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def answer_stream(binary: bool = False) -> IO[Any]:
+    """In a worker: a stream to this process's stdout for its answers alone. Anything a
+    library prints from now on goes to stderr instead, so it cannot corrupt the answers."""
+    answers = (os.fdopen(os.dup(sys.stdout.fileno()), "wb") if binary
+               else os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8"))
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return answers
 
 
 def read_answer(line: str | bytes, who: str) -> tuple[dict[str, Any] | None, str]:

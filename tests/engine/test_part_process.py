@@ -281,7 +281,7 @@ def test_a_seeded_run_with_helpers_repeats_to_the_bit(monkeypatch):
     graph = load_template("digits_tiny")
     batch = 16
     probe = Network(graph, np.random.default_rng(0))
-    helpers = dp.helper_parts(probe, batch)
+    helpers = dp.parts_of_step(probe, batch, True)[1]
     if _parallel.WORKERS > 1:
         assert dp.step_parts(probe, batch) == 1 and helpers == 1
     weights = []
@@ -342,7 +342,7 @@ def test_helpers_can_be_switched_off(two_parts, monkeypatch):
     when something misbehaves), as does a frozen application."""
     net = Network(chain(*DROPOUT_CHAIN, input_shape=(2, 8, 8)), np.random.default_rng(4))
     monkeypatch.setenv(pp.SWITCH, "0")
-    assert not pp.supported() and dp.helper_parts(net, 8) == 0
+    assert not pp.supported() and dp.parts_of_step(net, 8, True) == (dp.step_parts(net, 8), 0)
     with dp.part_processes(net) as session:
         assert session is None and not dp.helpers_ready(net, 8)
     monkeypatch.delenv(pp.SWITCH)
